@@ -1,0 +1,540 @@
+"""The calibration.json document: a versioned, fully validated config value."""
+
+# Parsing only: imports json, math, re, datetime and the package's pure modules.
+# It reads no file; callers hand it text, so the loader and the deployer share it.
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from calibration_core.constants import (
+    CONFIG_SCHEMA_VERSION,
+    MAX_CONFIDENCE_CHANGE,
+    MAX_WEIGHT,
+    MIN_WEIGHT,
+    WEIGHT_SUM_TOLERANCE,
+)
+from calibration_core.exceptions import ConfigRejectedError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "CONSENSUS_BUCKETS",
+    "MAX_CONFIG_BYTES",
+    "MAX_HOLD_BIAS",
+    "MODEL_NAME_PATTERN",
+    "SYMBOL_PATTERN",
+    "VERSION_PATTERN",
+    "CalibrationConfig",
+    "ConfidenceMap",
+    "ConsensusMultipliers",
+    "EnsembleWeights",
+    "HoldBias",
+    "PerSymbolMaps",
+    "is_valid_version",
+]
+
+MAX_CONFIG_BYTES = 1_048_576
+"""A config file larger than this (1 MiB) is rejected before parsing."""
+
+VERSION_PATTERN = re.compile(r"cal_[0-9]{8}_[0-9]{6}(?:_[0-9]{2,3})?")
+"""Job ids and config versions: ``cal_YYYYMMDD_HHMMSS`` with an optional ``_NN`` suffix."""
+
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}")
+_APPROVER_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+
+CONSENSUS_BUCKETS = ("unanimous", "strong", "split", "weak")
+"""Consensus buckets, from all models agreeing to few agreeing."""
+
+MIN_CONSENSUS_MULTIPLIER = 0.5
+MAX_CONSENSUS_MULTIPLIER = 1.5
+MAX_HOLD_BIAS = MAX_CONFIDENCE_CHANGE
+"""A HOLD bias shifts HOLD confidence by at most the confidence-change bound."""
+
+# Knot values may sit on the ±0.15 band up to float rounding of their construction.
+_BOUND_SLACK = 1e-9
+
+
+def is_valid_version(name: str) -> bool:
+    """Return True when ``name`` is a well-formed job id / config version.
+
+    Parameters
+    ----------
+    name : str
+        Candidate name, e.g. ``cal_20260210_143022``.
+
+    Returns
+    -------
+    bool
+        True only for ``cal_YYYYMMDD_HHMMSS`` with an optional ``_NN`` suffix;
+        this is checked before a name ever touches a path.
+    """
+    return isinstance(name, str) and VERSION_PATTERN.fullmatch(name) is not None
+
+
+def _fail(where: str, rule: str) -> ConfigRejectedError:
+    return ConfigRejectedError(f"config rejected: {where} {rule}")
+
+
+def _expect_type(value: object, kind: type | tuple[type, ...], where: str) -> None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python; a JSON true is never a number here.
+    if isinstance(value, bool) and bool not in kinds:
+        raise _fail(where, f"must be {_kind_name(kind)} (got a boolean)")
+    if not isinstance(value, kinds):
+        raise _fail(where, f"must be {_kind_name(kind)} (got {type(value).__name__})")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        dict: "an object",
+        list: "an array",
+        type(None): "null",
+    }
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if set(kinds) == {int, float}:
+        return "a number"
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _number(value: object, where: str) -> float:
+    _expect_type(value, (int, float), where)
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise _fail(where, f"must be finite (got {value!r})")
+    return number
+
+
+def _object(
+    value: object, where: str, allowed: Sequence[str], required: Sequence[str]
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(where, f"must be an object (got {type(value).__name__})")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise _fail(where, f"has unknown field {unknown[0]!r}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise _fail(where, f"is missing required field {missing[0]!r}")
+    return value
+
+
+def _timestamp(value: object, where: str, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _fail(where, f"must be a string (got {type(value).__name__})")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(where, f"is not an ISO-8601 timestamp (got {value!r})") from None
+    if parsed.tzinfo is None:
+        raise _fail(where, f"must carry a time zone (got {value!r})")
+    return value
+
+
+def _check_knots(
+    thresholds: tuple[float, ...], values: tuple[float, ...], where: str, max_change: float
+) -> None:
+    if len(thresholds) != len(values):
+        raise _fail(where, f"has {len(thresholds)} thresholds but {len(values)} values")
+    if len(thresholds) < 2:  # noqa: PLR2004 - a map needs its two end knots
+        raise _fail(where, "needs at least 2 knots")
+    if thresholds[0] != 0.0 or thresholds[-1] != 1.0:
+        raise _fail(where, f"knots must span [0, 1] (got [{thresholds[0]}, {thresholds[-1]}])")
+    for i in range(1, len(thresholds)):
+        if not thresholds[i] > thresholds[i - 1]:
+            raise _fail(
+                f"{where}.thresholds[{i}]",
+                f"must be strictly increasing (got {thresholds[i]} after {thresholds[i - 1]})",
+            )
+    for i, v in enumerate(values):
+        if not 0.0 <= v <= 1.0:
+            raise _fail(f"{where}.values[{i}]", f"must lie in [0, 1] (got {v})")
+        if i and v < values[i - 1]:
+            raise _fail(f"{where}.values[{i}]", f"is not monotone (got {v} after {values[i - 1]})")
+        if abs(v - thresholds[i]) > max_change + _BOUND_SLACK:
+            raise _fail(
+                f"{where}.values[{i}]",
+                f"moves confidence {thresholds[i]} by {v - thresholds[i]:+.4f}, "
+                f"beyond ±{max_change}",
+            )
+
+
+def _float_list(value: object, where: str) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise _fail(where, f"must be an array (got {type(value).__name__})")
+    return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+@attrs.frozen
+class ConfidenceMap:
+    """A bounded, monotone piecewise-linear map from raw to calibrated confidence.
+
+    The knots span exactly [0, 1], so there is no extrapolation at runtime, and
+    every knot (hence every interpolated point) lies within ``max_change`` of
+    the identity.
+    """
+
+    enabled: bool = False
+    thresholds: tuple[float, ...] = (0.0, 1.0)
+    values: tuple[float, ...] = (0.0, 1.0)
+    max_change: float = MAX_CONFIDENCE_CHANGE
+    method: str = "isotonic"
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "confidence_calibration") -> ConfidenceMap:
+        """Parse and validate the ``confidence_calibration`` section."""
+        data = _object(
+            raw,
+            where,
+            ("enabled", "thresholds", "values", "max_change", "method"),
+            ("enabled", "thresholds", "values", "max_change"),
+        )
+        enabled = data["enabled"]
+        _expect_type(enabled, bool, f"{where}.enabled")
+        max_change = _number(data["max_change"], f"{where}.max_change")
+        if not 0.0 < max_change <= MAX_CONFIDENCE_CHANGE:
+            raise _fail(
+                f"{where}.max_change", f"must be in (0, {MAX_CONFIDENCE_CHANGE}] (got {max_change})"
+            )
+        method = data.get("method", "isotonic")
+        _expect_type(method, str, f"{where}.method")
+        thresholds = _float_list(data["thresholds"], f"{where}.thresholds")
+        values = _float_list(data["values"], f"{where}.values")
+        _check_knots(thresholds, values, where, max_change)
+        return cls(
+            enabled=enabled,
+            thresholds=thresholds,
+            values=values,
+            max_change=max_change,
+            method=method,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready section."""
+        return {
+            "enabled": self.enabled,
+            "method": self.method,
+            "max_change": self.max_change,
+            "thresholds": list(self.thresholds),
+            "values": list(self.values),
+        }
+
+    def max_abs_change(self) -> float:
+        """Largest ``|value - threshold|`` over the knots."""
+        return max(abs(v - t) for t, v in zip(self.thresholds, self.values, strict=True))
+
+
+@attrs.frozen
+class EnsembleWeights:
+    """Member-model weights in [0.15, 0.40] summing to 1 (when enabled)."""
+
+    enabled: bool = False
+    weights: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "ensemble_weights") -> EnsembleWeights:
+        """Parse and validate the ``ensemble_weights`` section."""
+        data = _object(raw, where, ("enabled", "weights"), ("enabled", "weights"))
+        enabled = data["enabled"]
+        _expect_type(enabled, bool, f"{where}.enabled")
+        table = data["weights"]
+        _expect_type(table, dict, f"{where}.weights")
+        pairs: list[tuple[str, float]] = []
+        for name, value in table.items():
+            if MODEL_NAME_PATTERN.fullmatch(name) is None:
+                raise _fail(f"{where}.weights", f"has an invalid model name {name!r}")
+            weight = _number(value, f"{where}.weights.{name}")
+            if not MIN_WEIGHT - 1e-12 <= weight <= MAX_WEIGHT + 1e-12:
+                raise _fail(
+                    f"{where}.weights.{name}",
+                    f"must be in [{MIN_WEIGHT}, {MAX_WEIGHT}] (got {weight})",
+                )
+            pairs.append((name, weight))
+        if enabled or pairs:
+            if not pairs:
+                raise _fail(f"{where}.weights", "is empty but weights are enabled")
+            total = math.fsum(w for _, w in pairs)
+            if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+                raise _fail(
+                    f"{where}.weights", f"must sum to 1 ± {WEIGHT_SUM_TOLERANCE} (got {total:.6f})"
+                )
+        return cls(enabled=enabled, weights=tuple(pairs))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready section."""
+        return {"enabled": self.enabled, "weights": dict(self.weights)}
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the weights as a new dict."""
+        return dict(self.weights)
+
+
+@attrs.frozen
+class PerSymbolMaps:
+    """Symbol-specific confidence maps; symbols without one use the global map."""
+
+    enabled: bool = False
+    maps: tuple[tuple[str, ConfidenceMap], ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "per_symbol") -> PerSymbolMaps:
+        """Parse and validate the ``per_symbol`` section."""
+        data = _object(raw, where, ("enabled", "maps"), ("enabled", "maps"))
+        enabled = data["enabled"]
+        _expect_type(enabled, bool, f"{where}.enabled")
+        table = data["maps"]
+        _expect_type(table, dict, f"{where}.maps")
+        maps: list[tuple[str, ConfidenceMap]] = []
+        for symbol, section in table.items():
+            if SYMBOL_PATTERN.fullmatch(symbol) is None:
+                raise _fail(f"{where}.maps", f"has an invalid symbol {symbol!r}")
+            maps.append((symbol, ConfidenceMap.from_dict(section, f"{where}.maps.{symbol}")))
+        return cls(enabled=enabled, maps=tuple(maps))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready section."""
+        return {"enabled": self.enabled, "maps": {s: m.to_dict() for s, m in self.maps}}
+
+
+@attrs.frozen
+class ConsensusMultipliers:
+    """Offline-estimated confidence multipliers per consensus bucket, in [0.5, 1.5]."""
+
+    enabled: bool = False
+    multipliers: tuple[tuple[str, float], ...] = tuple((b, 1.0) for b in CONSENSUS_BUCKETS)
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "consensus_multipliers") -> ConsensusMultipliers:
+        """Parse and validate the ``consensus_multipliers`` section."""
+        data = _object(raw, where, ("enabled", "multipliers"), ("enabled", "multipliers"))
+        enabled = data["enabled"]
+        _expect_type(enabled, bool, f"{where}.enabled")
+        table = _object(
+            data["multipliers"], f"{where}.multipliers", CONSENSUS_BUCKETS, CONSENSUS_BUCKETS
+        )
+        pairs = []
+        for bucket in CONSENSUS_BUCKETS:
+            value = _number(table[bucket], f"{where}.multipliers.{bucket}")
+            if not MIN_CONSENSUS_MULTIPLIER <= value <= MAX_CONSENSUS_MULTIPLIER:
+                raise _fail(
+                    f"{where}.multipliers.{bucket}",
+                    f"must be in [{MIN_CONSENSUS_MULTIPLIER}, {MAX_CONSENSUS_MULTIPLIER}] "
+                    f"(got {value})",
+                )
+            pairs.append((bucket, value))
+        return cls(enabled=enabled, multipliers=tuple(pairs))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready section."""
+        return {"enabled": self.enabled, "multipliers": dict(self.multipliers)}
+
+
+@attrs.frozen
+class HoldBias:
+    """An additive shift of HOLD-signal confidence; disabled by default."""
+
+    enabled: bool = False
+    bias: float = 0.0
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "hold_bias") -> HoldBias:
+        """Parse and validate the ``hold_bias`` section."""
+        data = _object(raw, where, ("enabled", "bias"), ("enabled", "bias"))
+        enabled = data["enabled"]
+        _expect_type(enabled, bool, f"{where}.enabled")
+        bias = _number(data["bias"], f"{where}.bias")
+        if abs(bias) > MAX_HOLD_BIAS:
+            raise _fail(f"{where}.bias", f"must be within ±{MAX_HOLD_BIAS} (got {bias})")
+        return cls(enabled=enabled, bias=bias)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready section."""
+        return {"enabled": self.enabled, "bias": self.bias}
+
+
+_TOP_FIELDS = (
+    "schema_version",
+    "version",
+    "created_at",
+    "approved_at",
+    "approved_by",
+    "source_job",
+    "data_hash",
+    "confidence_calibration",
+    "ensemble_weights",
+    "per_symbol",
+    "consensus_multipliers",
+    "hold_bias",
+)
+_REQUIRED_TOP = (
+    "schema_version",
+    "version",
+    "created_at",
+    "confidence_calibration",
+    "ensemble_weights",
+)
+
+
+@attrs.frozen
+class CalibrationConfig:
+    """One complete, validated version of ``calibration.json``.
+
+    Build it with :meth:`from_json` (files) or directly (proposals); write it
+    with :meth:`to_json`. Later sections (per-symbol maps, consensus
+    multipliers, HOLD bias) default to disabled.
+    """
+
+    version: str
+    created_at: str
+    confidence: ConfidenceMap = attrs.field(factory=ConfidenceMap)
+    weights: EnsembleWeights = attrs.field(factory=EnsembleWeights)
+    per_symbol: PerSymbolMaps = attrs.field(factory=PerSymbolMaps)
+    consensus: ConsensusMultipliers = attrs.field(factory=ConsensusMultipliers)
+    hold_bias: HoldBias = attrs.field(factory=HoldBias)
+    approved_at: str | None = None
+    approved_by: str | None = None
+    source_job: str | None = None
+    data_hash: str | None = None
+    schema_version: int = CONFIG_SCHEMA_VERSION
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CalibrationConfig:
+        """Parse ``calibration.json`` text and validate it completely.
+
+        Parameters
+        ----------
+        text : str or bytes
+            The whole file content.
+
+        Returns
+        -------
+        CalibrationConfig
+
+        Raises
+        ------
+        ConfigRejectedError
+            With a one-line reason for: a file over ``MAX_CONFIG_BYTES``,
+            invalid JSON, NaN/Infinity, an unknown ``schema_version``, wrong
+            types, unknown fields, a non-monotone map or one outside [0, 1] or
+            beyond ±0.15, weights out of bounds or not summing to 1.
+        """
+        size = len(text.encode("utf-8")) if isinstance(text, str) else len(text)
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigRejectedError(
+                f"config rejected: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"
+            )
+        if size == 0:
+            raise ConfigRejectedError("config rejected: file is empty")
+
+        def _no_constants(token: str) -> float:
+            raise ConfigRejectedError(f"config rejected: {token} is not allowed in a config")
+
+        try:
+            raw = json.loads(text, parse_constant=_no_constants)
+        except ConfigRejectedError:
+            raise
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigRejectedError(f"config rejected: not valid JSON ({exc})") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> CalibrationConfig:
+        """Validate an already-decoded JSON document (see :meth:`from_json`)."""
+        data = _object(raw, "document", _TOP_FIELDS, _REQUIRED_TOP)
+        schema = data["schema_version"]
+        _expect_type(schema, int, "schema_version")
+        if schema != CONFIG_SCHEMA_VERSION:
+            raise _fail(
+                "schema_version",
+                f"{schema} is unknown; this release reads version {CONFIG_SCHEMA_VERSION}",
+            )
+        version = data["version"]
+        _expect_type(version, str, "version")
+        if not is_valid_version(version):
+            raise _fail("version", f"must look like cal_YYYYMMDD_HHMMSS (got {version!r})")
+        source_job = data.get("source_job")
+        if source_job is not None:
+            _expect_type(source_job, str, "source_job")
+            if not is_valid_version(source_job):
+                raise _fail(
+                    "source_job", f"must look like cal_YYYYMMDD_HHMMSS (got {source_job!r})"
+                )
+        approved_by = data.get("approved_by")
+        if approved_by is not None:
+            _expect_type(approved_by, str, "approved_by")
+            if _APPROVER_PATTERN.fullmatch(approved_by) is None:
+                raise _fail("approved_by", "must be 1-128 printable characters")
+        data_hash = data.get("data_hash")
+        if data_hash is not None:
+            _expect_type(data_hash, str, "data_hash")
+        return cls(
+            schema_version=schema,
+            version=version,
+            created_at=_timestamp(data["created_at"], "created_at", optional=False) or "",
+            approved_at=_timestamp(data.get("approved_at"), "approved_at", optional=True),
+            approved_by=approved_by,
+            source_job=source_job,
+            data_hash=data_hash,
+            confidence=ConfidenceMap.from_dict(data["confidence_calibration"]),
+            weights=EnsembleWeights.from_dict(data["ensemble_weights"]),
+            per_symbol=PerSymbolMaps.from_dict(
+                data.get("per_symbol", {"enabled": False, "maps": {}})
+            ),
+            consensus=ConsensusMultipliers.from_dict(
+                data.get("consensus_multipliers", ConsensusMultipliers().to_dict())
+            ),
+            hold_bias=HoldBias.from_dict(data.get("hold_bias", HoldBias().to_dict())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready document, in schema order."""
+        return {
+            "schema_version": self.schema_version,
+            "version": self.version,
+            "created_at": self.created_at,
+            "approved_at": self.approved_at,
+            "approved_by": self.approved_by,
+            "source_job": self.source_job,
+            "data_hash": self.data_hash,
+            "confidence_calibration": self.confidence.to_dict(),
+            "ensemble_weights": self.weights.to_dict(),
+            "per_symbol": self.per_symbol.to_dict(),
+            "consensus_multipliers": self.consensus.to_dict(),
+            "hold_bias": self.hold_bias.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        """Serialise to the canonical text form (validated by a round trip).
+
+        Raises
+        ------
+        ConfigRejectedError
+            If this value would not be accepted by :meth:`from_json`, so an
+            invalid document is never written.
+        """
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        CalibrationConfig.from_json(text)
+        return text
+
+    def weights_dict(self) -> dict[str, float]:
+        """Return the ensemble weights as a new dict (empty when none)."""
+        return self.weights.as_dict()
+
+    @staticmethod
+    def parse_weights(weights: Mapping[str, float]) -> EnsembleWeights:
+        """Build a validated, enabled :class:`EnsembleWeights` from a mapping."""
+        return EnsembleWeights.from_dict({"enabled": True, "weights": dict(weights)})

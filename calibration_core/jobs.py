@@ -1,0 +1,258 @@
+"""Job records: a proposal waiting for a person, stored where another process can find it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from calibration_core.config import CalibrationConfig, is_valid_version
+from calibration_core.exceptions import CalibrationError, JobRefusedError
+from calibration_core.fsio import atomic_write_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "JOB_RECORD_SCHEMA_VERSION",
+    "JOB_STATUSES",
+    "STATUS_ABORTED",
+    "STATUS_DEPLOYED",
+    "STATUS_PENDING",
+    "STATUS_REJECTED",
+    "JobRecord",
+    "JobStore",
+    "format_job_id",
+]
+
+JOB_RECORD_SCHEMA_VERSION = 1
+STATUS_PENDING = "pending_approval"
+STATUS_REJECTED = "rejected"
+STATUS_DEPLOYED = "deployed"
+STATUS_ABORTED = "aborted"
+JOB_STATUSES = (STATUS_PENDING, STATUS_REJECTED, STATUS_DEPLOYED, STATUS_ABORTED)
+
+_MAX_SAME_SECOND = 999
+
+
+def format_job_id(moment: datetime, sequence: int = 0) -> str:
+    """Return ``cal_YYYYMMDD_HHMMSS``, with ``_NN`` for the second and later job of one second.
+
+    Parameters
+    ----------
+    moment : datetime
+        When the job was created (converted to UTC).
+    sequence : int
+        0 for the first job of that second, then 1, 2, ...
+    """
+    base = moment.astimezone(UTC).strftime("cal_%Y%m%d_%H%M%S")
+    return base if sequence == 0 else f"{base}_{sequence:02d}"
+
+
+@attrs.frozen
+class JobRecord:
+    """Everything ``approve`` needs, frozen at the moment ``run`` computed it.
+
+    ``base_version`` / ``base_config_sha256`` identify the live config the
+    proposal was computed against; ``approve`` refuses the job as stale when
+    the live config no longer matches.
+    """
+
+    job_id: str
+    created_at: str
+    status: str
+    forced: bool
+    proposed_config: CalibrationConfig
+    validation_passed: bool
+    risk_score: float
+    risk_category: str
+    checks: tuple[dict[str, Any], ...]
+    data_path: str
+    data_hash: str
+    n_trades: int
+    base_version: str | None
+    base_config_sha256: str | None
+    report_markdown: str | None = None
+    report_json: str | None = None
+    summary: dict[str, Any] = attrs.field(factory=dict)
+    events: tuple[dict[str, Any], ...] = ()
+    schema_version: int = JOB_RECORD_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready record."""
+        return {
+            "schema_version": self.schema_version,
+            "job_id": self.job_id,
+            "created_at": self.created_at,
+            "status": self.status,
+            "forced": self.forced,
+            "validation_passed": self.validation_passed,
+            "risk_score": self.risk_score,
+            "risk_category": self.risk_category,
+            "checks": list(self.checks),
+            "data_path": self.data_path,
+            "data_hash": self.data_hash,
+            "n_trades": self.n_trades,
+            "base_version": self.base_version,
+            "base_config_sha256": self.base_config_sha256,
+            "report_markdown": self.report_markdown,
+            "report_json": self.report_json,
+            "summary": self.summary,
+            "events": list(self.events),
+            "proposed_config": self.proposed_config.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> JobRecord:
+        """Rebuild a record; the embedded config is validated again."""
+        try:
+            if raw.get("schema_version") != JOB_RECORD_SCHEMA_VERSION:
+                msg = f"unknown job record schema_version {raw.get('schema_version')!r}"
+                raise CalibrationError(msg)
+            status = raw["status"]
+            if status not in JOB_STATUSES:
+                raise CalibrationError(f"unknown job status {status!r}")
+            return cls(
+                job_id=str(raw["job_id"]),
+                created_at=str(raw["created_at"]),
+                status=status,
+                forced=bool(raw["forced"]),
+                proposed_config=CalibrationConfig.from_dict(raw["proposed_config"]),
+                validation_passed=bool(raw["validation_passed"]),
+                risk_score=float(raw["risk_score"]),
+                risk_category=str(raw["risk_category"]),
+                checks=tuple(raw["checks"]),
+                data_path=str(raw["data_path"]),
+                data_hash=str(raw["data_hash"]),
+                n_trades=int(raw["n_trades"]),
+                base_version=raw["base_version"],
+                base_config_sha256=raw["base_config_sha256"],
+                report_markdown=raw.get("report_markdown"),
+                report_json=raw.get("report_json"),
+                summary=dict(raw.get("summary", {})),
+                events=tuple(raw.get("events", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CalibrationError(f"job record is malformed ({exc!r})") from None
+
+    def with_status(
+        self, status: str, *, at: datetime, by: str | None = None, note: str | None = None
+    ) -> JobRecord:
+        """Return a copy in ``status`` with the transition appended to ``events``."""
+        event = {"status": status, "at": at.astimezone(UTC).isoformat(), "by": by, "note": note}
+        return attrs.evolve(self, status=status, events=(*self.events, event))
+
+
+class JobStore:
+    """Job records under one directory: ``<root>/<job_id>.json``, aborted ones in ``archived/``.
+
+    Parameters
+    ----------
+    root : Path
+        The jobs directory (created on first write).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.archived = root / "archived"
+
+    def _path(self, job_id: str, *, archived: bool = False) -> Path:
+        # Validate before the name touches a path: no "../", NUL or absolute names.
+        if not is_valid_version(job_id):
+            raise JobRefusedError(f"invalid job id {job_id!r}: expected cal_YYYYMMDD_HHMMSS")
+        return (self.archived if archived else self.root) / f"{job_id}.json"
+
+    def reserve_job_id(self, moment: datetime) -> str:
+        """Claim a job id unique even for several runs in the same second.
+
+        The claim is an empty file created with ``O_EXCL``, so two processes
+        can never get the same id; :meth:`save` then fills it atomically.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sequence in range(_MAX_SAME_SECOND + 1):
+            job_id = format_job_id(moment, sequence)
+            if self._path(job_id, archived=True).exists():
+                continue
+            try:
+                fd = os.open(self._path(job_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            return job_id
+        raise CalibrationError(f"more than {_MAX_SAME_SECOND} jobs in one second")
+
+    def release(self, job_id: str) -> None:
+        """Remove an unfilled reservation (a run that failed before saving)."""
+        path = self._path(job_id)
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size == 0:
+                path.unlink()
+
+    def save(self, record: JobRecord) -> Path:
+        """Write ``record`` atomically and return its path."""
+        path = self._path(record.job_id, archived=record.status == STATUS_ABORTED)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n")
+        return path
+
+    def load(self, job_id: str) -> JobRecord:
+        """Read one job record.
+
+        Raises
+        ------
+        JobRefusedError
+            For an invalid id or an unknown job.
+        CalibrationError
+            For a record that cannot be parsed.
+        """
+        for archived in (False, True):
+            path = self._path(job_id, archived=archived)
+            try:
+                text = _read_no_follow(path)
+            except FileNotFoundError:
+                continue
+            if not text.strip():
+                raise JobRefusedError(f"job {job_id} is still being written")
+            try:
+                raw = json.loads(text)
+            except ValueError:
+                raise CalibrationError(f"job record {path} is not valid JSON") from None
+            if not isinstance(raw, dict):
+                raise CalibrationError(f"job record {path} is not a JSON object")
+            return JobRecord.from_dict(raw)
+        raise JobRefusedError(f"unknown job {job_id}: no record in {self.root}")
+
+    def list_jobs(self, *, include_archived: bool = False) -> list[JobRecord]:
+        """Return every readable job record, oldest first; unreadable ones are skipped."""
+        records: list[JobRecord] = []
+        roots = [self.root, self.archived] if include_archived else [self.root]
+        for directory in roots:
+            if not directory.is_dir():
+                continue
+            for path in sorted(directory.glob("cal_*.json")):
+                with contextlib.suppress(CalibrationError):
+                    records.append(self.load(path.stem))
+        return sorted(records, key=lambda r: r.job_id)
+
+    def archive(self, record: JobRecord) -> Path:
+        """Move an aborted job out of the pending area (atomic write, then remove the old file)."""
+        path = self.save(record)
+        with contextlib.suppress(FileNotFoundError):
+            self._path(record.job_id).unlink()
+        return path
+
+
+def _read_no_follow(path: Path) -> str:
+    # A symlink planted where a record should be is refused, never followed.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise JobRefusedError(f"refusing to read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "r", encoding="utf-8") as handle:
+        return handle.read()
