@@ -1,0 +1,7 @@
+"""Run the calibration_core command line: ``python -m calibration_core <job>``."""
+
+import sys
+
+from calibration_core.cli import main
+
+sys.exit(main())
