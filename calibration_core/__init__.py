@@ -21,13 +21,6 @@ from calibration_core.exceptions import (
 )
 
 __all__ = [
-    "MAX_CONFIDENCE_CHANGE",
-    "MAX_WEIGHT",
-    "MAX_WEIGHT_CHANGE",
-    "MIN_CONFIDENCE_IMPROVEMENT",
-    "MIN_OUTCOME_DIVERSITY",
-    "MIN_TRADES_FOR_CALIBRATION",
-    "MIN_WEIGHT",
     "CalibrationError",
     "ConfigRejectedError",
     "DataIntegrityError",
@@ -35,5 +28,12 @@ __all__ = [
     "InfeasibleWeightsError",
     "InvalidInputError",
     "JobRefusedError",
+    "MAX_CONFIDENCE_CHANGE",
+    "MAX_WEIGHT",
+    "MAX_WEIGHT_CHANGE",
+    "MIN_CONFIDENCE_IMPROVEMENT",
+    "MIN_OUTCOME_DIVERSITY",
+    "MIN_TRADES_FOR_CALIBRATION",
+    "MIN_WEIGHT",
     "NotAuthorizedError",
 ]
