@@ -111,7 +111,10 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 def _number(value: object, where: str) -> float:
     _expect_type(value, (int, float), where)
-    number = float(value)  # type: ignore[arg-type]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # a JSON integer with hundreds of digits
+        raise _fail(where, "must be finite (got an integer too large for a float)") from None
     if not math.isfinite(number):
         raise _fail(where, f"must be finite (got {value!r})")
     return number
@@ -258,7 +261,7 @@ class EnsembleWeights:
             if MODEL_NAME_PATTERN.fullmatch(name) is None:
                 raise _fail(f"{where}.weights", f"has an invalid model name {name!r}")
             weight = _number(value, f"{where}.weights.{name}")
-            if not MIN_WEIGHT - 1e-12 <= weight <= MAX_WEIGHT + 1e-12:
+            if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
                 raise _fail(
                     f"{where}.weights.{name}",
                     f"must be in [{MIN_WEIGHT}, {MAX_WEIGHT}] (got {weight})",
@@ -432,7 +435,8 @@ class CalibrationConfig:
             types, unknown fields, a non-monotone map or one outside [0, 1] or
             beyond ±0.15, weights out of bounds or not summing to 1.
         """
-        size = len(text.encode("utf-8")) if isinstance(text, str) else len(text)
+        # surrogatepass: a lone surrogate is measured here and rejected by the parser below.
+        size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
         if size > MAX_CONFIG_BYTES:
             raise ConfigRejectedError(
                 f"config rejected: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"
@@ -449,6 +453,8 @@ class CalibrationConfig:
             raise
         except (ValueError, UnicodeDecodeError) as exc:
             raise ConfigRejectedError(f"config rejected: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ConfigRejectedError("config rejected: JSON nested too deeply") from None
         return cls.from_dict(raw)
 
     @classmethod
@@ -526,7 +532,17 @@ class CalibrationConfig:
             If this value would not be accepted by :meth:`from_json`, so an
             invalid document is never written.
         """
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        # dict() in to_dict would silently merge repeated names, so check them first.
+        for where, names in (
+            ("ensemble_weights.weights", [name for name, _ in self.weights.weights]),
+            ("per_symbol.maps", [symbol for symbol, _ in self.per_symbol.maps]),
+        ):
+            if len(set(names)) != len(names):
+                raise _fail(where, "has a repeated name")
+        try:
+            text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:  # NaN/Infinity or a non-JSON type (numpy scalar)
+            raise ConfigRejectedError(f"config rejected: not writable as JSON ({exc})") from None
         CalibrationConfig.from_json(text)
         return text
 
