@@ -1,0 +1,287 @@
+"""Benchmark the runtime loader's hot path, reload latency and import cost against references.
+
+Run ``python benchmarks/bench_runtime.py`` (``--quick`` for a smoke run). Every row
+prints the measurement, the reference measured in the same run where there is one,
+the target and PASS/MISS. Timings vary with the machine and its load; the targets
+come from the loader's specification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from calibration_core import loader as runtime
+from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
+from calibration_core.loader import CalibrationLoader
+from calibration_core.settings import SENTINEL_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+VALUES = (0.0, 0.08, 0.17, 0.27, 0.38, 0.49, 0.58, 0.66, 0.76, 0.87, 1.0)
+MODELS = ("xgb", "lgbm", "nhits", "patchtst")
+
+
+def config_text(k: int) -> str:
+    """Return a realistic config (11 knots, 4 weights) whose version encodes ``k``."""
+    return CalibrationConfig(
+        version=f"cal_20260220_{k:06d}",
+        created_at="2026-02-20T14:30:22+00:00",
+        confidence=ConfidenceMap(enabled=True, thresholds=THRESHOLDS, values=VALUES),
+        weights=EnsembleWeights(enabled=True, weights=tuple((m, 0.25) for m in MODELS)),
+    ).to_json()
+
+
+class Table:
+    """Collects rows and prints them aligned."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str]] = []
+
+    def add(self, name: str, value: str, reference: str, target: str, *, ok: bool | None) -> None:
+        """Add one row; ``ok`` None means informational (no target)."""
+        verdict = "info" if ok is None else ("PASS" if ok else "MISS")
+        self.rows.append((name, value, reference, target, verdict))
+        print(f"  {name}: {value}  [{verdict}]", flush=True)
+
+    def show(self) -> None:
+        """Print the table."""
+        header = ("benchmark", "measured", "reference (same run)", "target", "result")
+        widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(5)]
+        line = "  ".join("{:<%d}" % w for w in widths)  # noqa: UP031 - a width template
+        print()
+        print(line.format(*header))
+        print(line.format(*("-" * w for w in widths)))
+        for row in self.rows:
+            print(line.format(*row))
+
+
+def per_call_ns(stmt: Callable[[], object], *, number: int, repeat: int) -> float:
+    """Median over ``repeat`` runs of the mean time per call, in nanoseconds."""
+    runs = timeit.repeat(stmt, number=number, repeat=repeat)
+    return statistics.median(runs) / number * 1e9
+
+
+def bench_scalar(table: Table, loader: CalibrationLoader, *, quick: bool) -> None:
+    """Module-level scalar apply vs np.interp and sklearn's IsotonicRegression.predict."""
+    from sklearn.isotonic import IsotonicRegression  # noqa: PLC0415 - reference only
+
+    runtime.set_default_loader(loader)
+    apply = runtime.apply_confidence_calibration
+    xp, fp = np.array(THRESHOLDS), np.array(VALUES)
+    iso = IsotonicRegression(out_of_bounds="clip").fit(xp, fp)
+    c = 0.6371
+    assert abs(apply(c) - float(np.interp(c, xp, fp))) < 1e-12
+    number = 20_000 if quick else 200_000
+    ours = per_call_ns(lambda: apply(c), number=number, repeat=7)
+    interp = per_call_ns(lambda: np.interp(c, xp, fp), number=number // 4, repeat=7)
+    sk = per_call_ns(lambda: iso.predict([c]), number=max(200, number // 200), repeat=5)
+    table.add(
+        "scalar apply_confidence_calibration",
+        f"{ours:.0f} ns/call",
+        f"np.interp {interp:.0f} ns ({interp / ours:.1f}x slower); "
+        f"sklearn predict {sk / 1000:.1f} us ({sk / ours:.0f}x slower)",
+        "<= 500 ns",
+        ok=ours <= 500,
+    )
+    with_symbol = per_call_ns(lambda: apply(c, symbol="BTCUSDT"), number=number, repeat=7)
+    table.add(
+        "scalar apply, symbol= (unknown symbol)",
+        f"{with_symbol:.0f} ns/call",
+        "-",
+        "-",
+        ok=None,
+    )
+
+
+def bench_batch(table: Table, *, quick: bool) -> None:
+    """Batch apply of 1e6 values vs np.interp on the same arrays."""
+    size = 100_000 if quick else 1_000_000
+    values = np.random.default_rng(0).random(size)
+    xp, fp = np.array(THRESHOLDS), np.array(VALUES)
+    batch = runtime.apply_confidence_calibration_batch
+    np.testing.assert_allclose(batch(values), np.interp(values, xp, fp), atol=1e-12)
+    ours_runs, ref_runs = [], []
+    for _ in range(3 if quick else 7):  # interleaved, so both see the same machine load
+        ours_runs.append(min(timeit.repeat(lambda: batch(values), number=1, repeat=3)))
+        ref_runs.append(min(timeit.repeat(lambda: np.interp(values, xp, fp), number=1, repeat=3)))
+    ours, ref = statistics.median(ours_runs), statistics.median(ref_runs)
+    table.add(
+        f"batch apply of {size:.0e} values",
+        f"{ours * 1e3:.1f} ms ({ours / ref:.2f}x np.interp)",
+        f"np.interp {ref * 1e3:.1f} ms",
+        "<= 1.2x np.interp",
+        ok=ours <= 1.2 * ref,
+    )
+
+
+def bench_weights(table: Table, *, quick: bool) -> None:
+    """get_ensemble_weights() in the configured case."""
+    get = runtime.get_ensemble_weights
+    assert len(get()) == len(MODELS)
+    number = 20_000 if quick else 200_000
+    ours = per_call_ns(get, number=number, repeat=7)
+    empty_call = per_call_ns(lambda: None, number=number, repeat=7)
+    table.add(
+        "get_ensemble_weights() (configured)",
+        f"{ours:.0f} ns/call",
+        f"empty lambda call {empty_call:.0f} ns",
+        "<= 200 ns",
+        ok=ours <= 200,
+    )
+
+
+def deploy(config: Path, text: str, k: int) -> float:
+    """Write a durable temp file, then os.replace it over ``config``; return when it replaced."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-calibration-", suffix=".json", dir=config.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    replaced = time.perf_counter()
+    Path(tmp).replace(config)
+    # The deployer touches the sentinel right after the replace, as in production.
+    (config.parent / SENTINEL_NAME).write_text(str(k))
+    return replaced
+
+
+def reload_latencies(directory: Path, deploys: int, *, busy_threads: int = 0) -> list[float]:
+    """Milliseconds from os.replace until the loader serves the new version, per deploy."""
+    config = directory / "calibration.json"
+    config.write_text(config_text(0))
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def busy() -> None:
+        apply, weights = runtime.apply_confidence_calibration, runtime.get_ensemble_weights
+        while not stop.is_set():
+            apply(0.5)
+            weights()
+
+    with CalibrationLoader(config, poll_interval=60) as loader:
+        runtime.set_default_loader(loader)
+        workers = [threading.Thread(target=busy) for _ in range(busy_threads)]
+        for worker in workers:
+            worker.start()
+        try:
+            for k in range(1, deploys + 1):
+                version = f"cal_20260220_{k:06d}"
+                replaced = deploy(config, config_text(k), k)
+                deadline = replaced + 5.0
+                while loader.snapshot.version != version and time.perf_counter() < deadline:
+                    time.sleep(0.00005)
+                latencies.append((time.perf_counter() - replaced) * 1e3)
+                # Real deploys are minutes apart; keep them outside the debounce window.
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join()
+        if loader.snapshot.version != f"cal_20260220_{deploys:06d}":
+            msg = "the loader did not converge on the last deploy"
+            raise RuntimeError(msg)
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the ``q``-quantile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_reload(table: Table, *, quick: bool) -> None:
+    """Reload latency over many deploys, idle host and a host with busy Python threads."""
+    deploys = 50 if quick else 500
+    with tempfile.TemporaryDirectory() as tmp:
+        idle = reload_latencies(Path(tmp), deploys)
+    p50, p99 = percentile(idle, 0.5), percentile(idle, 0.99)
+    table.add(
+        f"reload latency, {deploys} deploys (os.replace -> served)",
+        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {max(idle):.2f} ms",
+        "-",
+        "p50 <= 5 ms, p99 <= 20 ms",
+        ok=p50 <= 5 and p99 <= 20,
+    )
+    busy_deploys = 20 if quick else 100
+    with tempfile.TemporaryDirectory() as tmp:
+        busy = reload_latencies(Path(tmp), busy_deploys, busy_threads=2)
+    table.add(
+        f"reload latency, {busy_deploys} deploys, 2 threads spinning on the API",
+        f"p50 {percentile(busy, 0.5):.1f} ms, p99 {percentile(busy, 0.99):.1f} ms",
+        f"sys.getswitchinterval() = {sys.getswitchinterval() * 1e3:.0f} ms per GIL hand-off",
+        "- (GIL-bound)",
+        ok=None,
+    )
+
+
+def import_seconds(statement: str) -> float:
+    """Wall time of a fresh interpreter running ``statement``."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", statement], check=True)
+    return time.perf_counter() - started
+
+
+def bench_import(table: Table, *, quick: bool) -> None:
+    """Cold import cost over bare numpy (medians of interleaved subprocess runs)."""
+    rounds = 5 if quick else 15
+    base, package, loader = [], [], []
+    for _ in range(rounds):
+        base.append(import_seconds("import numpy"))
+        package.append(import_seconds("import numpy, calibration_core"))
+        loader.append(import_seconds("import numpy, calibration_core.loader"))
+    numpy_ms = statistics.median(base) * 1e3
+    for name, runs in (
+        ("import calibration_core", package),
+        ("import calibration_core.loader", loader),
+    ):
+        extra = statistics.median(runs) * 1e3 - numpy_ms
+        table.add(
+            f"{name} (cold, over numpy)",
+            f"+{extra:.0f} ms",
+            f"bare `import numpy` process {numpy_ms:.0f} ms",
+            "<= 150 ms",
+            ok=extra <= 150,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every benchmark and print the table; exit 1 if a row misses its target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    args = parser.parse_args(argv)
+    table = Table()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "calibration.json"
+        path.write_text(config_text(1))
+        loader = CalibrationLoader(path, watch="none")
+        print("scalar hot path ...", flush=True)
+        bench_scalar(table, loader, quick=args.quick)
+        print("batch ...", flush=True)
+        bench_batch(table, quick=args.quick)
+        print("weights ...", flush=True)
+        bench_weights(table, quick=args.quick)
+        runtime.reset_default_loader()
+    print("reload latency ...", flush=True)
+    bench_reload(table, quick=args.quick)
+    runtime.reset_default_loader()
+    print("import time ...", flush=True)
+    bench_import(table, quick=args.quick)
+    table.show()
+    return 0 if all(row[4] != "MISS" for row in table.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1381 @@
+"""Hot-reloading runtime loader: lock-free immutable snapshots of calibration.json."""
+
+# Shell module. It runs inside the EnsembleManager's process and is called on every
+# prediction, so two rules shape it: nothing here may raise into the host, and the hot
+# path is one global read plus a method on an immutable Snapshot. watchdog is imported
+# only when a loader starts watching, so `import calibration_core.loader` stays light.
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import numbers
+import os
+import stat
+import threading
+import time
+from bisect import bisect_right
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+import attrs
+import numpy as np
+
+from calibration_core.config import CONSENSUS_BUCKETS, MAX_CONFIG_BYTES, CalibrationConfig
+from calibration_core.exceptions import ConfigRejectedError, InvalidInputError
+from calibration_core.settings import SENTINEL_NAME, resolve_paths
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import TracebackType
+    from typing import Self
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from calibration_core.config import ConfidenceMap
+
+__all__ = [
+    "DEFAULT_DEBOUNCE",
+    "DEFAULT_POLL_INTERVAL",
+    "K8S_DATA_LINK",
+    "LOGGER_NAME",
+    "CalibrationLoader",
+    "LoaderStatus",
+    "Snapshot",
+    "WatchMode",
+    "apply_confidence_calibration",
+    "apply_confidence_calibration_batch",
+    "apply_hold_bias",
+    "consensus_bucket",
+    "get_calibration_snapshot",
+    "get_consensus_multiplier",
+    "get_default_loader",
+    "get_ensemble_weights",
+    "reset_default_loader",
+    "set_default_loader",
+]
+
+LOGGER_NAME: Final = "calibration_core.loader"
+DEFAULT_DEBOUNCE: Final = 0.01
+"""Seconds between two reloads inside a burst of events (the first reloads at once)."""
+DEFAULT_POLL_INTERVAL: Final = 2.0
+"""Seconds between two stat() checks of the config, the backstop for missed events."""
+K8S_DATA_LINK: Final = "..data"
+"""The symlink a Kubernetes ConfigMap volume swaps atomically on every update."""
+
+WatchMode = Literal["auto", "inotify", "poll", "none"]
+_WATCH_MODES: Final = ("auto", "inotify", "poll", "none")
+
+# A file whose mtime is this close to "now" may still change within the same mtime
+# tick without changing its identity (the "racily clean" problem git documents), so
+# the next poll hashes its content instead of trusting stat().
+_RACY_WINDOW_NS: Final = 2_000_000_000
+_READ_CHUNK: Final = 65_536
+_JOIN_TIMEOUT: Final = 10.0
+# Observer thread wake-up period: it bounds how long stop() waits for watchdog.
+_OBSERVER_TIMEOUT: Final = 0.2
+# Event types that can mean "the config (or what it points to) changed". Opened and
+# closed-without-write are left out on purpose: our own reads produce them.
+_RELEVANT_EVENTS: Final = frozenset({"moved", "created", "modified", "closed", "deleted", "attrib"})
+
+logger = logging.getLogger(LOGGER_NAME)
+
+_Curve = tuple[list[float], list[float], list[float]]
+"""Knots (xs, ys) and segment slopes of one map, as Python floats for the scalar path."""
+_Arrays = tuple["NDArray[np.float64]", "NDArray[np.float64]"]
+
+
+def _readonly(array: NDArray[np.float64]) -> NDArray[np.float64]:
+    array.flags.writeable = False
+    return array
+
+
+_IDENTITY_CURVE: Final[_Curve] = ([0.0, 1.0], [0.0, 1.0], [1.0])
+_IDENTITY_ARRAYS: Final[_Arrays] = (
+    _readonly(np.array([0.0, 1.0])),
+    _readonly(np.array([0.0, 1.0])),
+)
+_EMPTY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType({})
+
+
+def consensus_bucket(consensus_count: int, total_models: int) -> str | None:
+    """Name the consensus bucket of a vote; the one place the bucket rule is defined.
+
+    Parameters
+    ----------
+    consensus_count : int
+        Number of models that voted for the winning action.
+    total_models : int
+        Number of models that voted.
+
+    Returns
+    -------
+    str or None
+        ``"unanimous"`` when every model agrees, ``"strong"`` when at least 75 %
+        agree, ``"split"`` when at least 50 % agree, ``"weak"`` otherwise; None
+        when the inputs are not counts with ``0 <= consensus_count <= total_models``
+        and ``total_models >= 1``. Never raises.
+
+    Notes
+    -----
+    The shares are compared in integers (``4 * count >= 3 * total``), so 3 of 4 is
+    exactly "strong" with no float rounding. With 4 models: 4 → unanimous,
+    3 → strong, 2 → split, 1 or 0 → weak.
+
+    Examples
+    --------
+    >>> [consensus_bucket(k, 4) for k in (4, 3, 2, 1)]
+    ['unanimous', 'strong', 'split', 'weak']
+    """
+    count = _as_count(consensus_count)
+    total = _as_count(total_models)
+    if count is None or total is None or total < 1 or not 0 <= count <= total:
+        return None
+    return CONSENSUS_BUCKETS[_bucket_index(count, total)]
+
+
+def _bucket_index(count: int, total: int) -> int:
+    if count == total:
+        return 0
+    if 4 * count >= 3 * total:
+        return 1
+    if 2 * count >= total:
+        return 2
+    return 3
+
+
+def _as_count(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    index = getattr(type(value), "__index__", None)
+    if index is None:
+        return None
+    try:
+        return int(index(value))
+    except Exception:  # noqa: BLE001 - a broken __index__ is "not a count"
+        return None
+
+
+class _Counters:
+    """Hot-path diagnostics shared by a loader's snapshots.
+
+    Plain ``+= 1`` without a lock: under threads a count may be lost, so these
+    counts are approximate by design (a lock would cost more than the call itself).
+    """
+
+    __slots__ = ("invalid_inputs", "nan_inputs")
+
+    def __init__(self) -> None:
+        self.nan_inputs = 0
+        self.invalid_inputs = 0
+
+
+def _curve_of(section: ConfidenceMap) -> _Curve:
+    xs = [float(x) for x in section.thresholds]
+    ys = [float(y) for y in section.values]
+    slopes = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
+    return xs, ys, slopes
+
+
+def _arrays_of(section: ConfidenceMap) -> _Arrays:
+    return (
+        _readonly(np.array(section.thresholds, dtype=np.float64)),
+        _readonly(np.array(section.values, dtype=np.float64)),
+    )
+
+
+def _is_real_number(value: object) -> bool:
+    # Decimal is a Number but not Complex; complex numbers have no order.
+    return isinstance(value, numbers.Real) or (
+        isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex)
+    )
+
+
+@attrs.frozen(eq=False, repr=False)
+class Snapshot:
+    """One complete, validated config version prepared for the hot path.
+
+    A snapshot never changes: the loader builds a new one for every accepted file
+    and swaps a single reference, so a reader that keeps one snapshot for a whole
+    decision sees one version's map, weights and multipliers together. Two
+    snapshots compare equal only when they are the same object; compare
+    ``version`` and ``digest`` to compare contents.
+
+    Attributes
+    ----------
+    version : str or None
+        The config version, or None when no config is loaded (identity map).
+    source : str
+        Path of the config file.
+    loaded_at : float or None
+        ``time.time()`` when this version went live (None for the identity snapshot).
+    digest : str or None
+        BLAKE2b-128 hex digest of the file content.
+    config : CalibrationConfig or None
+        The parsed document.
+    """
+
+    version: str | None
+    source: str
+    loaded_at: float | None
+    digest: str | None
+    config: CalibrationConfig | None
+    _curve: _Curve
+    _curves: Mapping[str, _Curve]
+    _arrays: _Arrays
+    _symbol_arrays: Mapping[str, _Arrays]
+    _calibration_enabled: bool
+    _weights: Mapping[str, float] | None
+    _fallback_weights: Mapping[str, float]
+    _consensus: tuple[float, ...] | None
+    _hold_bias: float
+    _counters: _Counters
+
+    @classmethod
+    def identity(
+        cls,
+        *,
+        source: str = "",
+        default_weights: Mapping[str, float] | None = None,
+        counters: _Counters | None = None,
+    ) -> Snapshot:
+        """Build the snapshot served when no valid config was ever loaded.
+
+        Confidence passes through (clipped to [0, 1]), the weights are
+        ``default_weights`` (or empty), consensus multipliers are 1 and there is
+        no HOLD bias.
+        """
+        return cls(
+            version=None,
+            source=source,
+            loaded_at=None,
+            digest=None,
+            config=None,
+            curve=_IDENTITY_CURVE,
+            curves={},
+            arrays=_IDENTITY_ARRAYS,
+            symbol_arrays={},
+            calibration_enabled=False,
+            weights=None,
+            fallback_weights=_freeze_weights(default_weights),
+            consensus=None,
+            hold_bias=0.0,
+            counters=counters if counters is not None else _Counters(),
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: CalibrationConfig,
+        *,
+        source: str = "",
+        digest: str | None = None,
+        loaded_at: float | None = None,
+        default_weights: Mapping[str, float] | None = None,
+        counters: _Counters | None = None,
+    ) -> Snapshot:
+        """Precompute everything the hot path needs from a validated config.
+
+        Parameters
+        ----------
+        config : CalibrationConfig
+            A document that passed :meth:`CalibrationConfig.from_json`.
+        source, digest, loaded_at
+            Provenance recorded on the snapshot.
+        default_weights : mapping, optional
+            Weights served when the config's weights are disabled.
+        counters : optional
+            The owning loader's hot-path counters.
+        """
+        enabled = config.confidence.enabled
+        curve = _curve_of(config.confidence) if enabled else _IDENTITY_CURVE
+        arrays = _arrays_of(config.confidence) if enabled else _IDENTITY_ARRAYS
+        curves: dict[str, _Curve] = {}
+        symbol_arrays: dict[str, _Arrays] = {}
+        if config.per_symbol.enabled:
+            # A symbol map that is itself disabled counts as "no map": the global one applies.
+            for symbol, section in config.per_symbol.maps:
+                if section.enabled:
+                    curves[symbol] = _curve_of(section)
+                    symbol_arrays[symbol] = _arrays_of(section)
+        weights = MappingProxyType(dict(config.weights.weights)) if config.weights.enabled else None
+        consensus = (
+            tuple(value for _, value in config.consensus.multipliers)
+            if config.consensus.enabled
+            else None
+        )
+        return cls(
+            version=config.version,
+            source=source,
+            loaded_at=loaded_at,
+            digest=digest,
+            config=config,
+            curve=curve,
+            curves=curves,
+            arrays=arrays,
+            symbol_arrays=symbol_arrays,
+            calibration_enabled=enabled,
+            weights=weights,
+            fallback_weights=_freeze_weights(default_weights),
+            consensus=consensus,
+            hold_bias=config.hold_bias.bias if config.hold_bias.enabled else 0.0,
+            counters=counters if counters is not None else _Counters(),
+        )
+
+    def __repr__(self) -> str:
+        """Name the version and digest, not the knots."""
+        return f"Snapshot(version={self.version!r}, digest={self.digest!r}, source={self.source!r})"
+
+    # -- the hot path -------------------------------------------------------------------
+
+    def apply(self, confidence: float, symbol: str | None = None) -> float:
+        """Calibrate one confidence; never raises.
+
+        Parameters
+        ----------
+        confidence : float
+            Raw confidence. Values outside [0, 1] are clipped first.
+        symbol : str, optional
+            Use this symbol's map when per-symbol maps are enabled and it has one;
+            otherwise (and for unknown or unhashable symbols) the global map.
+
+        Returns
+        -------
+        float
+            The calibrated confidence in [0, 1]. NaN comes back unchanged (and is
+            counted). A real number of another type (``Decimal``, ``Fraction``) is
+            converted to float first; anything else (a string, None) comes back
+            unchanged and is counted as an invalid input. With calibration
+            disabled this is the identity on [0, 1].
+
+        Notes
+        -----
+        Piecewise-linear interpolation between the knots: for
+        ``x[i] <= c < x[i+1]``, ``f(c) = y[i] + s[i] (c - x[i])``. The knots span
+        [0, 1], so after the clip there is no extrapolation. A disabled map is the
+        two-knot identity, so both cases run the same code.
+        """
+        if symbol is None:
+            xs, ys, slopes = self._curve
+        else:
+            try:
+                xs, ys, slopes = self._curves.get(symbol, self._curve)
+            except TypeError:  # an unhashable "symbol" is just unknown
+                xs, ys, slopes = self._curve
+        try:
+            if confidence >= 1.0:
+                return ys[-1]
+            if confidence > 0.0:
+                i = bisect_right(xs, confidence) - 1
+                return ys[i] + slopes[i] * (confidence - xs[i])
+            if confidence <= 0.0:
+                return ys[0]
+        except Exception:  # noqa: BLE001 - the hot path never raises into the host
+            return self._odd_input(confidence, symbol, self.apply)
+        # Only NaN fails all three comparisons.
+        self._counters.nan_inputs += 1
+        return confidence
+
+    def apply_batch(self, values: ArrayLike, symbol: str | None = None) -> NDArray[np.float64]:
+        """Calibrate an array of confidences; never raises.
+
+        Parameters
+        ----------
+        values : array_like
+            Raw confidences of any shape; converted once to float64 (the caller's
+            array is never modified).
+        symbol : str, optional
+            As for :meth:`apply`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 array of the same shape. NaN stays NaN (and is counted);
+            elements that are not numbers become NaN and are counted as invalid.
+
+        Notes
+        -----
+        ``np.interp`` clamps to the end knots and the knots span [0, 1], so it
+        needs no separate clip; the disabled (identity) path is ``np.clip``.
+        """
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except Exception:  # noqa: BLE001 - fall back to element-wise conversion
+            array = self._coerce_batch(values)
+        try:
+            if symbol is None:
+                xp, fp = self._arrays
+            else:
+                try:
+                    xp, fp = self._symbol_arrays.get(symbol, self._arrays)
+                except TypeError:
+                    xp, fp = self._arrays
+            if xp is _IDENTITY_ARRAYS[0]:
+                out = np.clip(array, 0.0, 1.0)
+            else:
+                out = np.asarray(np.interp(array, xp, fp), dtype=np.float64)
+            nans = int(np.count_nonzero(np.isnan(array)))
+            if nans:
+                self._counters.nan_inputs += nans
+        except Exception:  # the hot path never raises into the host
+            logger.exception("[CalibrationLoader] batch calibration failed; returning NaN")
+            return np.full(np.shape(array), np.nan)
+        return out
+
+    def _coerce_batch(self, values: object) -> NDArray[np.float64]:
+        try:
+            items = np.asarray(values, dtype=object)
+            flat = [_float_or_nan(v) for v in items.ravel()]
+            bad = sum(1 for v, f in zip(items.ravel(), flat, strict=True) if _bad_item(v, f))
+            self._count_invalid(bad, type(values))
+            return np.array(flat, dtype=np.float64).reshape(items.shape)
+        except Exception:  # noqa: BLE001 - truly unusable input: an empty result
+            self._count_invalid(1, type(values))
+            return np.empty(0, dtype=np.float64)
+
+    def get_ensemble_weights(
+        self, default: Mapping[str, float] | None = None
+    ) -> Mapping[str, float]:
+        """Return the ensemble weights as a read-only mapping; never raises.
+
+        Parameters
+        ----------
+        default : mapping, optional
+            Weights to use when the config has none enabled (no copy is made if it
+            is already a ``MappingProxyType``).
+
+        Returns
+        -------
+        Mapping[str, float]
+            The configured weights when enabled; else ``default``; else the loader's
+            ``default_weights``; else an empty mapping.
+        """
+        weights = self._weights
+        if weights is not None:
+            return weights
+        if default is None:
+            return self._fallback_weights
+        if type(default) is MappingProxyType:
+            return default
+        try:
+            return MappingProxyType(dict(default))
+        except Exception:  # noqa: BLE001 - a bad default is an invalid input, not a crash
+            self._count_invalid(1, type(default))
+            return self._fallback_weights
+
+    def consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
+        """Return the confidence multiplier for a vote's consensus; never raises.
+
+        1.0 when consensus multipliers are disabled or the counts are invalid;
+        otherwise the configured multiplier of :func:`consensus_bucket`.
+        """
+        multipliers = self._consensus
+        if multipliers is None:
+            return 1.0
+        try:
+            bucket = consensus_bucket(consensus_count, total_models)
+            return 1.0 if bucket is None else multipliers[CONSENSUS_BUCKETS.index(bucket)]
+        except Exception:  # noqa: BLE001 - the hot path never raises into the host
+            return 1.0
+
+    def apply_hold_bias(self, confidence: float) -> float:
+        """Shift a HOLD signal's confidence by the configured bias; never raises.
+
+        The input is clipped to [0, 1], the bias added and the sum clipped to
+        [0, 1] again. Without an enabled HOLD bias this is the clipped identity.
+        NaN and non-numeric inputs are handled as in :meth:`apply`.
+        """
+        bias = self._hold_bias
+        try:
+            if confidence >= 1.0:
+                value = 1.0 + bias
+            elif confidence > 0.0:
+                value = confidence + bias
+            elif confidence <= 0.0:
+                value = bias
+            else:
+                self._counters.nan_inputs += 1
+                return confidence
+        except Exception:  # noqa: BLE001 - the hot path never raises into the host
+            return self._odd_input(confidence, None, _hold_bias_adapter(self))
+        if value >= 1.0:
+            return 1.0
+        return value if value > 0.0 else 0.0  # noqa: FURB136 - cheaper than a max() call
+
+    def _odd_input(
+        self, value: object, symbol: str | None, again: Callable[[float, str | None], float]
+    ) -> float:
+        """Convert another real-number type and retry, or count and return ``value`` as is."""
+        number = _float_or_nan(value)
+        if number == number:  # noqa: PLR0124 - NaN here means "could not convert"
+            return again(number, symbol)
+        self._count_invalid(1, type(value))
+        # Typed float for the caller's sake: a non-number comes back exactly as it came.
+        return cast("float", value)
+
+    def _count_invalid(self, count: int, kind: type) -> None:
+        counters = self._counters
+        first = counters.invalid_inputs == 0
+        counters.invalid_inputs += count
+        if first and count:
+            logger.warning(
+                "[CalibrationLoader] non-numeric input of type %s returned unchanged "
+                "(logged once; see status().invalid_inputs)",
+                kind.__name__,
+            )
+
+    # -- read-only views ------------------------------------------------------------------
+
+    @property
+    def weights(self) -> Mapping[str, float]:
+        """The weights in effect: configured, else the loader's defaults, else empty."""
+        return self._weights if self._weights is not None else self._fallback_weights
+
+    @property
+    def calibration_enabled(self) -> bool:
+        """Whether the global confidence map is enabled."""
+        return self._calibration_enabled
+
+    @property
+    def weights_enabled(self) -> bool:
+        """Whether the config's ensemble weights are in effect."""
+        return self._weights is not None
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Symbols that have their own enabled map."""
+        return frozenset(self._curves)
+
+    @property
+    def consensus_enabled(self) -> bool:
+        """Whether consensus multipliers are enabled."""
+        return self._consensus is not None
+
+    @property
+    def hold_bias(self) -> float:
+        """The HOLD bias in effect (0.0 when disabled)."""
+        return self._hold_bias
+
+
+def _hold_bias_adapter(snapshot: Snapshot) -> Callable[[float, str | None], float]:
+    def again(value: float, _symbol: str | None) -> float:
+        return snapshot.apply_hold_bias(value)
+
+    return again
+
+
+def _float_or_nan(value: object) -> float:
+    if _is_real_number(value):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - unconvertible: NaN
+            return math.nan
+    return math.nan
+
+
+def _bad_item(value: object, converted: float) -> bool:
+    return math.isnan(converted) and not (_is_real_number(value) and value != value)  # noqa: PLR0124
+
+
+def _freeze_weights(weights: Mapping[str, float] | None) -> Mapping[str, float]:
+    if weights is None:
+        return _EMPTY_WEIGHTS
+    return MappingProxyType({str(k): float(v) for k, v in weights.items()})
+
+
+@attrs.frozen
+class LoaderStatus:
+    """What a loader has done so far, for health endpoints and logs.
+
+    Attributes
+    ----------
+    version : str or None
+        Version being served (None: identity, no valid config loaded yet).
+    loaded_at : float or None
+        ``time.time()`` when that version went live.
+    source : str
+        Config path.
+    digest : str or None
+        Content digest of the served version.
+    last_error : str or None
+        Why the latest check did not load a file (cleared by a successful load).
+    attempts, succeeded, rejected : int
+        Reads of new content (or read failures), those that went live, and those
+        that were refused (invalid, too big, unreadable): attempts = succeeded + rejected.
+    skipped : int
+        Checks that found the content unchanged (identity or digest).
+    events : int
+        Relevant file-system events received.
+    nan_inputs, invalid_inputs : int
+        Hot-path inputs that were NaN or not numbers (approximate under threads).
+    watching : str
+        ``"watchdog"`` (events plus polling backstop), ``"poll"`` or ``"none"``.
+    observer : str or None
+        The watchdog observer class in use.
+    fallback_reason : str or None
+        Why the loader polls although watchdog was requested.
+    running : bool
+        Whether the worker thread is running.
+    """
+
+    version: str | None
+    loaded_at: float | None
+    source: str
+    digest: str | None
+    last_error: str | None
+    attempts: int
+    succeeded: int
+    rejected: int
+    skipped: int
+    events: int
+    nan_inputs: int
+    invalid_inputs: int
+    watching: str
+    observer: str | None
+    fallback_reason: str | None
+    running: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the status as a plain JSON-ready dict."""
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class _FileState:
+    """Identity of a config file (device, inode, size, mtime) as stat() sees it."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> _FileState:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class _Rejected(Exception):  # noqa: N818 - internal signal, never escapes the loader
+    """A file that exists but cannot become live; the message says why."""
+
+
+def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
+    # O_NONBLOCK: a FIFO planted at the config path must not hang the worker in open().
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Rejected("not a regular file")
+        if st.st_size > max_bytes:
+            # Refuse by size before reading a single byte of it.
+            raise _Rejected(f"file is {st.st_size} bytes, over the {max_bytes}-byte limit")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= max_bytes:
+            chunk = os.read(fd, min(_READ_CHUNK, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > max_bytes:
+            raise _Rejected(f"file grew past the {max_bytes}-byte limit while being read")
+        return b"".join(chunks), _FileState.of(st)
+    finally:
+        os.close(fd)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class CalibrationLoader:
+    """Serve the live calibration.json to a host process, reloading it when it changes.
+
+    Parameters
+    ----------
+    config_path : path-like
+        The live config. Its parent directory is watched (not the file: a file
+        watch goes deaf after the first rename-over).
+    default_weights : mapping, optional
+        Ensemble weights to serve while no config (or one with weights disabled)
+        is live.
+    debounce : float, optional
+        Minimum seconds between two reloads inside a burst of events. The first
+        event of a burst reloads at once (leading edge) and events arriving during
+        a reload are coalesced into one more check, so no change is ever lost.
+    poll_interval : float, optional
+        Seconds between stat() checks that catch changes the watcher missed
+        (NFS, container volumes); in ``watch="poll"`` mode it is the only trigger.
+    watch : {"auto", "inotify", "poll", "none"}, optional
+        ``"auto"``: watchdog's native observer plus polling; ``"inotify"``: require
+        the inotify observer (falls back to polling with a warning if it cannot
+        start); ``"poll"``: polling only; ``"none"``: no thread, reload only via
+        :meth:`reload`.
+    max_bytes : int, optional
+        Larger files are refused without being read.
+
+    Raises
+    ------
+    InvalidInputError
+        Only for invalid arguments (a programming error in the host). File
+        problems never raise: the loader serves the identity map (or the last good
+        version), logs the reason and counts it.
+
+    Notes
+    -----
+    The config is loaded in the constructor, so a loader serves from the moment
+    it exists; :meth:`start` (or ``with``) adds the watching threads. A stopped
+    loader keeps serving its last snapshot and can be started again.
+    """
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str],
+        *,
+        default_weights: Mapping[str, float] | None = None,
+        debounce: float = DEFAULT_DEBOUNCE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        watch: WatchMode = "auto",
+        max_bytes: int = MAX_CONFIG_BYTES,
+    ) -> None:
+        if watch not in _WATCH_MODES:
+            raise InvalidInputError(f"watch must be one of {_WATCH_MODES} (got {watch!r})")
+        for name, value in (("debounce", debounce), ("poll_interval", poll_interval)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInputError(f"{name} must be a number of seconds (got {value!r})")
+            if not math.isfinite(value) or value < 0 or (name == "poll_interval" and value == 0):
+                raise InvalidInputError(f"{name} must be a finite positive number (got {value})")
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise InvalidInputError(f"max_bytes must be a positive integer (got {max_bytes!r})")
+        absolute = Path(config_path).absolute()
+        self._path = str(absolute)
+        self._dir = str(absolute.parent)
+        self._name = absolute.name
+        self._debounce = float(debounce)
+        self._poll_interval = float(poll_interval)
+        self._watch: WatchMode = watch
+        self._max_bytes = max_bytes
+        try:
+            self._default_weights = _freeze_weights(default_weights)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"default_weights must map model names to numbers (got {default_weights!r})"
+            ) from exc
+        self._counters = _Counters()
+        self._snapshot = Snapshot.identity(
+            source=self._path, default_weights=self._default_weights, counters=self._counters
+        )
+        # Writers (worker, reload()) serialise on this lock; readers never take it.
+        self._reload_lock = threading.Lock()
+        self._lifecycle_lock = threading.RLock()
+        self._wake = threading.Condition(threading.Lock())
+        self._pending = False
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+        self._observer: Any = None
+        self._watching = "none"
+        self._observer_name: str | None = None
+        self._fallback_reason: str | None = None
+        self._trigger_names = frozenset({self._name, SENTINEL_NAME, K8S_DATA_LINK})
+        # Bookkeeping of the last file the loader looked at (good or bad).
+        self._seen_state: _FileState | None = None
+        self._seen_digest: str | None = None
+        self._racy = False
+        self._missing = False
+        self._last_error: str | None = None
+        self._attempts = 0
+        self._succeeded = 0
+        self._rejected = 0
+        self._skipped = 0
+        self._events = 0
+        self._check(force=True)
+
+    # -- hot path (delegates to the current snapshot) ---------------------------------------
+
+    def apply_confidence_calibration(
+        self, confidence: float, *, symbol: str | None = None
+    ) -> float:
+        """Calibrate one confidence with the live version (see :meth:`Snapshot.apply`)."""
+        return self._snapshot.apply(confidence, symbol)
+
+    def apply_confidence_calibration_batch(
+        self, values: ArrayLike, *, symbol: str | None = None
+    ) -> NDArray[np.float64]:
+        """Calibrate an array with the live version (see :meth:`Snapshot.apply_batch`)."""
+        return self._snapshot.apply_batch(values, symbol)
+
+    def get_ensemble_weights(
+        self, default: Mapping[str, float] | None = None
+    ) -> Mapping[str, float]:
+        """Return the live weights (see :meth:`Snapshot.get_ensemble_weights`)."""
+        return self._snapshot.get_ensemble_weights(default)
+
+    def get_consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
+        """Return the live consensus multiplier (see :meth:`Snapshot.consensus_multiplier`)."""
+        return self._snapshot.consensus_multiplier(consensus_count, total_models)
+
+    def apply_hold_bias(self, confidence: float) -> float:
+        """Apply the live HOLD bias (see :meth:`Snapshot.apply_hold_bias`)."""
+        return self._snapshot.apply_hold_bias(confidence)
+
+    def get_calibration_snapshot(self) -> Snapshot:
+        """Return the live snapshot; keep it for a whole decision to use one version."""
+        return self._snapshot
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The live snapshot (same as :meth:`get_calibration_snapshot`)."""
+        return self._snapshot
+
+    @property
+    def config_path(self) -> Path:
+        """The absolute config path this loader serves."""
+        return Path(self._path)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start watching; idempotent, and allowed again after :meth:`stop`.
+
+        Never raises for watcher problems: if the observer cannot start (inotify
+        limits, missing directory) the loader logs a warning and polls instead.
+        """
+        with self._lifecycle_lock:
+            if self._worker is not None:
+                return self
+            if self._watch == "none":
+                self._watching = "none"
+                return self
+            with self._wake:
+                self._stopping = False
+                # Check once at start: the file may have changed since the constructor.
+                self._pending = True
+            if self._watch == "poll":
+                self._watching = "poll"
+            else:
+                self._start_observer()
+            worker = threading.Thread(
+                target=self._run, name=f"CalibrationLoader[{self._name}]", daemon=True
+            )
+            try:
+                worker.start()
+            except RuntimeError as exc:  # "can't start new thread": serve, do not watch
+                logger.warning("[CalibrationLoader] ⚠️ cannot start the reload worker (%s)", exc)
+                self.stop()
+                return self
+            self._worker = worker
+            logger.info(
+                "[CalibrationLoader] Watching %s for %s (%s, polling every %.3g s)",
+                self._dir,
+                self._name,
+                self._observer_name if self._watching == "watchdog" else "polling only",
+                self._poll_interval,
+            )
+            return self
+
+    def stop(self) -> None:
+        """Stop watching and join every thread this loader started; idempotent.
+
+        The loader keeps serving its last snapshot after it stops.
+        """
+        with self._lifecycle_lock:
+            worker, self._worker = self._worker, None
+            observer, self._observer = self._observer, None
+            with self._wake:
+                self._stopping = True
+                self._wake.notify_all()
+            if observer is not None:
+                _stop_observer(observer)
+            if worker is not None and worker is not threading.current_thread():
+                worker.join(_JOIN_TIMEOUT)
+                if worker.is_alive():
+                    logger.warning("[CalibrationLoader] worker thread did not stop in time")
+            self._watching = "none"
+
+    def close(self) -> None:
+        """Alias of :meth:`stop`."""
+        self.stop()
+
+    def __enter__(self) -> Self:
+        """Start watching; the loader already serves the config it loaded."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop watching and join the threads."""
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive."""
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
+    def reload(self) -> Snapshot:
+        """Check the file now (synchronously) and return the snapshot then live.
+
+        Never raises; an invalid file is rejected and counted as usual.
+        """
+        self._check(force=True)
+        return self._snapshot
+
+    def status(self) -> LoaderStatus:
+        """Return a frozen summary of what the loader serves and has done."""
+        snap = self._snapshot
+        counters = self._counters
+        return LoaderStatus(
+            version=snap.version,
+            loaded_at=snap.loaded_at,
+            source=self._path,
+            digest=snap.digest,
+            last_error=self._last_error,
+            attempts=self._attempts,
+            succeeded=self._succeeded,
+            rejected=self._rejected,
+            skipped=self._skipped,
+            events=self._events,
+            nan_inputs=counters.nan_inputs,
+            invalid_inputs=counters.invalid_inputs,
+            watching=self._watching,
+            observer=self._observer_name if self._watching == "watchdog" else None,
+            fallback_reason=self._fallback_reason,
+            running=self.running,
+        )
+
+    def __repr__(self) -> str:
+        """Name the path, version and watch mode."""
+        return (
+            f"CalibrationLoader({self._path!r}, version={self._snapshot.version!r}, "
+            f"watching={self._watching!r})"
+        )
+
+    # -- watching ---------------------------------------------------------------------------
+
+    def _start_observer(self) -> None:
+        observer: Any = None
+        try:
+            # Imported here so that importing the loader does not pay for watchdog.
+            from watchdog.observers import Observer  # noqa: PLC0415
+
+            if self._watch == "inotify":
+                from watchdog.observers.inotify import InotifyObserver  # noqa: PLC0415
+
+                observer = InotifyObserver(timeout=_OBSERVER_TIMEOUT)
+            else:
+                observer = Observer(timeout=_OBSERVER_TIMEOUT)
+            observer.name = f"CalibrationObserver[{self._name}]"
+            observer.schedule(_make_handler(self), self._dir, recursive=False)
+            observer.start()
+        except Exception as exc:  # noqa: BLE001 - any failure means "poll instead"
+            if observer is not None:
+                _stop_observer(observer)
+            self._fallback_reason = f"{type(exc).__name__}: {exc}"
+            self._watching = "poll"
+            self._observer_name = None
+            logger.warning(
+                "[CalibrationLoader] ⚠️ file watcher could not start (%s); "
+                "falling back to polling %s every %.3g s",
+                self._fallback_reason,
+                self._path,
+                self._poll_interval,
+            )
+            return
+        self._observer = observer
+        self._observer_name = type(observer).__name__
+        self._fallback_reason = None
+        self._watching = "watchdog"
+
+    def _on_event(self, event: object) -> None:
+        """Handle one watchdog event: wake the worker if it may concern the config."""
+        if getattr(event, "event_type", None) not in _RELEVANT_EVENTS:
+            return
+        names = self._trigger_names
+        src = getattr(event, "src_path", "") or ""
+        dest = getattr(event, "dest_path", "") or ""
+        sep = os.sep
+        if os.fsdecode(src).rpartition(sep)[2] not in names and (
+            not dest or os.fsdecode(dest).rpartition(sep)[2] not in names
+        ):
+            return
+        self._events += 1
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._pending = True
+            self._wake.notify()
+
+    def _run(self) -> None:
+        poll = self._poll_interval
+        next_poll = time.monotonic() + poll
+        last_event_check = -math.inf
+        while True:
+            try:
+                pending = self._wait_for_work(next_poll)
+                if pending is None:
+                    return
+                if pending:
+                    # Leading edge: a quiet loader checks at once; inside a burst the
+                    # next check waits until `debounce` after the previous one.
+                    delay = last_event_check + self._debounce - time.monotonic()
+                    if delay > 0 and self._sleep_unless_stopped(delay):
+                        return
+                    with self._wake:
+                        # Cleared before reading, so an event during the read is not lost.
+                        self._pending = False
+                    self._check(force=True)
+                    last_event_check = time.monotonic()
+                if time.monotonic() >= next_poll:
+                    self._check(force=False)
+                    next_poll = time.monotonic() + poll
+            except Exception:
+                # The worker must outlive any bug; back off so a persistent one cannot spin.
+                logger.exception("[CalibrationLoader] unexpected error in the reload worker")
+                if self._sleep_unless_stopped(min(poll, 1.0)):
+                    return
+
+    def _wait_for_work(self, next_poll: float) -> bool | None:
+        """Block until an event, the next poll or stop; None means stop."""
+        with self._wake:
+            while not self._pending and not self._stopping:
+                remaining = next_poll - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+            return None if self._stopping else self._pending
+
+    def _sleep_unless_stopped(self, seconds: float) -> bool:
+        """Wait ``seconds``; True if the loader was stopped meanwhile."""
+        with self._wake:
+            return self._wake.wait_for(lambda: self._stopping, seconds)
+
+    # -- reloading ----------------------------------------------------------------------------
+
+    def _check(self, *, force: bool) -> None:
+        """Look at the file and swap in a new snapshot if it holds a new valid version.
+
+        ``force`` (events, start, reload()) always hashes the content; a poll
+        trusts an unchanged stat() identity unless it was racy.
+        """
+        try:
+            with self._reload_lock:
+                if force or self._changed_on_disk():
+                    read = self._read()
+                    if read is not None:
+                        self._consider(*read)
+        except Exception as exc:  # never raise into the host or the worker
+            self._last_error = f"internal error: {type(exc).__name__}: {exc}"
+            logger.exception("[CalibrationLoader] unexpected error while checking %s", self._path)
+
+    def _changed_on_disk(self) -> bool:
+        """Cheap poll test: stat() the path and compare its identity with the last read."""
+        try:
+            state = _FileState.of(Path(self._path).stat())
+        except FileNotFoundError:
+            self._on_missing()
+            return False
+        except OSError:
+            return True  # let the read report it
+        return state != self._seen_state or self._racy
+
+    def _read(self) -> tuple[bytes, _FileState] | None:
+        """Read the file, or record why it could not be read and return None."""
+        try:
+            data, state = _read_bounded(self._path, self._max_bytes)
+        except FileNotFoundError:
+            self._on_missing()
+            return None
+        except _Rejected as exc:
+            self._reject(str(exc), None, None)
+            return None
+        except OSError as exc:
+            self._reject(f"cannot read the file ({exc.strerror or exc})", None, None)
+            return None
+        self._missing = False
+        self._racy = time.time_ns() - state.mtime_ns < _RACY_WINDOW_NS
+        return data, state
+
+    def _consider(self, data: bytes, state: _FileState) -> None:
+        """Skip unchanged content, reject an invalid document, or publish a new snapshot."""
+        digest = _digest(data)
+        if digest == self._seen_digest:
+            self._seen_state = state
+            self._skipped += 1
+            return
+        self._attempts += 1
+        try:
+            config = CalibrationConfig.from_json(data)
+        except ConfigRejectedError as exc:
+            self._reject(str(exc), state, digest)
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurd nesting
+            self._reject(f"config rejected: {type(exc).__name__}: {exc}", state, digest)
+            return
+        snapshot = Snapshot.from_config(
+            config,
+            source=self._path,
+            digest=digest,
+            loaded_at=time.time(),
+            default_weights=self._default_weights,
+            counters=self._counters,
+        )
+        self._publish(snapshot)
+        self._seen_state = state
+        self._seen_digest = digest
+        self._succeeded += 1
+        self._last_error = None
+        self._log_loaded(snapshot)
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        # The one write readers can observe: a single reference swap.
+        self._snapshot = snapshot
+        if _default_loader is self:
+            _publish_default(self, snapshot)
+
+    def _log_loaded(self, snapshot: Snapshot) -> None:
+        logger.info("[CalibrationLoader] ✅ Loaded config version: %s", snapshot.version)
+        logger.info(
+            "[CalibrationLoader] Confidence calibration: %s",
+            "enabled" if snapshot.calibration_enabled else "disabled",
+        )
+        count = len(snapshot.weights) if snapshot.weights_enabled else 0
+        logger.info("[CalibrationLoader] Ensemble weights: %d models", count)
+
+    def _reject(self, reason: str, state: _FileState | None, digest: str | None) -> None:
+        if digest is None:
+            # A read failure is an attempt too; forget the identity so it is retried.
+            self._attempts += 1
+            self._seen_state = None
+            self._seen_digest = None
+        else:
+            self._seen_state = state
+            self._seen_digest = digest
+        self._rejected += 1
+        self._last_error = reason
+        self._missing = False
+        logger.warning(
+            "[CalibrationLoader] ❌ Rejected %s: %s; still serving version %s",
+            self._path,
+            reason,
+            self._snapshot.version or "none (identity calibration, default weights)",
+        )
+
+    def _on_missing(self) -> None:
+        self._seen_state = None
+        self._seen_digest = None
+        self._racy = False
+        if self._missing:
+            return
+        self._missing = True
+        self._last_error = f"config file not found: {self._path}"
+        if self._snapshot.version is None:
+            logger.warning(
+                "[CalibrationLoader] No config at %s: serving identity calibration and "
+                "the default ensemble weights until one is deployed",
+                self._path,
+            )
+        else:
+            logger.warning(
+                "[CalibrationLoader] Config %s disappeared: still serving version %s",
+                self._path,
+                self._snapshot.version,
+            )
+
+
+def _make_handler(loader: CalibrationLoader) -> Any:  # noqa: ANN401 - watchdog is imported lazily
+    from watchdog.events import FileSystemEventHandler  # noqa: PLC0415
+
+    class _ConfigDirectoryHandler(FileSystemEventHandler):
+        """Forward relevant events to the loader; nothing may escape (watchdog #427)."""
+
+        def dispatch(self, event: object) -> None:
+            try:
+                loader._on_event(event)  # noqa: SLF001 - the handler is the loader's own part
+            except BaseException:
+                with contextlib.suppress(BaseException):  # even logging may not escape
+                    logger.exception("[CalibrationLoader] error while handling %r", event)
+
+    return _ConfigDirectoryHandler()
+
+
+def _stop_observer(observer: Any) -> None:  # noqa: ANN401 - a watchdog observer
+    try:
+        observer.stop()
+    except Exception:  # best effort: keep stopping the rest
+        logger.exception("[CalibrationLoader] error while stopping the file watcher")
+    try:
+        if observer.is_alive() and observer is not threading.current_thread():
+            observer.join(_JOIN_TIMEOUT)
+    except Exception:  # a never-started observer cannot be joined
+        logger.debug("[CalibrationLoader] observer join failed", exc_info=True)
+
+
+# -- the process-wide default loader ----------------------------------------------------------
+
+
+class _Unbound:
+    """Stand-in for the default snapshot until the default loader exists.
+
+    Its methods create the default loader (from ``CALIBRATION_CONFIG_PATH``) on the
+    first call, then delegate; afterwards the module global points at real snapshots.
+    """
+
+    __slots__ = ()
+
+    def apply(self, confidence: float, symbol: str | None = None) -> float:
+        return _bind_default().apply(confidence, symbol)
+
+    def apply_batch(self, values: ArrayLike, symbol: str | None = None) -> NDArray[np.float64]:
+        return _bind_default().apply_batch(values, symbol)
+
+    def get_ensemble_weights(
+        self, default: Mapping[str, float] | None = None
+    ) -> Mapping[str, float]:
+        return _bind_default().get_ensemble_weights(default)
+
+    def consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
+        return _bind_default().consensus_multiplier(consensus_count, total_models)
+
+    def apply_hold_bias(self, confidence: float) -> float:
+        return _bind_default().apply_hold_bias(confidence)
+
+
+_UNBOUND: Final = _Unbound()
+_default_lock = threading.Lock()
+_default_loader: CalibrationLoader | None = None
+_default_owned = False
+# The hot path reads only this global: the default loader's current snapshot.
+_current: Snapshot | _Unbound = _UNBOUND
+
+
+def _publish_default(loader: CalibrationLoader, snapshot: Snapshot) -> None:
+    global _current  # noqa: PLW0603 - the one module global the hot path reads
+    with _default_lock:
+        if _default_loader is loader:
+            _current = snapshot
+
+
+def _bind_default() -> Snapshot:
+    """Create and start the default loader if needed; never raises."""
+    global _current, _default_loader, _default_owned  # noqa: PLW0603
+    with _default_lock:
+        loader = _default_loader
+        if loader is None:
+            try:
+                loader = CalibrationLoader(resolve_paths().config)
+                loader.start()
+            except Exception:
+                logger.exception(
+                    "[CalibrationLoader] could not create the default loader; "
+                    "serving identity calibration"
+                )
+                _current = Snapshot.identity()
+                return _current
+            _default_loader = loader
+            _default_owned = True
+        _current = loader.snapshot
+        return _current
+
+
+def get_default_loader() -> CalibrationLoader:
+    """Return the process-wide default loader, creating and starting it if needed.
+
+    It serves ``CALIBRATION_CONFIG_PATH`` (default ``config/calibration.json``).
+    """
+    _bind_default()
+    loader = _default_loader
+    if loader is None:  # creation failed and was logged: hand back an unwatched loader
+        return CalibrationLoader(resolve_paths().config, watch="none")
+    return loader
+
+
+def set_default_loader(loader: CalibrationLoader) -> CalibrationLoader | None:
+    """Make ``loader`` the one the module-level functions use.
+
+    Returns the previous default. A previous default that the module created
+    lazily is stopped; one installed by the caller is returned running (the
+    caller owns it).
+    """
+    global _current, _default_loader, _default_owned  # noqa: PLW0603
+    if not isinstance(loader, CalibrationLoader):
+        msg = f"loader must be a CalibrationLoader (got {type(loader).__name__})"
+        raise TypeError(msg)
+    with _default_lock:
+        previous, owned = _default_loader, _default_owned
+        _default_loader, _default_owned = loader, False
+        _current = loader.snapshot
+    if owned and previous is not None and previous is not loader:
+        previous.stop()
+    return previous
+
+
+def reset_default_loader() -> None:
+    """Stop and forget the default loader; the next module-level call creates a new one."""
+    global _current, _default_loader, _default_owned  # noqa: PLW0603
+    with _default_lock:
+        previous = _default_loader
+        _default_loader, _default_owned = None, False
+        _current = _UNBOUND
+    if previous is not None:
+        previous.stop()
+
+
+def apply_confidence_calibration(confidence: float, *, symbol: str | None = None) -> float:
+    """Calibrate one confidence with the default loader's live version; never raises.
+
+    See :meth:`Snapshot.apply` for NaN, clipping, non-numeric input and symbols.
+
+    Examples
+    --------
+    >>> 0.0 <= apply_confidence_calibration(0.7) <= 1.0  # doctest: +SKIP
+    True
+    """
+    return _current.apply(confidence, symbol)
+
+
+def apply_confidence_calibration_batch(
+    values: ArrayLike, *, symbol: str | None = None
+) -> NDArray[np.float64]:
+    """Calibrate an array of confidences with the default loader; never raises.
+
+    See :meth:`Snapshot.apply_batch`.
+    """
+    return _current.apply_batch(values, symbol)
+
+
+def get_ensemble_weights(default: Mapping[str, float] | None = None) -> Mapping[str, float]:
+    """Return the default loader's live ensemble weights as a read-only mapping.
+
+    See :meth:`Snapshot.get_ensemble_weights`.
+    """
+    return _current.get_ensemble_weights(default)
+
+
+def get_consensus_multiplier(consensus_count: int, total_models: int) -> float:
+    """Return the default loader's multiplier for a vote's consensus; never raises.
+
+    See :func:`consensus_bucket` for the buckets; 1.0 when disabled or invalid.
+    """
+    return _current.consensus_multiplier(consensus_count, total_models)
+
+
+def apply_hold_bias(confidence: float) -> float:
+    """Apply the default loader's HOLD bias; never raises (see :meth:`Snapshot.apply_hold_bias`)."""
+    return _current.apply_hold_bias(confidence)
+
+
+def get_calibration_snapshot() -> Snapshot:
+    """Return the default loader's live snapshot: one consistent version for a decision."""
+    current = _current
+    if isinstance(current, Snapshot):
+        return current
+    return _bind_default()
