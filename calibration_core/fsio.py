@@ -7,6 +7,10 @@ import errno
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "DISK_FULL_ERRNOS",
@@ -39,7 +43,13 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write_bytes(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix.
 
     Parameters
@@ -51,6 +61,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     mode : int, optional
         Permission bits of the new file. ``mkstemp`` creates 0600, which the
         EnsembleManager's user could not read, so the mode is set explicitly.
+    before_replace : callable, optional
+        Called after the temp file is durable and before the rename; the
+        deployer's crash tests kill the process here.
 
     Raises
     ------
@@ -68,6 +81,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             handle.flush()
             # fsync the file before the rename, or a crash can leave an empty file behind the name.
             os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
         tmp.replace(path)  # os.replace: atomic within one filesystem
     except BaseException:
         with contextlib.suppress(OSError):

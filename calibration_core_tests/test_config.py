@@ -1,0 +1,432 @@
+"""Tests for the calibration.json contract: every bad input is refused, valid ones round-trip."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from calibration_core.config import (
+    MAX_CONFIG_BYTES,
+    CalibrationConfig,
+    ConfidenceMap,
+    EnsembleWeights,
+    HoldBias,
+    PerSymbolMaps,
+    is_valid_version,
+)
+from calibration_core.exceptions import CalibrationError, ConfigRejectedError
+from calibration_core.jobs import format_job_id
+from calibration_core_tests.deploy_helpers import (
+    REPO_ROOT,
+    calibration_configs,
+    make_config,
+    version_id,
+)
+
+_DELETE = object()
+
+
+def _base() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(make_config(version_id(0), approved_by="alice").to_json())
+    symbol_map = copy.deepcopy(doc["confidence_calibration"])
+    doc["per_symbol"] = {"enabled": True, "maps": {"BTCUSDT": symbol_map}}
+    return doc
+
+
+def _doc(*changes: tuple[str, object]) -> str:
+    """Return the base document as text with ``dotted.path`` fields replaced (or deleted)."""
+    doc = copy.deepcopy(_base())
+    for path, value in changes:
+        *parents, leaf = path.split(".")
+        node = doc
+        for key in parents:
+            node = node[key]
+        if value is _DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return json.dumps(doc)
+
+
+_KNOTS = [0.0, 0.5, 1.0]
+
+# (id, input, error type, message pattern): one row per way a document can be bad.
+BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
+    ("empty", "", ConfigRejectedError, r"file is empty"),
+    ("too big", " " * (MAX_CONFIG_BYTES + 1), ConfigRejectedError, r"over the 1048576-byte limit"),
+    ("not json", "{version:", ConfigRejectedError, r"not valid JSON"),
+    ("invalid utf-8", b'{"version": "\xff"}', ConfigRejectedError, r"not valid JSON"),
+    ("bom in str", "\ufeff" + _doc(), ConfigRejectedError, r"not valid JSON"),
+    ("top-level array", "[]", ConfigRejectedError, r"document must be an object \(got list\)"),
+    ("NaN", _doc().replace('"bias": 0.0', '"bias": NaN'), ConfigRejectedError, r"NaN is not"),
+    ("Infinity", _doc().replace('"bias": 0.0', '"bias": -Infinity'), ConfigRejectedError, "-Inf"),
+    ("1e400", _doc().replace('"bias": 0.0', '"bias": 1e400'), ConfigRejectedError, r"finite"),
+    # Bug fixed: a 400-digit integer made float() raise OverflowError past the validation.
+    (
+        "huge integer",
+        _doc().replace('"bias": 0.0', '"bias": 1' + "0" * 400),
+        ConfigRejectedError,
+        r"hold_bias.bias must be finite",
+    ),
+    # Bug fixed: deep nesting escaped as RecursionError (the loader would crash on it).
+    ("deep nesting", "[" * 100_000 + "]" * 100_000, ConfigRejectedError, r"nested too deeply"),
+    # Bug fixed: the size check itself raised UnicodeEncodeError on a lone surrogate.
+    ("lone surrogate", '"\ud800"', ConfigRejectedError, r"document must be an object"),
+    ("unknown field", _doc(("extra", 1)), ConfigRejectedError, r"unknown field 'extra'"),
+    ("no version", _doc(("version", _DELETE)), ConfigRejectedError, r"missing required .*version"),
+    ("no weights", _doc(("ensemble_weights", _DELETE)), ConfigRejectedError, r"ensemble_weights"),
+    ("schema 2", _doc(("schema_version", 2)), ConfigRejectedError, r"2 is unknown"),
+    ("schema bool", _doc(("schema_version", True)), ConfigRejectedError, r"\(got a boolean\)"),
+    ("schema str", _doc(("schema_version", "1")), ConfigRejectedError, r"must be an integer"),
+    ("schema float", _doc(("schema_version", 1.0)), ConfigRejectedError, r"must be an integer"),
+    ("version path", _doc(("version", "../../etc/x")), ConfigRejectedError, r"version must look"),
+    ("version short", _doc(("version", "cal_2026")), ConfigRejectedError, r"version must look"),
+    ("version NUL", _doc(("version", version_id(0) + "\x00")), ConfigRejectedError, r"version"),
+    ("version int", _doc(("version", 20260101)), ConfigRejectedError, r"version must be a string"),
+    ("naive time", _doc(("created_at", "2026-01-01T00:00:00")), ConfigRejectedError, r"time zone"),
+    ("bad time", _doc(("created_at", "yesterday")), ConfigRejectedError, r"not an ISO-8601"),
+    ("time int", _doc(("approved_at", 5)), ConfigRejectedError, r"approved_at must be a string"),
+    ("approver empty", _doc(("approved_by", "")), ConfigRejectedError, r"1-128 printable"),
+    ("approver newline", _doc(("approved_by", "a\nb")), ConfigRejectedError, r"1-128 printable"),
+    ("approver long", _doc(("approved_by", "a" * 129)), ConfigRejectedError, r"1-128 printable"),
+    ("source job", _doc(("source_job", "x")), ConfigRejectedError, r"source_job must look"),
+    ("data hash", _doc(("data_hash", 5)), ConfigRejectedError, r"data_hash must be a string"),
+    (
+        "enabled str",
+        _doc(("confidence_calibration.enabled", "yes")),
+        ConfigRejectedError,
+        r"confidence_calibration.enabled must be a boolean",
+    ),
+    (
+        "max change big",
+        _doc(("confidence_calibration.max_change", 0.2)),
+        ConfigRejectedError,
+        r"max_change must be in \(0, 0.15\]",
+    ),
+    (
+        "max change zero",
+        _doc(("confidence_calibration.max_change", 0)),
+        ConfigRejectedError,
+        r"max_change must be in",
+    ),
+    (
+        "knots not spanning",
+        _doc(
+            ("confidence_calibration.thresholds", [0.1, 0.5, 1.0]),
+            ("confidence_calibration.values", [0.1, 0.5, 1.0]),
+        ),
+        ConfigRejectedError,
+        r"knots must span \[0, 1\]",
+    ),
+    (
+        "knots not increasing",
+        _doc(
+            ("confidence_calibration.thresholds", [0.0, 0.5, 0.5, 1.0]),
+            ("confidence_calibration.values", [0.0, 0.5, 0.5, 1.0]),
+        ),
+        ConfigRejectedError,
+        r"strictly increasing",
+    ),
+    (
+        "length mismatch",
+        _doc(("confidence_calibration.values", [0.0, 1.0])),
+        ConfigRejectedError,
+        r"has 7 thresholds but 2 values",
+    ),
+    (
+        "one knot",
+        _doc(
+            ("confidence_calibration.thresholds", [0.0]), ("confidence_calibration.values", [0.0])
+        ),
+        ConfigRejectedError,
+        r"needs at least 2 knots",
+    ),
+    (
+        "value above 1",
+        _doc(
+            ("confidence_calibration.thresholds", _KNOTS),
+            ("confidence_calibration.values", [0.0, 0.5, 1.01]),
+        ),
+        ConfigRejectedError,
+        r"values\[2\] must lie in \[0, 1\]",
+    ),
+    (
+        "not monotone",
+        _doc(
+            ("confidence_calibration.thresholds", [0.0, 0.5, 0.55, 1.0]),
+            ("confidence_calibration.values", [0.0, 0.55, 0.5, 1.0]),
+        ),
+        ConfigRejectedError,
+        r"values\[2\] is not monotone",
+    ),
+    (
+        "beyond band",
+        _doc(
+            ("confidence_calibration.thresholds", _KNOTS),
+            ("confidence_calibration.values", [0.0, 0.7, 1.0]),
+        ),
+        ConfigRejectedError,
+        r"moves confidence 0.5 by \+0.2000, beyond ±0.15",
+    ),
+    (
+        "thresholds object",
+        _doc(("confidence_calibration.thresholds", {"a": 1})),
+        ConfigRejectedError,
+        r"thresholds must be an array",
+    ),
+    (
+        "threshold string",
+        _doc(("confidence_calibration.thresholds", [0.0, "0.5", 1.0])),
+        ConfigRejectedError,
+        r"thresholds\[1\] must be a number",
+    ),
+    (
+        "threshold bool",
+        _doc(("confidence_calibration.thresholds", [0.0, True, 1.0])),
+        ConfigRejectedError,
+        r"got a boolean",
+    ),
+    (
+        "weight too big",
+        _doc(("ensemble_weights.weights", {"a": 0.5, "b": 0.25, "c": 0.25})),
+        ConfigRejectedError,
+        r"weights.a must be in \[0.15, 0.4\]",
+    ),
+    (
+        "weight too small",
+        _doc(("ensemble_weights.weights", {"a": 0.4, "b": 0.4, "c": 0.1, "d": 0.1})),
+        ConfigRejectedError,
+        r"weights.c must be in \[0.15, 0.4\]",
+    ),
+    (
+        "weights sum",
+        _doc(("ensemble_weights.weights", {"a": 0.3, "b": 0.3, "c": 0.3})),
+        ConfigRejectedError,
+        r"must sum to 1 ± 0.001 \(got 0.900000\)",
+    ),
+    (
+        "weights empty",
+        _doc(("ensemble_weights.weights", {})),
+        ConfigRejectedError,
+        r"empty but weights are enabled",
+    ),
+    (
+        "model name",
+        _doc(("ensemble_weights.weights", {"bad name": 0.4, "b": 0.3, "c": 0.3})),
+        ConfigRejectedError,
+        r"invalid model name 'bad name'",
+    ),
+    (
+        "weights array",
+        _doc(("ensemble_weights.weights", [0.5, 0.5])),
+        ConfigRejectedError,
+        r"ensemble_weights.weights must be an object",
+    ),
+    (
+        "symbol name",
+        _doc(("per_symbol.maps", {"../x": {}})),
+        ConfigRejectedError,
+        r"invalid symbol '../x'",
+    ),
+    (
+        "symbol map",
+        _doc(("per_symbol.maps.BTCUSDT.values", [0.0, 0.9, 0.6, 0.7, 0.8, 0.9, 1.0])),
+        ConfigRejectedError,
+        r"per_symbol.maps.BTCUSDT.values\[1\] moves confidence",
+    ),
+    (
+        "bucket missing",
+        _doc(("consensus_multipliers.multipliers.weak", _DELETE)),
+        ConfigRejectedError,
+        r"missing required field 'weak'",
+    ),
+    (
+        "multiplier range",
+        _doc(("consensus_multipliers.multipliers.split", 2.0)),
+        ConfigRejectedError,
+        r"multipliers.split must be in \[0.5, 1.5\]",
+    ),
+    ("hold bias", _doc(("hold_bias.bias", 0.2)), ConfigRejectedError, r"within ±0.15"),
+    ("hold field", _doc(("hold_bias.scale", 1)), ConfigRejectedError, r"unknown field 'scale'"),
+]
+
+
+class TestFromJsonRejects:
+    @pytest.mark.parametrize(
+        ("text", "error", "pattern"),
+        [pytest.param(t, e, p, id=i) for i, t, e, p in BAD_INPUTS],
+    )
+    def test_bad_document_is_rejected_with_a_one_line_reason(
+        self, text: str | bytes, error: type[Exception], pattern: str
+    ) -> None:
+        """Every malformed document raises ConfigRejectedError naming the field and rule."""
+        with pytest.raises(error, match=pattern) as info:
+            CalibrationConfig.from_json(text)
+        assert str(info.value).startswith("config rejected: ")
+        assert "\n" not in str(info.value)
+
+    def test_the_base_document_of_the_table_is_valid(self) -> None:
+        """The table's base document parses, so each row fails for its own reason only."""
+        assert CalibrationConfig.from_json(_doc()).per_symbol.enabled
+
+    def test_rejection_is_a_value_error_and_a_calibration_error(self) -> None:
+        """Callers may catch ValueError or CalibrationError."""
+        with pytest.raises(ValueError, match="empty"):
+            CalibrationConfig.from_json("")
+        with pytest.raises(CalibrationError):
+            CalibrationConfig.from_json("")
+
+
+class TestRoundTrip:
+    @given(calibration_configs())
+    def test_from_json_of_to_json_gives_the_same_value(self, config: CalibrationConfig) -> None:
+        """Parsing what to_json wrote gives back an equal config."""
+        assert CalibrationConfig.from_json(config.to_json()) == config
+
+    @given(calibration_configs())
+    def test_to_json_is_canonical(self, config: CalibrationConfig) -> None:
+        """Writing a parsed document again gives byte-identical text."""
+        text = config.to_json()
+        assert CalibrationConfig.from_json(text).to_json() == text
+
+    @given(calibration_configs())
+    def test_bytes_and_text_parse_alike(self, config: CalibrationConfig) -> None:
+        """from_json accepts the file's bytes as well as its text."""
+        text = config.to_json()
+        assert CalibrationConfig.from_json(text.encode("utf-8")) == CalibrationConfig.from_json(
+            text
+        )
+
+    @given(calibration_configs())
+    def test_to_dict_matches_the_written_document(self, config: CalibrationConfig) -> None:
+        """The written JSON is exactly to_dict(), so readers of either agree."""
+        assert json.loads(config.to_json()) == config.to_dict()
+
+    @given(calibration_configs(), st.floats(0.151, 1.0))
+    def test_to_json_refuses_a_map_beyond_the_band(
+        self, config: CalibrationConfig, push: float
+    ) -> None:
+        """A knot moved beyond ±0.15 is never written."""
+        conf = config.confidence
+        values = (*conf.values[:-1], max(0.0, 1.0 - push))
+        bad = attrs.evolve(config, confidence=attrs.evolve(conf, values=values))
+        with pytest.raises(ConfigRejectedError, match="values"):
+            bad.to_json()
+
+
+class TestToJsonRejects:
+    @pytest.mark.parametrize(
+        ("change", "pattern"),
+        [
+            pytest.param(
+                {"hold_bias": HoldBias(enabled=False, bias=math.nan)},
+                r"not writable as JSON",
+                id="nan",
+            ),
+            pytest.param(
+                {"hold_bias": HoldBias(enabled=False, bias=np.float32(0.01))},  # type: ignore[arg-type]
+                r"not writable as JSON",
+                id="numpy-float32",
+            ),
+            pytest.param(
+                {"hold_bias": HoldBias(enabled=np.True_, bias=0.0)},  # type: ignore[arg-type]
+                r"not writable as JSON",
+                id="numpy-bool",
+            ),
+            pytest.param(
+                {"weights": EnsembleWeights(enabled=True, weights=(("a", 0.5), ("b", 0.5)))},
+                r"must be in \[0.15, 0.4\]",
+                id="out-of-bounds",
+            ),
+            pytest.param({"version": "../x"}, r"version must look", id="bad-version"),
+            pytest.param({"approved_at": "today"}, r"not an ISO-8601", id="bad-time"),
+        ],
+    )
+    def test_invalid_value_is_never_written(self, change: dict[str, Any], pattern: str) -> None:
+        """to_json raises ConfigRejectedError (not TypeError/ValueError) for any invalid value."""
+        bad = attrs.evolve(make_config(version_id(0)), **change)
+        with pytest.raises(ConfigRejectedError, match=pattern):
+            bad.to_json()
+
+    @given(st.permutations(["a", "a", "b", "c"]))
+    @example(["a", "a", "b", "c"])  # bug fixed: dict() merged the repeats into a valid sum
+    def test_repeated_model_name_is_rejected(self, names: list[str]) -> None:
+        """Weights naming a model twice are refused instead of silently merged."""
+        pairs = tuple(zip(names, (0.30, 0.30, 0.35, 0.35), strict=True))
+        bad = attrs.evolve(
+            make_config(version_id(0)), weights=EnsembleWeights(enabled=True, weights=pairs)
+        )
+        with pytest.raises(ConfigRejectedError, match="repeated name"):
+            bad.to_json()
+
+    def test_repeated_symbol_is_rejected(self) -> None:
+        """Per-symbol maps naming a symbol twice are refused."""
+        conf = ConfidenceMap()
+        per_symbol = PerSymbolMaps(enabled=True, maps=(("BTC", conf), ("BTC", conf)))
+        with pytest.raises(ConfigRejectedError, match=r"per_symbol.maps has a repeated name"):
+            attrs.evolve(make_config(version_id(0)), per_symbol=per_symbol).to_json()
+
+
+class TestIsValidVersion:
+    @given(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive
+            max_value=datetime(2999, 1, 1),  # noqa: DTZ001
+        ),
+        st.integers(0, 999),
+    )
+    def test_every_job_id_is_a_valid_version(self, moment: datetime, sequence: int) -> None:
+        """format_job_id always produces a name is_valid_version accepts."""
+        assert is_valid_version(format_job_id(moment.replace(tzinfo=UTC), sequence))
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "",
+            "../cal_20260101_000000",
+            "/etc/passwd",
+            "cal_20260101_000000\x00",
+            "cal_20260101_000000/..",
+            "cal_20260101_000000.json",
+            "cal_20260101_0000000",
+            "cal_20260101_000000_1",
+            "cal_20260101_000000_1234",
+            "CAL_20260101_000000",
+            " cal_20260101_000000",
+            "cal_20260101_000000\n",
+        ],
+    )
+    def test_anything_else_is_refused(self, name: str) -> None:
+        """Paths, NUL, suffixes of the wrong length and padding are not versions."""
+        assert not is_valid_version(name)
+
+    @given(st.text())
+    def test_a_valid_version_never_contains_path_characters(self, name: str) -> None:
+        """No accepted name can climb out of a directory or end a C string early."""
+        if is_valid_version(name):
+            assert re.fullmatch(r"[a-z0-9_]+", name)
+
+    def test_non_strings_are_refused(self) -> None:
+        """A non-string is not a version (no exception)."""
+        assert not is_valid_version(None)  # type: ignore[arg-type]
+
+
+class TestDocumentedExample:
+    def test_the_complete_example_in_docs_config_md_is_valid(self) -> None:
+        """The first JSON block of docs/config.md parses and validates, every section present."""
+        text = (REPO_ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+        block = re.search(r"```json\n(.*?)```", text, re.DOTALL)
+        assert block is not None
+        config = CalibrationConfig.from_json(block.group(1))
+        assert json.loads(config.to_json()) == json.loads(block.group(1))
+        assert set(json.loads(block.group(1))) == set(config.to_dict())
