@@ -1,0 +1,925 @@
+# Pure: imports only numpy, attrs, math and calibration_core's exceptions and constants.
+"""Weighted isotonic least squares (our own linear-time PAV) and the confidence map built on it."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import numpy as np
+
+from calibration_core.constants import MAX_CONFIDENCE_CHANGE
+from calibration_core.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
+    IndexArray = npt.NDArray[np.intp]
+
+__all__ = [
+    "IsotonicCalibration",
+    "IsotonicResult",
+    "bound_confidence_change",
+    "fit_isotonic",
+    "isotonic_regression",
+]
+
+_STOP_FRACTION: Final = 0.125
+"""A vectorised pass that removes fewer than this share of the blocks ends that phase."""
+
+_SCALAR_STEPS: Final = 8
+"""Blocks a cleanup merge absorbs one by one before it switches to numpy windows."""
+
+_FIRST_WINDOW: Final = 256
+"""Size of the first numpy window of a long cleanup merge."""
+
+_WINDOW_GROWTH: Final = 4
+"""Each further window is this many times larger, so windows cost a geometric sum."""
+
+_MAX_WINDOW: Final = 1 << 16
+"""Windows stop growing here: a 512 KiB slice stays in cache and costs ~0.1 ms."""
+
+_TIE_TOLERANCE: Final = 2.0**-44
+"""Pooled means closer than this times the largest absolute mean count as equal (≈ 5.7e-14)."""
+
+
+# ---------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------
+
+
+def _as_vector(name: str, value: npt.ArrayLike, *, allow_empty: bool) -> FloatArray:
+    """Convert ``value`` once to a finite 1-D float64 array or raise InvalidInputError."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} must be an array of real numbers ({exc})") from exc
+    if array.ndim != 1:
+        raise InvalidInputError(f"{name} must be 1-D (got shape {array.shape})")
+    if array.shape[0] == 0:
+        if allow_empty:
+            return array
+        raise InvalidInputError(f"{name} must not be empty (got 0 values)")
+    _require_finite(name, array)
+    return array
+
+
+def _require_finite(name: str, array: FloatArray) -> None:
+    """Raise InvalidInputError naming the first non-finite entry of ``array``."""
+    # One summation is cheaper than isfinite().all(); a finite total proves every
+    # entry finite, and only an overflowing or non-finite total needs the full scan.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(array))
+    if math.isfinite(total):
+        return
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        index = int(bad[0])
+        raise InvalidInputError(
+            f"{name} must be finite (got {float(array.flat[index])} at index {index})"
+        )
+
+
+def _as_weights(weights: npt.ArrayLike | None, n: int, *, of: str) -> FloatArray | None:
+    """Check case weights: 1-D, length ``n``, finite and strictly positive (None stays None)."""
+    if weights is None:
+        return None
+    array = _as_vector("weights", weights, allow_empty=True)
+    if array.shape[0] != n:
+        raise InvalidInputError(
+            f"weights must have the same length as {of} (got {array.shape[0]}, expected {n})"
+        )
+    if n and not float(np.min(array)) > 0.0:
+        index = int(np.flatnonzero(array <= 0.0)[0])
+        raise InvalidInputError(
+            f"weights must be strictly positive (got {float(array[index])} at index {index})"
+        )
+    return array
+
+
+def _as_bound(name: str, value: float | None) -> float | None:
+    """Check an optional clip bound: None or a finite real number."""
+    if value is None:
+        return None
+    try:
+        bound = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} must be a real number or None (got {value!r})") from exc
+    if not math.isfinite(bound):
+        raise InvalidInputError(f"{name} must be finite or None (got {bound})")
+    return bound
+
+
+# ---------------------------------------------------------------------------
+# Frozen values
+# ---------------------------------------------------------------------------
+
+
+def _frozen_floats(value: npt.ArrayLike) -> FloatArray:
+    """Return a private, read-only float64 copy of ``value``."""
+    array = np.array(value, dtype=np.float64, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+def _frozen_indices(value: npt.ArrayLike) -> IndexArray:
+    """Return a private, read-only intp copy of ``value``."""
+    array = np.array(value, dtype=np.intp, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+_ARRAY_EQ: Final = attrs.cmp_using(eq=np.array_equal)
+"""Equality for numpy fields of frozen values: same shape and same elements."""
+
+
+@attrs.frozen
+class IsotonicResult:
+    """The isotonic fit of an ordered sequence, in the layout of scipy's ``isotonic_regression``.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n,)
+        The fitted values, monotone in the requested direction.
+    weights : ndarray of shape (B,)
+        The sum of the case weights of each block.
+    blocks : ndarray of shape (B + 1,)
+        Block start indices followed by ``n``; block ``j`` is ``x[blocks[j]:blocks[j + 1]]``
+        and all its fitted values are equal.
+
+    Notes
+    -----
+    The arrays are private read-only copies; equality compares them with
+    :func:`numpy.array_equal` and the hash ignores them.
+    """
+
+    x: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
+    weights: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
+    blocks: IndexArray = attrs.field(converter=_frozen_indices, eq=_ARRAY_EQ, hash=False)
+
+
+def _check_knots(instance: IsotonicCalibration, _attribute: object, values: FloatArray) -> None:
+    """Validate the knots of an :class:`IsotonicCalibration` (several fields at once)."""
+    thresholds = instance.thresholds
+    if thresholds.ndim != 1 or values.ndim != 1:
+        raise InvalidInputError(
+            f"thresholds and values must be 1-D (got shapes {thresholds.shape} and {values.shape})"
+        )
+    if thresholds.shape[0] == 0:
+        raise InvalidInputError("thresholds must hold at least one knot (got 0)")
+    if values.shape != thresholds.shape:
+        raise InvalidInputError(
+            "values must have the same length as thresholds "
+            f"(got {values.shape[0]}, expected {thresholds.shape[0]})"
+        )
+    _require_finite("thresholds", thresholds)
+    _require_finite("values", values)
+    steps = np.diff(thresholds)
+    if steps.size and not float(np.min(steps)) > 0.0:
+        index = int(np.flatnonzero(steps <= 0.0)[0]) + 1
+        raise InvalidInputError(
+            "thresholds must be strictly increasing (got "
+            f"{float(thresholds[index])} after {float(thresholds[index - 1])} at index {index})"
+        )
+    rises = np.diff(values) if instance.increasing else -np.diff(values)
+    if rises.size and not float(np.min(rises)) >= 0.0:
+        index = int(np.flatnonzero(rises < 0.0)[0]) + 1
+        direction = "nondecreasing" if instance.increasing else "nonincreasing"
+        raise InvalidInputError(
+            f"values must be {direction} "
+            f"(got {float(values[index])} after {float(values[index - 1])} at index {index})"
+        )
+
+
+@attrs.frozen
+class IsotonicCalibration:
+    """A monotone, piecewise-linear map from raw confidence to calibrated confidence.
+
+    Attributes
+    ----------
+    thresholds : ndarray of shape (K,)
+        Strictly increasing knot positions (raw confidence).
+    values : ndarray of shape (K,)
+        Map values at the knots, monotone in the direction of ``increasing``.
+    increasing : bool
+        True for a nondecreasing map, False for a nonincreasing one.
+    n_samples : int
+        Number of observations the map was fitted on (0 for a hand-made map).
+
+    Notes
+    -----
+    Between knots the map interpolates linearly; outside ``[thresholds[0], thresholds[-1]]``
+    it holds the end values (:func:`numpy.interp` semantics, scikit-learn's
+    ``out_of_bounds="clip"``). The arrays are private read-only copies; equality compares
+    them with :func:`numpy.array_equal` and the hash ignores them.
+    """
+
+    thresholds: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
+    values: FloatArray = attrs.field(
+        converter=_frozen_floats, eq=_ARRAY_EQ, hash=False, validator=_check_knots
+    )
+    increasing: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    n_samples: int = attrs.field(
+        default=0,
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)],
+    )
+
+    @classmethod
+    def identity(cls) -> IsotonicCalibration:
+        """Return the map that leaves every confidence in [0, 1] unchanged.
+
+        Returns
+        -------
+        IsotonicCalibration
+            Knots ``thresholds = [0, 1]`` and ``values = [0, 1]``, fitted on no samples.
+        """
+        return cls(thresholds=[0.0, 1.0], values=[0.0, 1.0], increasing=True, n_samples=0)
+
+    def predict(self, confidence: npt.ArrayLike) -> FloatArray:
+        """Map raw confidences through the calibration.
+
+        Parameters
+        ----------
+        confidence : array_like of any shape
+            Raw confidences; must be finite.
+
+        Returns
+        -------
+        ndarray of float64, same shape as ``confidence``
+            Linear interpolation between the knots, holding the end values outside them.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``confidence`` is not numeric or holds NaN or infinity.
+        """
+        try:
+            points = np.asarray(confidence, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"confidence must be an array of real numbers ({exc})") from exc
+        if points.size:
+            _require_finite("confidence", points)
+        return np.asarray(np.interp(points, self.thresholds, self.values), dtype=np.float64)
+
+    def max_abs_change(self) -> float:
+        """Return the largest ``|value - threshold|`` over the knots.
+
+        Returns
+        -------
+        float
+            ``max_k |values[k] - thresholds[k]|``; for a map whose knots span [0, 1] this is
+            the largest change the map makes to any confidence in [0, 1].
+        """
+        return float(np.max(np.abs(self.values - self.thresholds)))
+
+
+# ---------------------------------------------------------------------------
+# Pool adjacent violators
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _PavStats:
+    """Work counters of one PAV run; tests use them to check linear time without a clock."""
+
+    passes: int
+    """Vectorised passes over the blocks."""
+    vector_work: int
+    """Blocks visited by the vectorised passes, summed over passes."""
+    cleanup_violations: int
+    """Adjacent violations left for the cleanup phase."""
+    cleanup_work: int
+    """Blocks visited by the cleanup phase (scalar steps plus numpy window elements)."""
+
+
+@attrs.frozen
+class _Blocks:
+    """Blocks after the vectorised phase, with zero-copy scalar views for the cleanup loop."""
+
+    sums: FloatArray
+    weights: FloatArray
+    means: FloatArray
+    sums_view: memoryview[float]
+    weights_view: memoryview[float]
+    means_view: memoryview[float]
+    tol: float
+
+
+def _absorb_forward(
+    blocks: _Blocks, end: int, total: float, weight: float
+) -> tuple[int, float, float, int]:
+    """Absorb the blocks after ``end`` into the pool while its mean is not below theirs.
+
+    This is PAV's "repair up" loop: sequential, stopping at the first block whose mean
+    exceeds the pool's. Long runs are evaluated in growing numpy windows, so the work is
+    linear in the number of absorbed blocks.
+    """
+    means, sums, weights, tol = blocks.means_view, blocks.sums_view, blocks.weights_view, blocks.tol
+    count = len(means)
+    work = 0
+    for _ in range(_SCALAR_STEPS):
+        if end >= count or total / weight < means[end] - tol:
+            return end, total, weight, work
+        total += sums[end]
+        weight += weights[end]
+        end += 1
+        work += 1
+    size = _FIRST_WINDOW
+    while end < count:
+        stop = min(count, end + size)
+        run_sums = total + np.cumsum(blocks.sums[end:stop])
+        run_weights = weight + np.cumsum(blocks.weights[end:stop])
+        work += stop - end
+        # Pool mean just before each candidate block, assuming all earlier ones joined.
+        before = np.empty(stop - end)
+        before[0] = total / weight
+        np.divide(run_sums[:-1], run_weights[:-1], out=before[1:])
+        misses = np.flatnonzero(before < blocks.means[end:stop] - tol)
+        if misses.size:
+            taken = int(misses[0])
+            if taken:
+                total, weight = float(run_sums[taken - 1]), float(run_weights[taken - 1])
+            return end + taken, total, weight, work
+        total, weight = float(run_sums[-1]), float(run_weights[-1])
+        end = stop
+        size = min(size * _WINDOW_GROWTH, _MAX_WINDOW)
+    return end, total, weight, work
+
+
+def _absorb_backward(
+    blocks: _Blocks, start: int, floor: int, total: float, weight: float
+) -> tuple[int, float, float, int]:
+    """Merge the untouched blocks in ``[floor, start)`` into the pool, nearest first.
+
+    This is PAV's "repair down" loop: it stops at the first block whose mean is below the
+    pool's. Like the forward repair it switches to growing numpy windows for long runs.
+    """
+    means, sums, weights, tol = blocks.means_view, blocks.sums_view, blocks.weights_view, blocks.tol
+    work = 0
+    for _ in range(_SCALAR_STEPS):
+        if start <= floor or means[start - 1] < total / weight - tol:
+            return start, total, weight, work
+        start -= 1
+        total += sums[start]
+        weight += weights[start]
+        work += 1
+    size = _FIRST_WINDOW
+    while start > floor:
+        lo = max(floor, start - size)
+        run_sums = total + np.cumsum(blocks.sums[lo:start][::-1])
+        run_weights = weight + np.cumsum(blocks.weights[lo:start][::-1])
+        work += start - lo
+        after = np.empty(start - lo)
+        after[0] = total / weight
+        np.divide(run_sums[:-1], run_weights[:-1], out=after[1:])
+        misses = np.flatnonzero(blocks.means[lo:start][::-1] < after - tol)
+        if misses.size:
+            taken = int(misses[0])
+            if taken:
+                total, weight = float(run_sums[taken - 1]), float(run_weights[taken - 1])
+            return start - taken, total, weight, work
+        total, weight = float(run_sums[-1]), float(run_weights[-1])
+        start = lo
+        size = min(size * _WINDOW_GROWTH, _MAX_WINDOW)
+    return start, total, weight, work
+
+
+def _cleanup(
+    sums: FloatArray, weights: FloatArray, means: FloatArray
+) -> tuple[FloatArray, FloatArray, IndexArray, int, int]:
+    """Finish PAV over the blocks left by the vectorised phase.
+
+    Only the remaining violations are visited: each one seeds a pool that repairs
+    forwards and backwards (through untouched blocks and earlier pools) until it is
+    neither above its right neighbour nor below its left one, which is the stack PAV
+    restricted to the places where something happens.
+
+    Returns
+    -------
+    tuple
+        Final block means, block weights, the kept indices into the input blocks, the
+        number of violations seen and the work done.
+    """
+    count = means.shape[0]
+    tol = _TIE_TOLERANCE * float(np.max(np.abs(means)))
+    # Pool means within ``tol`` of each other: equal means that summation rounding
+    # made unequal must not stay split.
+    violations = np.flatnonzero(means[:-1] >= means[1:] - tol)
+    if violations.size == 0:
+        return means, weights, np.arange(count), 0, 0
+    sums = np.ascontiguousarray(sums)
+    weights = np.ascontiguousarray(weights)
+    means = np.ascontiguousarray(means)
+    blocks = _Blocks(
+        sums=sums,
+        weights=weights,
+        means=means,
+        sums_view=sums.data.cast("B").cast("d"),
+        weights_view=weights.data.cast("B").cast("d"),
+        means_view=means.data.cast("B").cast("d"),
+        tol=tol,
+    )
+    pools: list[tuple[int, int, float, float]] = []  # (start, end, sum, weight), in order
+    work = 0
+    for first in violations.tolist():
+        frontier = pools[-1][1] if pools else 0  # blocks from here on are untouched
+        if first < frontier:
+            continue
+        start, end = first, first + 2
+        total = blocks.sums_view[first] + blocks.sums_view[first + 1]
+        weight = blocks.weights_view[first] + blocks.weights_view[first + 1]
+        while True:
+            end, total, weight, steps = _absorb_forward(blocks, end, total, weight)
+            work += steps
+            before = start
+            while True:
+                start, total, weight, steps = _absorb_backward(
+                    blocks, start, frontier, total, weight
+                )
+                work += steps + 1
+                # Once every untouched block to the left has joined, the previous pool
+                # is the left neighbour.
+                if start > frontier or not pools:
+                    break
+                left_start, _, left_sum, left_weight = pools[-1]
+                if left_sum / left_weight < total / weight - tol:
+                    break
+                pools.pop()
+                start, total, weight = left_start, total + left_sum, weight + left_weight
+                frontier = pools[-1][1] if pools else 0
+            if start == before:
+                break
+        pools.append((start, end, total, weight))
+    kept, final_means, final_weights = _assemble(means, weights, pools)
+    return final_means, final_weights, kept, int(violations.size), work
+
+
+def _assemble(
+    means: FloatArray, weights: FloatArray, pools: list[tuple[int, int, float, float]]
+) -> tuple[IndexArray, FloatArray, FloatArray]:
+    """Replace each pool's blocks by one block; return kept indices, means and weights."""
+    head = np.ones(means.shape[0], dtype=bool)
+    for start, end, _, _ in pools:
+        head[start + 1 : end] = False
+    kept = np.flatnonzero(head)
+    final_means = means[kept]
+    final_weights = weights[kept]
+    where = np.searchsorted(kept, [pool[0] for pool in pools])
+    pooled_sum = np.array([pool[2] for pool in pools])
+    pooled_weight = np.array([pool[3] for pool in pools])
+    final_means[where] = pooled_sum / pooled_weight
+    final_weights[where] = pooled_weight
+    return kept, final_means, final_weights
+
+
+def _group_sums(starts: IndexArray, count: int, *columns: FloatArray) -> list[FloatArray]:
+    """Sum each column over the consecutive groups that begin at ``starts`` (first is 0).
+
+    Both kernels add each group's items in order. ``reduceat`` pays per group and
+    ``bincount`` per item, so many short groups go to ``bincount`` (measured ~3x faster
+    on random data) and few long ones to ``reduceat``.
+    """
+    groups = starts.shape[0]
+    if groups * 4 < count:
+        return [np.add.reduceat(column, starts) for column in columns]
+    group = np.zeros(count, dtype=np.intp)
+    group[starts[1:]] = 1
+    np.cumsum(group, out=group)
+    return [
+        np.asarray(np.bincount(group, weights=column, minlength=groups), dtype=np.float64)
+        for column in columns
+    ]
+
+
+def _group_sizes(starts: IndexArray, count: int) -> FloatArray:
+    """Size of each group of ``count`` items, as float64, given the sorted group starts."""
+    sizes = np.empty(starts.shape[0], dtype=np.float64)
+    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+    sizes[-1] = count - starts[-1]
+    return sizes
+
+
+@attrs.frozen
+class _Stage:
+    """Blocks between PAV phases; None weights mean all ones, None starts mean 0..B-1."""
+
+    sums: FloatArray
+    means: FloatArray
+    weights: FloatArray | None
+    starts: IndexArray | None
+
+
+def _compress(y: FloatArray, weights: FloatArray | None) -> _Stage:
+    """Phase 1: run-length compress equal neighbours, which always share a block."""
+    n = y.shape[0]
+    head = np.empty(n, dtype=bool)
+    head[0] = True
+    np.not_equal(y[1:], y[:-1], out=head[1:])
+    if np.count_nonzero(head) == n:
+        return _Stage(
+            sums=y if weights is None else weights * y, means=y, weights=weights, starts=None
+        )
+    starts = np.flatnonzero(head)
+    if weights is None:
+        sizes = _group_sizes(starts, n)
+        means = y[starts]
+        return _Stage(sums=means * sizes, means=means, weights=sizes, starts=starts)
+    sums, block_weights = _group_sums(starts, n, weights * y, weights)
+    return _Stage(sums=sums, means=sums / block_weights, weights=block_weights, starts=starts)
+
+
+def _merge_runs(stage: _Stage) -> tuple[_Stage, int, int]:
+    """Phase 2: merge every maximal non-increasing run of blocks at once, pass after pass.
+
+    Each such run is a chain of valid PAV merges (the pool of b1 >= b2 is still >= b3),
+    and PAV's result does not depend on the merge order. The passes stop once one
+    removes fewer than 1/8 of the blocks, so together they cost a geometric sum: O(n)
+    even on adversarial input.
+
+    Returns
+    -------
+    tuple
+        The merged stage, the number of passes and the blocks visited.
+    """
+    sums, means, weights, starts = stage.sums, stage.means, stage.weights, stage.starts
+    count = means.shape[0]
+    passes = work = 0
+    while count > 1:
+        passes += 1
+        work += count
+        head = np.empty(count, dtype=bool)
+        head[0] = True
+        np.less(means[:-1], means[1:], out=head[1:])
+        removed = count - int(np.count_nonzero(head))
+        if removed == 0:
+            break
+        kept = np.flatnonzero(head)
+        if weights is None:
+            (sums,) = _group_sums(kept, count, sums)
+            weights = _group_sizes(kept, count)
+        else:
+            sums, weights = _group_sums(kept, count, sums, weights)
+        starts = kept if starts is None else starts[kept]
+        means = sums / weights
+        count = kept.shape[0]
+        if removed < _STOP_FRACTION * (count + removed):
+            break
+    return _Stage(sums=sums, means=means, weights=weights, starts=starts), passes, work
+
+
+def _pool_adjacent_violators(
+    y: FloatArray, weights: FloatArray | None
+) -> tuple[FloatArray, FloatArray, IndexArray, _PavStats]:
+    """Nondecreasing weighted least-squares fit of ordered, non-empty ``y``.
+
+    Returns
+    -------
+    tuple
+        Block means (B,), block weights (B,), block boundaries (B + 1,) ending with
+        ``n``, and the work counters.
+    """
+    stage, passes, vector_work = _merge_runs(_compress(y, weights))
+    count = stage.means.shape[0]
+    means = stage.means
+    block_weights = np.ones(count) if stage.weights is None else stage.weights
+    starts = np.arange(count) if stage.starts is None else stage.starts
+    # Phase 3: a stack PAV that only visits the few violations left.
+    violations = work = 0
+    if count > 1:
+        means, block_weights, kept, violations, work = _cleanup(stage.sums, block_weights, means)
+        if kept.shape[0] != count:
+            starts = starts[kept]
+    boundaries = np.empty(starts.shape[0] + 1, dtype=np.intp)
+    boundaries[:-1] = starts
+    boundaries[-1] = y.shape[0]
+    stats = _PavStats(
+        passes=passes,
+        vector_work=vector_work,
+        cleanup_violations=violations,
+        cleanup_work=work,
+    )
+    return means, block_weights, boundaries, stats
+
+
+def isotonic_regression(
+    y: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    increasing: bool = True,
+) -> IsotonicResult:
+    r"""Fit a monotone sequence to ordered data by weighted least squares (PAV).
+
+    Parameters
+    ----------
+    y : array_like of shape (n,)
+        Finite responses, already in the order the fit must respect. ``n = 0`` is allowed
+        and gives an empty result with ``blocks == [0]``, as in scipy.
+    weights : array_like of shape (n,), optional
+        Finite, strictly positive case weights; all ones when omitted.
+    increasing : bool, default True
+        Fit a nondecreasing sequence; False fits a nonincreasing one.
+
+    Returns
+    -------
+    IsotonicResult
+        ``x`` (n,) fitted values, ``weights`` (B,) block weights and ``blocks`` (B + 1,)
+        block boundaries, the layout of :func:`scipy.optimize.isotonic_regression`.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``y`` is not 1-D or not finite, or ``weights`` has another length, is not
+        finite or is not strictly positive.
+
+    Notes
+    -----
+    The fit solves
+
+    .. math::
+
+        \hat x = \operatorname{argmin}_{x} \sum_{i=1}^{n} w_i (y_i - x_i)^2
+        \quad \text{subject to } x_1 \le x_2 \le \dots \le x_n .
+
+    The solution is constant on blocks, each block's value is the weighted mean
+    :math:`\sum_{i \in b} w_i y_i / \sum_{i \in b} w_i` of its data, and consecutive
+    blocks have strictly increasing values. Block means closer than
+    :math:`2^{-44} \max_b |\bar y_b|` are treated as equal and pooled, so a level
+    that rounding split in two is reported as one block (scipy may report two).
+    ``increasing=False`` fits :math:`-y` and negates the result.
+
+    The algorithm is O(n) in the worst case: vectorised passes that pool every maximal
+    non-increasing run of blocks while they keep removing at least 1/8 of the blocks,
+    then a stack PAV that visits only the violations left. See ``docs/algorithms.md``.
+
+    Examples
+    --------
+    >>> fit = isotonic_regression([1.0, 3.0, 2.0, 4.0])
+    >>> fit.x.tolist(), fit.blocks.tolist()
+    ([1.0, 2.5, 2.5, 4.0], [0, 1, 3, 4])
+    """
+    values = _as_vector("y", y, allow_empty=True)
+    case_weights = _as_weights(weights, values.shape[0], of="y")
+    if values.shape[0] == 0:
+        return IsotonicResult(x=np.empty(0), weights=np.empty(0), blocks=np.zeros(1, dtype=np.intp))
+    means, block_weights, boundaries, _ = _pool_adjacent_violators(
+        values if increasing else -values, case_weights
+    )
+    if not increasing:
+        means = -means
+    fitted = np.repeat(means, np.diff(boundaries))
+    return IsotonicResult(x=fitted, weights=block_weights, blocks=boundaries)
+
+
+# ---------------------------------------------------------------------------
+# Calibration map
+# ---------------------------------------------------------------------------
+
+
+def fit_isotonic(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    increasing: bool = True,
+    y_min: float | None = 0.0,
+    y_max: float | None = 1.0,
+) -> IsotonicCalibration:
+    r"""Fit a monotone calibration map from confidences ``x`` to outcomes ``y``.
+
+    Parameters
+    ----------
+    x : array_like of shape (n,)
+        Finite raw confidences, in any order; ``n >= 1``.
+    y : array_like of shape (n,)
+        Finite outcomes: 0/1 results or observed rates.
+    weights : array_like of shape (n,), optional
+        Finite, strictly positive case weights; all ones when omitted.
+    increasing : bool, default True
+        Fit a nondecreasing map; False fits a nonincreasing one.
+    y_min, y_max : float or None, default 0.0 and 1.0
+        Clip the fitted values to ``[y_min, y_max]``; None leaves that side open.
+
+    Returns
+    -------
+    IsotonicCalibration
+        Knots at the distinct ``x`` where the fitted value changes (the first and last
+        point of every run of equal values are kept), with ``n_samples = n``.
+
+    Raises
+    ------
+    InvalidInputError
+        If an array is empty, not 1-D or not finite, the lengths differ, a weight is not
+        strictly positive, or ``y_min > y_max``.
+
+    Notes
+    -----
+    Ties in ``x`` are pooled first (scikit-learn's "secondary" rule): the points with
+    the same :math:`x = u` become one point with
+
+    .. math::
+
+        \bar y_u = \frac{\sum_{i: x_i = u} w_i y_i}{\sum_{i: x_i = u} w_i}, \qquad
+        W_u = \sum_{i: x_i = u} w_i .
+
+    The pooled points, in increasing ``u``, are fitted by :func:`isotonic_regression`
+    with weights :math:`W_u`, and the values are clipped to ``[y_min, y_max]``.
+    Only exactly equal ``x`` are ties (scikit-learn also pools ``x`` closer than
+    1e-15). Predictions equal ``IsotonicRegression(out_of_bounds="clip")`` fitted with
+    the same ``y_min``/``y_max``.
+
+    Examples
+    --------
+    >>> cal = fit_isotonic([0.2, 0.4, 0.6, 0.8], [0.0, 1.0, 0.0, 1.0])
+    >>> cal.predict([0.1, 0.5, 0.9]).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    points = _as_vector("x", x, allow_empty=False)
+    n = points.shape[0]
+    outcomes = _as_vector("y", y, allow_empty=True)
+    if outcomes.shape[0] != n:
+        raise InvalidInputError(
+            f"y must have the same length as x (got {outcomes.shape[0]}, expected {n})"
+        )
+    case_weights = _as_weights(weights, n, of="x")
+    low = _as_bound("y_min", y_min)
+    high = _as_bound("y_max", y_max)
+    if low is not None and high is not None and low > high:
+        raise InvalidInputError(f"y_min must not exceed y_max (got {low} > {high})")
+
+    # The default introsort measured fastest on 1e6 confidences with many ties; stability
+    # is not needed because tied points are pooled into one.
+    order = np.argsort(points)
+    sorted_x = points[order]
+    sorted_y = outcomes[order]
+    sorted_w = None if case_weights is None else case_weights[order]
+
+    # Pool ties before PAV so that equal x share one fitted value.
+    head = np.empty(n, dtype=bool)
+    head[0] = True
+    np.not_equal(sorted_x[1:], sorted_x[:-1], out=head[1:])
+    starts = np.flatnonzero(head)
+    if starts.shape[0] == n:
+        knots_x, knots_y, knots_w = sorted_x, sorted_y, sorted_w
+    else:
+        knots_x = sorted_x[starts]
+        if sorted_w is None:
+            knots_w = np.diff(starts, append=n).astype(np.float64)
+            knots_y = np.add.reduceat(sorted_y, starts) / knots_w
+        else:
+            knots_w = np.add.reduceat(sorted_w, starts)
+            knots_y = np.add.reduceat(sorted_w * sorted_y, starts) / knots_w
+
+    means, _, boundaries, _ = _pool_adjacent_violators(knots_y if increasing else -knots_y, knots_w)
+    if not increasing:
+        means = -means
+    if low is not None or high is not None:
+        means = np.clip(
+            means, -math.inf if low is None else low, math.inf if high is None else high
+        )
+    fitted = np.repeat(means, np.diff(boundaries))
+
+    # Keep the first and last knot of every run of equal values: the points between
+    # them lie on a flat segment and change no prediction.
+    keep = np.ones(fitted.shape[0], dtype=bool)
+    keep[1:-1] = (fitted[1:-1] != fitted[:-2]) | (fitted[1:-1] != fitted[2:])
+    return IsotonicCalibration(
+        thresholds=knots_x[keep], values=fitted[keep], increasing=increasing, n_samples=n
+    )
+
+
+# ---------------------------------------------------------------------------
+# Bounding the change of a confidence map
+# ---------------------------------------------------------------------------
+
+
+def _band_edges(knots: FloatArray, max_change: float) -> tuple[FloatArray, FloatArray]:
+    """Return per-knot band edges whose distance to the knot is at most ``max_change`` in floats.
+
+    ``knots ± max_change`` can round one ulp outside the band; the edges are pulled in
+    until ``edge - knot`` (and ``knot - edge``) computed in float64 is within the bound, and
+    made monotone so that the clipped values stay monotone.
+    """
+    upper = knots + max_change
+    while True:
+        over = (upper - knots) > max_change
+        if not over.any():
+            break
+        upper[over] = np.nextafter(upper[over], -math.inf)
+    lower = knots - max_change
+    while True:
+        over = (knots - lower) > max_change
+        if not over.any():
+            break
+        lower[over] = np.nextafter(lower[over], math.inf)
+    upper = np.minimum.accumulate(upper[::-1])[::-1]
+    lower = np.maximum.accumulate(lower)
+    return lower, upper
+
+
+def _crossings(knots: FloatArray, gaps: FloatArray) -> FloatArray:
+    """Points strictly inside a segment where the linear ``gaps`` change sign."""
+    left, right = gaps[:-1], gaps[1:]
+    where = np.flatnonzero(((left < 0.0) & (right > 0.0)) | ((left > 0.0) & (right < 0.0)))
+    if where.size == 0:
+        return np.empty(0)
+    share = left[where] / (left[where] - right[where])
+    start, stop = knots[where], knots[where + 1]
+    return np.clip(start + (stop - start) * share, start, stop)
+
+
+def bound_confidence_change(
+    calibration: IsotonicCalibration,
+    max_change: float = MAX_CONFIDENCE_CHANGE,
+) -> IsotonicCalibration:
+    r"""Clamp a confidence map so that no confidence in [0, 1] moves by more than ``max_change``.
+
+    Parameters
+    ----------
+    calibration : IsotonicCalibration
+        An increasing map (its ``predict``, with its end-value extrapolation, is ``f``).
+    max_change : float, default MAX_CONFIDENCE_CHANGE
+        The largest allowed ``|g(c) - c|``, in (0, 1]. The system always passes
+        ``MAX_CONFIDENCE_CHANGE`` (0.15); other values exist for tests and analysis.
+
+    Returns
+    -------
+    IsotonicCalibration
+        The map ``g`` with knots spanning exactly [0, 1] (no extrapolation region), the
+        same ``n_samples`` and ``increasing=True``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``calibration`` is decreasing or ``max_change`` is not in (0, 1].
+
+    Notes
+    -----
+    With :math:`\delta` = ``max_change``, the result is, pointwise on [0, 1],
+
+    .. math::
+
+        g(c) = \min\bigl(1, \max\bigl(0, \min(c + \delta, \max(c - \delta, f(c)))\bigr)\bigr).
+
+    ``g`` is piecewise linear with kinks only at ``f``'s knots, at the points where
+    ``f`` crosses :math:`c \pm \delta`, 0 or 1, and at :math:`c = \delta` /
+    :math:`c = 1 - \delta` where a band edge meets 0 or 1; all of these in [0, 1] become
+    knots, so interpolating the knots reproduces ``g`` up to rounding. Knot values are
+    nudged by at most an ulp so that ``|g - c| <= max_change`` holds exactly in float64
+    at every knot. Interior knots inside a flat run or a run along one band edge are
+    trimmed. Applying the function twice gives the same map (up to rounding).
+    """
+    if not calibration.increasing:
+        raise InvalidInputError(
+            "calibration must be increasing to bound a confidence map (got a decreasing map)"
+        )
+    try:
+        delta = float(max_change)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"max_change must be a real number (got {max_change!r})") from exc
+    if not (math.isfinite(delta) and 0.0 < delta <= 1.0):
+        raise InvalidInputError(f"max_change must be in (0, 1] (got {delta})")
+
+    thresholds = calibration.thresholds
+    inside = thresholds[(thresholds > 0.0) & (thresholds < 1.0)]
+    base = np.concatenate(([0.0], inside, [1.0]))
+    base_values = calibration.predict(base)
+    candidates = [
+        base,
+        _crossings(base, base_values - (base + delta)),
+        _crossings(base, base_values - (base - delta)),
+        _crossings(base, base_values),
+        _crossings(base, base_values - 1.0),
+    ]
+    # A band edge meets 0 (at c = δ) or 1 (at c = 1 - δ): a kink only where f lies beyond it.
+    edge_points = np.array([delta, 1.0 - delta])
+    edge_values = calibration.predict(edge_points)
+    if 0.0 < delta < 1.0 and edge_values[0] <= 0.0:
+        candidates.append(edge_points[:1])
+    if 0.0 < 1.0 - delta < 1.0 and edge_values[1] >= 1.0:
+        candidates.append(edge_points[1:])
+    knots = np.unique(np.concatenate(candidates))
+
+    raw = np.maximum.accumulate(calibration.predict(knots))
+    lower, upper = _band_edges(knots, delta)
+    values = np.clip(np.minimum(upper, np.maximum(lower, raw)), 0.0, 1.0)
+
+    # Give each segment one line type (flat first, then either band edge, else 0) and
+    # drop an interior knot when both its segments have the same type: they lie on one
+    # line. Typing segments, not knots, keeps a knot that ends one run and starts another.
+    on_upper = values == upper
+    on_lower = values == lower
+    segment = np.select(
+        [values[1:] == values[:-1], on_upper[1:] & on_upper[:-1], on_lower[1:] & on_lower[:-1]],
+        [1, 2, 3],
+        default=0,
+    )
+    keep = np.ones(knots.shape[0], dtype=bool)
+    keep[1:-1] = (segment[1:] != segment[:-1]) | (segment[1:] == 0)
+    return IsotonicCalibration(
+        thresholds=knots[keep],
+        values=values[keep],
+        increasing=True,
+        n_samples=calibration.n_samples,
+    )
