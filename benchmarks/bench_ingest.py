@@ -1,0 +1,156 @@
+"""Time read_trades against a bare json.loads loop over the same file, and measure peak RSS.
+
+Usage::
+
+    python benchmarks/bench_ingest.py [--sizes 1e3,1e5,1e6] [--quick] [--repeats N]
+
+Files come from scripts/generate_example_trades.py, written to a temporary
+directory. Each size is timed as the best of ``--repeats`` alternating runs of
+the reference loop and of ``read_trades``; the ratio must be at most 1.5. Peak
+RSS is measured in a separate process that only ingests the largest file, and
+must stay within 500 MB at a million trades.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from calibration_core.trades import read_trades
+
+REPO = Path(__file__).resolve().parents[1]
+GENERATOR = REPO / "scripts" / "generate_example_trades.py"
+MAX_RATIO = 1.5
+MAX_RSS_MB = 500.0
+RSS_BUDGET_TRADES = 1_000_000
+
+# The child reports its own high-water mark, so the generator's memory (another
+# child of this process) cannot leak into the number.
+_RSS_CHILD = """
+import sys
+from calibration_core.trades import read_trades
+
+def vm_hwm_kib():
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+if sys.argv[1] == "ingest":
+    batch = read_trades(sys.argv[2])
+    assert batch.n_trades > 0
+print(vm_hwm_kib())
+"""
+
+
+class IngestTiming(NamedTuple):
+    """Best times of one file size."""
+
+    n_trades: int
+    file_mb: float
+    reference_s: float
+    read_trades_s: float
+
+    @property
+    def ratio(self) -> float:
+        """read_trades time over the reference loop's time."""
+        return self.read_trades_s / self.reference_s
+
+
+def generate(path: Path, n_trades: int) -> None:
+    """Write ``n_trades`` example trades to ``path`` with the project's generator."""
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--n", str(n_trades), "--out", str(path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def reference_loop(path: Path) -> int:
+    """Parse every line with json.loads and nothing else: the speed reference."""
+    count = 0
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            json.loads(line)
+            count += 1
+    return count
+
+
+def time_ingest(path: Path, n_trades: int, repeats: int) -> IngestTiming:
+    """Time the reference loop and read_trades on ``path``, alternating, best of ``repeats``."""
+    reference = ours = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        reference_loop(path)
+        reference = min(reference, time.perf_counter() - start)
+        start = time.perf_counter()
+        batch = read_trades(path)
+        ours = min(ours, time.perf_counter() - start)
+        if batch.n_trades != n_trades:
+            msg = f"read {batch.n_trades} trades from a file of {n_trades}"
+            raise RuntimeError(msg)
+    return IngestTiming(n_trades, path.stat().st_size / 1e6, reference, ours)
+
+
+def peak_rss_mb(path: Path | None) -> float:
+    """Peak RSS in MB of a fresh process that ingests ``path`` (None: only imports)."""
+    argv = [sys.executable, "-c", _RSS_CHILD, "ingest" if path else "import", str(path)]
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return int(done.stdout.strip()) / 1024.0
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table; return 0 (misses are reported, not fatal)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="1e3,1e5,1e6", help="comma-separated trade counts")
+    parser.add_argument("--quick", action="store_true", help="small sizes only (1e3,1e4)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per size; the best counts")
+    args = parser.parse_args(argv)
+    sizes = [int(float(s)) for s in ("1e3,1e4" if args.quick else args.sizes).split(",")]
+
+    print(f"ingestion: read_trades vs bare json.loads loop (target ratio <= {MAX_RATIO})")
+    print(f"{'trades':>10} {'file MB':>9} {'json.loads s':>13} {'read_trades s':>14} ratio")
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
+        largest = None
+        for n_trades in sizes:
+            path = Path(tmp) / f"clm_trades_{n_trades}.jsonl"
+            generate(path, n_trades)
+            t = time_ingest(path, n_trades, args.repeats)
+            print(
+                f"{t.n_trades:>10} {t.file_mb:>9.1f} {t.reference_s:>13.3f} "
+                f"{t.read_trades_s:>14.3f} {t.ratio:.2f}x {_verdict(t.ratio <= MAX_RATIO)}"
+            )
+            if largest is None or n_trades > largest[0]:
+                largest = (n_trades, path)
+            if n_trades != max(sizes):
+                path.unlink()
+
+        if largest is not None:
+            n_trades, path = largest
+            base = peak_rss_mb(None)
+            peak = peak_rss_mb(path)
+            budget = (
+                _verdict(peak <= MAX_RSS_MB)
+                if n_trades >= RSS_BUDGET_TRADES
+                else f"(budget {MAX_RSS_MB:.0f} MB applies at {RSS_BUDGET_TRADES} trades)"
+            )
+            print(
+                f"peak RSS ingesting {n_trades} trades in a fresh process: {peak:.0f} MB "
+                f"(interpreter + imports alone: {base:.0f} MB) {budget}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

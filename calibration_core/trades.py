@@ -1,0 +1,988 @@
+"""Stream the CLM trade log ``clm_trades.jsonl`` into numpy columns and summarise its integrity."""
+
+# Shell module: it reads a file. It decides nothing about calibration; it
+# enforces the format contract of shared/clm_trades_format.md and reports
+# every breach with its line number.
+#
+# Shape of the reader: a hot loop with an inlined, deliberately conservative
+# check of the common record shape, and one authoritative slow path
+# (``_check_record``) that states the whole contract and writes the messages.
+# Anything the hot loop is unsure about goes to the slow path, so the two can
+# only differ in speed, never in what they accept (a property test holds
+# them to that).
+
+from __future__ import annotations
+
+import array
+import hashlib
+import json
+import math
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
+
+import attrs
+import numpy as np
+
+from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION, NEUTRAL_PNL_BAND_PCT
+from calibration_core.exceptions import DataIntegrityError, InvalidInputError
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "ACTION_BUY",
+    "ACTION_HOLD",
+    "ACTION_MISSING",
+    "ACTION_SELL",
+    "IntegritySummary",
+    "TradeBatch",
+    "read_trades",
+    "summarize_integrity",
+]
+
+ACTION_BUY: Final = 1
+"""Code of a BUY in ``TradeBatch.sides`` and ``TradeBatch.model_actions``."""
+ACTION_SELL: Final = -1
+"""Code of a SELL in ``TradeBatch.sides`` and ``TradeBatch.model_actions``."""
+ACTION_HOLD: Final = 0
+"""Code of a member model's HOLD vote in ``TradeBatch.model_actions``."""
+ACTION_MISSING: Final = -128
+"""Code in ``TradeBatch.model_actions`` where a model did not vote on a trade."""
+
+_REQUIRED = (
+    "timestamp",
+    "symbol",
+    "side",
+    "confidence",
+    "entry_price",
+    "exit_price",
+    "actual_pnl_pct",
+)
+# The optional fields that are read, and so checked. trade_id, model_id and
+# entry_timestamp are in the contract too, but nothing here reads them: like
+# unknown fields they are passed over (a NaN token in them is still reported).
+_OPTIONAL_READ = (
+    "model_breakdown",
+    "consensus_count",
+    "calibration_version",
+    "calibrated_confidence",
+)
+_CHECKED_FIELDS: Final = frozenset(_REQUIRED + _OPTIONAL_READ)
+_ABSENT: Final = object()
+_SIDE_CODES: Final = {"BUY": ACTION_BUY, "SELL": ACTION_SELL}
+# Member votes are packed into one int as ``4 * model code + action offset``.
+_VOTE_OFFSETS: Final = {"HOLD": 0, "BUY": 1, "SELL": 2}
+_VOTE_ACTIONS = np.array([ACTION_HOLD, ACTION_BUY, ACTION_SELL, ACTION_MISSING], dtype=np.int8)
+_FLOAT_MAX: Final = sys.float_info.max
+_INT16_MAX: Final = 32767
+_BLOCK_BYTES: Final = 1 << 20
+_SECONDS_PER_DAY: Final = 86_400.0
+
+
+# --------------------------------------------------------------------------- values
+
+
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
+
+def _frozen(column: NDArray[_Scalar]) -> NDArray[_Scalar]:
+    column.flags.writeable = False
+    return column
+
+
+# The converters copy, so a batch owns its data and never freezes a caller's array.
+def _float64_array(value: ArrayLike) -> NDArray[np.float64]:
+    return _frozen(np.array(value, dtype=np.float64))
+
+
+def _int64_array(value: ArrayLike) -> NDArray[np.int64]:
+    return _frozen(np.array(value, dtype=np.int64))
+
+
+def _int32_array(value: ArrayLike) -> NDArray[np.int32]:
+    return _frozen(np.array(value, dtype=np.int32))
+
+
+def _int16_array(value: ArrayLike) -> NDArray[np.int16]:
+    return _frozen(np.array(value, dtype=np.int16))
+
+
+def _int8_array(value: ArrayLike) -> NDArray[np.int8]:
+    return _frozen(np.array(value, dtype=np.int8))
+
+
+def _arrays_equal(a: NDArray[Any], b: NDArray[Any]) -> bool:
+    # NaN marks "absent" in the float columns, so two absent values are equal.
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+
+
+_ARRAY_EQ = attrs.cmp_using(eq=_arrays_equal)
+
+
+@attrs.frozen
+class TradeBatch:
+    """The closed trades of one trades file as read-only numpy columns, one row per trade.
+
+    Rows are in file order. Codes index the matching ``*_names`` tuple.
+    ``model_actions`` and ``model_confidence`` have shape ``(n_trades,
+    len(model_names))``; a model that did not vote on a trade has
+    ``ACTION_MISSING`` and NaN there.
+    """
+
+    source: str
+    line_numbers: NDArray[np.int64] = attrs.field(converter=_int64_array, eq=_ARRAY_EQ, hash=False)
+    timestamps: NDArray[np.float64] = attrs.field(
+        converter=_float64_array, eq=_ARRAY_EQ, hash=False
+    )
+    symbol_codes: NDArray[np.int32] = attrs.field(converter=_int32_array, eq=_ARRAY_EQ, hash=False)
+    symbol_names: tuple[str, ...]
+    sides: NDArray[np.int8] = attrs.field(converter=_int8_array, eq=_ARRAY_EQ, hash=False)
+    confidence: NDArray[np.float64] = attrs.field(
+        converter=_float64_array, eq=_ARRAY_EQ, hash=False
+    )
+    entry_price: NDArray[np.float64] = attrs.field(
+        converter=_float64_array, eq=_ARRAY_EQ, hash=False
+    )
+    exit_price: NDArray[np.float64] = attrs.field(
+        converter=_float64_array, eq=_ARRAY_EQ, hash=False
+    )
+    pnl_pct: NDArray[np.float64] = attrs.field(converter=_float64_array, eq=_ARRAY_EQ, hash=False)
+    calibrated_confidence: NDArray[np.float64] = attrs.field(
+        converter=_float64_array, eq=_ARRAY_EQ, hash=False
+    )
+    calibration_version_codes: NDArray[np.int32] = attrs.field(
+        converter=_int32_array, eq=_ARRAY_EQ, hash=False
+    )
+    calibration_version_names: tuple[str, ...]
+    consensus_count: NDArray[np.int16] = attrs.field(
+        converter=_int16_array, eq=_ARRAY_EQ, hash=False
+    )
+    model_names: tuple[str, ...]
+    model_actions: NDArray[np.int8] = attrs.field(converter=_int8_array, eq=_ARRAY_EQ, hash=False)
+    model_confidence: NDArray[np.float64] = attrs.field(
+        converter=_float64_array, eq=_ARRAY_EQ, hash=False
+    )
+    warnings: tuple[str, ...] = ()
+    data_hash: str = ""
+    partial_last_line_ignored: bool = False
+    neutral_band_pct: float = attrs.field(default=NEUTRAL_PNL_BAND_PCT, converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        """Check that every column has one row per trade."""
+        n = self.line_numbers.shape[0]
+        shape_1d = (n,)
+        shape_2d = (n, len(self.model_names))
+        for name in (
+            "line_numbers",
+            "timestamps",
+            "symbol_codes",
+            "sides",
+            "confidence",
+            "entry_price",
+            "exit_price",
+            "pnl_pct",
+            "calibrated_confidence",
+            "calibration_version_codes",
+            "consensus_count",
+        ):
+            shape = getattr(self, name).shape
+            if shape != shape_1d:
+                raise InvalidInputError(f"{name} must have shape {shape_1d} (got {shape})")
+        for name in ("model_actions", "model_confidence"):
+            shape = getattr(self, name).shape
+            if shape != shape_2d:
+                raise InvalidInputError(f"{name} must have shape {shape_2d} (got {shape})")
+
+    @property
+    def n_trades(self) -> int:
+        """Number of trades (rows)."""
+        return int(self.line_numbers.shape[0])
+
+    @property
+    def wins(self) -> NDArray[np.bool_]:
+        """Mask of WIN trades: ``pnl_pct > 0``."""
+        return self.pnl_pct > 0.0
+
+    @property
+    def losses(self) -> NDArray[np.bool_]:
+        """Mask of LOSS trades: ``pnl_pct < 0``."""
+        return self.pnl_pct < 0.0
+
+    @property
+    def neutral(self) -> NDArray[np.bool_]:
+        """Mask of NEUTRAL trades: ``|pnl_pct| < neutral_band_pct`` (they are also WIN or LOSS)."""
+        return np.abs(self.pnl_pct) < self.neutral_band_pct
+
+    @property
+    def has_model_breakdown(self) -> bool:
+        """Whether any trade carries at least one member-model vote."""
+        return bool(np.any(self.model_actions != ACTION_MISSING))
+
+    @property
+    def time_span_days(self) -> float:
+        """Days from the earliest to the latest close timestamp (0.0 below 2 trades)."""
+        if self.n_trades < 2:  # noqa: PLR2004 - a span needs two ends
+            return 0.0
+        return float(np.ptp(self.timestamps)) / _SECONDS_PER_DAY
+
+    def symbols(self) -> tuple[str, ...]:
+        """Return the symbols that occur in the rows, sorted."""
+        return tuple(sorted(self.symbol_names[c] for c in np.unique(self.symbol_codes)))
+
+    def sorted_by_time(self) -> TradeBatch:
+        """Return a new batch with the rows in close-time order; ties keep file order."""
+        return self.select(np.argsort(self.timestamps, kind="stable"))
+
+    def select(self, rows: ArrayLike) -> TradeBatch:
+        """Return a new batch holding only some rows.
+
+        Parameters
+        ----------
+        rows : array_like of bool, shape (n_trades,), or of int, shape (k,)
+            A mask, or row indices (which may reorder or repeat rows).
+
+        Returns
+        -------
+        TradeBatch
+            The selected rows; names, warnings and the source's hash are kept.
+
+        Raises
+        ------
+        InvalidInputError
+            If a mask has the wrong length, or ``rows`` is neither bool nor int.
+        """
+        index = np.asarray(rows)
+        if index.size == 0 and index.dtype != np.bool_:
+            index = index.astype(np.intp)  # [] arrives as float64
+        if index.dtype == np.bool_:
+            if index.shape != (self.n_trades,):
+                raise InvalidInputError(
+                    f"rows mask must have shape ({self.n_trades},) (got {index.shape})"
+                )
+        elif not np.issubdtype(index.dtype, np.integer) or index.ndim != 1:
+            raise InvalidInputError(
+                f"rows must be a bool mask or 1-d integer indices (got dtype {index.dtype}, "
+                f"shape {index.shape})"
+            )
+        return attrs.evolve(
+            self,
+            line_numbers=self.line_numbers[index],
+            timestamps=self.timestamps[index],
+            symbol_codes=self.symbol_codes[index],
+            sides=self.sides[index],
+            confidence=self.confidence[index],
+            entry_price=self.entry_price[index],
+            exit_price=self.exit_price[index],
+            pnl_pct=self.pnl_pct[index],
+            calibrated_confidence=self.calibrated_confidence[index],
+            calibration_version_codes=self.calibration_version_codes[index],
+            consensus_count=self.consensus_count[index],
+            model_actions=self.model_actions[index],
+            model_confidence=self.model_confidence[index],
+        )
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+class _NonFinite:
+    """Stands in for a NaN/Infinity token, which Python's json accepts but JSON does not."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+class _Row(NamedTuple):
+    """One accepted record, converted."""
+
+    timestamp: float
+    symbol: str
+    side: int
+    confidence: float
+    entry_price: float
+    exit_price: float
+    pnl_pct: float
+    calibrated_confidence: float
+    calibration_version: str | None
+    consensus_count: int
+    votes: tuple[tuple[str, str, float], ...]
+
+
+def _json_kind(value: object) -> str:
+    """Name a decoded value's JSON type, with a short excerpt of it."""
+    if value is None:
+        return "null"
+    if isinstance(value, _NonFinite):
+        return value.token
+    kind = {bool: "boolean", str: "string", dict: "object", list: "array"}.get(type(value))
+    kind = kind or "number"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, (dict, list)) else ""
+    if len(text) > 40:  # noqa: PLR2004 - keep a message on one readable line
+        text = text[:37] + "..."
+    return f"{kind} {text}".rstrip()
+
+
+def _number_problem(value: object, name: str) -> str | None:
+    """Say why ``value`` is not a finite JSON number, or return None."""
+    problem: str | None = None
+    if value is None:
+        problem = f"{name} is null"
+    elif isinstance(value, _NonFinite):
+        problem = f"{name} is {value.token} (not valid JSON)"
+    elif type(value) is bool or type(value) not in (int, float):
+        problem = f"{name} must be a number (got {_json_kind(value)})"
+    elif not -_FLOAT_MAX <= value <= _FLOAT_MAX:  # type: ignore[operator]
+        # 1e400 parses as inf and a huge integer has no float: both overflow.
+        problem = f"{name} overflows a float"
+    return problem
+
+
+def _unit_problem(value: object, name: str) -> str | None:
+    """Say why ``value`` is not a number in [0, 1], or return None."""
+    problem = _number_problem(value, name)
+    if problem is None and not 0.0 <= value <= 1.0:  # type: ignore[operator]
+        problem = f"{name} must be in [0, 1] (got {value!r})"
+    return problem
+
+
+def _timestamp_problem(value: object, name: str) -> tuple[str | None, float]:
+    """Parse an ISO-8601 time with a zone into epoch seconds, or say why not."""
+    if type(value) is not str:
+        return f"{name} must be an ISO-8601 string (got {_json_kind(value)})", math.nan
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return f"{name} is not ISO-8601 (got {_json_kind(value)})", math.nan
+    if parsed.tzinfo is None:
+        return f"{name} has no zone: add Z or +00:00 (got {_json_kind(value)})", math.nan
+    return None, parsed.timestamp()
+
+
+def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
+    """Report every NaN/Infinity token inside ``value``, naming its dotted path."""
+    if isinstance(value, _NonFinite):
+        problems.append(f"{path} is {value.token} (not valid JSON)")
+    elif type(value) is dict:
+        for key, item in value.items():
+            _report_nonfinite(item, f"{path}.{key}", problems)
+    elif type(value) is list:
+        for i, item in enumerate(value):
+            _report_nonfinite(item, f"{path}[{i}]", problems)
+
+
+def _check_vote(model: str, vote: object, problems: list[str]) -> tuple[str, str, float] | None:
+    """Check one member model's vote; return it as ``(model, action, confidence)`` if sound."""
+    where = f"model_breakdown.{model}"
+    if not model:
+        problems.append("model_breakdown has an empty model name")
+        return None
+    if type(vote) is not dict:
+        problems.append(f"{where} must be an object (got {_json_kind(vote)})")
+        return None
+    found = len(problems)
+    action = vote.get("action")
+    if "action" not in vote:
+        problems.append(f"{where}.action is missing")
+    elif type(action) is not str or action not in _VOTE_OFFSETS:
+        problems.append(
+            f'{where}.action must be "BUY", "SELL" or "HOLD" (got {_json_kind(action)})'
+        )
+    confidence = vote.get("confidence", math.nan)
+    if "confidence" not in vote:
+        problems.append(f"{where}.confidence is missing")
+    elif problem := _unit_problem(confidence, f"{where}.confidence"):
+        problems.append(problem)
+    for key, value in vote.items():
+        if key not in ("action", "confidence"):
+            _report_nonfinite(value, f"{where}.{key}", problems)
+    if len(problems) > found or type(action) is not str:
+        return None
+    return model, action, float(confidence)
+
+
+def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float, int]:
+    """Check the required fields; return the close time (epoch s) and the side code."""
+    problems.extend(f"{name} is missing" for name in _REQUIRED if name not in record)
+    epoch, side_code = math.nan, 0
+    if "timestamp" in record:
+        problem, epoch = _timestamp_problem(record["timestamp"], "timestamp")
+        if problem:
+            problems.append(problem)
+    symbol = record.get("symbol", "-")
+    if type(symbol) is not str:
+        problems.append(f"symbol must be a string (got {_json_kind(symbol)})")
+    elif not symbol:
+        problems.append("symbol is empty")
+    side = record.get("side", "BUY")
+    if type(side) is str and side in _SIDE_CODES:
+        side_code = _SIDE_CODES[side]
+    else:
+        problems.append(f'side must be "BUY" or "SELL" (got {_json_kind(side)})')
+    problems.extend(
+        problem
+        for name in ("confidence", "entry_price", "exit_price", "actual_pnl_pct")
+        if name in record and (problem := _required_number_problem(record[name], name))
+    )
+    return epoch, side_code
+
+
+def _required_number_problem(value: object, name: str) -> str | None:
+    """Say why a required number breaks its rule, or return None."""
+    if name == "confidence":
+        return _unit_problem(value, name)
+    problem = _number_problem(value, name)
+    if problem is None and name != "actual_pnl_pct" and not value > 0:  # type: ignore[operator]
+        problem = f"{name} must be > 0 (got {value!r})"
+    return problem
+
+
+def _check_optional(
+    record: dict[str, Any], problems: list[str]
+) -> tuple[int, float, str | None, tuple[tuple[str, str, float], ...]]:
+    """Check the optional fields that are read; return them with their absent values filled in."""
+    consensus = record.get("consensus_count", -1)
+    if "consensus_count" in record and (
+        type(consensus) is not int or not 0 <= consensus <= _INT16_MAX
+    ):
+        problems.append(
+            f"consensus_count must be an integer in [0, {_INT16_MAX}] (got {_json_kind(consensus)})"
+        )
+    calibrated = math.nan
+    if "calibrated_confidence" in record:
+        value = record["calibrated_confidence"]
+        if problem := _unit_problem(value, "calibrated_confidence"):
+            problems.append(problem)
+        else:
+            calibrated = float(value)
+    version = record.get("calibration_version")
+    if version is not None and type(version) is not str:
+        problems.append(f"calibration_version must be a string or null (got {_json_kind(version)})")
+    votes: list[tuple[str, str, float]] = []
+    breakdown = record.get("model_breakdown", {})
+    if type(breakdown) is dict:
+        for model, vote in breakdown.items():
+            checked = _check_vote(model, vote, problems)
+            if checked is not None:
+                votes.append(checked)
+    else:
+        problems.append(f"model_breakdown must be an object (got {_json_kind(breakdown)})")
+    return consensus, calibrated, version, tuple(votes)
+
+
+def _check_record(record: object) -> tuple[list[str], _Row | None]:
+    """Check one decoded line against the format contract.
+
+    This is the contract in code; the reader's fast path only ever takes a
+    subset of what it accepts.
+
+    Returns
+    -------
+    problems : list of str
+        Every breach found, as a phrase naming the field, the rule and the value.
+    row : _Row or None
+        The converted record when there is no problem.
+    """
+    if type(record) is not dict:
+        return [f"not a JSON object (got {_json_kind(record)})"], None
+    problems: list[str] = []
+    epoch, side = _check_required(record, problems)
+    consensus, calibrated, version, votes = _check_optional(record, problems)
+    # A NaN/Infinity token in a field that is not read is still not JSON; the
+    # fields that are read have said so already.
+    for key, value in record.items():
+        if key not in _CHECKED_FIELDS:
+            _report_nonfinite(value, key, problems)
+    if problems:
+        return problems, None
+    return [], _Row(
+        epoch,
+        record["symbol"],
+        side,
+        float(record["confidence"]),
+        float(record["entry_price"]),
+        float(record["exit_price"]),
+        float(record["actual_pnl_pct"]),
+        calibrated,
+        version,
+        consensus,
+        votes,
+    )
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+class _SlowPath(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside the hot loop when a line needs the authoritative slow path."""
+
+
+# Everything the hot loop's fast path may raise on a line it does not take.
+_FAST_PATH_MISSES = (
+    _SlowPath,
+    StopIteration,
+    ValueError,
+    KeyError,
+    TypeError,
+    RecursionError,
+    OverflowError,
+)
+_INT_COLUMNS = 6  # line number, symbol, side, calibration version, consensus, number of votes
+_FLOAT_COLUMNS = 6  # timestamp, confidence, entry, exit, pnl, calibrated confidence
+
+
+class _Reader:
+    """Accumulates columns while lines are fed to it; ``batch()`` turns them into a TradeBatch."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        # One row is appended as 6 ints and 6 floats: two calls instead of
+        # twelve, and memory that grows with the data, not with objects.
+        self.ints = array.array("q")
+        self.floats = array.array("d")
+        # Votes are stored sparsely (a count per row, then packed codes and
+        # confidences), so a model that first appears late, or skips trades,
+        # costs nothing until the dense (n, M) arrays are built at the end.
+        self.votes = array.array("i")
+        self.vote_confidence = array.array("d")
+        self.symbols: dict[str, int] = {}
+        self.versions: dict[str | None, int] = {None: -1}
+        self.model_bases: dict[str, int] = {}
+        self.nonfinite_seen: list[str] = []
+        self.decoder = json.JSONDecoder(parse_constant=self._nonfinite)
+
+    def _nonfinite(self, token: str) -> _NonFinite:
+        self.nonfinite_seen.append(token)
+        return _NonFinite(token)
+
+    def report(self, lineno: int, reasons: list[str]) -> None:
+        """Record the problems of one line."""
+        self.problems.append(f"{self.name}:{lineno}: {'; '.join(reasons)}")
+
+    def parses(self, line: str) -> bool:
+        """Whether ``line`` is one complete JSON value."""
+        try:
+            self.decoder.decode(line)
+        except (ValueError, RecursionError):
+            parsed = False
+        else:
+            parsed = True
+        self.nonfinite_seen.clear()
+        return parsed
+
+    def feed(self, lines: list[str], lineno: int) -> None:  # noqa: C901, PLR0912, PLR0915
+        """Check and append ``lines``, the first of which is line ``lineno + 1``."""
+        # Everything the loop touches is bound to a local: attribute and
+        # global look-ups are a measurable share of the per-line cost.
+        scan = self.decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
+        nonfinite_seen = self.nonfinite_seen
+        fromiso = datetime.fromisoformat
+        fmax = _FLOAT_MAX
+        int16_max = _INT16_MAX
+        nan = math.nan
+        absent = _ABSENT
+        side_codes = _SIDE_CODES
+        vote_offsets = _VOTE_OFFSETS
+        symbols, versions, model_bases = self.symbols, self.versions, self.model_bases
+        warnings = self.warnings
+        ints_extend = self.ints.extend
+        floats_extend = self.floats.extend
+        votes, vote_confidence = self.votes, self.vote_confidence
+        vote_append, vconf_append = votes.append, vote_confidence.append
+        n_votes = len(votes)
+
+        for line in lines:
+            lineno += 1
+            # The fast path: the common, clean record. Any doubt raises one of
+            # _FAST_PATH_MISSES (a dict subscript that misses, a comparison
+            # with a non-number, fromisoformat on a non-string, a new symbol or
+            # model) and the line goes to the slow path, which decides.
+            try:
+                record, end = scan(line, 0)
+                if end != len(line) or nonfinite_seen:
+                    raise _SlowPath
+                stamp = fromiso(record["timestamp"])
+                if stamp.tzinfo is None:
+                    raise _SlowPath
+                symbol = symbols[record["symbol"]]
+                side = side_codes[record["side"]]
+                conf = record["confidence"]
+                entry = record["entry_price"]
+                exit_ = record["exit_price"]
+                pnl = record["actual_pnl_pct"]
+                if not (
+                    type(conf) is float
+                    and 0.0 <= conf <= 1.0
+                    and type(entry) is float
+                    and 0.0 < entry <= fmax
+                    and type(exit_) is float
+                    and 0.0 < exit_ <= fmax
+                    and type(pnl) is float
+                    and -fmax <= pnl <= fmax
+                ):
+                    raise _SlowPath
+                get = record.get
+                consensus = get("consensus_count", absent)
+                if consensus is absent:
+                    consensus = -1
+                elif type(consensus) is not int or not 0 <= consensus <= int16_max:
+                    raise _SlowPath
+                calibrated = get("calibrated_confidence", absent)
+                if calibrated is absent:
+                    calibrated = nan
+                elif type(calibrated) is not float or not 0.0 <= calibrated <= 1.0:
+                    raise _SlowPath
+                version = versions[get("calibration_version")]
+                breakdown = get("model_breakdown", absent)
+                row_votes = 0
+                if breakdown is not absent:
+                    if type(breakdown) is not dict:
+                        raise _SlowPath
+                    for model, vote in breakdown.items():
+                        vconf = vote["confidence"]
+                        if type(vconf) is not float or not 0.0 <= vconf <= 1.0:
+                            raise _SlowPath
+                        vote_append(model_bases[model] + vote_offsets[vote["action"]])
+                        vconf_append(vconf)
+                    row_votes = len(breakdown)
+            except _FAST_PATH_MISSES:
+                # Undo the votes this line appended before its miss.
+                if len(votes) != n_votes:
+                    del votes[n_votes:]
+                    del vote_confidence[n_votes:]
+                nonfinite_seen.clear()
+                n_votes += self._feed_slow(line, lineno)
+                continue
+            n_votes += row_votes
+            ints_extend((lineno, symbol, side, version, consensus, row_votes))
+            floats_extend((stamp.timestamp(), conf, entry, exit_, pnl, calibrated))
+            if pnl == 0.0:
+                warnings.append(
+                    f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
+                )
+
+    def _feed_slow(self, line: str, lineno: int) -> int:
+        """Check and append one line the fast path did not take; return how many votes it added."""
+        if not line.strip():
+            self.report(lineno, ["blank line"])
+            return 0
+        if line.startswith("\ufeff"):
+            self.report(lineno, ["not valid JSON (starts with a byte-order mark, U+FEFF)"])
+            return 0
+        try:
+            record = self.decoder.decode(line)
+        except json.JSONDecodeError as exc:
+            self.report(lineno, [f"not valid JSON ({exc.msg} at column {exc.colno})"])
+            return 0
+        except RecursionError:
+            self.report(lineno, ["not valid JSON (nested too deeply)"])
+            return 0
+        finally:
+            self.nonfinite_seen.clear()
+        reasons, row = _check_record(record)
+        if row is None:
+            self.report(lineno, reasons)
+            return 0
+        symbol = self.symbols.setdefault(row.symbol, len(self.symbols))
+        version = self.versions.setdefault(row.calibration_version, len(self.versions) - 1)
+        for model, action, confidence in row.votes:
+            base = self.model_bases.setdefault(model, 4 * len(self.model_bases))
+            self.votes.append(base + _VOTE_OFFSETS[action])
+            self.vote_confidence.append(confidence)
+        self.ints.extend((lineno, symbol, row.side, version, row.consensus_count, len(row.votes)))
+        self.floats.extend(
+            (
+                row.timestamp,
+                row.confidence,
+                row.entry_price,
+                row.exit_price,
+                row.pnl_pct,
+                row.calibrated_confidence,
+            )
+        )
+        if row.pnl_pct == 0.0:
+            self.warnings.append(
+                f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
+            )
+        return len(row.votes)
+
+    def feed_block(self, block: bytes, lineno: int) -> int:
+        """Feed the lines of ``block``, which ends with a newline; return the last line number."""
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            # Rare: find the bad lines one by one so the others are still checked.
+            for raw in block.split(b"\n")[:-1]:
+                lineno += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self.report(lineno, [f"not valid UTF-8 (byte {exc.start + 1})"])
+                else:
+                    self.feed([line], lineno - 1)
+            return lineno
+        lines = text.split("\n")
+        lines.pop()  # the empty string after the block's final newline
+        self.feed(lines, lineno)
+        return lineno + len(lines)
+
+    def batch(
+        self, *, source: str, data_hash: str, partial: bool, neutral_band_pct: float
+    ) -> TradeBatch:
+        """Build the TradeBatch from the accumulated columns."""
+        ints = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, _INT_COLUMNS)
+        floats = np.frombuffer(self.floats, dtype=np.float64).reshape(-1, _FLOAT_COLUMNS)
+        n, m = ints.shape[0], len(self.model_bases)
+        packed = np.frombuffer(self.votes, dtype=np.int32)
+        rows = np.repeat(np.arange(n), ints[:, 5])
+        model_actions = np.full((n, m), ACTION_MISSING, dtype=np.int8)
+        model_actions[rows, packed // 4] = _VOTE_ACTIONS[packed % 4]
+        model_confidence = np.full((n, m), np.nan)
+        model_confidence[rows, packed // 4] = np.frombuffer(self.vote_confidence, dtype=np.float64)
+        versions = [v for v in self.versions if v is not None]
+        return TradeBatch(
+            source=source,
+            line_numbers=ints[:, 0],
+            timestamps=floats[:, 0],
+            symbol_codes=ints[:, 1],
+            symbol_names=tuple(self.symbols),
+            sides=ints[:, 2],
+            confidence=floats[:, 1],
+            entry_price=floats[:, 2],
+            exit_price=floats[:, 3],
+            pnl_pct=floats[:, 4],
+            calibrated_confidence=floats[:, 5],
+            calibration_version_codes=ints[:, 3],
+            calibration_version_names=tuple(versions),
+            consensus_count=ints[:, 4],
+            model_names=tuple(self.model_bases),
+            model_actions=model_actions,
+            model_confidence=model_confidence,
+            warnings=tuple(self.warnings),
+            data_hash=data_hash,
+            partial_last_line_ignored=partial,
+            neutral_band_pct=neutral_band_pct,
+        )
+
+
+def _ingest(stream: BinaryIO, reader: _Reader) -> tuple[str, bool]:
+    """Feed every line of ``stream`` to ``reader``; return the data hash and the partial flag."""
+    hasher = hashlib.sha256()
+    # The start of a line that continues in the next block. Pieces are joined
+    # once the line's newline arrives, so a very long line costs linear time.
+    pending: list[bytes] = []
+    lineno = 0
+    while block := stream.read(_BLOCK_BYTES):
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            pending.append(block)
+            continue
+        complete = b"".join([*pending, block[:cut]]) if pending else block[:cut]
+        pending = [block[cut:]] if cut < len(block) else []
+        hasher.update(complete)
+        lineno = reader.feed_block(complete, lineno)
+    tail = b"".join(pending)
+    partial = False
+    if tail:
+        # No newline at the end: a complete record is a trade like any other,
+        # anything else is the producer's half-written line.
+        try:
+            text: str | None = tail.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and reader.parses(text):
+            hasher.update(tail)
+            reader.feed([text], lineno)
+        else:
+            partial = True
+            reader.warnings.append(
+                f"{reader.name}:{lineno + 1}: partial last line ignored "
+                "(producer may still be writing)"
+            )
+    return f"sha256:{hasher.hexdigest()}", partial
+
+
+def read_trades(
+    path: str | os.PathLike[str], *, neutral_band_pct: float = NEUTRAL_PNL_BAND_PCT
+) -> TradeBatch:
+    """Read a ``clm_trades.jsonl`` file into a TradeBatch, checking every line.
+
+    The file is streamed in blocks into typed columns, so memory grows with
+    the column data, not with Python objects.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The trades file. Messages name it by its base name.
+    neutral_band_pct : float, optional
+        Half-width of the NEUTRAL band on ``actual_pnl_pct``, in percent.
+
+    Returns
+    -------
+    TradeBatch
+        One row per trade, in file order. Its ``warnings`` hold lines that are
+        suspect but not wrong (``actual_pnl_pct`` exactly 0.0) and a partial last
+        line, which is ignored. An empty file gives an empty batch;
+        `summarize_integrity` says what that is missing.
+
+    Raises
+    ------
+    DataIntegrityError
+        If the file cannot be read, or after the whole file has been read, if
+        any line breaks the format contract. ``problems`` then holds one entry
+        per bad line, ``"clm_trades.jsonl:812: exit_price is null"``, and the
+        message is the first one plus how many more there are.
+    InvalidInputError
+        If ``neutral_band_pct`` is negative or not finite.
+
+    Notes
+    -----
+    ``data_hash`` is ``"sha256:<hex>"`` of exactly the bytes read as trades,
+    which excludes an ignored partial last line, so the hash names the data a
+    proposal was computed from.
+
+    A blank line is a problem, except that the file may (and normally does) end
+    with a newline. A last line without a newline is a trade if it is complete
+    JSON, and ignored with a warning if it is not.
+    """
+    if not (math.isfinite(neutral_band_pct) and neutral_band_pct >= 0.0):
+        raise InvalidInputError(
+            f"neutral_band_pct must be a finite number >= 0 (got {neutral_band_pct!r})"
+        )
+    source = os.fspath(path)
+    file = Path(source)
+    reader = _Reader(file.name or source)
+    try:
+        with file.open("rb") as stream:
+            data_hash, partial = _ingest(stream, reader)
+    except FileNotFoundError as exc:
+        raise DataIntegrityError(f"trades file not found: {source}") from exc
+    except IsADirectoryError as exc:
+        raise DataIntegrityError(f"trades file is a directory: {source}") from exc
+    except PermissionError as exc:
+        raise DataIntegrityError(
+            f"trades file is not readable: {source} (permission denied)"
+        ) from exc
+    except OSError as exc:
+        raise DataIntegrityError(
+            f"cannot read trades file {source}: {exc.strerror or exc}"
+        ) from exc
+    if reader.problems:
+        problems = tuple(reader.problems)
+        more = len(problems) - 1
+        message = problems[0]
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise DataIntegrityError(message, problems=problems)
+    return reader.batch(
+        source=source, data_hash=data_hash, partial=partial, neutral_band_pct=neutral_band_pct
+    )
+
+
+# --------------------------------------------------------------------------- dataset level
+
+
+@attrs.frozen
+class IntegritySummary:
+    """What the checklist's data-integrity step (phase 0.2) found in a TradeBatch.
+
+    ``problems`` are dataset-level failures that stop a calibration run;
+    ``warnings`` are the batch's suspect lines. Rates are shares of all trades
+    (0.0 for an empty batch); NEUTRAL trades also count as WIN or LOSS.
+    """
+
+    source: str
+    data_hash: str
+    n_trades: int
+    n_symbols: int
+    symbols: tuple[str, ...]
+    wins: int
+    losses: int
+    neutral: int
+    zero_pnl: int
+    win_rate: float
+    loss_rate: float
+    neutral_rate: float
+    first_timestamp: str | None
+    last_timestamp: str | None
+    span_days: float
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the dataset passes phase 0.2 (no problems; warnings allowed)."""
+        return not self.problems
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _iso_utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def summarize_integrity(batch: TradeBatch) -> IntegritySummary:
+    """Summarise a TradeBatch and check the dataset-level rules of phase 0.2.
+
+    Parameters
+    ----------
+    batch : TradeBatch
+        The trades as read.
+
+    Returns
+    -------
+    IntegritySummary
+        Counts, rates, time range and the dataset-level problems.
+
+    Notes
+    -----
+    The rules: at least ``MIN_TRADES_FOR_CALIBRATION`` trades, at least 2
+    symbols, at least 1 WIN (``actual_pnl_pct > 0``) and at least 1 LOSS
+    (``actual_pnl_pct < 0``). Line-level rules were enforced by `read_trades`.
+    """
+    n = batch.n_trades
+    symbols = batch.symbols()
+    wins = int(np.count_nonzero(batch.wins))
+    losses = int(np.count_nonzero(batch.losses))
+    neutral = int(np.count_nonzero(batch.neutral))
+    problems = []
+    if n < MIN_TRADES_FOR_CALIBRATION:
+        problems.append(
+            f"only {_plural(n, 'trade')}; at least {MIN_TRADES_FOR_CALIBRATION} are required"
+        )
+    if len(symbols) < 2:  # noqa: PLR2004 - the checklist's "minst 2 symbols"
+        named = f" ({', '.join(symbols)})" if symbols else ""
+        problems.append(f"only {_plural(len(symbols), 'symbol')}{named}; at least 2 are required")
+    if wins == 0:
+        problems.append("no WIN trade (actual_pnl_pct > 0); at least 1 is required")
+    if losses == 0:
+        problems.append("no LOSS trade (actual_pnl_pct < 0); at least 1 is required")
+    return IntegritySummary(
+        source=batch.source,
+        data_hash=batch.data_hash,
+        n_trades=n,
+        n_symbols=len(symbols),
+        symbols=symbols,
+        wins=wins,
+        losses=losses,
+        neutral=neutral,
+        zero_pnl=int(np.count_nonzero(batch.pnl_pct == 0.0)),
+        win_rate=wins / n if n else 0.0,
+        loss_rate=losses / n if n else 0.0,
+        neutral_rate=neutral / n if n else 0.0,
+        first_timestamp=_iso_utc(float(batch.timestamps.min())) if n else None,
+        last_timestamp=_iso_utc(float(batch.timestamps.max())) if n else None,
+        span_days=batch.time_span_days,
+        problems=tuple(problems),
+        warnings=batch.warnings,
+    )

@@ -1,0 +1,999 @@
+"""Tests of the trades-file reader and the data-integrity summary."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from calibration_core import trades
+from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
+from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
+from calibration_core.trades import (
+    ACTION_BUY,
+    ACTION_HOLD,
+    ACTION_MISSING,
+    ACTION_SELL,
+    TradeBatch,
+    read_trades,
+    summarize_integrity,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "clm_trades.jsonl"
+DROP = object()
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    """Return a valid trade record, with fields replaced (or dropped with ``DROP``)."""
+    base: dict[str, Any] = {
+        "timestamp": "2026-02-09T21:40:12Z",
+        "symbol": "ETHUSDT",
+        "side": "BUY",
+        "confidence": 0.72,
+        "entry_price": 2710.5,
+        "exit_price": 2738.1,
+        "actual_pnl_pct": 1.018,
+        "model_id": "ensemble_None",
+        "consensus_count": 3,
+        "model_breakdown": {
+            "xgb": {"action": "BUY", "confidence": 0.74},
+            "lgbm": {"action": "BUY", "confidence": 0.69},
+            "nhits": {"action": "HOLD", "confidence": 0.51},
+            "patchtst": {"action": "SELL", "confidence": 0.66},
+        },
+    }
+    for key, value in changes.items():
+        if value is DROP:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return base
+
+
+def line(**changes: Any) -> str:
+    """One JSON line of ``record(**changes)``."""
+    return json.dumps(record(**changes))
+
+
+def write(tmp_path: Path, lines: Iterable[str], *, end: str = "\n") -> Path:
+    """Write lines joined by newlines, with ``end`` after the last one."""
+    path = tmp_path / NAME
+    path.write_text("\n".join(lines) + end, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> tuple[str, ...]:
+    """Read ``path`` expecting a DataIntegrityError; return its problems."""
+    with pytest.raises(DataIntegrityError) as info:
+        read_trades(path)
+    return info.value.problems
+
+
+def load_generator() -> Any:
+    """Import scripts/generate_example_trades.py, which is not a package module."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_example_trades", REPO / "scripts" / "generate_example_trades.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _vote_line(**vote: Any) -> str:
+    breakdown = {"xgb": {"action": "BUY", "confidence": 0.7, **vote}}
+    return line(model_breakdown=breakdown)
+
+
+def _raw(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new)
+
+
+# One table of every kind of bad line: (line text, pattern of the reason).
+BAD_LINES = [
+    pytest.param("not json", r"not valid JSON \(Expecting value at column 1\)", id="not-json"),
+    pytest.param('{"timestamp": "2026-02', r"not valid JSON \(.* at column \d+\)", id="cut-off"),
+    pytest.param(line() + " x", r"not valid JSON \(Extra data at column \d+\)", id="extra"),
+    pytest.param(line() + line(), r"not valid JSON \(Extra data .*\)", id="two-objects"),
+    pytest.param(
+        "\ufeff" + line(), r"not valid JSON \(starts with a byte-order mark, U\+FEFF\)", id="bom"
+    ),
+    pytest.param("", r"blank line", id="blank"),
+    pytest.param("   \t", r"blank line", id="whitespace"),
+    pytest.param("[1, 2]", r"not a JSON object \(got array\)", id="array"),
+    pytest.param('"trade"', r'not a JSON object \(got string "trade"\)', id="string"),
+    pytest.param("42", r"not a JSON object \(got number 42\)", id="number"),
+    pytest.param("null", r"not a JSON object \(got null\)", id="null"),
+    *(
+        pytest.param(line(**{field: DROP}), rf"{field} is missing", id=f"missing-{field}")
+        for field in trades._REQUIRED
+    ),
+    pytest.param(line(exit_price=None), r"exit_price is null", id="null-price"),
+    pytest.param(line(actual_pnl_pct=None), r"actual_pnl_pct is null", id="null-pnl"),
+    pytest.param(line(confidence=None), r"confidence is null", id="null-confidence"),
+    pytest.param(
+        line(confidence=math.nan), r"confidence is NaN \(not valid JSON\)", id="nan-confidence"
+    ),
+    pytest.param(
+        line(entry_price=math.inf), r"entry_price is Infinity \(not valid JSON\)", id="inf-price"
+    ),
+    pytest.param(
+        line(actual_pnl_pct=-math.inf),
+        r"actual_pnl_pct is -Infinity \(not valid JSON\)",
+        id="minus-inf-pnl",
+    ),
+    pytest.param(line(note=math.nan), r"note is NaN \(not valid JSON\)", id="nan-unread-field"),
+    pytest.param(
+        line(extra={"a": [1, math.inf]}),
+        r"extra\.a\[1\] is Infinity \(not valid JSON\)",
+        id="inf-nested-unread",
+    ),
+    pytest.param(
+        _vote_line(confidence=math.nan),
+        r"model_breakdown\.xgb\.confidence is NaN \(not valid JSON\)",
+        id="nan-vote",
+    ),
+    pytest.param(
+        _vote_line(proba=math.nan),
+        r"model_breakdown\.xgb\.proba is NaN \(not valid JSON\)",
+        id="nan-vote-extra",
+    ),
+    pytest.param(
+        line(calibrated_confidence=math.nan),
+        r"calibrated_confidence is NaN \(not valid JSON\)",
+        id="nan-calibrated",
+    ),
+    pytest.param(
+        line(confidence=True), r"confidence must be a number \(got boolean true\)", id="bool-conf"
+    ),
+    pytest.param(
+        line(entry_price=False),
+        r"entry_price must be a number \(got boolean false\)",
+        id="bool-price",
+    ),
+    pytest.param(
+        line(actual_pnl_pct=True),
+        r"actual_pnl_pct must be a number \(got boolean true\)",
+        id="bool-pnl",
+    ),
+    pytest.param(
+        line(entry_price="2710.5"),
+        r'entry_price must be a number \(got string "2710\.5"\)',
+        id="string-price",
+    ),
+    pytest.param(
+        line(exit_price=[1.0]), r"exit_price must be a number \(got array\)", id="array-price"
+    ),
+    pytest.param(line(entry_price=0.0), r"entry_price must be > 0 \(got 0\.0\)", id="zero-price"),
+    pytest.param(line(exit_price=-3), r"exit_price must be > 0 \(got -3\)", id="negative-price"),
+    pytest.param(
+        _raw(line(), '"entry_price": 2710.5', '"entry_price": 1e400'),
+        r"entry_price overflows a float",
+        id="overflow-price",
+    ),
+    pytest.param(
+        _raw(line(), '"actual_pnl_pct": 1.018', '"actual_pnl_pct": 1' + "0" * 400),
+        r"actual_pnl_pct overflows a float",
+        id="huge-int-pnl",
+    ),
+    pytest.param(
+        line(confidence=1.2), r"confidence must be in \[0, 1\] \(got 1\.2\)", id="conf-high"
+    ),
+    pytest.param(
+        line(confidence=-0.01), r"confidence must be in \[0, 1\] \(got -0\.01\)", id="conf-low"
+    ),
+    pytest.param(line(side="buy"), r'side must be "BUY" or "SELL" \(got string "buy"\)', id="buy"),
+    pytest.param(
+        line(side="HOLD"), r'side must be "BUY" or "SELL" \(got string "HOLD"\)', id="hold"
+    ),
+    pytest.param(line(side=1), r'side must be "BUY" or "SELL" \(got number 1\)', id="side-num"),
+    pytest.param(line(side=None), r'side must be "BUY" or "SELL" \(got null\)', id="side-null"),
+    pytest.param(line(symbol=5), r"symbol must be a string \(got number 5\)", id="symbol-number"),
+    pytest.param(
+        line(side="KJØP"), r'side must be "BUY" or "SELL" \(got string "KJØP"\)', id="side-utf8"
+    ),
+    pytest.param(line(symbol=""), r"symbol is empty", id="symbol-empty"),
+    pytest.param(
+        line(timestamp="2026-02-09T21:40:12"),
+        r'timestamp has no zone: add Z or \+00:00 \(got string "2026-02-09T21:40:12"\)',
+        id="no-zone",
+    ),
+    pytest.param(
+        line(timestamp="2026-02-09"),
+        r'timestamp has no zone: .* \(got string "2026-02-09"\)',
+        id="date",
+    ),
+    pytest.param(
+        line(timestamp="yesterday"),
+        r'timestamp is not ISO-8601 \(got string "yesterday"\)',
+        id="not-iso",
+    ),
+    pytest.param(
+        line(timestamp="2026-02-30T10:00:00Z"),
+        r'timestamp is not ISO-8601 \(got string "2026-02-30T10:00:00Z"\)',
+        id="no-such-day",
+    ),
+    pytest.param(
+        line(timestamp=1770673212),
+        r"timestamp must be an ISO-8601 string \(got number 1770673212\)",
+        id="epoch-number",
+    ),
+    pytest.param(
+        line(model_breakdown=[]),
+        r"model_breakdown must be an object \(got array\)",
+        id="breakdown-array",
+    ),
+    pytest.param(
+        line(model_breakdown=None),
+        r"model_breakdown must be an object \(got null\)",
+        id="breakdown-null",
+    ),
+    pytest.param(
+        line(model_breakdown={"xgb": "BUY"}),
+        r'model_breakdown\.xgb must be an object \(got string "BUY"\)',
+        id="vote-string",
+    ),
+    pytest.param(
+        _vote_line(action="buy"),
+        r'model_breakdown\.xgb\.action must be "BUY", "SELL" or "HOLD" \(got string "buy"\)',
+        id="vote-action",
+    ),
+    pytest.param(
+        line(model_breakdown={"xgb": {"confidence": 0.7}}),
+        r"model_breakdown\.xgb\.action is missing",
+        id="vote-no-action",
+    ),
+    pytest.param(
+        _vote_line(confidence=1.5),
+        r"model_breakdown\.xgb\.confidence must be in \[0, 1\] \(got 1\.5\)",
+        id="vote-confidence",
+    ),
+    pytest.param(
+        line(model_breakdown={"xgb": {"action": "BUY"}}),
+        r"model_breakdown\.xgb\.confidence is missing",
+        id="vote-no-confidence",
+    ),
+    pytest.param(
+        _vote_line(confidence=True),
+        r"model_breakdown\.xgb\.confidence must be a number \(got boolean true\)",
+        id="vote-bool",
+    ),
+    pytest.param(
+        line(model_breakdown={"": {"action": "BUY", "confidence": 0.5}}),
+        r"model_breakdown has an empty model name",
+        id="vote-empty-name",
+    ),
+    pytest.param(
+        line(consensus_count=2.5),
+        r"consensus_count must be an integer in \[0, 32767\] \(got number 2\.5\)",
+        id="consensus-float",
+    ),
+    pytest.param(
+        line(consensus_count="3"),
+        r'consensus_count must be an integer in \[0, 32767\] \(got string "3"\)',
+        id="consensus-string",
+    ),
+    pytest.param(
+        line(consensus_count=True),
+        r"consensus_count must be an integer .* \(got boolean true\)",
+        id="consensus-bool",
+    ),
+    pytest.param(
+        line(consensus_count=-1),
+        r"consensus_count must be an integer .* \(got number -1\)",
+        id="consensus-negative",
+    ),
+    pytest.param(
+        line(consensus_count=40000),
+        r"consensus_count must be an integer .* \(got number 40000\)",
+        id="consensus-too-big",
+    ),
+    pytest.param(
+        line(calibrated_confidence=1.2),
+        r"calibrated_confidence must be in \[0, 1\] \(got 1\.2\)",
+        id="calibrated-high",
+    ),
+    pytest.param(
+        line(calibrated_confidence=None), r"calibrated_confidence is null", id="calibrated-null"
+    ),
+    pytest.param(
+        line(calibration_version=3),
+        r"calibration_version must be a string or null \(got number 3\)",
+        id="version-number",
+    ),
+]
+
+
+class TestBadLines:
+    @pytest.mark.parametrize(("text", "reason"), BAD_LINES)
+    def test_bad_line_is_reported_with_its_number_and_reason(
+        self, tmp_path: Path, text: str, reason: str
+    ) -> None:
+        """A bad line between two good ones stops the run, named by file, line and reason."""
+        path = write(tmp_path, [line(), text, line()])
+        with pytest.raises(DataIntegrityError) as info:
+            read_trades(path)
+        assert len(info.value.problems) == 1
+        assert re.fullmatch(rf"clm_trades\.jsonl:2: {reason}", info.value.problems[0])
+        assert str(info.value) == info.value.problems[0]
+
+    def test_every_bad_line_is_reported_in_order(self, tmp_path: Path) -> None:
+        """All bad lines of a file are reported, each with its own line number."""
+        lines = [line()] * 9
+        lines[1] = line(exit_price=None)
+        lines[4] = "{"
+        lines[7] = line(side="buy", confidence=2.0)
+        problems = problems_of(write(tmp_path, lines))
+        assert [p.split(": ", 1)[0] for p in problems] == [
+            "clm_trades.jsonl:2",
+            "clm_trades.jsonl:5",
+            "clm_trades.jsonl:8",
+        ]
+        assert problems[0] == "clm_trades.jsonl:2: exit_price is null"
+        assert problems[2] == (
+            'clm_trades.jsonl:8: side must be "BUY" or "SELL" (got string "buy"); '
+            "confidence must be in [0, 1] (got 2.0)"
+        )
+
+    def test_message_is_the_first_problem_and_a_count(self, tmp_path: Path) -> None:
+        """The message is the first problem plus how many more there are."""
+        lines = [line(exit_price=None), line(), line(entry_price=0.0), line(symbol="")]
+        with pytest.raises(DataIntegrityError) as info:
+            read_trades(write(tmp_path, lines))
+        assert str(info.value) == "clm_trades.jsonl:1: exit_price is null (and 2 more problems)"
+
+    def test_message_counts_one_more_problem_in_the_singular(self, tmp_path: Path) -> None:
+        """Two bad lines say "(and 1 more problem)"."""
+        lines = [line(exit_price=None), line(entry_price=0.0)]
+        with pytest.raises(DataIntegrityError) as info:
+            read_trades(write(tmp_path, lines))
+        assert str(info.value).endswith("(and 1 more problem)")
+
+    def test_all_problems_of_one_line_are_listed(self, tmp_path: Path) -> None:
+        """A line with several breaches lists all of them."""
+        text = line(timestamp=DROP, symbol=DROP, entry_price=-1.0, consensus_count="x")
+        (problem,) = problems_of(write(tmp_path, [text]))
+        assert problem == (
+            "clm_trades.jsonl:1: timestamp is missing; symbol is missing; "
+            "entry_price must be > 0 (got -1.0); "
+            'consensus_count must be an integer in [0, 32767] (got string "x")'
+        )
+
+    def test_bad_data_is_a_calibration_error(self, tmp_path: Path) -> None:
+        """DataIntegrityError is caught by ``except CalibrationError``."""
+        with pytest.raises(CalibrationError):
+            read_trades(write(tmp_path, ["{"]))
+
+    def test_invalid_utf8_line_is_reported_and_others_still_checked(self, tmp_path: Path) -> None:
+        """A line that is not UTF-8 is a problem; later bad lines are still found."""
+        path = tmp_path / NAME
+        good = line().encode()
+        path.write_bytes(
+            b"\n".join([good, b'{"symbol": "\xff"}', good, line(side="x").encode()]) + b"\n"
+        )
+        problems = problems_of(path)
+        assert problems[0] == "clm_trades.jsonl:2: not valid UTF-8 (byte 13)"
+        assert problems[1].startswith("clm_trades.jsonl:4: side must be")
+
+    def test_problems_name_the_file_by_its_base_name(self, tmp_path: Path) -> None:
+        """Messages use the file's base name, whatever directory it is in."""
+        path = tmp_path / "other.jsonl"
+        path.write_text("{\n", encoding="utf-8")
+        assert problems_of(path)[0].startswith("other.jsonl:1: ")
+
+
+class TestLineEndings:
+    def test_trailing_newline_is_not_a_blank_line(self, tmp_path: Path) -> None:
+        """The newline that ends the last line does not start another one."""
+        assert read_trades(write(tmp_path, [line(), line()])).n_trades == 2
+
+    def test_extra_blank_line_at_the_end_is_a_problem(self, tmp_path: Path) -> None:
+        """An empty line after the last trade is reported like any blank line."""
+        path = write(tmp_path, [line(), line()], end="\n\n")
+        assert problems_of(path) == ("clm_trades.jsonl:3: blank line",)
+
+    def test_crlf_line_endings_are_read(self, tmp_path: Path) -> None:
+        """Windows line endings give the same trades."""
+        path = tmp_path / NAME
+        path.write_bytes((line() + "\r\n" + line(side="SELL") + "\r\n").encode())
+        batch = read_trades(path)
+        assert batch.sides.tolist() == [ACTION_BUY, ACTION_SELL]
+
+    def test_line_separator_characters_inside_strings_do_not_split_lines(
+        self, tmp_path: Path
+    ) -> None:
+        """Only a newline ends a line; U+2028, U+2029 and U+0085 inside a string do not."""
+        symbol = "A\u2028B\u2029C\x85D"
+        path = write(tmp_path, [json.dumps(record(symbol=symbol), ensure_ascii=False), line()])
+        assert read_trades(path).symbol_names == (symbol, "ETHUSDT")
+
+    def test_lines_across_block_boundaries_are_read_whole(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Reading in tiny blocks gives the same batch as reading in large ones."""
+        lines = [line(symbol=f"S{i}", actual_pnl_pct=i - 5.5) for i in range(12)]
+        path = write(tmp_path, lines, end="")
+        expected = read_trades(path)
+        monkeypatch.setattr(trades, "_BLOCK_BYTES", 7)
+        assert read_trades(path) == expected
+
+
+class TestPartialLastLine:
+    def test_partial_last_line_is_ignored_with_a_warning(self, tmp_path: Path) -> None:
+        """A last line without newline that is not complete JSON is skipped and reported."""
+        path = write(tmp_path, [line(), line(), line()[:40]], end="")
+        batch = read_trades(path)
+        assert batch.n_trades == 2
+        assert batch.partial_last_line_ignored
+        assert batch.warnings == (
+            "clm_trades.jsonl:3: partial last line ignored (producer may still be writing)",
+        )
+
+    def test_partial_last_line_cut_inside_a_utf8_character_is_ignored(self, tmp_path: Path) -> None:
+        """A producer caught mid-character leaves bytes that are not UTF-8: still partial."""
+        path = tmp_path / NAME
+        last = json.dumps(record(symbol="ÅUSDT"), ensure_ascii=False).encode()
+        path.write_bytes(line().encode() + b"\n" + last[: last.index(b"\xc3") + 1])
+        batch = read_trades(path)
+        assert batch.n_trades == 1
+        assert batch.partial_last_line_ignored
+
+    def test_complete_last_line_without_newline_is_a_trade(self, tmp_path: Path) -> None:
+        """A last line that parses fully is a normal trade even without its newline."""
+        batch = read_trades(write(tmp_path, [line(), line(side="SELL")], end=""))
+        assert batch.n_trades == 2
+        assert not batch.partial_last_line_ignored
+        assert batch.warnings == ()
+
+    def test_complete_but_bad_last_line_without_newline_is_a_problem(self, tmp_path: Path) -> None:
+        """A last line that is complete JSON is checked like any other line."""
+        path = write(tmp_path, [line(), line(exit_price=None)], end="")
+        assert problems_of(path) == ("clm_trades.jsonl:2: exit_price is null",)
+
+    def test_only_the_last_line_may_be_partial(self, tmp_path: Path) -> None:
+        """A cut-off line followed by a newline is a bad line, not a partial one."""
+        path = write(tmp_path, [line()[:40], line()])
+        assert problems_of(path)[0].startswith("clm_trades.jsonl:1: not valid JSON")
+
+
+class TestDataHash:
+    def test_hash_is_sha256_of_the_file(self, tmp_path: Path) -> None:
+        """The data hash is the SHA-256 of the bytes read."""
+        path = write(tmp_path, [line(), line(side="SELL")])
+        expected = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        assert read_trades(path).data_hash == expected
+
+    def test_hash_ignores_the_partial_last_line(self, tmp_path: Path) -> None:
+        """A partial last line does not change the hash: it was not read as data."""
+        complete = write(tmp_path, [line(), line()])
+        expected = read_trades(complete).data_hash
+        with complete.open("a", encoding="utf-8") as f:
+            f.write(line()[:30])
+        assert read_trades(complete).data_hash == expected
+
+    def test_hash_covers_a_complete_last_line_without_newline(self, tmp_path: Path) -> None:
+        """A complete last line without newline is part of the hashed data."""
+        path = write(tmp_path, [line(), line()], end="")
+        expected = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        assert read_trades(path).data_hash == expected
+
+
+class TestWarnings:
+    @pytest.mark.parametrize("pnl", ["0.0", "-0.0", "0"])
+    def test_zero_pnl_is_a_warning_not_an_error(self, tmp_path: Path, pnl: str) -> None:
+        """actual_pnl_pct exactly 0 is read but flagged as suspect data."""
+        zero = _raw(line(), '"actual_pnl_pct": 1.018', f'"actual_pnl_pct": {pnl}')
+        batch = read_trades(write(tmp_path, [line(), zero]))
+        assert batch.n_trades == 2
+        assert batch.warnings == (
+            "clm_trades.jsonl:2: actual_pnl_pct is exactly 0.0 (suspect data)",
+        )
+
+    def test_warnings_are_listed_in_line_order(self, tmp_path: Path) -> None:
+        """Zero-PnL warnings come before the partial-last-line warning, by line."""
+        lines = [line(actual_pnl_pct=0.0), line(), line(actual_pnl_pct=0.0), "{"]
+        batch = read_trades(write(tmp_path, lines, end=""))
+        assert [w.split(": ")[0] for w in batch.warnings] == [
+            "clm_trades.jsonl:1",
+            "clm_trades.jsonl:3",
+            "clm_trades.jsonl:4",
+        ]
+
+
+class TestFiles:
+    def test_missing_file_is_a_data_integrity_error(self, tmp_path: Path) -> None:
+        """A file that does not exist is reported with its path."""
+        path = tmp_path / "nope.jsonl"
+        with pytest.raises(DataIntegrityError, match=r"^trades file not found: .*nope\.jsonl$"):
+            read_trades(path)
+
+    def test_directory_is_a_data_integrity_error(self, tmp_path: Path) -> None:
+        """A directory in place of the file is reported clearly."""
+        with pytest.raises(DataIntegrityError, match=r"^trades file is a directory: "):
+            read_trades(tmp_path)
+
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+    def test_unreadable_file_is_a_data_integrity_error(self, tmp_path: Path) -> None:
+        """A file without read permission is reported clearly."""
+        path = write(tmp_path, [line()])
+        path.chmod(0)
+        with pytest.raises(DataIntegrityError, match=r"^trades file is not readable: "):
+            read_trades(path)
+
+    def test_empty_file_gives_an_empty_batch(self, tmp_path: Path) -> None:
+        """An empty file is read as zero trades; the summary says what is missing."""
+        path = tmp_path / NAME
+        path.write_bytes(b"")
+        batch = read_trades(path)
+        assert batch.n_trades == 0
+        assert batch.model_actions.shape == (0, 0)
+        assert batch.data_hash == "sha256:" + hashlib.sha256(b"").hexdigest()
+
+    def test_path_may_be_a_string(self, tmp_path: Path) -> None:
+        """The path may be given as str; ``source`` keeps it as given."""
+        path = write(tmp_path, [line()])
+        assert read_trades(str(path)).source == str(path)
+
+    @pytest.mark.parametrize("band", [-0.1, math.nan, math.inf])
+    def test_bad_neutral_band_is_rejected(self, tmp_path: Path, band: float) -> None:
+        """The neutral band must be a finite number >= 0."""
+        with pytest.raises(InvalidInputError, match="neutral_band_pct must be a finite number"):
+            read_trades(write(tmp_path, [line()]), neutral_band_pct=band)
+
+
+class TestColumns:
+    def test_fields_land_in_their_columns(self, tmp_path: Path) -> None:
+        """Every read field is stored in its typed column, in file order."""
+        lines = [
+            line(),
+            line(
+                timestamp="2026-02-09T23:40:12+02:00",
+                symbol="BTCUSDT",
+                side="SELL",
+                confidence=1,
+                entry_price=97000,
+                exit_price=96000.5,
+                actual_pnl_pct=-1.03,
+                consensus_count=DROP,
+                model_breakdown=DROP,
+                calibration_version="cal_20260210_001",
+                calibrated_confidence=0.61,
+            ),
+        ]
+        batch = read_trades(write(tmp_path, lines))
+        epoch = datetime(2026, 2, 9, 21, 40, 12, tzinfo=UTC).timestamp()
+        assert batch.line_numbers.tolist() == [1, 2]
+        assert batch.timestamps.tolist() == [epoch, epoch]
+        assert batch.symbol_names == ("ETHUSDT", "BTCUSDT")
+        assert batch.symbol_codes.tolist() == [0, 1]
+        assert batch.sides.tolist() == [ACTION_BUY, ACTION_SELL]
+        assert batch.confidence.tolist() == [0.72, 1.0]
+        assert batch.entry_price.tolist() == [2710.5, 97000.0]
+        assert batch.exit_price.tolist() == [2738.1, 96000.5]
+        assert batch.pnl_pct.tolist() == [1.018, -1.03]
+        assert batch.consensus_count.tolist() == [3, -1]
+        assert batch.calibration_version_names == ("cal_20260210_001",)
+        assert batch.calibration_version_codes.tolist() == [-1, 0]
+        np.testing.assert_array_equal(batch.calibrated_confidence, [np.nan, 0.61])
+
+    def test_column_dtypes_are_as_documented(self, tmp_path: Path) -> None:
+        """Columns have the documented dtypes."""
+        batch = read_trades(write(tmp_path, [line()]))
+        dtypes = {
+            "line_numbers": np.int64,
+            "timestamps": np.float64,
+            "symbol_codes": np.int32,
+            "sides": np.int8,
+            "confidence": np.float64,
+            "entry_price": np.float64,
+            "exit_price": np.float64,
+            "pnl_pct": np.float64,
+            "calibrated_confidence": np.float64,
+            "calibration_version_codes": np.int32,
+            "consensus_count": np.int16,
+            "model_actions": np.int8,
+            "model_confidence": np.float64,
+        }
+        for name, dtype in dtypes.items():
+            assert getattr(batch, name).dtype == dtype, name
+
+    def test_columns_are_read_only(self, tmp_path: Path) -> None:
+        """A batch's arrays cannot be written to."""
+        batch = read_trades(write(tmp_path, [line()]))
+        with pytest.raises(ValueError, match="read-only"):
+            batch.confidence[0] = 0.5
+        with pytest.raises(ValueError, match="read-only"):
+            batch.model_actions[0, 0] = ACTION_HOLD
+
+    def test_model_votes_fill_a_matrix_with_missing_marked(self, tmp_path: Path) -> None:
+        """Votes go to (trade, model) cells; models seen late or skipped are marked missing."""
+        lines = [
+            line(model_breakdown=DROP),
+            line(model_breakdown={"lgbm": {"action": "SELL", "confidence": 0.6}}),
+            line(
+                model_breakdown={
+                    "xgb": {"action": "HOLD", "confidence": 0.4},
+                    "lgbm": {"action": "BUY", "confidence": 0},
+                }
+            ),
+            line(model_breakdown={}),
+        ]
+        batch = read_trades(write(tmp_path, lines))
+        assert batch.model_names == ("lgbm", "xgb")
+        assert batch.model_actions.tolist() == [
+            [ACTION_MISSING, ACTION_MISSING],
+            [ACTION_SELL, ACTION_MISSING],
+            [ACTION_BUY, ACTION_HOLD],
+            [ACTION_MISSING, ACTION_MISSING],
+        ]
+        np.testing.assert_array_equal(
+            batch.model_confidence,
+            [[np.nan, np.nan], [0.6, np.nan], [0.0, 0.4], [np.nan, np.nan]],
+        )
+        assert batch.has_model_breakdown
+
+    def test_without_votes_there_is_no_breakdown(self, tmp_path: Path) -> None:
+        """A file without model_breakdown has zero model columns."""
+        batch = read_trades(write(tmp_path, [line(model_breakdown=DROP)]))
+        assert batch.model_names == ()
+        assert batch.model_actions.shape == (1, 0)
+        assert not batch.has_model_breakdown
+
+    def test_fields_that_are_not_read_are_not_checked(self, tmp_path: Path) -> None:
+        """Unknown fields and the unread trade_id/model_id/entry_timestamp are passed over."""
+        text = line(trade_id=7, model_id=None, entry_timestamp="soon", future={"x": [1, None]})
+        assert read_trades(write(tmp_path, [text])).n_trades == 1
+
+    def test_calibration_version_null_is_absent(self, tmp_path: Path) -> None:
+        """calibration_version null reads like an absent version."""
+        batch = read_trades(write(tmp_path, [line(calibration_version=None)]))
+        assert batch.calibration_version_codes.tolist() == [-1]
+        assert batch.calibration_version_names == ()
+
+
+class TestTradeBatch:
+    @pytest.fixture
+    def batch(self, tmp_path: Path) -> TradeBatch:
+        lines = [
+            line(timestamp="2026-02-03T00:00:00Z", symbol="B", actual_pnl_pct=0.5),
+            line(timestamp="2026-02-01T00:00:00Z", symbol="A", actual_pnl_pct=-0.01),
+            line(timestamp="2026-02-03T00:00:00Z", symbol="A", actual_pnl_pct=0.03),
+            line(timestamp="2026-02-02T00:00:00Z", symbol="C", actual_pnl_pct=-2.0),
+        ]
+        return read_trades(write(tmp_path, lines))
+
+    def test_outcome_masks(self, batch: TradeBatch) -> None:
+        """wins, losses and neutral follow the sign and the neutral band of the PnL."""
+        assert batch.wins.tolist() == [True, False, True, False]
+        assert batch.losses.tolist() == [False, True, False, True]
+        assert batch.neutral.tolist() == [False, True, True, False]
+
+    def test_neutral_band_is_configurable(self, tmp_path: Path) -> None:
+        """A wider band counts more trades as NEUTRAL."""
+        path = write(tmp_path, [line(actual_pnl_pct=0.5), line(actual_pnl_pct=-2.0)])
+        assert read_trades(path, neutral_band_pct=1.0).neutral.tolist() == [True, False]
+
+    def test_symbols_are_sorted_and_only_those_present(self, batch: TradeBatch) -> None:
+        """symbols() lists the symbols of the rows, sorted."""
+        assert batch.symbols() == ("A", "B", "C")
+        assert batch.select(batch.symbol_codes == 0).symbols() == ("B",)
+
+    def test_time_span(self, batch: TradeBatch) -> None:
+        """The span runs from the earliest to the latest close time."""
+        assert batch.time_span_days == 2.0
+        assert batch.select([0]).time_span_days == 0.0
+
+    def test_sorted_by_time_is_stable(self, batch: TradeBatch) -> None:
+        """Sorting by time keeps file order among equal timestamps."""
+        assert batch.sorted_by_time().line_numbers.tolist() == [2, 4, 1, 3]
+
+    def test_select_by_mask_and_by_indices(self, batch: TradeBatch) -> None:
+        """Select takes a bool mask or integer indices and keeps every column aligned."""
+        by_mask = batch.select(batch.wins)
+        assert by_mask.line_numbers.tolist() == [1, 3]
+        assert by_mask.pnl_pct.tolist() == [0.5, 0.03]
+        by_index = batch.select([3, 0])
+        assert by_index.line_numbers.tolist() == [4, 1]
+        assert by_index.model_actions.shape == (2, 4)
+        assert batch.select([]).n_trades == 0
+
+    @pytest.mark.parametrize(
+        ("rows", "pattern"),
+        [
+            ([True, False], r"rows mask must have shape \(4,\) \(got \(2,\)\)"),
+            ([0.5, 1.0], r"rows must be a bool mask or 1-d integer indices"),
+            ([[0, 1]], r"rows must be a bool mask or 1-d integer indices"),
+        ],
+    )
+    def test_select_rejects_bad_rows(self, batch: TradeBatch, rows: Any, pattern: str) -> None:
+        """A wrong-length mask or non-integer indices are refused."""
+        with pytest.raises(InvalidInputError, match=pattern):
+            batch.select(rows)
+
+    def test_equal_batches_compare_equal_with_nan(self, batch: TradeBatch) -> None:
+        """Batches with the same data are equal, NaN cells included, and hash alike."""
+        again = read_trades(batch.source)
+        assert again == batch
+        assert hash(again) == hash(batch)
+        assert batch.select([0, 1]) != batch
+
+    def test_columns_must_agree_in_length(self, batch: TradeBatch) -> None:
+        """Building a batch whose columns differ in length is refused."""
+        with pytest.raises(InvalidInputError, match=r"confidence must have shape \(4,\)"):
+            attrs.evolve(batch, confidence=[0.5])
+
+
+class TestSummarizeIntegrity:
+    def test_example_data_is_ok(self) -> None:
+        """The shipped example file passes phase 0.2."""
+        summary = summarize_integrity(read_trades(REPO / "data" / "clm_trades.jsonl"))
+        assert summary.ok
+        assert summary.problems == ()
+        assert summary.n_symbols >= 2
+        assert summary.neutral > 0
+
+    def test_counts_rates_and_range(self, tmp_path: Path) -> None:
+        """The summary counts outcomes and gives the time range."""
+        lines = [
+            line(timestamp=f"2026-02-0{1 + i % 3}T12:00:00Z", symbol=s, actual_pnl_pct=p)
+            for i, (s, p) in enumerate([("A", 1.0), ("B", -1.0), ("A", 0.01), ("B", 0.0)] * 15)
+        ]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        assert summary.ok
+        assert (summary.n_trades, summary.wins, summary.losses) == (60, 30, 15)
+        assert (summary.neutral, summary.zero_pnl) == (30, 15)
+        assert summary.win_rate == 0.5
+        assert summary.loss_rate == 0.25
+        assert summary.neutral_rate == 0.5
+        assert summary.first_timestamp == "2026-02-01T12:00:00+00:00"
+        assert summary.last_timestamp == "2026-02-03T12:00:00+00:00"
+        assert summary.span_days == 2.0
+        assert summary.symbols == ("A", "B")
+        assert len(summary.warnings) == 15
+
+    def test_too_few_trades(self, tmp_path: Path) -> None:
+        """Fewer trades than the minimum is a dataset problem."""
+        lines = [line(symbol="AB"[i % 2], actual_pnl_pct=(-1) ** i) for i in range(42)]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        assert not summary.ok
+        assert summary.problems == (
+            f"only 42 trades; at least {MIN_TRADES_FOR_CALIBRATION} are required",
+        )
+
+    def test_one_symbol_no_win(self, tmp_path: Path) -> None:
+        """One symbol and no WIN are both reported."""
+        lines = [line(symbol="BTCUSDT", actual_pnl_pct=-1.0)] * 50
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        assert summary.problems == (
+            "only 1 symbol (BTCUSDT); at least 2 are required",
+            "no WIN trade (actual_pnl_pct > 0); at least 1 is required",
+        )
+
+    def test_no_loss(self, tmp_path: Path) -> None:
+        """Only wins is a dataset problem."""
+        lines = [line(symbol="AB"[i % 2]) for i in range(50)]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        assert summary.problems == ("no LOSS trade (actual_pnl_pct < 0); at least 1 is required",)
+
+    def test_empty_batch(self, tmp_path: Path) -> None:
+        """An empty file fails every dataset rule, with zero rates and no range."""
+        path = tmp_path / NAME
+        path.write_bytes(b"")
+        summary = summarize_integrity(read_trades(path))
+        assert summary.problems == (
+            f"only 0 trades; at least {MIN_TRADES_FOR_CALIBRATION} are required",
+            "only 0 symbols; at least 2 are required",
+            "no WIN trade (actual_pnl_pct > 0); at least 1 is required",
+            "no LOSS trade (actual_pnl_pct < 0); at least 1 is required",
+        )
+        assert (summary.win_rate, summary.first_timestamp, summary.span_days) == (0.0, None, 0.0)
+
+
+class TestExampleData:
+    def test_shipped_file_is_what_the_generator_writes(self, tmp_path: Path) -> None:
+        """data/clm_trades.jsonl is exactly the generator's output with default arguments."""
+        generator = load_generator()
+        out = tmp_path / "regenerated.jsonl"
+        assert generator.main(["--out", str(out)]) == 0
+        assert out.read_bytes() == (REPO / "data" / "clm_trades.jsonl").read_bytes()
+
+    def test_generated_prices_agree_with_side_and_pnl(self) -> None:
+        """Exit price, side and PnL agree in every generated trade; no PnL is exactly 0."""
+        batch = read_trades(REPO / "data" / "clm_trades.jsonl")
+        implied = batch.sides * (batch.exit_price - batch.entry_price) / batch.entry_price * 100
+        np.testing.assert_allclose(implied, batch.pnl_pct, atol=6e-5)
+        assert not np.any(batch.pnl_pct == 0.0)
+        consensus = np.sum(batch.model_actions == batch.sides[:, None], axis=1)
+        assert consensus.tolist() == batch.consensus_count.tolist()
+
+    def test_generator_options(self, tmp_path: Path) -> None:
+        """--n, --symbols, --days and --calibration-version shape the output."""
+        generator = load_generator()
+        out = tmp_path / "t.jsonl"
+        argv = ["--out", str(out), "--n", "120", "--symbols", "AAA,BBB", "--days", "2"]
+        assert generator.main([*argv, "--calibration-version", "cal_x"]) == 0
+        batch = read_trades(out)
+        assert batch.n_trades == 120
+        assert batch.symbols() == ("AAA", "BBB")
+        assert batch.time_span_days <= 2.0
+        assert batch.calibration_version_names == ("cal_x",)
+        assert not np.any(np.isnan(batch.calibrated_confidence))
+
+
+# --------------------------------------------------------------------------- properties
+
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+_zones = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))])
+# Naive bounds are what st.datetimes takes; the drawn values get a zone.
+_times = st.datetimes(
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=_zones,
+)
+_symbols = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6)
+_votes = st.dictionaries(
+    st.sampled_from(["xgb", "lgbm", "nhits", "patchtst", "tft"]),
+    st.fixed_dictionaries(
+        {
+            "action": st.sampled_from(["BUY", "SELL", "HOLD"]),
+            "confidence": st.floats(0.0, 1.0),
+        }
+    ),
+)
+_valid_records = st.fixed_dictionaries(
+    {
+        "timestamp": _times,
+        "symbol": _symbols,
+        "side": st.sampled_from(["BUY", "SELL"]),
+        "confidence": st.floats(0.0, 1.0),
+        "entry_price": st.floats(min_value=0.0, exclude_min=True, allow_infinity=False),
+        "exit_price": st.floats(min_value=0.0, exclude_min=True, allow_infinity=False),
+        "actual_pnl_pct": _finite,
+    },
+    optional={
+        "consensus_count": st.integers(0, 32767),
+        "calibrated_confidence": st.floats(0.0, 1.0),
+        "calibration_version": st.one_of(st.none(), st.sampled_from(["v1", "v2"])),
+        "model_breakdown": _votes,
+    },
+)
+
+
+def _as_json(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in rec.items()}
+
+
+class TestRoundTrip:
+    @given(st.lists(_valid_records, min_size=1, max_size=12), st.booleans())
+    def test_valid_records_are_read_back_exactly(
+        self, tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]], ascii_: bool
+    ) -> None:
+        """Valid records written to a file come back unchanged in the columns."""
+        path = tmp_path_factory.mktemp("rt") / NAME
+        text = "".join(json.dumps(_as_json(r), ensure_ascii=ascii_) + "\n" for r in records)
+        path.write_text(text, encoding="utf-8")
+        batch = read_trades(path)
+
+        assert batch.n_trades == len(records)
+        assert batch.line_numbers.tolist() == list(range(1, len(records) + 1))
+        assert batch.timestamps.tolist() == [r["timestamp"].timestamp() for r in records]
+        assert [batch.symbol_names[c] for c in batch.symbol_codes] == [r["symbol"] for r in records]
+        assert batch.sides.tolist() == [1 if r["side"] == "BUY" else -1 for r in records]
+        for column, field in [
+            ("confidence", "confidence"),
+            ("entry_price", "entry_price"),
+            ("exit_price", "exit_price"),
+            ("pnl_pct", "actual_pnl_pct"),
+        ]:
+            assert getattr(batch, column).tolist() == [r[field] for r in records]
+        np.testing.assert_array_equal(
+            batch.calibrated_confidence,
+            [r.get("calibrated_confidence", np.nan) for r in records],
+        )
+        versions = [
+            batch.calibration_version_names[c] if c >= 0 else None
+            for c in batch.calibration_version_codes
+        ]
+        assert versions == [r.get("calibration_version") for r in records]
+        assert batch.consensus_count.tolist() == [r.get("consensus_count", -1) for r in records]
+        for i, r in enumerate(records):
+            votes = r.get("model_breakdown", {})
+            for m, model in enumerate(batch.model_names):
+                vote = votes.get(model)
+                action = {"BUY": 1, "SELL": -1, "HOLD": 0}[vote["action"]] if vote else -128
+                assert batch.model_actions[i, m] == action
+                assert (
+                    batch.model_confidence[i, m] == vote["confidence"]
+                    if vote
+                    else np.isnan(batch.model_confidence[i, m])
+                )
+        assert len(batch.warnings) == sum(r["actual_pnl_pct"] == 0.0 for r in records)
+
+
+# Any JSON value, weighted toward values that are almost right.
+_anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.integers(),
+    st.floats(),
+    st.sampled_from(["BUY", "SELL", "HOLD", "buy", "", "2026-02-09T21:40:12Z", "2026-02-09"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_mixed_votes = st.dictionaries(
+    st.sampled_from(["xgb", "lgbm", ""]),
+    st.one_of(
+        st.fixed_dictionaries(
+            {"action": st.one_of(st.sampled_from(["BUY", "HOLD"]), _anything)},
+            optional={"confidence": st.one_of(st.floats(0.0, 1.0), _anything)},
+        ),
+        _anything,
+    ),
+)
+
+
+@st.composite
+def _mixed_records(draw: st.DrawFn) -> dict[str, Any]:
+    """Draw a valid record with up to three fields replaced by almost anything, or dropped."""
+    rec = _as_json(draw(_valid_records))
+    fields = [*trades._REQUIRED, *trades._OPTIONAL_READ, "note"]
+    for field in draw(st.lists(st.sampled_from(fields), max_size=3, unique=True)):
+        if field == "model_breakdown":
+            rec[field] = draw(st.one_of(_mixed_votes, _anything))
+        elif draw(st.booleans()):
+            rec[field] = draw(_anything)
+        else:
+            rec.pop(field, None)
+    return rec
+
+
+class TestFastPathAgreesWithContract:
+    @given(st.lists(_mixed_records(), min_size=1, max_size=4))
+    @example([record(confidence=1, entry_price=97000, model_breakdown={"x": {"action": "BUY"}})])
+    @example([{**record(), "actual_pnl_pct": 10**400}])
+    @example([{"calibrated_confidence": None}])  # once crashed the slow path
+    def test_reader_accepts_exactly_what_the_contract_accepts(
+        self, tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]]
+    ) -> None:
+        """Whatever the hot loop does, read_trades agrees line by line with _check_record."""
+        lines = [json.dumps(r) for r in records]
+        path = tmp_path_factory.mktemp("mix") / NAME
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        decoder = trades._Reader("x").decoder
+        verdicts = [trades._check_record(decoder.decode(text)) for text in lines]
+        expected = tuple(
+            f"{NAME}:{i}: {'; '.join(problems)}"
+            for i, (problems, _) in enumerate(verdicts, start=1)
+            if problems
+        )
+        if expected:
+            assert problems_of(path) == expected
+            return
+        batch = read_trades(path)
+        rows = [row for _, row in verdicts if row is not None]
+        assert batch.timestamps.tolist() == [row.timestamp for row in rows]
+        assert batch.confidence.tolist() == [row.confidence for row in rows]
+        assert batch.pnl_pct.tolist() == [row.pnl_pct for row in rows]
+        assert batch.consensus_count.tolist() == [row.consensus_count for row in rows]
+        assert int(np.sum(batch.model_actions != ACTION_MISSING)) == sum(
+            len(row.votes) for row in rows
+        )
