@@ -1,0 +1,1 @@
+"""Tests of calibration_core (pytest + hypothesis)."""

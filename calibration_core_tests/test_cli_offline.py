@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 from calibration_core.cli import JobContext, build_parser
-from calibration_core.cli_offline import run_calibration
+from calibration_core.offline import run_calibration
 from calibration_core.config import CalibrationConfig, EnsembleWeights
 from calibration_core.jobs import JobStore
 from calibration_core.report import MARKDOWN_SECTIONS, validate_report_document

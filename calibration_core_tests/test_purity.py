@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,14 +88,55 @@ class TestPureCore:
 
 class TestPackageSurface:
     def test_init_all_is_sorted_and_exported(self) -> None:
-        """The package re-exports its public names with a sorted ``__all__``."""
+        """The package re-exports its public names with a sorted ``__all__``.
+
+        The order is ruff's RUF022 (isort-style): CONSTANTS, then Classes, then
+        functions, each alphabetical.
+        """
         names = list(calibration_core.__all__)
-        assert names == sorted(names)
+
+        def isort_key(name: str) -> tuple[int, str]:
+            kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+            return kind, name
+
+        assert names == sorted(names, key=isort_key)
         for name in names:
             assert hasattr(calibration_core, name), name
 
-    def test_init_contains_no_logic(self) -> None:
-        """``calibration_core/__init__.py`` only imports and lists names."""
+    def test_init_only_maps_names_to_submodules(self) -> None:
+        """``__init__`` holds no logic beyond the lazy name -> submodule lookup."""
         tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
-        allowed = (ast.Import, ast.ImportFrom, ast.Assign, ast.Expr)
-        assert all(isinstance(node, allowed) for node in tree.body)
+        functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert functions == {"__getattr__", "__dir__"}
+        allowed = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Expr, ast.If)
+        others = [n for n in tree.body if not isinstance(n, ast.FunctionDef)]
+        assert all(isinstance(node, allowed) for node in others)
+
+    def test_lazy_exports_match_the_type_checking_imports(self) -> None:
+        """Every lazily exported name comes from the module its typed import names."""
+        tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+        typed: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "calibration_core."
+            ):
+                for alias in node.names:
+                    typed[alias.name] = (node.module or "").removeprefix("calibration_core.")
+        assert typed == calibration_core._EXPORTS
+        assert set(calibration_core.__all__) == set(typed)
+
+    def test_import_is_lazy(self) -> None:
+        """A bare ``import calibration_core`` imports no submodule and no numpy."""
+        code = (
+            "import sys, calibration_core; "
+            "print(sorted(m for m in sys.modules if m.startswith(('calibration_core.', 'numpy'))))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert result.stdout.strip() == "[]"
+
+    def test_unknown_attribute_raises_attribute_error(self) -> None:
+        """Asking the package for a name it does not export is an AttributeError."""
+        with pytest.raises(AttributeError, match="no_such_name"):
+            _ = calibration_core.no_such_name

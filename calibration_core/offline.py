@@ -1,0 +1,634 @@
+"""The offline jobs' work: ``check`` (readiness), ``run`` (proposal + report) and ``analyze``."""
+
+# Shell module: it reads the trades and the live config, calls the pure core
+# (analysis.build_proposal / analyze_confidence), writes the report and the job
+# record, and prints. `run` proposes; it never writes inside the config directory.
+
+from __future__ import annotations
+
+import math
+import shlex
+from datetime import UTC
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from calibration_core.analysis import (
+    ConfidenceAnalysis,
+    Proposal,
+    analyze_confidence,
+    build_proposal,
+    trade_age_hours,
+)
+from calibration_core.cadence import assess_readiness
+from calibration_core.cli import EXIT_NEGATIVE, EXIT_OK
+from calibration_core.deploy import read_live
+from calibration_core.exceptions import (
+    CalibrationError,
+    DataIntegrityError,
+    NotAuthorizedError,
+)
+from calibration_core.fsio import atomic_write_text
+from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
+from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
+from calibration_core.report import (
+    ReportContext,
+    analysis_csv,
+    analysis_document,
+    build_report_document,
+    integrity_to_dict,
+    render_json,
+    render_markdown,
+    report_paths,
+    write_report,
+)
+from calibration_core.trades import read_trades, summarize_integrity
+
+if TYPE_CHECKING:
+    import argparse
+    from datetime import datetime
+
+    from calibration_core.cadence import Readiness
+    from calibration_core.cli import JobContext
+    from calibration_core.config import CalibrationConfig
+    from calibration_core.settings import Paths
+    from calibration_core.trades import IntegritySummary, TradeBatch
+
+__all__ = ["run_analyze", "run_calibration", "run_check"]
+
+_RULE = "═" * 59
+_PROG = "python -m calibration_core"
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _readiness_dict(readiness: Readiness, *, forced: bool = False) -> dict[str, Any]:
+    api = readiness.api
+    return {
+        "status": readiness.status,
+        "ready": readiness.ready,
+        "reason": readiness.reason,
+        "allowed_actions": list(readiness.allowed_actions),
+        "levels": [
+            {
+                "name": level.name,
+                "authorized": level.authorized,
+                "reason": level.reason,
+                "requires_manual_approval": level.requires_manual_approval,
+            }
+            for level in readiness.levels
+        ],
+        "api": None
+        if api is None
+        else {
+            "url": api.url,
+            "reachable": api.reachable,
+            "ready": api.ready,
+            "actions": list(api.actions),
+            "reason": api.reason,
+        },
+        "forced": forced,
+    }
+
+
+def _calibration_authorized(readiness: Readiness) -> bool:
+    return bool(readiness.ready) and "calibration" in readiness.allowed_actions
+
+
+def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
+    first = summary.first_timestamp or "—"
+    last = summary.last_timestamp or "—"
+    symbols = ", ".join(summary.symbols) or "none"
+    lines = [
+        f"📁 DATA INTEGRITY ({data_path})",
+        f"   Trades: {summary.n_trades}",
+        f"   Symbols: {summary.n_symbols} ({symbols})",
+        (
+            f"   Wins: {summary.wins} ({summary.win_rate:.1%})   "
+            f"Losses: {summary.losses} ({summary.loss_rate:.1%})   "
+            f"Neutral: {summary.neutral} ({summary.neutral_rate:.1%})"
+        ),
+        f"   Date range: {first} → {last} ({summary.span_days:.1f} days)",
+    ]
+    if summary.warnings:
+        lines.append(f"   ⚠️  Warnings ({len(summary.warnings)}):")
+        lines.extend(f"      {w}" for w in summary.warnings)
+    else:
+        lines.append("   Warnings: none")
+    if summary.problems:
+        lines.append(f"   ❌ Problems ({len(summary.problems)}):")
+        lines.extend(f"      {p}" for p in summary.problems)
+    else:
+        lines.append("   Problems: none")
+    return lines
+
+
+def _command(args: argparse.Namespace, *words: str) -> str:
+    # Repeat the path flags the job was given, so the printed command finds the same files.
+    parts = [_PROG]
+    for flag, value in (
+        ("--data", args.data),
+        ("--config", args.config),
+        ("--report-dir", args.report_dir),
+    ):
+        if value is not None:
+            parts.extend([flag, shlex.quote(str(value))])
+    parts.extend(shlex.quote(w) for w in words)
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- check
+
+
+def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
+    """Print the readiness; exit 0 only when calibration is authorized.
+
+    A trades file with bad lines makes the answer NOT READY, and every bad
+    line is printed with its line number.
+    """
+    paths = ctx.paths
+    try:
+        batch = read_trades(paths.data)
+    except DataIntegrityError as exc:
+        return _check_bad_data(ctx, paths, exc)
+    summary = summarize_integrity(batch)
+    readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    authorized = _calibration_authorized(readiness)
+    payload = {
+        "ok": authorized,
+        "calibration_authorized": authorized,
+        "data_path": str(paths.data),
+        "readiness": _readiness_dict(readiness),
+        "integrity": {
+            **integrity_to_dict(summary),
+            "data_hash": summary.data_hash,
+            "partial_last_line_ignored": batch.partial_last_line_ignored,
+        },
+    }
+    dot = "🟢" if readiness.ready else "🔴"
+    lines = [
+        "📊 LEARNING CADENCE READINESS CHECK",
+        _RULE,
+        "",
+        f"{dot} Status: {readiness.status}",
+        f"   Reason: {readiness.reason}",
+        f"   Allowed actions: {list(readiness.allowed_actions)}",
+        "",
+        "🔐 AUTHORIZATION LEVELS",
+    ]
+    for level in readiness.levels:
+        mark = "✅" if level.authorized else "❌"
+        manual = (
+            " (manual approval required)"
+            if level.requires_manual_approval and "manual approval" not in level.reason
+            else ""
+        )
+        lines.append(f"   {mark} {level.name}: {level.reason}{manual}")
+    api = readiness.api
+    if api is None:
+        lines.append("   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)")
+    else:
+        lines.append(f"   Learning Cadence API {api.url}: {api.reason}")
+    lines.append("")
+    lines.extend(_integrity_lines(summary, paths.data))
+    lines.append("")
+    if authorized:
+        lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {_command(args, 'run')}"])
+    else:
+        lines.extend(["❌ CALIBRATION NOT AUTHORIZED", f"   {readiness.reason}"])
+    ctx.emit(payload, "\n".join(lines))
+    return EXIT_OK if authorized else EXIT_NEGATIVE
+
+
+def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> int:
+    problems = list(exc.problems) or [str(exc)]
+    reason = (
+        f"the trades file failed its integrity checks ({len(problems)} "
+        f"problem{'s' if len(problems) != 1 else ''}); nobody cleans it by hand"
+    )
+    payload = {
+        "ok": False,
+        "calibration_authorized": False,
+        "data_path": str(paths.data),
+        "readiness": {
+            "status": "NOT READY",
+            "ready": False,
+            "reason": reason,
+            "allowed_actions": [],
+            "levels": [],
+            "api": None,
+            "forced": False,
+        },
+        "integrity": {"problems": problems, "warnings": []},
+    }
+    lines = [
+        "📊 LEARNING CADENCE READINESS CHECK",
+        _RULE,
+        "",
+        "🔴 Status: NOT READY",
+        f"   Reason: {reason}",
+        "   Allowed actions: []",
+        "",
+        f"📁 DATA INTEGRITY ({paths.data})",
+        f"   ❌ Problems ({len(problems)}):",
+        *(f"      {p}" for p in problems),
+        "",
+        "❌ CALIBRATION NOT AUTHORIZED",
+        "   Fix the producer of the trades file; the run stops on bad data.",
+    ]
+    ctx.emit(payload, "\n".join(lines))
+    return EXIT_NEGATIVE
+
+
+# --------------------------------------------------------------------------- run
+
+
+@attrs.frozen
+class _Base:
+    """The live config a proposal is computed against, as recorded in the job."""
+
+    config: CalibrationConfig | None
+    version: str | None
+    sha256: str | None
+    note: str
+
+
+def _read_base(paths: Paths) -> _Base:
+    # Read only: run must leave the config directory byte- and mtime-identical.
+    try:
+        live = read_live(paths)
+    except CalibrationError as exc:
+        return _Base(None, None, None, f"live config {paths.config} is unreadable ({exc})")
+    if not live.exists:
+        return _Base(None, None, None, f"no live config at {paths.config}")
+    if live.config is None:
+        return _Base(
+            None,
+            None,
+            None,
+            f"live config {paths.config} is invalid ({live.error}); recorded as none — "
+            "approve will refuse this job while that file is live",
+        )
+    return _Base(
+        live.config,
+        live.version,
+        live.sha256,
+        f"{live.version} (sha256 {live.sha256})",
+    )
+
+
+def _load_checked(paths: Paths) -> tuple[TradeBatch, IntegritySummary]:
+    batch = read_trades(paths.data)
+    summary = summarize_integrity(batch)
+    if summary.problems:
+        first = summary.problems[0]
+        more = len(summary.problems) - 1
+        message = f"{paths.data}: {first}" + (f" (and {more} more)" if more else "")
+        raise DataIntegrityError(
+            message, problems=tuple(f"{paths.data}: {p}" for p in summary.problems)
+        )
+    return batch, summary
+
+
+def _job_summary(proposal: Proposal) -> dict[str, Any]:
+    oos = proposal.out_of_sample
+    weights = proposal.weights
+
+    def num(value: float) -> float | None:
+        return None if math.isnan(value) else float(value)
+
+    return {
+        "n_trades": proposal.n_trades,
+        "wins": proposal.n_wins,
+        "losses": proposal.n_losses,
+        "neutral": proposal.n_neutral,
+        "oos_folds": len(oos.folds),
+        "oos_mse_raw": num(oos.brier_raw),
+        "oos_mse_calibrated": num(oos.brier_calibrated),
+        "oos_mse_improvement": num(oos.improvement),
+        "in_sample_mse_improvement": num(proposal.in_sample.mse_improvement),
+        "confidence_map_enabled": proposal.confidence_enabled,
+        "max_confidence_change": float(proposal.calibration.max_abs_change()),
+        "weights_status": weights.status,
+        "weights_enabled": proposal.weights_enabled,
+        "weights_reason": weights.reason,
+        "recommendation": proposal.recommendation,
+        "reasons": list(proposal.do_not_apply_reasons()),
+        "newest_trade_age_hours": proposal.newest_trade_age_hours,
+        "forced": proposal.forced,
+    }
+
+
+def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
+    """Analyse, propose, validate, save a job and write the report; apply nothing.
+
+    Exit 0 when the job is pending approval, 1 when it was rejected.
+
+    Raises
+    ------
+    DataIntegrityError
+        Bad lines, or a dataset that fails phase 0.2 (too few trades, one
+        symbol, no win or no loss); ``--force`` does not override this.
+    NotAuthorizedError
+        When the Learning Cadence gate does not authorize calibration and
+        ``--force`` was not given.
+    """
+    paths = ctx.paths
+    forced = bool(args.force)
+    batch, summary = _load_checked(paths)
+    readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    if not _calibration_authorized(readiness) and not forced:
+        raise NotAuthorizedError(
+            f"calibration is not authorized: {readiness.reason} "
+            f"(see `{_PROG} check`; `run --force` makes a non-deployable test job)"
+        )
+    batch = batch.sorted_by_time()
+    base = _read_base(paths)
+    now = ctx.now().astimezone(UTC)
+    store = JobStore(paths.jobs_dir)
+    job_id = store.reserve_job_id(now)
+    try:
+        record, proposal, files = _make_job(
+            args,
+            ctx,
+            batch=batch,
+            summary=summary,
+            readiness=readiness,
+            base=base,
+            job_id=job_id,
+            now=now,
+        )
+        store.save(record)
+    except BaseException:
+        store.release(job_id)
+        raise
+    _print_run(args, ctx, record, proposal, files)
+    return EXIT_OK if record.status == STATUS_PENDING else EXIT_NEGATIVE
+
+
+def _make_job(
+    args: argparse.Namespace,
+    ctx: JobContext,
+    *,
+    batch: TradeBatch,
+    summary: IntegritySummary,
+    readiness: Readiness,
+    base: _Base,
+    job_id: str,
+    now: datetime,
+) -> tuple[JobRecord, Proposal, dict[str, str]]:
+    paths = ctx.paths
+    forced = bool(args.force)
+    created_at = now.isoformat()
+    breakdown = batch.has_model_breakdown
+    proposal = build_proposal(
+        batch.confidence,
+        batch.pnl_pct,
+        job_id=job_id,
+        created_at=created_at,
+        data_hash=batch.data_hash,
+        sides=batch.sides if breakdown else None,
+        model_names=batch.model_names if breakdown else (),
+        model_actions=batch.model_actions if breakdown else None,
+        live_config=base.config,
+        forced=forced,
+        newest_trade_age_hours=trade_age_hours(batch.timestamps, now.timestamp()),
+    )
+    status = STATUS_PENDING if proposal.acceptable else STATUS_REJECTED
+    files = report_paths(paths.report_dir, job_id)
+    picture = render_reliability_png(
+        proposal.reliability_raw,
+        proposal.reliability_calibrated,
+        raw_label="raw confidence, all trades",
+        calibrated_label=proposal.reliability_label,
+        title=f"Reliability diagram — {job_id}",
+    )
+    context = ReportContext(
+        job_id=job_id,
+        created_at=created_at,
+        status=status,
+        data_path=str(paths.data),
+        data={
+            **integrity_to_dict(summary),
+            "partial_last_line_ignored": batch.partial_last_line_ignored,
+        },
+        authorization=_readiness_dict(readiness, forced=forced),
+        base_version=base.version,
+        base_config_sha256=base.sha256,
+        live_config_note=base.note,
+        picture=files.picture.name if picture is not None else None,
+        picture_note="" if picture is not None else MATPLOTLIB_MISSING_NOTE,
+        approve_command=_command(args, "approve", job_id),
+        rollback_command=_command(args, "rollback"),
+        rollback_to_command=_command(args, "rollback", base.version) if base.version else None,
+    )
+    document = build_report_document(proposal, context)
+    write_report(files, render_markdown(document), render_json(document), picture)
+    record = JobRecord(
+        job_id=job_id,
+        created_at=created_at,
+        status=status,
+        forced=forced,
+        proposed_config=proposal.config,
+        validation_passed=proposal.validation.passed,
+        risk_score=proposal.validation.risk.score,
+        risk_category=proposal.validation.risk.category,
+        checks=tuple(c.to_dict() for c in proposal.validation.checks),
+        data_path=str(paths.data.resolve()),
+        data_hash=batch.data_hash,
+        n_trades=batch.n_trades,
+        base_version=base.version,
+        base_config_sha256=base.sha256,
+        report_markdown=str(files.markdown.resolve()),
+        report_json=str(files.json.resolve()),
+        summary=_job_summary(proposal),
+    ).with_status(
+        status,
+        at=now,
+        by="run",
+        note="created FORCED (not deployable)" if forced else "created",
+    )
+    shown = {
+        "markdown": str(files.markdown),
+        "json": str(files.json),
+        "picture": str(files.picture) if picture is not None else "",
+    }
+    return record, proposal, shown
+
+
+def _print_run(
+    args: argparse.Namespace,
+    ctx: JobContext,
+    record: JobRecord,
+    proposal: Proposal,
+    files: dict[str, str],
+) -> None:
+    pending = record.status == STATUS_PENDING
+    validation = proposal.validation
+    risk = validation.risk
+    failures = validation.failures()
+    oos = proposal.out_of_sample
+    improvement = oos.improvement
+    improvement_text = "n/a" if math.isnan(improvement) else f"{improvement:+.1%}"
+    approve = _command(args, "approve", record.job_id)
+    rollback = _command(args, "rollback")
+    deployable = pending and not record.forced
+    next_steps = [f"1. Review report: cat {shlex.quote(files['markdown'])}"]
+    if deployable:
+        caution = (
+            ""
+            if proposal.recommendation == "APPROVE CANDIDATE"
+            else (" (only if the reasons above no longer hold; see section 10 of the report)")
+        )
+        next_steps += [
+            f"2. Approve{caution}: {approve}",
+            "3. Monitor for 24-48 hours",
+            f"4. Rollback if needed: {rollback}",
+        ]
+    elif record.forced:
+        next_steps.append(
+            "2. Do not approve: this job was FORCED and approve refuses it. "
+            f"When `{_PROG} check` says READY, run again without --force."
+        )
+    else:
+        next_steps.append(
+            "2. Do not approve: the proposal was rejected and approve refuses it. "
+            "The report says why; wait for more data or fix the cause, then run again."
+        )
+    payload = {
+        "ok": pending,
+        "job_id": record.job_id,
+        "status": record.status,
+        "forced": record.forced,
+        "deployable": deployable,
+        "report": files,
+        "validation": {
+            "passed": validation.passed,
+            "failed": [c.to_dict() for c in failures],
+        },
+        "risk": {"score": risk.score, "category": risk.category},
+        "oos_mse_improvement": None if math.isnan(improvement) else improvement,
+        "confidence_map_enabled": proposal.confidence_enabled,
+        "weights_status": proposal.weights.status,
+        "weights_enabled": proposal.weights_enabled,
+        "recommendation": proposal.recommendation,
+        "reasons": list(proposal.do_not_apply_reasons()),
+        "next_steps": {
+            "review": f"cat {shlex.quote(files['markdown'])}",
+            "approve": approve if deployable else None,
+            "rollback": rollback,
+        },
+    }
+    lines: list[str] = []
+    if record.forced:
+        lines += [
+            "⛔ FORCED — NOT DEPLOYABLE (run with --force past the Learning Cadence gate)",
+            "",
+        ]
+    head = "✅ CALIBRATION ANALYSIS COMPLETE" if pending else "❌ CALIBRATION PROPOSAL REJECTED"
+    lines += [
+        head,
+        f"   Job ID: {record.job_id}",
+        f"   Status: {record.status}{' (FORCED)' if record.forced else ''}",
+        f"   Report: {files['markdown']}",
+        f"   Validation: {'✅ PASSED' if validation.passed else '❌ FAILED'}",
+    ]
+    for check in failures:
+        lines.append(f"      ❌ {check.name} ({check.severity.value}): {check.message}")
+    lines += [
+        f"   Risk: {risk.score:.1%} ({risk.category})",
+        (
+            f"   Out-of-sample MSE improvement: {improvement_text} "
+            f"(confidence map {'ENABLED' if proposal.confidence_enabled else 'DISABLED'})"
+        ),
+        (
+            f"   Ensemble weights: {proposal.weights.status.replace('_', ' ')} — "
+            f"{proposal.weights.reason}"
+        ),
+        f"   Recommendation: {proposal.recommendation}",
+    ]
+    lines.extend(f"      - {reason}" for reason in proposal.do_not_apply_reasons())
+    lines += ["", "📋 NEXT STEPS:", *next_steps]
+    ctx.emit(payload, "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- analyze
+
+
+def _unique_stem(directory: Path, stem: str) -> str:
+    # Two analyses in the same second must not overwrite each other.
+    candidate, number = stem, 1
+    while (directory / f"{candidate}.json").exists() or (directory / f"{candidate}.csv").exists():
+        candidate = f"{stem}_{number:02d}"
+        number += 1
+    return candidate
+
+
+def _analysis_lines(analysis: ConfidenceAnalysis) -> list[str]:
+    overall = analysis.overall
+    d = overall.distribution
+    c = overall.correlations
+
+    def corr(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:+.4f}"
+
+    lines = [
+        "📈 CONFIDENCE ANALYSIS",
+        _RULE,
+        f"   Trades: {d.count}   mean {d.mean:.4f}   std {d.std:.4f}",
+        (
+            f"   min {d.min:.4f}   q25 {d.q25:.4f}   median {d.median:.4f}   "
+            f"q75 {d.q75:.4f}   max {d.max:.4f}"
+        ),
+        (
+            f"   Correlation with returns: Pearson {corr(c.pearson_returns)}, "
+            f"Spearman {corr(c.spearman_returns)}"
+        ),
+        (
+            f"   Correlation with wins:    Pearson {corr(c.pearson_wins)}, "
+            f"Spearman {corr(c.spearman_wins)}"
+        ),
+        "",
+        "   Decile  Confidence       Trades  Win rate  Mean return %",
+    ]
+    for b in overall.deciles:
+        win = "—" if b.win_rate is None else f"{b.win_rate:.1%}"
+        ret = "—" if b.mean_return is None else f"{b.mean_return:+.4f}"
+        lines.append(
+            f"   {b.label:<7} {b.lower:.3f}–{b.upper:.3f}  {b.count:>7}  {win:>8}  {ret:>13}"
+        )
+    lines.append("")
+    lines.append("   Per symbol: trades, mean confidence, Pearson with wins")
+    lines.extend(
+        f"   {s.scope:<12} {s.distribution.count:>7}  {s.distribution.mean:.4f}  "
+        f"{corr(s.correlations.pearson_wins)}"
+        for s in analysis.per_symbol
+    )
+    return lines
+
+
+def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
+    """Write the confidence analysis as JSON and CSV and print its headline numbers."""
+    paths = ctx.paths
+    batch = read_trades(paths.data)
+    if batch.n_trades == 0:
+        raise DataIntegrityError(f"{paths.data}: no trades to analyze")
+    analysis = analyze_confidence(
+        batch.confidence, batch.pnl_pct, batch.symbol_codes, batch.symbol_names
+    )
+    now = ctx.now().astimezone(UTC)
+    out_dir: Path = paths.report_dir if args.out_dir is None else Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = _unique_stem(out_dir, f"analysis_{now.strftime('%Y%m%d_%H%M%S')}")
+    json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
+    document = analysis_document(
+        analysis, data_path=str(paths.data), data_hash=batch.data_hash, created_at=now.isoformat()
+    )
+    atomic_write_text(csv_path, analysis_csv(analysis))
+    atomic_write_text(json_path, render_json(document))
+    payload = {"ok": True, "json": str(json_path), "csv": str(csv_path), **document}
+    lines = [*_analysis_lines(analysis), "", f"   JSON: {json_path}", f"   CSV:  {csv_path}"]
+    ctx.emit(payload, "\n".join(lines))
+    return EXIT_OK
