@@ -8,6 +8,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -530,13 +532,34 @@ class TestFiles:
         with pytest.raises(DataIntegrityError, match=r"^trades file is a directory: "):
             read_trades(tmp_path)
 
-    @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
     def test_unreadable_file_is_a_data_integrity_error(self, tmp_path: Path) -> None:
         """A file without read permission is reported clearly."""
         path = write(tmp_path, [line()])
         path.chmod(0)
-        with pytest.raises(DataIntegrityError, match=r"^trades file is not readable: "):
-            read_trades(path)
+        if os.geteuid() != 0:
+            with pytest.raises(DataIntegrityError, match=r"^trades file is not readable: "):
+                read_trades(path)
+            return
+        # Root reads any file, so the read runs in a child that drops to "nobody" first
+        # (after importing: the venv may live where nobody cannot exec from).
+        code = (
+            "import os, sys\n"
+            "from calibration_core.trades import read_trades\n"
+            "from calibration_core.exceptions import DataIntegrityError\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "try:\n"
+            "    read_trades(sys.argv[1])\n"
+            "except DataIntegrityError as exc:\n"
+            "    print(exc)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert result.stdout.startswith("trades file is not readable: "), result.stdout
 
     def test_empty_file_gives_an_empty_batch(self, tmp_path: Path) -> None:
         """An empty file is read as zero trades; the summary says what is missing."""
