@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_NOT_AUTHORIZED",
     "EXIT_OK",
     "EXIT_REFUSED",
+    "EXIT_ROLLBACK_ADVISED",
     "EXIT_USAGE",
     "JobContext",
     "build_parser",
@@ -49,13 +50,14 @@ EXIT_NOT_AUTHORIZED = 4
 EXIT_CONFIG_REJECTED = 5
 EXIT_DEPLOYMENT = 6
 EXIT_REFUSED = 7
+EXIT_ROLLBACK_ADVISED = 8
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success (check: calibration authorized; run: proposal pending approval; monitor: OK)",
     EXIT_NEGATIVE: "the job ran and the answer is no (check: NOT READY; run: proposal "
-    "rejected; monitor: WATCH or ROLLBACK verdict)",
+    "rejected; monitor: WATCH, keep watching)",
     EXIT_USAGE: "bad command line or bad argument",
     EXIT_DATA: "the trades file failed its integrity checks (every bad line is listed)",
     EXIT_NOT_AUTHORIZED: "the Learning Cadence gate did not authorize calibration",
@@ -63,6 +65,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DEPLOYMENT: "approve/rollback could not complete; the live config is untouched",
     EXIT_REFUSED: "the job was refused (unknown, rejected, high risk, forced, stale, "
     "already deployed, or not confirmed)",
+    EXIT_ROLLBACK_ADVISED: "monitor: ROLLBACK verdict (with --auto-rollback: rolled back; "
+    "if that failed, the failure's own code 5/6/7 is returned instead)",
     EXIT_INTERNAL: "internal error: a bug, please report it with the log",
     EXIT_INTERRUPTED: "interrupted",
 }
