@@ -59,7 +59,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_NEGATIVE: "the job ran and the answer is no (check: NOT READY; run: proposal "
     "rejected; monitor: WATCH, keep watching)",
     EXIT_USAGE: "bad command line or bad argument",
-    EXIT_DATA: "the trades file failed its integrity checks (every bad line is listed)",
+    EXIT_DATA: "the trades file or signals log failed its integrity checks (every bad line "
+    "is listed)",
     EXIT_NOT_AUTHORIZED: "the Learning Cadence gate did not authorize calibration",
     EXIT_CONFIG_REJECTED: "a config document failed validation; nothing was deployed",
     EXIT_DEPLOYMENT: "approve/rollback could not complete; the live config is untouched",
@@ -134,7 +135,7 @@ def _exit_code_epilog() -> str:
     lines.append("")
     lines.append(
         "environment: CLM_DATA_PATH, CALIBRATION_CONFIG_PATH, CALIBRATION_REPORT_DIR, "
-        "LEARNING_CADENCE_API (flags override them)"
+        "LEARNING_CADENCE_API, CALIBRATION_SIGNALS_PATH (flags override them)"
     )
     return "\n".join(lines)
 
