@@ -1,7 +1,8 @@
-"""Out-of-sample evaluation, the complete calibration proposal and the confidence analysis."""
+"""Out-of-sample evaluation, every part of the calibration proposal and the confidence analysis."""
 
 # Pure: imports only math, numpy, attrs and calibration_core's pure modules (constants,
-# exceptions, isotonic, metrics, weights, validation) plus config.py to build the proposed config.
+# exceptions, isotonic, metrics, weights, validation) plus config.py to build the proposed
+# config and to share its consensus-bucket rule with the runtime.
 
 from __future__ import annotations
 
@@ -11,10 +12,25 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
+from calibration_core.config import (
+    CONSENSUS_BUCKETS,
+    MAX_CONSENSUS_MULTIPLIER,
+    MAX_HOLD_BIAS,
+    MIN_CONSENSUS_MULTIPLIER,
+    SYMBOL_PATTERN,
+    CalibrationConfig,
+    ConfidenceMap,
+    ConsensusMultipliers,
+    EnsembleWeights,
+    HoldBias,
+    PerSymbolMaps,
+    consensus_bucket,
+)
 from calibration_core.constants import (
     MAX_CONFIDENCE_CHANGE,
     MIN_CONFIDENCE_IMPROVEMENT,
+    MIN_OUTCOME_DIVERSITY,
+    MIN_TRADES_FOR_CALIBRATION,
     NEUTRAL_PNL_BAND_PCT,
 )
 from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
@@ -29,6 +45,8 @@ from calibration_core.metrics import (
     spearman_correlation,
 )
 from calibration_core.validation import (
+    CheckResult,
+    Severity,
     ValidationReport,
     check_confidence_change_bound,
     check_confidence_improvement,
@@ -42,6 +60,7 @@ from calibration_core.validation import (
 )
 from calibration_core.weights import (
     ACTION_BUY,
+    ACTION_MISSING,
     ACTION_SELL,
     WeightProposal,
     equal_weights,
@@ -54,39 +73,60 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from calibration_core.validation import CheckResult
-
 __all__ = [
     "CONFIDENCE_BIN_EDGES",
+    "CONSENSUS_SHRINKAGE_TRADES",
     "DEFAULT_OOS_FOLDS",
     "MAPPING_GRID",
     "MIN_FOLD_TRADES",
+    "NO_HOLD_OUTCOMES",
+    "PER_SYMBOL_NOT_REQUESTED",
     "RELIABILITY_BINS",
     "STALE_DATA_HOURS",
     "BinSummary",
+    "BucketEstimate",
     "ConfidenceAnalysis",
     "ConfidenceSummary",
+    "ConsensusAnalysis",
+    "ConsensusFold",
     "Correlations",
     "DistributionStats",
+    "HoldBiasAnalysis",
+    "HoldEvidence",
     "MappingRow",
     "MetricsComparison",
     "OutOfSampleFold",
     "OutOfSampleResult",
+    "PerSymbolAnalysis",
     "Proposal",
     "ScoreSet",
+    "SymbolCalibration",
     "VotePrecision",
     "WeightAnalysis",
     "analyze_confidence",
+    "apply_consensus_multipliers",
     "build_proposal",
     "choose_current_weights",
     "compare_metrics",
     "confidence_mapping_table",
+    "consensus_bucket_codes",
+    "consensus_unavailable",
+    "estimate_consensus_multipliers",
+    "evaluate_consensus",
     "evaluate_out_of_sample",
+    "evaluate_per_symbol",
     "format_age",
+    "max_combined_change",
+    "multiplier_limits",
+    "propose_hold_bias",
+    "shrink_multiplier",
     "summarize_confidence",
     "trade_age_hours",
     "weighted_vote_precision",
 ]
+
+# Float rounding of "raw ± 0.15" computed as a product; 0.15 + 1e-9 still fails.
+_BOUND_SLACK = 1e-12
 
 DEFAULT_OOS_FOLDS = 5
 """Forward-chaining folds of the out-of-sample estimate (k; the data is cut into k + 1 chunks)."""
@@ -373,6 +413,25 @@ def _chunk_bounds(n: int, n_chunks: int) -> list[int]:
     return [(i * n) // n_chunks for i in range(n_chunks + 1)]
 
 
+def _fold_plan(n: int, n_folds: int, min_fold_trades: int) -> tuple[list[int], str]:
+    # The forward-chaining plan shared by every out-of-sample estimate: k + 1 chunk
+    # bounds (fold i trains on [0, b[i]) and tests on [b[i], b[i+1])), or no bounds
+    # when not even one fold fits; the note says why fewer folds than asked were used.
+    k = min(n_folds, n // min_fold_trades - 1)
+    if k < 1:
+        return [], (
+            f"too few trades for an out-of-sample estimate: {n} trades, but at least "
+            f"{2 * min_fold_trades} are needed for one fold of {min_fold_trades} trades"
+        )
+    note = ""
+    if k < n_folds:
+        note = (
+            f"{n} trades allow only {k} of the {n_folds} requested folds "
+            f"(each chunk needs at least {min_fold_trades} trades)"
+        )
+    return _chunk_bounds(n, k + 1), note
+
+
 def evaluate_out_of_sample(
     confidence: npt.ArrayLike,
     outcomes: npt.ArrayLike,
@@ -428,23 +487,11 @@ def evaluate_out_of_sample(
         raise InvalidInputError(f"n_folds must be >= 1 (got {n_folds})")
     if min_fold_trades < 1:
         raise InvalidInputError(f"min_fold_trades must be >= 1 (got {min_fold_trades})")
-    n = int(x.size)
-    folds_possible = n // min_fold_trades - 1
-    k = min(n_folds, folds_possible)
-    empty = np.empty(0, dtype=np.float64)
-    if k < 1:
-        note = (
-            f"too few trades for an out-of-sample estimate: {n} trades, but at least "
-            f"{2 * min_fold_trades} are needed for one fold of {min_fold_trades} trades"
-        )
+    bounds, note = _fold_plan(int(x.size), n_folds, min_fold_trades)
+    if not bounds:
+        empty = np.empty(0, dtype=np.float64)
         return OutOfSampleResult((), n_folds, empty, empty, empty, note)
-    note = ""
-    if k < n_folds:
-        note = (
-            f"{n} trades allow only {k} of the {n_folds} requested folds "
-            f"(each chunk needs at least {min_fold_trades} trades)"
-        )
-    bounds = _chunk_bounds(n, k + 1)
+    k = len(bounds) - 2
     folds: list[OutOfSampleFold] = []
     raw_parts: list[npt.NDArray[np.float64]] = []
     cal_parts: list[npt.NDArray[np.float64]] = []
@@ -692,6 +739,1278 @@ def _analyze_weights(
     return WeightAnalysis(status, proposal.reason, source, proposal, before, after)
 
 
+# --------------------------------------------------------------------------- shared gates
+
+
+def _improvement_check(name: str, subject: str, before: float, after: float) -> CheckResult:
+    # The 5 % out-of-sample gate of the confidence map, applied to another correction:
+    # same rule, same handling of non-finite inputs, the check and its message renamed.
+    result = check_confidence_improvement(before, after)
+    return attrs.evolve(
+        result,
+        name=name,
+        message=result.message.replace("the confidence map is proposed", f"{subject} proposed"),
+    )
+
+
+def _pooled_brier(parts: Sequence[npt.NDArray[np.float64]], y: npt.NDArray[np.float64]) -> float:
+    return float(brier_score(np.concatenate(parts), y)) if y.size else math.nan
+
+
+# --------------------------------------------------------------------------- per-symbol maps
+
+PER_SYMBOL_NOT_REQUESTED = (
+    "per-symbol calibration was not requested (run with --per-symbol to evaluate one map "
+    "per symbol)"
+)
+"""The per-symbol section's reason when ``run`` was not given ``--per-symbol``."""
+
+
+@attrs.frozen
+class SymbolCalibration:
+    """One symbol's own map against the global map on that symbol's held-out trades.
+
+    Attributes
+    ----------
+    symbol : str
+        The symbol.
+    n_trades, n_wins, n_losses : int
+        Its trades and their outcomes.
+    kept : bool
+        Whether the proposed config gives the symbol its own map; otherwise it
+        falls back to the global map.
+    reason : str
+        One line: why it was kept or why it falls back.
+    n_folds, n_evaluated : int
+        Forward-chaining folds on the symbol's trades and the held-out trades
+        pooled over them (0 when not evaluated).
+    brier_raw, brier_global, brier_symbol : float
+        Pooled held-out MSE of the raw confidence, of the global map fitted
+        without the held-out trades, and of the symbol's own map (NaN when not
+        evaluated).
+    fallback_is_global : bool
+        Whether the symbol would otherwise get the global map (enabled in the
+        proposal) rather than the raw confidence.
+    calibration : IsotonicCalibration or None
+        The bounded map fitted on all the symbol's trades, when kept.
+    """
+
+    symbol: str
+    n_trades: int
+    n_wins: int
+    n_losses: int
+    kept: bool
+    reason: str
+    n_folds: int = 0
+    n_evaluated: int = 0
+    brier_raw: float = math.nan
+    brier_global: float = math.nan
+    brier_symbol: float = math.nan
+    fallback_is_global: bool = True
+    calibration: IsotonicCalibration | None = attrs.field(default=None, repr=False)
+
+    @property
+    def win_rate(self) -> float:
+        """Share of the symbol's trades that won (NaN without trades)."""
+        return self.n_wins / self.n_trades if self.n_trades else math.nan
+
+    @property
+    def brier_fallback(self) -> float:
+        """Held-out MSE of what the symbol gets without its own map (global map, or raw)."""
+        return self.brier_global if self.fallback_is_global else self.brier_raw
+
+    @property
+    def improvement(self) -> float:
+        """Relative held-out MSE reduction of its own map over the fallback (the gated value)."""
+        return _relative_improvement(self.brier_fallback, self.brier_symbol)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready row (without the map's knots)."""
+        return {
+            "symbol": self.symbol,
+            "n_trades": self.n_trades,
+            "win_rate": _nan_to_none(self.win_rate),
+            "kept": self.kept,
+            "reason": self.reason,
+            "n_folds": self.n_folds,
+            "n_evaluated": self.n_evaluated,
+            "oos_mse_raw": _nan_to_none(self.brier_raw),
+            "oos_mse_global": _nan_to_none(self.brier_global),
+            "oos_mse_symbol": _nan_to_none(self.brier_symbol),
+            "fallback": "global map" if self.fallback_is_global else "raw confidence",
+            "oos_mse_improvement": _nan_to_none(self.improvement),
+            "max_abs_change": (
+                None if self.calibration is None else float(self.calibration.max_abs_change())
+            ),
+        }
+
+
+@attrs.frozen
+class PerSymbolAnalysis:
+    """What per-symbol calibration found; the proposed ``per_symbol`` section follows from it.
+
+    Attributes
+    ----------
+    requested : bool
+        Whether the run asked for per-symbol maps (``--per-symbol``).
+    reason : str
+        One line for the report.
+    symbols : tuple of SymbolCalibration
+        One row per symbol, sorted by symbol (empty when not requested).
+    """
+
+    requested: bool
+    reason: str
+    symbols: tuple[SymbolCalibration, ...] = ()
+
+    @property
+    def kept(self) -> tuple[SymbolCalibration, ...]:
+        """The symbols that get their own map."""
+        return tuple(s for s in self.symbols if s.kept)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the proposed config enables per-symbol maps: requested and one kept."""
+        return self.requested and bool(self.kept)
+
+    def section(self) -> PerSymbolMaps:
+        """Return the proposed ``per_symbol`` config section (only kept symbols, enabled maps)."""
+        maps = tuple(
+            (s.symbol, _confidence_section(s.calibration, enabled=True))
+            for s in self.kept
+            if s.calibration is not None
+        )
+        return PerSymbolMaps(enabled=self.enabled, maps=maps)
+
+
+def _confidence_section(calibration: IsotonicCalibration, *, enabled: bool) -> ConfidenceMap:
+    return ConfidenceMap(
+        enabled=enabled,
+        thresholds=tuple(float(t) for t in calibration.thresholds),
+        values=tuple(float(v) for v in calibration.values),
+        max_change=MAX_CONFIDENCE_CHANGE,
+        method="isotonic",
+    )
+
+
+def _symbol_oos(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.intp],
+    bounds: Sequence[int],
+    max_change: float,
+) -> tuple[float, float, float, int]:
+    # Fold i holds out the symbol's chunk i. Its own map sees only the symbol's earlier
+    # chunks; the global map sees every trade (any symbol) that closed before the first
+    # held-out trade, rows [0, rows[start]) of the time-sorted data. Neither sees a
+    # held-out trade or anything later.
+    raw: list[npt.NDArray[np.float64]] = []
+    global_: list[npt.NDArray[np.float64]] = []
+    own: list[npt.NDArray[np.float64]] = []
+    outcomes: list[npt.NDArray[np.float64]] = []
+    for i in range(1, len(bounds) - 1):
+        start, stop = bounds[i], bounds[i + 1]
+        first = int(rows[start])
+        train, test = rows[:start], rows[start:stop]
+        symbol_map = bound_confidence_change(fit_isotonic(x[train], y[train]), max_change)
+        global_map = bound_confidence_change(fit_isotonic(x[:first], y[:first]), max_change)
+        raw.append(x[test])
+        global_.append(np.asarray(global_map.predict(x[test]), dtype=np.float64))
+        own.append(np.asarray(symbol_map.predict(x[test]), dtype=np.float64))
+        outcomes.append(y[test])
+    held_out = np.concatenate(outcomes)
+    return (
+        _pooled_brier(raw, held_out),
+        _pooled_brier(global_, held_out),
+        _pooled_brier(own, held_out),
+        int(held_out.size),
+    )
+
+
+def _ineligible_symbol(symbol: str, n: int, n_wins: int, n_losses: int) -> str:
+    # Why a symbol cannot have a map of its own, or "" when it may try.
+    if SYMBOL_PATTERN.fullmatch(symbol) is None:
+        return "the symbol's name cannot be a config key"
+    if not check_min_trades(n).passed:
+        return f"{n} trades, fewer than the {MIN_TRADES_FOR_CALIBRATION} a map of its own needs"
+    if not check_outcome_diversity(n_wins, n_losses, n).passed:
+        return (
+            f"wins {n_wins / n:.0%} and losses {n_losses / n:.0%} of its trades; "
+            f"each must be at least {MIN_OUTCOME_DIVERSITY:.0%}"
+        )
+    return ""
+
+
+def _evaluate_symbol(
+    symbol: str,
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    pnl: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.intp],
+    *,
+    global_enabled: bool,
+    n_folds: int,
+    min_fold_trades: int,
+    max_change: float,
+) -> SymbolCalibration:
+    n = int(rows.size)
+    n_wins, n_losses = int((pnl[rows] > 0.0).sum()), int((pnl[rows] < 0.0).sum())
+    row = SymbolCalibration(
+        symbol, n, n_wins, n_losses, kept=False, reason="", fallback_is_global=global_enabled
+    )
+    ineligible = _ineligible_symbol(symbol, n, n_wins, n_losses)
+    if ineligible:
+        return attrs.evolve(row, reason=f"fallback: {ineligible}")
+    bounds, note = _fold_plan(n, n_folds, min_fold_trades)
+    if not bounds:
+        return attrs.evolve(row, reason=f"fallback: {note}")
+    raw, global_, own, n_evaluated = _symbol_oos(x, y, rows, bounds, max_change)
+    row = attrs.evolve(
+        row,
+        n_folds=len(bounds) - 2,
+        n_evaluated=n_evaluated,
+        brier_raw=raw,
+        brier_global=global_,
+        brier_symbol=own,
+    )
+    fallback_name = "the global map" if global_enabled else "the raw confidence"
+    fallback = global_ if global_enabled else raw
+    gain = _relative_improvement(fallback, own)
+    scores = f"{fallback:.4f} → {own:.4f}, {n_evaluated} held-out trades"
+    if not own < global_:
+        return attrs.evolve(
+            row,
+            reason=(
+                f"fallback: its own map's held-out MSE {own:.4f} does not beat the global "
+                f"map's {global_:.4f} ({n_evaluated} held-out trades)"
+            ),
+        )
+    if not gain >= MIN_CONFIDENCE_IMPROVEMENT:
+        return attrs.evolve(
+            row,
+            reason=(
+                f"fallback: its own map improves the held-out MSE over {fallback_name} by "
+                f"only {gain:+.1%} ({scores}), below the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum"
+            ),
+        )
+    return attrs.evolve(
+        row,
+        kept=True,
+        reason=(
+            f"kept: its own map improves the held-out MSE over {fallback_name} by "
+            f"{gain:.1%} ({scores})"
+        ),
+        calibration=bound_confidence_change(fit_isotonic(x[rows], y[rows]), max_change),
+    )
+
+
+def evaluate_per_symbol(
+    confidence: npt.ArrayLike,
+    pnl_pct: npt.ArrayLike,
+    symbol_codes: npt.ArrayLike,
+    symbol_names: Sequence[str],
+    *,
+    global_enabled: bool = True,
+    n_folds: int = DEFAULT_OOS_FOLDS,
+    min_fold_trades: int = MIN_FOLD_TRADES,
+    max_change: float = MAX_CONFIDENCE_CHANGE,
+) -> PerSymbolAnalysis:
+    """Decide which symbols get a bounded isotonic map of their own.
+
+    Parameters
+    ----------
+    confidence : array_like of float, shape (n,)
+        Raw confidence in [0, 1], **sorted by close time** (oldest first).
+    pnl_pct : array_like of float, shape (n,)
+        Realized return in percent; > 0 is a WIN, < 0 a LOSS.
+    symbol_codes : array_like of int, shape (n,)
+        Index into ``symbol_names`` per trade.
+    symbol_names : sequence of str
+        The symbols.
+    global_enabled : bool, optional
+        Whether the proposal enables the global map. A symbol without a map of
+        its own gets the global map when it is enabled and the raw confidence
+        when it is not; that is what its own map has to improve on.
+    n_folds, min_fold_trades : int, optional
+        As for :func:`evaluate_out_of_sample`, applied to each symbol's own trades.
+    max_change : float, optional
+        The bound of every map (default 0.15).
+
+    Returns
+    -------
+    PerSymbolAnalysis
+        One row per symbol with trades, sorted by symbol; ``requested`` is True.
+
+    Raises
+    ------
+    InvalidInputError
+        If a column is malformed or a code has no name.
+
+    Notes
+    -----
+    A symbol is *eligible* with at least ``MIN_TRADES_FOR_CALIBRATION`` trades
+    and wins and losses each at least ``MIN_OUTCOME_DIVERSITY`` of them. Its
+    trades are cut into k + 1 contiguous chunks (the rule of
+    :func:`evaluate_out_of_sample`). Fold ``i`` scores chunk ``i`` with
+
+    - the symbol's map, fitted on the symbol's chunks ``0..i-1``;
+    - the global map, fitted on every trade of any symbol that closed before
+      the first trade of chunk ``i``;
+
+    both bounded to ±``max_change``. The Brier scores ``B_raw``, ``B_global``
+    and ``B_symbol`` are pooled over all folds. With ``B_fallback`` = ``B_global``
+    when the global map is enabled and ``B_raw`` when not, the symbol keeps its
+    own map (fitted on all its trades) only when
+
+    ``B_symbol < B_global`` and
+    ``(B_fallback - B_symbol) / B_fallback >= MIN_CONFIDENCE_IMPROVEMENT``;
+
+    every other symbol falls back to the global map.
+    """
+    x = _as_unit_column(confidence, "confidence")
+    pnl = _as_finite_column(pnl_pct, "pnl_pct", x.size)
+    codes = np.asarray(symbol_codes)
+    if codes.shape != x.shape or (codes.size and not np.issubdtype(codes.dtype, np.integer)):
+        raise InvalidInputError(
+            f"symbol_codes must be integers of shape {x.shape} (got {codes.dtype} {codes.shape})"
+        )
+    names = tuple(symbol_names)
+    if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= len(names)):
+        raise InvalidInputError(
+            f"symbol_codes must index symbol_names (got codes {int(codes.min())}.."
+            f"{int(codes.max())} for {len(names)} names)"
+        )
+    y = (pnl > 0.0).astype(np.float64)
+    rows = [
+        _evaluate_symbol(
+            names[code],
+            x,
+            y,
+            pnl,
+            np.flatnonzero(codes == code),
+            global_enabled=global_enabled,
+            n_folds=n_folds,
+            min_fold_trades=min_fold_trades,
+            max_change=max_change,
+        )
+        for code in sorted(np.unique(codes).tolist(), key=lambda c: names[c])
+    ]
+    kept = [r.symbol for r in rows if r.kept]
+    if kept:
+        reason = (
+            f"{len(kept)} of {len(rows)} symbols keep a map of their own ({', '.join(kept)}); "
+            "the others fall back to the global map"
+        )
+    else:
+        reason = (
+            f"no symbol's own map passed the out-of-sample selection ({len(rows)} symbols "
+            "evaluated); every symbol uses the global map and per-symbol maps stay disabled"
+        )
+    return PerSymbolAnalysis(requested=True, reason=reason, symbols=tuple(rows))
+
+
+def _per_symbol_checks(analysis: PerSymbolAnalysis) -> list[CheckResult]:
+    kept = [s for s in analysis.kept if s.calibration is not None]
+    if not analysis.enabled or not kept:
+        return []
+    largest = max(float(s.calibration.max_abs_change()) for s in kept if s.calibration)
+    bound = check_confidence_change_bound(largest)
+    checks = [
+        attrs.evolve(
+            bound,
+            name="per_symbol_change_bound",
+            message=f"per-symbol maps: {bound.message}",
+        )
+    ]
+    # Against what each kept symbol would get otherwise: the global map when the
+    # proposal enables it, the raw confidence when it does not.
+    checks.extend(
+        check_no_degradation(
+            f"oos_brier:{s.symbol}", s.brier_fallback, s.brier_symbol, higher_is_better=False
+        )
+        for s in kept
+    )
+    return checks
+
+
+# --------------------------------------------------------------------------- consensus
+
+CONSENSUS_SHRINKAGE_TRADES = MIN_TRADES_FOR_CALIBRATION
+"""k of the shrinkage ``1 + n/(n + k) (r - 1)``: a bucket of k trades moves halfway to r."""
+
+
+def shrink_multiplier(
+    raw_multiplier: float, n_trades: int, *, k: float = CONSENSUS_SHRINKAGE_TRADES
+) -> float:
+    """Shrink a bucket's raw multiplier toward 1 by its trade count, then clamp it.
+
+    Parameters
+    ----------
+    raw_multiplier : float
+        The bucket's win rate over its mean confidence, ``>= 0``; NaN (no
+        evidence) gives 1.0.
+    n_trades : int
+        Trades in the bucket, ``>= 0``.
+    k : float, optional
+        Trades at which the multiplier moves halfway (default 50).
+
+    Returns
+    -------
+    float
+        ``clip(1 + n/(n + k) (r - 1), 0.5, 1.5)``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``n_trades`` is negative, ``k`` is not positive or ``raw_multiplier``
+        is negative or infinite.
+
+    Notes
+    -----
+    For a fixed ``r`` the result lies between 1 and ``clip(r, 0.5, 1.5)``, is 1
+    at ``n = 0`` and moves monotonically toward ``clip(r)`` as ``n`` grows.
+
+    Examples
+    --------
+    >>> shrink_multiplier(1.4, 50)
+    1.2
+    >>> shrink_multiplier(3.0, 10_000)
+    1.5
+    """
+    if isinstance(n_trades, bool) or int(n_trades) != n_trades or n_trades < 0:
+        raise InvalidInputError(f"n_trades must be a count >= 0 (got {n_trades!r})")
+    if not (math.isfinite(k) and k > 0):
+        raise InvalidInputError(f"k must be a finite number > 0 (got {k!r})")
+    if math.isnan(raw_multiplier):
+        return 1.0
+    if not (math.isfinite(raw_multiplier) and raw_multiplier >= 0.0):
+        raise InvalidInputError(
+            f"raw_multiplier must be a finite number >= 0 (got {raw_multiplier!r})"
+        )
+    weight = n_trades / (n_trades + k)
+    shrunk = 1.0 + weight * (raw_multiplier - 1.0)
+    return min(MAX_CONSENSUS_MULTIPLIER, max(MIN_CONSENSUS_MULTIPLIER, shrunk))
+
+
+def consensus_bucket_codes(
+    consensus_count: npt.ArrayLike, model_actions: npt.ArrayLike
+) -> npt.NDArray[np.int8]:
+    """Bucket every trade with the shared rule :func:`~calibration_core.config.consensus_bucket`.
+
+    Parameters
+    ----------
+    consensus_count : array_like of int, shape (n,)
+        Models that voted with the trade's side; negative when the trade did
+        not record it.
+    model_actions : array_like of int, shape (n, m)
+        Member votes; ``ACTION_MISSING`` where a model did not vote.
+
+    Returns
+    -------
+    ndarray of int8, shape (n,)
+        Index into ``CONSENSUS_BUCKETS`` per trade, or -1 when the trade has
+        no bucket (no ``consensus_count``, no vote, or a count above the
+        number of models that voted).
+
+    Notes
+    -----
+    The number of models is counted **per trade**: the models present in that
+    trade's ``model_breakdown``. This is what the runtime passes as
+    ``total_models`` (the models that voted on that decision); a model that did
+    not vote on a trade is not part of its consensus.
+    """
+    counts = np.asarray(consensus_count)
+    actions = np.asarray(model_actions)
+    if counts.ndim != 1 or actions.ndim != 2 or actions.shape[0] != counts.size:  # noqa: PLR2004
+        raise InvalidInputError(
+            f"consensus_count must have shape (n,) and model_actions (n, m) "
+            f"(got {counts.shape} and {actions.shape})"
+        )
+    if counts.size and not np.issubdtype(counts.dtype, np.integer):
+        raise InvalidInputError(f"consensus_count must be integers (got {counts.dtype})")
+    totals = (actions != ACTION_MISSING).sum(axis=1).astype(np.int64)
+    # Few distinct (count, total) pairs: ask the shared rule once per pair.
+    keys = (np.maximum(counts.astype(np.int64), -1) + 1) * (actions.shape[1] + 1) + totals
+    unique, inverse = np.unique(keys, return_inverse=True)
+    per_key = []
+    for key in unique.tolist():
+        count, total = divmod(key, actions.shape[1] + 1)
+        bucket = consensus_bucket(count - 1, total) if count >= 1 else None
+        per_key.append(-1 if bucket is None else CONSENSUS_BUCKETS.index(bucket))
+    return np.asarray(per_key, dtype=np.int8)[inverse.reshape(-1)]
+
+
+@attrs.frozen
+class BucketEstimate:
+    """One consensus bucket's multiplier, estimated from outcomes.
+
+    Attributes
+    ----------
+    bucket : str
+        ``unanimous``, ``strong``, ``split`` or ``weak``.
+    n_trades, n_wins : int
+        The bucket's trades and wins.
+    mean_confidence : float
+        Mean of the confidence the multiplier scales (NaN when empty).
+    raw_multiplier : float
+        ``win rate / mean_confidence`` (NaN when undefined).
+    multiplier : float
+        :func:`shrink_multiplier` of ``raw_multiplier``, in [0.5, 1.5].
+    """
+
+    bucket: str
+    n_trades: int
+    n_wins: int
+    mean_confidence: float
+    raw_multiplier: float
+    multiplier: float
+
+    @property
+    def win_rate(self) -> float:
+        """Share of the bucket's trades that won (NaN when empty)."""
+        return self.n_wins / self.n_trades if self.n_trades else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready estimate."""
+        return {
+            "bucket": self.bucket,
+            "n_trades": self.n_trades,
+            "win_rate": _nan_to_none(self.win_rate),
+            "mean_confidence": _nan_to_none(self.mean_confidence),
+            "raw_multiplier": _nan_to_none(self.raw_multiplier),
+            "multiplier": self.multiplier,
+        }
+
+
+def _bucket_column(value: npt.ArrayLike, n: int) -> npt.NDArray[np.int8]:
+    codes = np.asarray(value)
+    if codes.shape != (n,) or (codes.size and not np.issubdtype(codes.dtype, np.integer)):
+        raise InvalidInputError(
+            f"bucket_codes must be integers of shape ({n},) (got {codes.dtype} {codes.shape})"
+        )
+    if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(CONSENSUS_BUCKETS)):
+        raise InvalidInputError(
+            f"bucket_codes must lie in [-1, {len(CONSENSUS_BUCKETS) - 1}] "
+            f"(got {int(codes.min())}..{int(codes.max())})"
+        )
+    return codes.astype(np.int8)
+
+
+def _limit_grid(
+    maps: Sequence[IsotonicCalibration | None], max_change: float
+) -> list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+    # Raw confidences where the constraint on ``min(1, f(c)·m)`` can bind: f is
+    # piecewise linear, so |f(c)·m - c| is extreme at its knots, and the cap at 1
+    # switches the upper bound off from c = 1 - max_change on.
+    grids = []
+    for conf_map in maps:
+        knots = np.array([0.0, 1.0]) if conf_map is None else np.asarray(conf_map.thresholds, float)
+        c = np.unique(np.clip(np.concatenate([knots, [0.0, 1.0 - max_change, 1.0]]), 0.0, 1.0))
+        f = c if conf_map is None else np.asarray(conf_map.predict(c), dtype=np.float64)
+        grids.append((c, f))
+    return grids
+
+
+def multiplier_limits(
+    maps: Sequence[IsotonicCalibration | None], *, max_change: float = MAX_CONFIDENCE_CHANGE
+) -> tuple[float, float]:
+    """Return the multipliers that keep every map's total change within ``max_change``.
+
+    Parameters
+    ----------
+    maps : sequence of IsotonicCalibration or None
+        The maps the runtime may apply before the multiplier (the global map and
+        every per-symbol map); None stands for no map (the clipped identity).
+    max_change : float, optional
+        The confidence-change bound, ``MAX_CONFIDENCE_CHANGE``.
+
+    Returns
+    -------
+    (float, float)
+        ``[lo, hi]`` within [0.5, 1.5] such that for every map ``f``, every raw
+        confidence ``c`` in [0, 1] and every ``m`` in it,
+        ``|min(1, f(c)·m) - c| <= max_change``. It always contains 1.0 because
+        each map is itself bounded.
+
+    Notes
+    -----
+    For ``f(c) > 0`` the bound asks ``(c - δ)/f(c) <= m``, and, where
+    ``c + δ < 1``, ``m <= (c + δ)/f(c)`` (in the limit ``c -> 1 - δ`` too).
+    ``f(c)·m - c`` is linear in ``c`` on each segment of the piecewise-linear map,
+    so checking the knots and ``c = 1 - δ`` is exact.
+    """
+    lo, hi = MIN_CONSENSUS_MULTIPLIER, MAX_CONSENSUS_MULTIPLIER
+    for c, f in _limit_grid(maps, max_change):
+        positive = f > 0.0
+        if positive.any():
+            lo = max(lo, float(np.max((c[positive] - max_change) / f[positive])))
+            # The upper bound holds for c < 1 - δ and binds in the limit c -> 1 - δ,
+            # so the limit point itself is included.
+            capped = positive & (c <= 1.0 - max_change + _BOUND_SLACK)
+            if capped.any():
+                hi = min(hi, float(np.min((c[capped] + max_change) / f[capped])))
+    # Each map is within the band on its own, so 1.0 is feasible up to rounding.
+    return min(lo, 1.0), max(hi, 1.0)
+
+
+def max_combined_change(
+    maps: Sequence[IsotonicCalibration | None],
+    multipliers: Sequence[float],
+    *,
+    max_change: float = MAX_CONFIDENCE_CHANGE,
+) -> float:
+    """Return the largest ``|min(1, f(c)·m) - c|`` over maps, multipliers and raw ``c`` in [0, 1].
+
+    Parameters
+    ----------
+    maps : sequence of IsotonicCalibration or None
+        As for :func:`multiplier_limits`.
+    multipliers : sequence of float
+        The deployed multipliers (one per bucket).
+    max_change : float, optional
+        Only used to place the cap point ``1 - max_change`` on the grid.
+
+    Returns
+    -------
+    float
+        The total change from raw confidence that the runtime can produce.
+    """
+    worst = 0.0
+    for c, f in _limit_grid(maps, max_change):
+        for m in multipliers:
+            worst = max(worst, float(np.max(np.abs(np.minimum(1.0, f * m) - c))))
+    return worst
+
+
+def estimate_consensus_multipliers(
+    confidence: npt.ArrayLike,
+    outcomes: npt.ArrayLike,
+    bucket_codes: npt.ArrayLike,
+    *,
+    shrinkage_trades: float = CONSENSUS_SHRINKAGE_TRADES,
+    limits: tuple[float, float] = (MIN_CONSENSUS_MULTIPLIER, MAX_CONSENSUS_MULTIPLIER),
+) -> tuple[BucketEstimate, ...]:
+    """Estimate one multiplier per consensus bucket from outcomes.
+
+    Parameters
+    ----------
+    confidence : array_like of float, shape (n,)
+        The confidence the multiplier will scale (the calibrated one), in [0, 1].
+    outcomes : array_like, shape (n,)
+        1 for a win, 0 otherwise.
+    bucket_codes : array_like of int, shape (n,)
+        Index into ``CONSENSUS_BUCKETS``, -1 for no bucket (ignored).
+    shrinkage_trades : float, optional
+        k of :func:`shrink_multiplier` (default 50).
+
+    Returns
+    -------
+    tuple of BucketEstimate
+        In ``CONSENSUS_BUCKETS`` order; an empty bucket gets 1.0.
+
+    Notes
+    -----
+    ``r_b = (Σ_b y / n_b) / (Σ_b c / n_b)``, the factor that makes the bucket's
+    mean confidence equal its win rate, then
+    ``m_b = clip(1 + n_b / (n_b + k) (r_b - 1), 0.5, 1.5)``, clamped into ``limits``.
+    """
+    lo, hi = limits
+    if not MIN_CONSENSUS_MULTIPLIER <= lo <= 1.0 <= hi <= MAX_CONSENSUS_MULTIPLIER:
+        raise InvalidInputError(
+            f"limits must satisfy {MIN_CONSENSUS_MULTIPLIER} <= lo <= 1 <= hi <= "
+            f"{MAX_CONSENSUS_MULTIPLIER} (got {limits})"
+        )
+    c = _as_unit_column(confidence, "confidence")
+    y = _as_unit_column(outcomes, "outcomes")
+    if y.shape != c.shape:
+        raise InvalidInputError(
+            f"confidence and outcomes must have one length (got {c.size} and {y.size})"
+        )
+    codes = _bucket_column(bucket_codes, c.size)
+    estimates = []
+    for index, bucket in enumerate(CONSENSUS_BUCKETS):
+        mask = codes == index
+        n = int(mask.sum())
+        wins = round(float(y[mask].sum()))
+        mean_c = float(c[mask].mean()) if n else math.nan
+        raw = (float(y[mask].mean()) / mean_c) if n and mean_c > 0.0 else math.nan
+        estimates.append(
+            BucketEstimate(
+                bucket=bucket,
+                n_trades=n,
+                n_wins=wins,
+                mean_confidence=mean_c,
+                raw_multiplier=raw,
+                multiplier=min(hi, max(lo, shrink_multiplier(raw, n, k=shrinkage_trades))),
+            )
+        )
+    return tuple(estimates)
+
+
+def apply_consensus_multipliers(
+    confidence: npt.ArrayLike, bucket_codes: npt.ArrayLike, multipliers: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """Scale each confidence by its bucket's multiplier as the runtime does: ``min(1, c·m)``.
+
+    Parameters
+    ----------
+    confidence : array_like of float, shape (n,)
+        Calibrated confidence in [0, 1].
+    bucket_codes : array_like of int, shape (n,)
+        Index into ``CONSENSUS_BUCKETS``; -1 (no bucket) gets 1.0, like an
+        invalid count at runtime.
+    multipliers : sequence of float
+        One per bucket, in ``CONSENSUS_BUCKETS`` order.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        ``clip(c · m, 0, 1)``.
+    """
+    c = _as_unit_column(confidence, "confidence")
+    codes = _bucket_column(bucket_codes, c.size)
+    table = np.asarray([*multipliers, 1.0], dtype=np.float64)
+    if table.size != len(CONSENSUS_BUCKETS) + 1:
+        raise InvalidInputError(
+            f"multipliers must hold {len(CONSENSUS_BUCKETS)} values (got {table.size - 1})"
+        )
+    # Index -1 picks the appended 1.0: a trade without a bucket is left unchanged.
+    return np.clip(c * table[codes], 0.0, 1.0)
+
+
+@attrs.frozen
+class ConsensusFold:
+    """One forward-chaining fold of the multipliers: estimated on earlier trades, scored later."""
+
+    index: int
+    train_stop: int
+    test_start: int
+    test_stop: int
+    brier_before: float
+    brier_after: float
+    multipliers: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready fold."""
+        return {
+            "fold": self.index,
+            "train_rows": [0, self.train_stop],
+            "test_rows": [self.test_start, self.test_stop],
+            "mse_before": _nan_to_none(self.brier_before),
+            "mse_after": _nan_to_none(self.brier_after),
+            "mse_improvement": _nan_to_none(
+                _relative_improvement(self.brier_before, self.brier_after)
+            ),
+            "multipliers": dict(zip(CONSENSUS_BUCKETS, self.multipliers, strict=True)),
+        }
+
+
+@attrs.frozen
+class ConsensusAnalysis:
+    """What the consensus-multiplier estimate found; the config section follows from it.
+
+    Attributes
+    ----------
+    available : bool
+        Whether the trades allowed an estimate at all.
+    enabled : bool
+        Whether the proposed config enables the multipliers.
+    reason : str
+        One line: why (not).
+    baseline : str
+        Which confidence the multipliers scale (the proposed global map, or raw).
+    n_bucketed, n_unbucketed : int
+        Trades with and without a consensus bucket.
+    buckets : tuple of BucketEstimate
+        The multipliers estimated on all trades (empty when not available).
+    folds : tuple of ConsensusFold
+        The out-of-sample folds.
+    brier_before, brier_after : float
+        Pooled held-out MSE without and with the fold's multipliers.
+    max_abs_change : float
+        Largest total change ``|min(1, f(c)·m) - c|`` from a raw confidence ``c``
+        in [0, 1] that map ``f`` and multiplier together make, over the global
+        map (or none) and every kept per-symbol map.
+    """
+
+    available: bool
+    enabled: bool
+    reason: str
+    baseline: str = ""
+    n_bucketed: int = 0
+    n_unbucketed: int = 0
+    buckets: tuple[BucketEstimate, ...] = ()
+    folds: tuple[ConsensusFold, ...] = ()
+    brier_before: float = math.nan
+    brier_after: float = math.nan
+    max_abs_change: float = 0.0
+
+    @property
+    def improvement(self) -> float:
+        """Pooled relative held-out MSE reduction (NaN when unavailable)."""
+        return _relative_improvement(self.brier_before, self.brier_after)
+
+    @property
+    def n_evaluated(self) -> int:
+        """Held-out trades pooled over the folds."""
+        return sum(f.test_stop - f.test_start for f in self.folds)
+
+    def section(self) -> ConsensusMultipliers:
+        """Return the proposed ``consensus_multipliers`` config section."""
+        if not self.buckets:
+            return ConsensusMultipliers()
+        return ConsensusMultipliers(
+            enabled=self.enabled,
+            multipliers=tuple((b.bucket, b.multiplier) for b in self.buckets),
+        )
+
+
+def _baseline(
+    values: npt.NDArray[np.float64], calibration: IsotonicCalibration | None
+) -> npt.NDArray[np.float64]:
+    # The confidence the runtime multiplies: the map's output, or raw without a map.
+    if calibration is None:
+        return values
+    return np.asarray(calibration.predict(values), dtype=np.float64)
+
+
+def consensus_unavailable(reason: str) -> ConsensusAnalysis:
+    """Return the analysis of trades that allow no consensus estimate, with the reason."""
+    return ConsensusAnalysis(
+        available=False, enabled=False, reason=f"no consensus multipliers proposed: {reason}"
+    )
+
+
+def evaluate_consensus(
+    confidence: npt.ArrayLike,
+    outcomes: npt.ArrayLike,
+    bucket_codes: npt.ArrayLike,
+    *,
+    calibration: IsotonicCalibration | None = None,
+    symbol_maps: Sequence[IsotonicCalibration] = (),
+    out_of_sample: OutOfSampleResult | None = None,
+    n_folds: int = DEFAULT_OOS_FOLDS,
+    min_fold_trades: int = MIN_FOLD_TRADES,
+    shrinkage_trades: float = CONSENSUS_SHRINKAGE_TRADES,
+) -> ConsensusAnalysis:
+    """Estimate the consensus multipliers and gate them on an out-of-sample improvement.
+
+    Parameters
+    ----------
+    confidence : array_like of float, shape (n,)
+        Raw confidence, **sorted by close time**.
+    outcomes : array_like, shape (n,)
+        1 for a win, 0 otherwise.
+    bucket_codes : array_like of int, shape (n,)
+        From :func:`consensus_bucket_codes`.
+    calibration : IsotonicCalibration or None, optional
+        The global map the runtime applies before the multiplier, when the
+        proposal enables one; None means the raw confidence is multiplied.
+    symbol_maps : sequence of IsotonicCalibration, optional
+        The per-symbol maps the proposal keeps; the runtime multiplies their
+        output too, so the deployed multipliers are limited for them as well.
+    out_of_sample : OutOfSampleResult, optional
+        The map's forward-chaining estimate on the same trades, to reuse its
+        fold maps (computed when needed and not given).
+    n_folds, min_fold_trades : int, optional
+        As for :func:`evaluate_out_of_sample`.
+    shrinkage_trades : float, optional
+        k of :func:`shrink_multiplier`.
+
+    Returns
+    -------
+    ConsensusAnalysis
+
+    Notes
+    -----
+    Fold ``i`` (the chunks of :func:`evaluate_out_of_sample`) computes the
+    baseline confidence ``b`` of rows ``[0, stop)`` and of its test chunk with
+    the fold's map (fitted on ``[0, stop)`` only; the raw confidence when
+    ``calibration`` is None), estimates the multipliers on ``[0, stop)`` and
+    scores ``min(1, b·m)`` against ``b`` on the test chunk. The multipliers are
+    enabled only when the pooled relative Brier reduction is at least
+    ``MIN_CONFIDENCE_IMPROVEMENT``; the deployed ones are estimated on all trades.
+    Every multiplier is clamped into :func:`multiplier_limits` of the maps it
+    follows (the fold's map in a fold), so map and multiplier together never move
+    a confidence by more than ``MAX_CONFIDENCE_CHANGE``.
+    """
+    x = _as_unit_column(confidence, "confidence")
+    y = _as_unit_column(outcomes, "outcomes")
+    if y.shape != x.shape:
+        raise InvalidInputError(
+            f"confidence and outcomes must have one length (got {x.size} and {y.size})"
+        )
+    codes = _bucket_column(bucket_codes, x.size)
+    n_bucketed = int((codes >= 0).sum())
+    n_unbucketed = int(x.size) - n_bucketed
+    if n_bucketed < MIN_TRADES_FOR_CALIBRATION:
+        return attrs.evolve(
+            consensus_unavailable(
+                f"only {n_bucketed} trades have a consensus bucket; at least "
+                f"{MIN_TRADES_FOR_CALIBRATION} are needed"
+            ),
+            n_bucketed=n_bucketed,
+            n_unbucketed=n_unbucketed,
+        )
+    plan: list[tuple[int, int, IsotonicCalibration | None]]
+    if calibration is None:
+        baseline = "the raw confidence (the proposal does not enable the global map)"
+        bounds, note = _fold_plan(int(x.size), n_folds, min_fold_trades)
+        plan = [(bounds[i], bounds[i + 1], None) for i in range(1, len(bounds) - 1)]
+    else:
+        baseline = "the calibrated confidence (the proposed global map)"
+        oos = (
+            out_of_sample
+            if out_of_sample is not None
+            else evaluate_out_of_sample(x, y, n_folds=n_folds, min_fold_trades=min_fold_trades)
+        )
+        note = oos.note
+        plan = [(f.train_stop, f.test_stop, f.calibration) for f in oos.folds]
+    if not plan:
+        return attrs.evolve(
+            consensus_unavailable(note),
+            baseline=baseline,
+            n_bucketed=n_bucketed,
+            n_unbucketed=n_unbucketed,
+        )
+
+    folds, before_parts, after_parts, held_out = [], [], [], []
+    for index, (stop, test_stop, fold_map) in enumerate(plan, start=1):
+        estimate = estimate_consensus_multipliers(
+            _baseline(x[:stop], fold_map),
+            y[:stop],
+            codes[:stop],
+            shrinkage_trades=shrinkage_trades,
+            limits=multiplier_limits([fold_map]),
+        )
+        multipliers = tuple(b.multiplier for b in estimate)
+        before = _baseline(x[stop:test_stop], fold_map)
+        after = apply_consensus_multipliers(before, codes[stop:test_stop], multipliers)
+        test_y = y[stop:test_stop]
+        folds.append(
+            ConsensusFold(
+                index=index,
+                train_stop=stop,
+                test_start=stop,
+                test_stop=test_stop,
+                brier_before=float(brier_score(before, test_y)),
+                brier_after=float(brier_score(after, test_y)),
+                multipliers=multipliers,
+            )
+        )
+        before_parts.append(before)
+        after_parts.append(after)
+        held_out.append(test_y)
+    pooled_y = np.concatenate(held_out)
+    brier_before = _pooled_brier(before_parts, pooled_y)
+    brier_after = _pooled_brier(after_parts, pooled_y)
+    stage = _baseline(x, calibration)
+    followed = [calibration, *symbol_maps]
+    buckets = estimate_consensus_multipliers(
+        stage, y, codes, shrinkage_trades=shrinkage_trades, limits=multiplier_limits(followed)
+    )
+    gain = _relative_improvement(brier_before, brier_after)
+    enabled = gain >= MIN_CONFIDENCE_IMPROVEMENT
+    gain_text = "n/a" if math.isnan(gain) else f"{gain:+.1%}"
+    relation = "meets" if enabled else "is below"
+    reason = (
+        f"out-of-sample MSE improvement {gain_text} over {pooled_y.size} held-out trades "
+        f"{relation} the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum"
+    )
+    return ConsensusAnalysis(
+        available=True,
+        enabled=enabled,
+        reason=reason,
+        baseline=baseline,
+        buckets=buckets,
+        folds=tuple(folds),
+        brier_before=brier_before,
+        brier_after=brier_after,
+        max_abs_change=max_combined_change(followed, [b.multiplier for b in buckets]),
+        n_bucketed=n_bucketed,
+        n_unbucketed=n_unbucketed,
+    )
+
+
+def _consensus_checks(analysis: ConsensusAnalysis) -> list[CheckResult]:
+    if not analysis.available:
+        return []
+    values = [b.multiplier for b in analysis.buckets]
+    outside = [
+        max(MIN_CONSENSUS_MULTIPLIER - m, m - MAX_CONSENSUS_MULTIPLIER)
+        for m in values
+        if not MIN_CONSENSUS_MULTIPLIER <= m <= MAX_CONSENSUS_MULTIPLIER
+    ]
+    listed = ", ".join(f"{b.bucket} {b.multiplier:.3f}" for b in analysis.buckets)
+    bounds = CheckResult(
+        name="consensus_multiplier_bounds",
+        severity=Severity.CRITICAL,
+        passed=not outside and all(math.isfinite(m) for m in values),
+        value=max(outside, default=0.0),
+        threshold=0.0,
+        message=(
+            f"multipliers {listed} "
+            f"{'lie within' if not outside else 'leave'} "
+            f"[{MIN_CONSENSUS_MULTIPLIER}, {MAX_CONSENSUS_MULTIPLIER}]"
+        ),
+    )
+    combined = CheckResult(
+        name="consensus_confidence_change_bound",
+        severity=Severity.CRITICAL,
+        passed=math.isfinite(analysis.max_abs_change)
+        and analysis.max_abs_change <= MAX_CONFIDENCE_CHANGE + _BOUND_SLACK,
+        value=analysis.max_abs_change,
+        threshold=MAX_CONFIDENCE_CHANGE,
+        message=(
+            f"map and multiplier together move a confidence by at most "
+            f"{analysis.max_abs_change:.4f} (bound ±{MAX_CONFIDENCE_CHANGE})"
+        ),
+    )
+    improvement = _improvement_check(
+        "consensus_improvement",
+        "the consensus multipliers are",
+        analysis.brier_before,
+        analysis.brier_after,
+    )
+    # What would be deployed: with the multipliers disabled the confidence is unchanged.
+    after = analysis.brier_after if analysis.enabled else analysis.brier_before
+    degradation = check_no_degradation(
+        "consensus_oos_brier", analysis.brier_before, after, higher_is_better=False
+    )
+    return [bounds, combined, improvement, degradation]
+
+
+# --------------------------------------------------------------------------- HOLD bias
+
+NO_HOLD_OUTCOMES = (
+    "the trades file records only executed BUY/SELL trades, so no HOLD signal has an "
+    "outcome to judge"
+)
+"""Why ``run`` proposes no HOLD bias under the current trades contract."""
+
+
+@attrs.frozen
+class HoldEvidence:
+    """Judged HOLD signals: the confidence each had and whether holding was right.
+
+    Build it with :meth:`from_signals` (evidence) or :meth:`none` (no evidence,
+    with the reason). ``confidence`` is what the runtime passes to
+    ``apply_hold_bias``: the HOLD signal's calibrated confidence. ``held_right``
+    is 1.0 where not trading was the right decision (for example, the trade the
+    ensemble declined would have lost) and 0.0 otherwise. Rows are sorted by
+    time, oldest first.
+    """
+
+    confidence: npt.NDArray[np.float64] = attrs.field(eq=_ARRAY_FIELD, repr=False)
+    held_right: npt.NDArray[np.float64] = attrs.field(eq=_ARRAY_FIELD, repr=False)
+    missing_reason: str = ""
+
+    @classmethod
+    def none(cls, reason: str = NO_HOLD_OUTCOMES) -> HoldEvidence:
+        """Return "no evidence", with the reason the report gives."""
+        if not reason:
+            raise InvalidInputError("reason must say why there is no HOLD evidence")
+        empty = np.empty(0, dtype=np.float64)
+        return cls(empty, empty, reason)
+
+    @classmethod
+    def from_signals(cls, confidence: npt.ArrayLike, held_right: npt.ArrayLike) -> HoldEvidence:
+        """Validate judged HOLD signals.
+
+        Parameters
+        ----------
+        confidence : array_like of float, shape (n,)
+            HOLD-signal confidence in [0, 1], time-sorted.
+        held_right : array_like of bool, shape (n,)
+            Whether holding was right.
+
+        Returns
+        -------
+        HoldEvidence
+
+        Raises
+        ------
+        InvalidInputError
+            If a confidence is outside [0, 1] or the shapes differ.
+        """
+        c = _as_unit_column(confidence, "confidence").copy()
+        right = np.asarray(held_right)
+        if right.shape != c.shape or (right.size and right.dtype != np.bool_):
+            raise InvalidInputError(
+                f"held_right must be booleans of shape {c.shape} (got {right.dtype} {right.shape})"
+            )
+        return cls(c, right.astype(np.float64))
+
+    @property
+    def n_signals(self) -> int:
+        """Judged HOLD signals."""
+        return int(self.confidence.size)
+
+
+@attrs.frozen
+class HoldBiasAnalysis:
+    """What the HOLD-bias estimate found; the ``hold_bias`` config section follows from it.
+
+    Attributes
+    ----------
+    enabled : bool
+        Whether the proposed config enables the bias.
+    bias : float
+        The bounded bias (0.0 when none was estimated), ``|bias| <= 0.15``.
+    reason : str
+        One line: why (not).
+    n_signals : int
+        Judged HOLD signals in the evidence.
+    estimated_bias : float
+        ``mean(held_right - confidence)`` before the bound (NaN when none).
+    n_folds, n_evaluated : int
+        Out-of-sample folds and held-out signals.
+    brier_before, brier_after : float
+        Pooled held-out MSE without and with the fold's bias.
+    """
+
+    enabled: bool
+    bias: float
+    reason: str
+    n_signals: int = 0
+    estimated_bias: float = math.nan
+    n_folds: int = 0
+    n_evaluated: int = 0
+    brier_before: float = math.nan
+    brier_after: float = math.nan
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether there was enough evidence to estimate and validate a bias."""
+        return not math.isnan(self.estimated_bias)
+
+    @property
+    def improvement(self) -> float:
+        """Pooled relative held-out MSE reduction (NaN when not evaluated)."""
+        return _relative_improvement(self.brier_before, self.brier_after)
+
+    def section(self) -> HoldBias:
+        """Return the proposed ``hold_bias`` config section."""
+        return HoldBias(enabled=self.enabled, bias=self.bias)
+
+
+def _hold_bias_of(c: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[float, float]:
+    estimated = float(np.mean(y - c))
+    return estimated, min(MAX_HOLD_BIAS, max(-MAX_HOLD_BIAS, estimated))
+
+
+def propose_hold_bias(
+    evidence: HoldEvidence,
+    *,
+    n_folds: int = DEFAULT_OOS_FOLDS,
+    min_fold_trades: int = MIN_FOLD_TRADES,
+) -> HoldBiasAnalysis:
+    """Estimate a bounded additive HOLD bias, gated on an out-of-sample improvement.
+
+    Parameters
+    ----------
+    evidence : HoldEvidence
+        Judged HOLD signals, or :meth:`HoldEvidence.none` with the reason.
+    n_folds, min_fold_trades : int, optional
+        As for :func:`evaluate_out_of_sample`.
+
+    Returns
+    -------
+    HoldBiasAnalysis
+        Disabled, with the reason, without evidence or with fewer than
+        ``MIN_TRADES_FOR_CALIBRATION`` signals, or when the held-out gain is
+        below ``MIN_CONFIDENCE_IMPROVEMENT``.
+
+    Notes
+    -----
+    The bias is ``clip(mean(y - c), -0.15, 0.15)``, the shift that makes the
+    mean HOLD confidence equal the rate at which holding was right. Fold ``i``
+    estimates it on the signals before its test chunk and scores
+    ``clip(c + b, 0, 1)`` against ``c`` there, as the runtime applies it.
+    """
+    n = evidence.n_signals
+    if n == 0:
+        reason = evidence.missing_reason or "the evidence holds no judged HOLD signal"
+        return HoldBiasAnalysis(enabled=False, bias=0.0, reason=f"no HOLD bias proposed: {reason}")
+    if n < MIN_TRADES_FOR_CALIBRATION:
+        return HoldBiasAnalysis(
+            enabled=False,
+            bias=0.0,
+            reason=(
+                f"no HOLD bias proposed: only {n} judged HOLD signals, at least "
+                f"{MIN_TRADES_FOR_CALIBRATION} are needed"
+            ),
+            n_signals=n,
+        )
+    c, y = evidence.confidence, evidence.held_right
+    estimated, bias = _hold_bias_of(c, y)
+    bounds, note = _fold_plan(n, n_folds, min_fold_trades)
+    before_parts, after_parts, held_out = [], [], []
+    for i in range(1, len(bounds) - 1):
+        stop, test_stop = bounds[i], bounds[i + 1]
+        _, fold_bias = _hold_bias_of(c[:stop], y[:stop])
+        before_parts.append(c[stop:test_stop])
+        after_parts.append(np.clip(c[stop:test_stop] + fold_bias, 0.0, 1.0))
+        held_out.append(y[stop:test_stop])
+    evaluated = HoldBiasAnalysis(
+        enabled=False,
+        bias=bias,
+        reason="",
+        n_signals=n,
+        estimated_bias=estimated,
+        n_folds=len(held_out),
+    )
+    if not held_out:
+        return attrs.evolve(evaluated, reason=f"HOLD bias proposed DISABLED: {note}")
+    pooled_y = np.concatenate(held_out)
+    before, after = _pooled_brier(before_parts, pooled_y), _pooled_brier(after_parts, pooled_y)
+    gain = _relative_improvement(before, after)
+    enabled = gain >= MIN_CONFIDENCE_IMPROVEMENT
+    gain_text = "n/a" if math.isnan(gain) else f"{gain:+.1%}"
+    limited = ""
+    if bias != estimated:
+        limited = f" (estimate {estimated:+.3f} limited to ±{MAX_HOLD_BIAS})"
+    reason = (
+        f"HOLD bias {bias:+.3f}{limited}{'' if enabled else ' proposed DISABLED'}: "
+        f"out-of-sample MSE improvement {gain_text} over {pooled_y.size} held-out HOLD "
+        f"signals {'meets' if enabled else 'is below'} the {MIN_CONFIDENCE_IMPROVEMENT:.0%} "
+        "minimum"
+    )
+    return attrs.evolve(
+        evaluated,
+        enabled=enabled,
+        reason=reason,
+        n_evaluated=int(pooled_y.size),
+        brier_before=before,
+        brier_after=after,
+    )
+
+
+def _hold_bias_checks(analysis: HoldBiasAnalysis) -> list[CheckResult]:
+    if not analysis.evaluated:
+        return []
+    bound = check_confidence_change_bound(abs(analysis.bias))
+    checks = [
+        attrs.evolve(
+            bound,
+            name="hold_bias_bound",
+            message=f"HOLD bias {analysis.bias:+.4f}: {bound.message}",
+        ),
+        _improvement_check(
+            "hold_bias_improvement", "the HOLD bias is", analysis.brier_before, analysis.brier_after
+        ),
+    ]
+    if analysis.n_evaluated:
+        # What would be deployed: a disabled bias leaves the HOLD confidence unchanged.
+        after = analysis.brier_after if analysis.enabled else analysis.brier_before
+        checks.append(
+            check_no_degradation(
+                "hold_oos_brier", analysis.brier_before, after, higher_is_better=False
+            )
+        )
+    return checks
+
+
 # --------------------------------------------------------------------------- the proposal
 
 
@@ -736,6 +2055,15 @@ class Proposal:
     turns_off : tuple of str
         Sections the live config enables and the proposed config does not:
         deploying the proposal would switch them off.
+    per_symbol : PerSymbolAnalysis
+        Which symbols keep a map of their own (or that none was requested).
+    consensus : ConsensusAnalysis
+        The consensus multipliers and their out-of-sample gate.
+    hold_bias : HoldBiasAnalysis
+        The HOLD bias, or why none is proposed.
+    weights_carried_over : bool
+        The live config's enabled weights are kept, unchanged, because no weight
+        change is proposed for the same models.
     """
 
     n_trades: int
@@ -759,6 +2087,16 @@ class Proposal:
     rejection_reasons: tuple[str, ...]
     newest_trade_age_hours: float | None = None
     turns_off: tuple[str, ...] = ()
+    per_symbol: PerSymbolAnalysis = attrs.field(
+        factory=lambda: PerSymbolAnalysis(requested=False, reason=PER_SYMBOL_NOT_REQUESTED)
+    )
+    consensus: ConsensusAnalysis = attrs.field(
+        factory=lambda: consensus_unavailable("consensus multipliers were not evaluated")
+    )
+    hold_bias: HoldBiasAnalysis = attrs.field(
+        factory=lambda: propose_hold_bias(HoldEvidence.none())
+    )
+    weights_carried_over: bool = False
 
     @property
     def acceptable(self) -> bool:
@@ -767,8 +2105,19 @@ class Proposal:
 
     @property
     def changes_something(self) -> bool:
-        """Whether the proposed config enables the map or new weights."""
-        return self.confidence_enabled or self.weights_enabled
+        """Whether the proposed config enables something new.
+
+        The map, new weights, per-symbol maps, consensus multipliers or a HOLD
+        bias; live weights carried over unchanged are not a change.
+        """
+        config = self.config
+        return (
+            self.confidence_enabled
+            or (self.weights_enabled and not self.weights_carried_over)
+            or config.per_symbol.enabled
+            or config.consensus.enabled
+            or config.hold_bias.enabled
+        )
 
     @property
     def stale_data(self) -> bool:
@@ -876,6 +2225,11 @@ def build_proposal(
     newest_trade_age_hours: float | None = None,
     n_folds: int = DEFAULT_OOS_FOLDS,
     min_fold_trades: int = MIN_FOLD_TRADES,
+    symbol_codes: npt.ArrayLike | None = None,
+    symbol_names: Sequence[str] = (),
+    per_symbol: bool = False,
+    consensus_count: npt.ArrayLike | None = None,
+    hold_evidence: HoldEvidence | None = None,
 ) -> Proposal:
     """Compute the whole calibration proposal of one job; apply nothing.
 
@@ -894,7 +2248,8 @@ def build_proposal(
         Member models, in the column order of ``model_actions``; empty when
         the trades carry no ``model_breakdown``.
     model_actions : array_like of int, shape (n, m), optional
-        Member votes.
+        Member votes; also give the number of models per trade for the
+        consensus buckets.
     live_config : CalibrationConfig or None, optional
         The live config: its weights are the starting point when they cover
         exactly the models in the trades.
@@ -904,6 +2259,17 @@ def build_proposal(
         How old the newest trade was when the job ran.
     n_folds, min_fold_trades : int, optional
         See :func:`evaluate_out_of_sample`.
+    symbol_codes : array_like of int, shape (n,), optional
+        Index into ``symbol_names`` per trade; needed with ``per_symbol``.
+    symbol_names : sequence of str, optional
+        The symbols.
+    per_symbol : bool, optional
+        Evaluate one map per symbol (``run --per-symbol``).
+    consensus_count : array_like of int, shape (n,), optional
+        Models that voted with the trade's side, negative where not recorded.
+    hold_evidence : HoldEvidence, optional
+        Judged HOLD signals; default :meth:`HoldEvidence.none` (the trades
+        file records no HOLD outcome).
 
     Returns
     -------
@@ -912,7 +2278,7 @@ def build_proposal(
     Raises
     ------
     InvalidInputError
-        If a column is malformed.
+        If a column is malformed, or ``per_symbol`` is asked without symbols.
     ConfigRejectedError
         If the proposed config would not validate (a bug: every part is bounded).
 
@@ -920,8 +2286,12 @@ def build_proposal(
     -----
     The map is enabled only when the out-of-sample MSE improvement is at
     least ``MIN_CONFIDENCE_IMPROVEMENT``; the weights only when a change is
-    proposed and every weight check passed. The job is rejected when
-    validation fails, the risk blocks deployment, or nothing would change.
+    proposed and every weight check passed, or carried over unchanged when the
+    live config enables weights for the same models and no change is
+    proposed. Per-symbol maps, consensus multipliers and the HOLD bias each
+    pass their own out-of-sample gate (see their functions). The job is
+    rejected when validation fails, the risk blocks deployment, or nothing
+    would change.
     """
     x = _as_unit_column(confidence, "confidence")
     pnl = _as_finite_column(pnl_pct, "pnl_pct", x.size)
@@ -930,6 +2300,8 @@ def build_proposal(
     n = int(x.size)
     n_wins, n_losses = int(wins.sum()), int((pnl < 0.0).sum())
     n_neutral = int((np.abs(pnl) < NEUTRAL_PNL_BAND_PCT).sum())
+    if per_symbol and symbol_codes is None:
+        raise InvalidInputError("per_symbol needs symbol_codes and symbol_names")
 
     checks: list[CheckResult] = [
         check_min_trades(n),
@@ -949,12 +2321,33 @@ def build_proposal(
     weights = _analyze_weights(model_names, model_actions, sides, wins, live_config)
     weight_checks = _weight_checks(weights)
     checks.extend(weight_checks)
-    validation = summarize(checks)
     weights_enabled = (
         weights.status == WEIGHTS_PROPOSED
         and weights.proposal is not None
         and all(c.passed for c in weight_checks)
     )
+    carried = _carried_weights(weights, live_config, weight_checks)
+    if carried is not None:
+        weights = attrs.evolve(
+            weights,
+            reason=f"{weights.reason}; the live weights stay enabled, unchanged",
+        )
+
+    symbols, consensus, hold, extra_checks = _later_sections(
+        x,
+        pnl,
+        oos,
+        calibration=bounded if confidence_enabled else None,
+        symbol_codes=symbol_codes if per_symbol else None,
+        symbol_names=symbol_names,
+        consensus_count=consensus_count,
+        model_actions=model_actions,
+        hold_evidence=hold_evidence,
+        n_folds=n_folds,
+        min_fold_trades=min_fold_trades,
+    )
+    checks.extend(extra_checks)
+    validation = summarize(checks)
 
     if oos.available:
         reliability_label = "calibrated, out-of-sample (held-out trades)"
@@ -963,46 +2356,26 @@ def build_proposal(
         reliability_label = "calibrated, in-sample (optimistic)"
         reliability_calibrated = reliability_table(fitted, y, n_bins=RELIABILITY_BINS)
 
+    if weights_enabled and weights.proposal is not None:
+        weights_section = EnsembleWeights(enabled=True, weights=weights.proposal.after)
+    elif carried is not None:
+        weights_section = carried
+    else:
+        weights_section = EnsembleWeights()
     config = CalibrationConfig(
         version=job_id,
         created_at=created_at,
         source_job=job_id,
         data_hash=data_hash,
-        confidence=ConfidenceMap(
-            enabled=confidence_enabled,
-            thresholds=tuple(float(t) for t in bounded.thresholds),
-            values=tuple(float(v) for v in bounded.values),
-            max_change=MAX_CONFIDENCE_CHANGE,
-            method="isotonic",
-        ),
-        weights=(
-            EnsembleWeights(enabled=True, weights=weights.proposal.after)
-            if weights_enabled and weights.proposal is not None
-            else EnsembleWeights()
-        ),
+        confidence=_confidence_section(bounded, enabled=confidence_enabled),
+        weights=weights_section,
+        per_symbol=symbols.section(),
+        consensus=consensus.section(),
+        hold_bias=hold.section(),
     )
     # Validate it the way approve will read it; a failure here is a bug, not data.
     CalibrationConfig.from_dict(config.to_dict())
-
-    turns_off = []
-    if live_config is not None:
-        if live_config.confidence.enabled and not confidence_enabled:
-            turns_off.append("the confidence map")
-        if live_config.weights.enabled and not weights_enabled:
-            turns_off.append("the ensemble weights")
-    rejection: list[str] = []
-    if not validation.passed:
-        failed = ", ".join(c.name for c in validation.checks if not c.passed)
-        rejection.append(f"validation failed ({failed})")
-    if validation.risk.blocks_deployment:
-        rejection.append(
-            f"risk {validation.risk.score:.1%} is {validation.risk.category}: deployment blocked"
-        )
-    if not (confidence_enabled or weights_enabled):
-        rejection.append(
-            "nothing to apply: the confidence map is disabled and no weight change is proposed"
-        )
-    return Proposal(
+    proposal = Proposal(
         n_trades=n,
         n_wins=n_wins,
         n_losses=n_losses,
@@ -1017,14 +2390,179 @@ def build_proposal(
         confidence_enabled=confidence_enabled,
         confidence_reason=confidence_reason,
         weights=weights,
-        weights_enabled=weights_enabled,
+        weights_enabled=weights_enabled or carried is not None,
         validation=validation,
         config=config,
         forced=forced,
-        rejection_reasons=tuple(rejection),
+        rejection_reasons=(),
         newest_trade_age_hours=newest_trade_age_hours,
-        turns_off=tuple(turns_off),
+        turns_off=_turns_off(live_config, config),
+        per_symbol=symbols,
+        consensus=consensus,
+        hold_bias=hold,
+        weights_carried_over=carried is not None,
     )
+    return attrs.evolve(proposal, rejection_reasons=_rejection_reasons(proposal))
+
+
+def _later_sections(
+    x: npt.NDArray[np.float64],
+    pnl: npt.NDArray[np.float64],
+    oos: OutOfSampleResult,
+    *,
+    calibration: IsotonicCalibration | None,
+    symbol_codes: npt.ArrayLike | None,
+    symbol_names: Sequence[str],
+    consensus_count: npt.ArrayLike | None,
+    model_actions: npt.ArrayLike | None,
+    hold_evidence: HoldEvidence | None,
+    n_folds: int,
+    min_fold_trades: int,
+) -> tuple[PerSymbolAnalysis, ConsensusAnalysis, HoldBiasAnalysis, list[CheckResult]]:
+    # Per-symbol maps, consensus multipliers and the HOLD bias with their checks.
+    # ``calibration`` is the global map when the proposal enables it, else None.
+    if symbol_codes is not None:
+        symbols = evaluate_per_symbol(
+            x,
+            pnl,
+            symbol_codes,
+            symbol_names,
+            global_enabled=calibration is not None,
+            n_folds=n_folds,
+            min_fold_trades=min_fold_trades,
+        )
+    else:
+        symbols = PerSymbolAnalysis(requested=False, reason=PER_SYMBOL_NOT_REQUESTED)
+    checks = _per_symbol_checks(symbols)
+    consensus = _analyze_consensus(
+        x,
+        (pnl > 0.0).astype(np.float64),
+        consensus_count,
+        model_actions,
+        calibration=calibration,
+        symbol_maps=[k.calibration for k in symbols.kept if k.calibration is not None]
+        if symbols.enabled
+        else [],
+        out_of_sample=oos,
+        n_folds=n_folds,
+        min_fold_trades=min_fold_trades,
+    )
+    consensus_checks = _consensus_checks(consensus)
+    checks.extend(consensus_checks)
+    if consensus.enabled and not all(c.passed for c in consensus_checks):
+        consensus = attrs.evolve(
+            consensus,
+            enabled=False,
+            reason=f"{consensus.reason}, but a consensus check failed; proposed DISABLED",
+        )
+    hold = propose_hold_bias(
+        HoldEvidence.none() if hold_evidence is None else hold_evidence,
+        n_folds=n_folds,
+        min_fold_trades=min_fold_trades,
+    )
+    checks.extend(_hold_bias_checks(hold))
+    return symbols, consensus, hold, checks
+
+
+def _carried_weights(
+    weights: WeightAnalysis,
+    live_config: CalibrationConfig | None,
+    weight_checks: Sequence[CheckResult],
+) -> EnsembleWeights | None:
+    # No change proposed for exactly the live models: keep the live section as it is,
+    # instead of proposing "weights disabled" and so switching off what is live.
+    if (
+        live_config is None
+        or not live_config.weights.enabled
+        or weights.status != WEIGHTS_NO_CHANGE
+        or weights.proposal is None
+        or not all(c.passed for c in weight_checks)
+    ):
+        return None
+    live = live_config.weights_dict()
+    if set(live) != {name for name, _ in weights.proposal.before} or any(
+        live[name] != w for name, w in weights.proposal.before
+    ):
+        return None
+    return live_config.weights
+
+
+def _analyze_consensus(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    consensus_count: npt.ArrayLike | None,
+    model_actions: npt.ArrayLike | None,
+    *,
+    calibration: IsotonicCalibration | None,
+    symbol_maps: Sequence[IsotonicCalibration],
+    out_of_sample: OutOfSampleResult,
+    n_folds: int,
+    min_fold_trades: int,
+) -> ConsensusAnalysis:
+    counts = None if consensus_count is None else np.asarray(consensus_count)
+    if counts is None or counts.size == 0 or not bool((counts >= 0).any()):
+        return consensus_unavailable(
+            "the trades carry no consensus_count, so there is no outcome per consensus "
+            "bucket to estimate a multiplier from"
+        )
+    if counts.shape != x.shape:
+        raise InvalidInputError(f"consensus_count must have shape {x.shape} (got {counts.shape})")
+    if model_actions is None:
+        return consensus_unavailable(
+            "the trades carry consensus_count but no model_breakdown, so the number of "
+            "models that voted (the bucket's denominator) is unknown"
+        )
+    codes = consensus_bucket_codes(counts, model_actions)
+    return evaluate_consensus(
+        x,
+        y,
+        codes,
+        calibration=calibration,
+        symbol_maps=symbol_maps,
+        out_of_sample=out_of_sample,
+        n_folds=n_folds,
+        min_fold_trades=min_fold_trades,
+    )
+
+
+def _turns_off(live: CalibrationConfig | None, proposed: CalibrationConfig) -> tuple[str, ...]:
+    # Every section the live config enables and the proposal does not: never silently.
+    if live is None:
+        return ()
+    sections = (
+        ("the confidence map", live.confidence.enabled, proposed.confidence.enabled),
+        ("the ensemble weights", live.weights.enabled, proposed.weights.enabled),
+        ("the per-symbol maps", live.per_symbol.enabled, proposed.per_symbol.enabled),
+        ("the consensus multipliers", live.consensus.enabled, proposed.consensus.enabled),
+        ("the HOLD bias", live.hold_bias.enabled, proposed.hold_bias.enabled),
+    )
+    off = [name for name, was_on, is_on in sections if was_on and not is_on]
+    if live.per_symbol.enabled and proposed.per_symbol.enabled:
+        dropped = sorted(
+            {s for s, m in live.per_symbol.maps if m.enabled}
+            - {s for s, m in proposed.per_symbol.maps if m.enabled}
+        )
+        if dropped:
+            off.append(f"the per-symbol maps of {', '.join(dropped)}")
+    return tuple(off)
+
+
+def _rejection_reasons(proposal: Proposal) -> tuple[str, ...]:
+    validation = proposal.validation
+    rejection: list[str] = []
+    if not validation.passed:
+        failed = ", ".join(c.name for c in validation.checks if not c.passed)
+        rejection.append(f"validation failed ({failed})")
+    if validation.risk.blocks_deployment:
+        rejection.append(
+            f"risk {validation.risk.score:.1%} is {validation.risk.category}: deployment blocked"
+        )
+    if not proposal.changes_something:
+        rejection.append(
+            "nothing to apply: the confidence map is disabled, no weight change is proposed, "
+            "and no per-symbol map, consensus multiplier or HOLD bias is enabled"
+        )
+    return tuple(rejection)
 
 
 def format_age(hours: float) -> str:

@@ -49,9 +49,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="analyse the trades and write a proposal + review report (nothing is applied)",
         description=(
             "Check the authorization, load and check the trades, fit the confidence map, "
-            "calibrate the ensemble weights, validate, score the risk, save a job waiting for "
-            "approval and write the report. Nothing is applied: the live config, its archive "
-            "and the reload sentinel are never touched."
+            "calibrate the ensemble weights, estimate the consensus multipliers (and, with "
+            "--per-symbol, one map per symbol), validate, score the risk, save a job waiting "
+            "for approval and write the report. Nothing is applied: the live config, its "
+            "archive and the reload sentinel are never touched."
         ),
     )
     run.add_argument(
@@ -59,6 +60,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         action="store_true",
         help="run even when calibration is not authorized; the job is marked FORCED and can "
         "never be approved (testing only)",
+    )
+    run.add_argument(
+        "--per-symbol",
+        action="store_true",
+        help="also fit one bounded map per symbol; a symbol keeps its own map only when, on "
+        "its own held-out trades, the map beats the global map and improves by at least 5%% "
+        "on what the symbol would otherwise get (report section 7a)",
     )
     run.set_defaults(handler=_lazy("run_calibration"))
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CONSENSUS_BUCKETS",
     "MAX_CONFIG_BYTES",
+    "MAX_CONSENSUS_MULTIPLIER",
     "MAX_HOLD_BIAS",
+    "MIN_CONSENSUS_MULTIPLIER",
     "MODEL_NAME_PATTERN",
     "SYMBOL_PATTERN",
     "VERSION_PATTERN",
@@ -38,6 +40,7 @@ __all__ = [
     "EnsembleWeights",
     "HoldBias",
     "PerSymbolMaps",
+    "consensus_bucket",
     "is_valid_version",
 ]
 
@@ -55,7 +58,9 @@ CONSENSUS_BUCKETS = ("unanimous", "strong", "split", "weak")
 """Consensus buckets, from all models agreeing to few agreeing."""
 
 MIN_CONSENSUS_MULTIPLIER = 0.5
+"""Smallest consensus multiplier a config may hold."""
 MAX_CONSENSUS_MULTIPLIER = 1.5
+"""Largest consensus multiplier a config may hold."""
 MAX_HOLD_BIAS = MAX_CONFIDENCE_CHANGE
 """A HOLD bias shifts HOLD confidence by at most the confidence-change bound."""
 
@@ -78,6 +83,69 @@ def is_valid_version(name: str) -> bool:
         this is checked before a name ever touches a path.
     """
     return isinstance(name, str) and VERSION_PATTERN.fullmatch(name) is not None
+
+
+def consensus_bucket(consensus_count: int, total_models: int) -> str | None:
+    """Name the consensus bucket of a vote; the one place the bucket rule is defined.
+
+    The runtime (``loader``) and the offline estimate of the multipliers
+    (``analysis``) both call this function, so they cannot disagree.
+
+    Parameters
+    ----------
+    consensus_count : int
+        Number of models that voted for the winning action.
+    total_models : int
+        Number of models that voted.
+
+    Returns
+    -------
+    str or None
+        ``"unanimous"`` when every model agrees, ``"strong"`` when at least 75 %
+        agree, ``"split"`` when at least 50 % agree, ``"weak"`` otherwise; None
+        when the inputs are not counts with ``0 <= consensus_count <= total_models``
+        and ``total_models >= 1``. Never raises.
+
+    Notes
+    -----
+    The shares are compared in integers (``4 * count >= 3 * total``), so 3 of 4 is
+    exactly "strong" with no float rounding. With 4 models: 4 → unanimous,
+    3 → strong, 2 → split, 1 or 0 → weak.
+
+    Examples
+    --------
+    >>> [consensus_bucket(k, 4) for k in (4, 3, 2, 1)]
+    ['unanimous', 'strong', 'split', 'weak']
+    """
+    count = _as_count(consensus_count)
+    total = _as_count(total_models)
+    if count is None or total is None or total < 1 or not 0 <= count <= total:
+        return None
+    return CONSENSUS_BUCKETS[_bucket_index(count, total)]
+
+
+def _bucket_index(count: int, total: int) -> int:
+    if count == total:
+        return 0
+    if 4 * count >= 3 * total:
+        return 1
+    if 2 * count >= total:
+        return 2
+    return 3
+
+
+def _as_count(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    index = getattr(type(value), "__index__", None)
+    if index is None:
+        return None
+    try:
+        return int(index(value))
+    except Exception:  # noqa: BLE001 - a broken __index__ is "not a count"
+        return None
 
 
 def _fail(where: str, rule: str) -> ConfigRejectedError:

@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 import attrs
 import numpy as np
 
-from calibration_core.config import CONSENSUS_BUCKETS, MAX_CONFIG_BYTES, CalibrationConfig
+from calibration_core.config import (
+    CONSENSUS_BUCKETS,
+    MAX_CONFIG_BYTES,
+    CalibrationConfig,
+    consensus_bucket,
+)
 from calibration_core.exceptions import ConfigRejectedError, InvalidInputError
 from calibration_core.settings import SENTINEL_NAME, resolve_paths
 
@@ -99,66 +104,6 @@ _IDENTITY_ARRAYS: Final[_Arrays] = (
     _readonly(np.array([0.0, 1.0])),
 )
 _EMPTY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType({})
-
-
-def consensus_bucket(consensus_count: int, total_models: int) -> str | None:
-    """Name the consensus bucket of a vote; the one place the bucket rule is defined.
-
-    Parameters
-    ----------
-    consensus_count : int
-        Number of models that voted for the winning action.
-    total_models : int
-        Number of models that voted.
-
-    Returns
-    -------
-    str or None
-        ``"unanimous"`` when every model agrees, ``"strong"`` when at least 75 %
-        agree, ``"split"`` when at least 50 % agree, ``"weak"`` otherwise; None
-        when the inputs are not counts with ``0 <= consensus_count <= total_models``
-        and ``total_models >= 1``. Never raises.
-
-    Notes
-    -----
-    The shares are compared in integers (``4 * count >= 3 * total``), so 3 of 4 is
-    exactly "strong" with no float rounding. With 4 models: 4 → unanimous,
-    3 → strong, 2 → split, 1 or 0 → weak.
-
-    Examples
-    --------
-    >>> [consensus_bucket(k, 4) for k in (4, 3, 2, 1)]
-    ['unanimous', 'strong', 'split', 'weak']
-    """
-    count = _as_count(consensus_count)
-    total = _as_count(total_models)
-    if count is None or total is None or total < 1 or not 0 <= count <= total:
-        return None
-    return CONSENSUS_BUCKETS[_bucket_index(count, total)]
-
-
-def _bucket_index(count: int, total: int) -> int:
-    if count == total:
-        return 0
-    if 4 * count >= 3 * total:
-        return 1
-    if 2 * count >= total:
-        return 2
-    return 3
-
-
-def _as_count(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    index = getattr(type(value), "__index__", None)
-    if index is None:
-        return None
-    try:
-        return int(index(value))
-    except Exception:  # noqa: BLE001 - a broken __index__ is "not a count"
-        return None
 
 
 class _Counters:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from calibration_core.analysis import (
+    NO_HOLD_OUTCOMES,
     ConfidenceAnalysis,
+    HoldEvidence,
     Proposal,
     analyze_confidence,
     build_proposal,
@@ -313,7 +315,16 @@ def _job_summary(proposal: Proposal) -> dict[str, Any]:
         "max_confidence_change": float(proposal.calibration.max_abs_change()),
         "weights_status": weights.status,
         "weights_enabled": proposal.weights_enabled,
+        "weights_carried_over": proposal.weights_carried_over,
         "weights_reason": weights.reason,
+        "per_symbol_requested": proposal.per_symbol.requested,
+        "per_symbol_enabled": proposal.config.per_symbol.enabled,
+        "per_symbol_kept": [s.symbol for s in proposal.per_symbol.kept],
+        "consensus_enabled": proposal.config.consensus.enabled,
+        "consensus_oos_mse_improvement": num(proposal.consensus.improvement),
+        "consensus_reason": proposal.consensus.reason,
+        "hold_bias_enabled": proposal.config.hold_bias.enabled,
+        "hold_bias_reason": proposal.hold_bias.reason,
         "recommendation": proposal.recommendation,
         "reasons": list(proposal.do_not_apply_reasons()),
         "newest_trade_age_hours": proposal.newest_trade_age_hours,
@@ -395,6 +406,12 @@ def _make_job(
         live_config=base.config,
         forced=forced,
         newest_trade_age_hours=trade_age_hours(batch.timestamps, now.timestamp()),
+        symbol_codes=batch.symbol_codes,
+        symbol_names=batch.symbol_names,
+        per_symbol=bool(getattr(args, "per_symbol", False)),
+        consensus_count=batch.consensus_count,
+        # The trades contract records executed BUY/SELL trades only: no HOLD outcome.
+        hold_evidence=HoldEvidence.none(NO_HOLD_OUTCOMES),
     )
     status = STATUS_PENDING if proposal.acceptable else STATUS_REJECTED
     files = report_paths(paths.report_dir, job_id)
@@ -458,6 +475,32 @@ def _make_job(
     return record, proposal, shown
 
 
+def _section_lines(proposal: Proposal) -> list[str]:
+    config = proposal.config
+    symbols = proposal.per_symbol
+    if not symbols.requested:
+        per_symbol = "not requested (--per-symbol)"
+    elif symbols.enabled:
+        kept = ", ".join(s.symbol for s in symbols.kept)
+        per_symbol = f"ENABLED for {kept}; the other symbols use the global map"
+    else:
+        per_symbol = "DISABLED — no symbol's own map passed the out-of-sample selection"
+    consensus = proposal.consensus
+    state = "ENABLED" if config.consensus.enabled else "DISABLED"
+    if consensus.available:
+        listed = ", ".join(f"{b.bucket} {b.multiplier:.3f}" for b in consensus.buckets)
+        consensus_text = f"{state} ({listed}) — {consensus.reason}"
+    else:
+        consensus_text = f"{state} — {consensus.reason}"
+    hold = proposal.hold_bias
+    hold_text = f"{'ENABLED' if config.hold_bias.enabled else 'DISABLED'} — {hold.reason}"
+    return [
+        f"   Per-symbol maps: {per_symbol}",
+        f"   Consensus multipliers: {consensus_text}",
+        f"   HOLD bias: {hold_text}",
+    ]
+
+
 def _print_run(
     args: argparse.Namespace,
     ctx: JobContext,
@@ -513,6 +556,24 @@ def _print_run(
         "confidence_map_enabled": proposal.confidence_enabled,
         "weights_status": proposal.weights.status,
         "weights_enabled": proposal.weights_enabled,
+        "weights_carried_over": proposal.weights_carried_over,
+        "per_symbol": {
+            "requested": proposal.per_symbol.requested,
+            "enabled": proposal.config.per_symbol.enabled,
+            "kept": [s.symbol for s in proposal.per_symbol.kept],
+            "reason": proposal.per_symbol.reason,
+        },
+        "consensus": {
+            "enabled": proposal.config.consensus.enabled,
+            "oos_mse_improvement": None
+            if math.isnan(proposal.consensus.improvement)
+            else proposal.consensus.improvement,
+            "reason": proposal.consensus.reason,
+        },
+        "hold_bias": {
+            "enabled": proposal.config.hold_bias.enabled,
+            "reason": proposal.hold_bias.reason,
+        },
         "recommendation": proposal.recommendation,
         "reasons": list(proposal.do_not_apply_reasons()),
         "next_steps": {
@@ -547,6 +608,7 @@ def _print_run(
             f"   Ensemble weights: {proposal.weights.status.replace('_', ' ')} — "
             f"{proposal.weights.reason}"
         ),
+        *_section_lines(proposal),
         f"   Recommendation: {proposal.recommendation}",
     ]
     lines.extend(f"      - {reason}" for reason in proposal.do_not_apply_reasons())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from calibration_core.analysis import (
+    CONSENSUS_SHRINKAGE_TRADES,
     MIN_FOLD_TRADES,
     RELIABILITY_BINS,
     STALE_DATA_HOURS,
@@ -22,11 +23,18 @@ from calibration_core.analysis import (
     Proposal,
     format_age,
 )
+from calibration_core.config import (
+    MAX_CONSENSUS_MULTIPLIER,
+    MAX_HOLD_BIAS,
+    MIN_CONSENSUS_MULTIPLIER,
+)
 from calibration_core.constants import (
     MAX_CONFIDENCE_CHANGE,
     MAX_WEIGHT,
     MAX_WEIGHT_CHANGE,
     MIN_CONFIDENCE_IMPROVEMENT,
+    MIN_OUTCOME_DIVERSITY,
+    MIN_TRADES_FOR_CALIBRATION,
     MIN_WEIGHT,
 )
 from calibration_core.fsio import atomic_write_bytes, atomic_write_text
@@ -67,12 +75,16 @@ MARKDOWN_SECTIONS = (
     "5. Reliability diagram",
     "6. Reliability table",
     "7. Ensemble weights",
+    "7a. Per-symbol calibration",
+    "7b. Consensus multipliers",
+    "7c. HOLD bias",
     "8. Validation",
     "9. Risk",
     "10. DO NOT APPLY IF …",
     "11. Deployment",
 )
-"""The ``##`` headings of the Markdown report, in order."""
+"""The ``##`` headings of the Markdown report, in order: the eleven required sections,
+with 7a-7c (per-symbol maps, consensus multipliers, HOLD bias) after the weights."""
 
 REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
     "job": (
@@ -95,6 +107,10 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "in_sample_mse_improvement",
         "confidence_map_enabled",
         "weights_enabled",
+        "weights_carried_over",
+        "per_symbol_enabled",
+        "consensus_enabled",
+        "hold_bias_enabled",
         "validation_passed",
         "risk_score",
         "risk_category",
@@ -141,6 +157,36 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "total_abs_change",
         "ensemble_precision",
         "changes",
+        "carried_over",
+    ),
+    "per_symbol": ("requested", "enabled", "reason", "rule", "fallback", "symbols"),
+    "consensus": (
+        "available",
+        "enabled",
+        "reason",
+        "baseline",
+        "rule",
+        "shrinkage_trades",
+        "n_trades_bucketed",
+        "n_trades_unbucketed",
+        "oos_mse_before",
+        "oos_mse_after",
+        "oos_mse_improvement",
+        "max_abs_change",
+        "buckets",
+        "folds",
+    ),
+    "hold_bias": (
+        "enabled",
+        "bias",
+        "reason",
+        "n_signals",
+        "estimated_bias",
+        "n_folds",
+        "n_evaluated",
+        "oos_mse_before",
+        "oos_mse_after",
+        "oos_mse_improvement",
     ),
     "validation": ("passed", "checks"),
     "risk": (
@@ -163,6 +209,9 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "data_hash",
         "confidence_calibration",
         "ensemble_weights",
+        "per_symbol",
+        "consensus_multipliers",
+        "hold_bias",
     ),
 }
 """Top-level object → keys it must hold; besides these the document has
@@ -315,6 +364,7 @@ def _weights_section(proposal: Proposal) -> dict[str, Any]:
         "vote_precision_after": None if after is None else _num(after.precision),
         "total_abs_change": None if weights is None else weights.total_abs_change,
         "ensemble_precision": None if weights is None else _num(weights.ensemble_precision),
+        "carried_over": proposal.weights_carried_over,
         "changes": []
         if weights is None
         else [
@@ -331,6 +381,70 @@ def _weights_section(proposal: Proposal) -> dict[str, Any]:
             }
             for c in weights.changes
         ],
+    }
+
+
+_PER_SYMBOL_RULE = (
+    f"a symbol with at least {MIN_TRADES_FOR_CALIBRATION} trades, wins and losses each at "
+    f"least {MIN_OUTCOME_DIVERSITY:.0%}, gets its own bounded map only when, on its own "
+    "held-out trades (forward-chaining over its trades; the global map refitted each fold on "
+    "every trade that closed before the fold's first held-out trade), the map's MSE beats "
+    f"the global map's and improves on the fallback's by at least "
+    f"{MIN_CONFIDENCE_IMPROVEMENT:.0%}; every other symbol uses the global map"
+)
+_CONSENSUS_RULE = (
+    "m = clip(1 + n/(n + k)·(win rate / mean calibrated confidence − 1), "
+    f"{MIN_CONSENSUS_MULTIPLIER}, {MAX_CONSENSUS_MULTIPLIER}) per bucket, k = "
+    f"{CONSENSUS_SHRINKAGE_TRADES}; enabled only when min(1, c·m) lowers the pooled "
+    f"held-out MSE by at least {MIN_CONFIDENCE_IMPROVEMENT:.0%}"
+)
+
+
+def _per_symbol_section(proposal: Proposal) -> dict[str, Any]:
+    analysis = proposal.per_symbol
+    return {
+        "requested": analysis.requested,
+        "enabled": proposal.config.per_symbol.enabled,
+        "reason": analysis.reason,
+        "rule": _PER_SYMBOL_RULE,
+        "fallback": "global map" if proposal.confidence_enabled else "raw confidence",
+        "symbols": [s.to_dict() for s in analysis.symbols],
+    }
+
+
+def _consensus_section(proposal: Proposal) -> dict[str, Any]:
+    analysis = proposal.consensus
+    return {
+        "available": analysis.available,
+        "enabled": proposal.config.consensus.enabled,
+        "reason": analysis.reason,
+        "baseline": analysis.baseline,
+        "rule": _CONSENSUS_RULE,
+        "shrinkage_trades": CONSENSUS_SHRINKAGE_TRADES,
+        "n_trades_bucketed": analysis.n_bucketed,
+        "n_trades_unbucketed": analysis.n_unbucketed,
+        "oos_mse_before": _num(analysis.brier_before),
+        "oos_mse_after": _num(analysis.brier_after),
+        "oos_mse_improvement": _num(analysis.improvement),
+        "max_abs_change": analysis.max_abs_change,
+        "buckets": [b.to_dict() for b in analysis.buckets],
+        "folds": [f.to_dict() for f in analysis.folds],
+    }
+
+
+def _hold_bias_section(proposal: Proposal) -> dict[str, Any]:
+    analysis = proposal.hold_bias
+    return {
+        "enabled": proposal.config.hold_bias.enabled,
+        "bias": analysis.bias,
+        "reason": analysis.reason,
+        "n_signals": analysis.n_signals,
+        "estimated_bias": _num(analysis.estimated_bias),
+        "n_folds": analysis.n_folds,
+        "n_evaluated": analysis.n_evaluated,
+        "oos_mse_before": _num(analysis.brier_before),
+        "oos_mse_after": _num(analysis.brier_after),
+        "oos_mse_improvement": _num(analysis.improvement),
     }
 
 
@@ -387,7 +501,8 @@ def _conditions(proposal: Proposal, context: ReportContext) -> list[dict[str, An
             triggered=proposal.forced,
         ),
         row(
-            "the proposal changes nothing (map disabled and no weight change)",
+            "the proposal changes nothing (map disabled, no weight change, no per-symbol map, "
+            "consensus multiplier or HOLD bias enabled)",
             "changes something" if proposal.changes_something else "changes nothing",
             triggered=not proposal.changes_something,
         ),
@@ -480,6 +595,10 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
             "in_sample_mse_improvement": _num(proposal.in_sample.mse_improvement),
             "confidence_map_enabled": proposal.confidence_enabled,
             "weights_enabled": proposal.weights_enabled,
+            "weights_carried_over": proposal.weights_carried_over,
+            "per_symbol_enabled": proposal.config.per_symbol.enabled,
+            "consensus_enabled": proposal.config.consensus.enabled,
+            "hold_bias_enabled": proposal.config.hold_bias.enabled,
             "validation_passed": proposal.validation.passed,
             "risk_score": risk.score,
             "risk_category": risk.category,
@@ -525,6 +644,9 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
             "calibrated": _reliability(proposal.reliability_calibrated, proposal.reliability_label),
         },
         "weights": _weights_section(proposal),
+        "per_symbol": _per_symbol_section(proposal),
+        "consensus": _consensus_section(proposal),
+        "hold_bias": _hold_bias_section(proposal),
         "validation": {
             "passed": proposal.validation.passed,
             "checks": [c.to_dict() for c in proposal.validation.checks],
@@ -615,6 +737,26 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return lines
 
 
+def _later_summary_rows(doc: Mapping[str, Any]) -> list[list[object]]:
+    per_symbol, consensus, hold = doc["per_symbol"], doc["consensus"], doc["hold_bias"]
+    if not per_symbol["requested"]:
+        per_symbol_text = "NOT REQUESTED — every symbol uses the global map"
+    else:
+        kept = [r["symbol"] for r in per_symbol["symbols"] if r["kept"]]
+        per_symbol_text = (
+            f"ENABLED for {', '.join(kept)} — the other symbols use the global map"
+            if per_symbol["enabled"]
+            else f"DISABLED — {per_symbol['reason']}"
+        )
+    consensus_state = "ENABLED" if consensus["enabled"] else "DISABLED"
+    hold_state = "ENABLED" if hold["enabled"] else "DISABLED"
+    return [
+        ["Per-symbol maps", per_symbol_text],
+        ["Consensus multipliers", f"{consensus_state} — {consensus['reason']}"],
+        ["HOLD bias", f"{hold_state} — {hold['reason']}"],
+    ]
+
+
 def _summary_md(doc: Mapping[str, Any]) -> list[str]:
     job, summary, data = doc["job"], doc["summary"], doc["data"]
     weights, risk = doc["weights"], doc["risk"]
@@ -681,6 +823,7 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
             f"{summary['max_confidence_change']:.3f} (bound ±{MAX_CONFIDENCE_CHANGE})",
         ],
         ["Ensemble weights", f"{weights_text} — {weights['reason']}"],
+        *_later_summary_rows(doc),
         ["Validation", validation_text],
         ["Risk", f"{risk['score']:.1%} ({risk['category']})"],
         ["Live config (base)", job["live_config_note"]],
@@ -884,7 +1027,10 @@ def _weights_md(doc: Mapping[str, Any]) -> list[str]:
     if section["status"] == "skipped":
         lines.append(f"Ensemble weight calibration was {section['reason']}.")
         return lines
-    state = "ENABLED" if section["enabled"] else "not enabled"
+    if section["carried_over"]:
+        state = "ENABLED — the live weights, carried over unchanged"
+    else:
+        state = "ENABLED" if section["enabled"] else "not enabled"
     lines.append(
         f"Starting weights: {section['current_source']}. Proposal: {section['reason']}. "
         f"In the proposed config the weights are **{state}**. Bounds: each weight in "
@@ -914,10 +1060,159 @@ def _weights_md(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _mse_cell(value: float | None) -> str:
+    return _fmt(value)
+
+
+def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
+    section = doc["per_symbol"]
+    lines = [f"## {MARKDOWN_SECTIONS[7]}", ""]
+    if not section["requested"]:
+        lines.append(
+            f"Per-symbol calibration was not requested: {section['reason']}. Every symbol "
+            "uses the global map, and the proposed config keeps per-symbol maps disabled."
+        )
+        return lines
+    state = "ENABLED" if section["enabled"] else "DISABLED"
+    lines.append(f"Per-symbol maps **{state}** — {section['reason']}.")
+    lines.append("")
+    lines.append(
+        f"Rule: {section['rule']}. A symbol without a map of its own gets the "
+        f"{section['fallback']} (the fallback). MSE is the Brier score on the symbol's "
+        "held-out trades, pooled over its folds."
+    )
+    lines.append("")
+    rows = [
+        [
+            r["symbol"],
+            r["n_trades"],
+            _pct(r["win_rate"]),
+            _mse_cell(r["oos_mse_raw"]),
+            _mse_cell(r["oos_mse_global"]),
+            _mse_cell(r["oos_mse_symbol"]),
+            "✅ kept" if r["kept"] else "fallback",
+            r["reason"],
+        ]
+        for r in section["symbols"]
+    ]
+    lines.extend(
+        _table(
+            [
+                "Symbol",
+                "Trades",
+                "Win rate",
+                "OOS MSE raw",
+                "OOS MSE global map",
+                "OOS MSE symbol map",
+                "Decision",
+                "Reason",
+            ],
+            rows,
+        )
+    )
+    return lines
+
+
+def _consensus_md(doc: Mapping[str, Any]) -> list[str]:
+    section = doc["consensus"]
+    lines = [f"## {MARKDOWN_SECTIONS[8]}", ""]
+    state = "ENABLED" if section["enabled"] else "DISABLED"
+    lines.append(f"Consensus multipliers **{state}** — {section['reason']}.")
+    if not section["available"]:
+        return lines
+    lines.append("")
+    lines.append(
+        f"Buckets by the share of the models that voted on a trade which agreed with its "
+        f"side (all → unanimous, ≥ 75 % strong, ≥ 50 % split, else weak); "
+        f"{section['n_trades_bucketed']} trades have a bucket, "
+        f"{section['n_trades_unbucketed']} do not (they keep a multiplier of 1). "
+        f"Each multiplier scales {section['baseline']}: {section['rule']}."
+    )
+    lines.append("")
+    rows = [
+        [
+            b["bucket"],
+            b["n_trades"],
+            _pct(b["win_rate"]),
+            _fmt(b["mean_confidence"], 3),
+            _fmt(b["raw_multiplier"], 3),
+            f"{b['multiplier']:.3f}",
+        ]
+        for b in section["buckets"]
+    ]
+    lines.extend(
+        _table(
+            [
+                "Bucket",
+                "Trades",
+                "Win rate",
+                "Mean confidence",
+                "Raw multiplier",
+                "Multiplier (shrunk, clamped)",
+            ],
+            rows,
+        )
+    )
+    lines.append("")
+    lines.append(
+        f"Out of sample (multipliers estimated on the earlier folds only): MSE "
+        f"{_fmt(section['oos_mse_before'])} without → {_fmt(section['oos_mse_after'])} with "
+        f"the multipliers ({_pct(section['oos_mse_improvement'], signed=True)})."
+    )
+    lines.append("")
+    lines.extend(
+        _table(
+            ["Fold", "Test trades", "MSE without", "MSE with", "Change"],
+            [
+                [
+                    f["fold"],
+                    f["test_rows"][1] - f["test_rows"][0],
+                    _fmt(f["mse_before"]),
+                    _fmt(f["mse_after"]),
+                    _pct(
+                        None if f["mse_improvement"] is None else -f["mse_improvement"],
+                        signed=True,
+                    ),
+                ]
+                for f in section["folds"]
+            ],
+        )
+    )
+    lines.append("")
+    lines.append(
+        f"Map and multiplier together move a raw confidence by at most "
+        f"{section['max_abs_change']:.3f} (bound ±{MAX_CONFIDENCE_CHANGE}); the multipliers "
+        f"are clamped into the interval that keeps it so."
+    )
+    return lines
+
+
+def _hold_bias_md(doc: Mapping[str, Any]) -> list[str]:
+    section = doc["hold_bias"]
+    state = "ENABLED" if section["enabled"] else "DISABLED"
+    lines = [f"## {MARKDOWN_SECTIONS[9]}", "", f"HOLD bias **{state}** — {section['reason']}."]
+    if section["estimated_bias"] is not None:
+        lines.append("")
+        lines.append(
+            f"{section['n_signals']} judged HOLD signals; bias {section['bias']:+.3f} "
+            f"(estimate {section['estimated_bias']:+.3f}, bounded to ±{MAX_HOLD_BIAS}). "
+            f"Out of sample over {section['n_evaluated']} held-out signals: MSE "
+            f"{_fmt(section['oos_mse_before'])} without → {_fmt(section['oos_mse_after'])} "
+            f"with the bias ({_pct(section['oos_mse_improvement'], signed=True)})."
+        )
+    lines.append("")
+    lines.append(
+        "The runtime applies a HOLD bias only when it is enabled (`apply_hold_bias`); the "
+        "proposed config keeps it "
+        f"{'enabled' if section['enabled'] else 'disabled'}."
+    )
+    return lines
+
+
 def _validation_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["validation"]
     verdict = "✅ PASSED" if section["passed"] else "❌ FAILED"
-    lines = [f"## {MARKDOWN_SECTIONS[7]}", "", f"Validation: **{verdict}**", ""]
+    lines = [f"## {MARKDOWN_SECTIONS[10]}", "", f"Validation: **{verdict}**", ""]
 
     def value(v: object) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -957,7 +1252,7 @@ def _risk_md(doc: Mapping[str, Any]) -> list[str]:
         ["Checks", risk["total_checks"]],
     ]
     return [
-        f"## {MARKDOWN_SECTIONS[8]}",
+        f"## {MARKDOWN_SECTIONS[11]}",
         "",
         f"Risk score = {risk['formula']}.",
         "",
@@ -967,7 +1262,7 @@ def _risk_md(doc: Mapping[str, Any]) -> list[str]:
 
 def _do_not_apply_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["do_not_apply_if"]
-    lines = [f"## {MARKDOWN_SECTIONS[9]}", ""]
+    lines = [f"## {MARKDOWN_SECTIONS[12]}", ""]
     if section["triggered"]:
         lines.append("**The tool found these in this job — do not apply:**")
         lines.append("")
@@ -985,7 +1280,7 @@ def _do_not_apply_md(doc: Mapping[str, Any]) -> list[str]:
 
 def _deployment_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["deployment"]
-    lines = [f"## {MARKDOWN_SECTIONS[10]}", ""]
+    lines = [f"## {MARKDOWN_SECTIONS[13]}", ""]
     lines.extend(f"> ⛔ {note}" for note in section["notes"])
     if section["notes"]:
         lines.append("")
@@ -1006,11 +1301,25 @@ def _deployment_md(doc: Mapping[str, Any]) -> list[str]:
         if weights["enabled"]
         else "disabled"
     )
+    per_symbol = config["per_symbol"]
+    symbols = [s for s, m in per_symbol["maps"].items() if m["enabled"]]
+    per_symbol_text = (
+        f"enabled for {', '.join(symbols)}" if per_symbol["enabled"] and symbols else "disabled"
+    )
+    consensus = config["consensus_multipliers"]
+    consensus_text = (
+        ", ".join(f"{b} {m:.3f}" for b, m in consensus["multipliers"].items())
+        if consensus["enabled"]
+        else "disabled"
+    )
+    hold = config["hold_bias"]
+    hold_text = f"{hold['bias']:+.3f}" if hold["enabled"] else "disabled"
     lines.append(
         f"The proposed config `{config['version']}`: confidence map "
         f"{'enabled' if config['confidence_calibration']['enabled'] else 'disabled'}, "
-        f"ensemble weights {weight_text}; per-symbol maps, consensus multipliers and HOLD bias "
-        "disabled. The full document is in the JSON export under `proposed_config`."
+        f"ensemble weights {weight_text}; per-symbol maps {per_symbol_text}; consensus "
+        f"multipliers {consensus_text}; HOLD bias {hold_text}. The full document is in the "
+        "JSON export under `proposed_config`."
     )
     return lines
 
@@ -1051,6 +1360,9 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         _diagram_md,
         _reliability_md,
         _weights_md,
+        _per_symbol_md,
+        _consensus_md,
+        _hold_bias_md,
         _validation_md,
         _risk_md,
         _do_not_apply_md,

@@ -76,6 +76,25 @@ def votes(pnl: np.ndarray, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return sides, np.stack(columns, axis=1).astype(np.int8)
 
 
+def even_votes(pnl: np.ndarray, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Member votes in which every model has the same skill: no weight should move."""
+    rng = np.random.default_rng(seed)
+    n = pnl.size
+    sides = np.where(rng.random(n) < 0.55, ACTION_BUY, ACTION_SELL).astype(np.int8)
+    with_side = rng.random((n, len(MODELS))) < np.where(pnl > 0, 0.7, 0.6)[:, None]
+    actions = np.where(with_side, sides[:, None], -sides[:, None])
+    return sides, actions.astype(np.int8)
+
+
+def live_weights(weights: dict[str, float]) -> CalibrationConfig:
+    """Return a live config whose only enabled section is these ensemble weights."""
+    return CalibrationConfig(
+        version="cal_20260201_000000",
+        created_at=CREATED,
+        weights=EnsembleWeights(enabled=True, weights=tuple(weights.items())),
+    )
+
+
 def propose(confidence: np.ndarray, pnl: np.ndarray, **options: Any) -> Proposal:
     """build_proposal with the job identity filled in."""
     return build_proposal(
@@ -386,6 +405,49 @@ class TestBuildProposal:
         assert proposal.turns_off == ("the confidence map",)
         assert any("switch off" in r for r in proposal.do_not_apply_reasons())
         assert propose(*overconfident(1500), live_config=live).turns_off == ()
+
+    def test_unchanged_live_weights_are_carried_over_enabled(self) -> None:
+        """No weight change for the live models keeps the live weights enabled, as they are."""
+        live = live_weights({"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2})
+        x, pnl = overconfident(1500)
+        sides, actions = even_votes(pnl)
+        proposal = propose(
+            x, pnl, sides=sides, model_names=MODELS, model_actions=actions, live_config=live
+        )
+        assert proposal.weights.status == "no_change"
+        assert proposal.weights_enabled
+        assert proposal.weights_carried_over
+        assert proposal.config.weights == live.weights
+        assert "the live weights stay enabled, unchanged" in proposal.weights.reason
+        assert proposal.turns_off == ()
+        assert proposal.recommendation == "APPROVE CANDIDATE"
+
+    def test_carried_weights_alone_are_nothing_to_apply(self) -> None:
+        """Live weights carried over are not a change: with nothing else the job is rejected."""
+        live = live_weights(dict.fromkeys(MODELS, 0.25))
+        x, pnl = honest(1500)
+        sides, actions = even_votes(pnl)
+        proposal = propose(
+            x, pnl, sides=sides, model_names=MODELS, model_actions=actions, live_config=live
+        )
+        assert proposal.weights_carried_over
+        assert proposal.config.weights.enabled
+        assert not proposal.changes_something
+        assert proposal.turns_off == ()
+        assert any("nothing to apply" in r for r in proposal.rejection_reasons)
+
+    def test_live_weights_for_other_models_are_not_carried_and_say_so(self) -> None:
+        """Live weights that do not cover the traded models are switched off, never silently."""
+        live = live_weights({"a": 0.3, "b": 0.3, "c": 0.4})
+        x, pnl = overconfident(1500)
+        sides, actions = even_votes(pnl)
+        proposal = propose(
+            x, pnl, sides=sides, model_names=MODELS, model_actions=actions, live_config=live
+        )
+        assert not proposal.weights_carried_over
+        assert not proposal.config.weights.enabled
+        assert proposal.turns_off == ("the ensemble weights",)
+        assert proposal.recommendation == "DO NOT APPLY"
 
     def test_stale_data_is_flagged(self) -> None:
         """A newest trade older than a day is flagged for the reader."""

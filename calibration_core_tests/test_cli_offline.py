@@ -21,9 +21,9 @@ import attrs
 import pytest
 
 from calibration_core.cli import JobContext, build_parser
-from calibration_core.offline import run_calibration
 from calibration_core.config import CalibrationConfig, EnsembleWeights
 from calibration_core.jobs import JobStore
+from calibration_core.offline import run_calibration
 from calibration_core.report import MARKDOWN_SECTIONS, validate_report_document
 from calibration_core.settings import resolve_paths
 
@@ -285,6 +285,36 @@ class TestRun:
         assert record["summary"]["oos_mse_improvement"] == payload["oos_mse_improvement"]
         for key in ("markdown", "json", "picture"):
             assert Path(workspace.root, payload["report"][key]).is_file()
+        assert payload["per_symbol"]["requested"] is False
+        consensus = payload["consensus"]
+        assert consensus["enabled"] is (consensus["oos_mse_improvement"] >= 0.05)
+        assert payload["hold_bias"]["enabled"] is False
+        assert "only executed BUY/SELL trades" in payload["hold_bias"]["reason"]
+
+    def test_per_symbol_flag_evaluates_every_symbol_out_of_sample(
+        self, workspace: Workspace
+    ) -> None:
+        """`run --per-symbol` on the shipped data: pending, one row per symbol, reasons given."""
+        result = workspace.cli("run", "--per-symbol", "--json")
+        assert result.returncode == 0, result.stderr
+        payload = json.loads(result.stdout)
+        assert payload["status"] == "pending_approval"
+        assert payload["per_symbol"]["requested"] is True
+        (record,) = workspace.jobs()
+        assert record["summary"]["per_symbol_requested"] is True
+        export = json.loads(Path(record["report_json"]).read_text())
+        rows = export["per_symbol"]["symbols"]
+        assert [r["symbol"] for r in rows] == sorted(export["data"]["symbols"])
+        for row in rows:
+            assert row["reason"].startswith("kept:" if row["kept"] else "fallback:")
+            if row["kept"]:
+                assert row["oos_mse_symbol"] < row["oos_mse_global"]
+        kept = sorted(r["symbol"] for r in rows if r["kept"])
+        assert sorted(symbol for symbol in record["proposed_config"]["per_symbol"]["maps"]) == kept
+        markdown = Path(record["report_markdown"]).read_text()
+        section = markdown.split("## 7a.")[1].split("## 7b.")[0]
+        for row in rows:
+            assert f"| {row['symbol']} | {row['n_trades']} |" in section
 
     def test_human_output_names_the_job_and_the_next_steps(self, workspace: Workspace) -> None:
         """The printout has the job id, status, report, validation, risk and exact commands."""
@@ -412,7 +442,7 @@ class TestRun:
     def test_report_sections_are_in_order_and_the_export_validates(
         self, workspace: Workspace
     ) -> None:
-        """The Markdown has the eleven sections in order; the JSON export fits its schema."""
+        """The Markdown has its sections (the eleven, with 7a-7c) in order; the JSON fits."""
         assert workspace.cli("run").returncode == 0
         (record,) = workspace.jobs()
         assert _headings(Path(record["report_markdown"]).read_text()) == list(MARKDOWN_SECTIONS)

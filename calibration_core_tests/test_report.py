@@ -34,7 +34,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 JOB = "cal_20260210_143022"
 
 
-def _proposal(*, forced: bool = False, n: int = 1500, breakdown: bool = True) -> Proposal:
+def _proposal(
+    *, forced: bool = False, n: int = 1500, breakdown: bool = True, extras: bool = False
+) -> Proposal:
     rng = np.random.default_rng(7)
     confidence = np.round(0.5 + 0.47 * rng.beta(2.0, 2.5, n), 4)
     wins = rng.random(n) < 0.36 + 0.62 * (confidence - 0.5)
@@ -45,6 +47,12 @@ def _proposal(*, forced: bool = False, n: int = 1500, breakdown: bool = True) ->
         with_side = rng.random(n) < np.where(wins, on_win, on_loss)
         hold = rng.random(n) < 0.1
         columns.append(np.where(hold, ACTION_HOLD, np.where(with_side, sides, -sides)))
+    actions = np.stack(columns, axis=1)
+    # With extras: three symbols (the third one under-confident) and each consensus_count.
+    codes = rng.choice(3, n, p=[0.4, 0.4, 0.2])
+    if extras:
+        wins = np.where(codes == 2, rng.random(n) < np.minimum(confidence + 0.1, 0.98), wins)
+        pnl = np.where(wins, 1.0, -1.0) * np.abs(pnl)
     return build_proposal(
         confidence,
         pnl,
@@ -53,9 +61,13 @@ def _proposal(*, forced: bool = False, n: int = 1500, breakdown: bool = True) ->
         data_hash="sha256:" + "a" * 64,
         sides=sides if breakdown else None,
         model_names=("xgb", "lgbm", "nhits", "patchtst") if breakdown else (),
-        model_actions=np.stack(columns, axis=1) if breakdown else None,
+        model_actions=actions if breakdown else None,
         forced=forced,
         newest_trade_age_hours=3.0,
+        symbol_codes=codes,
+        symbol_names=("BTCUSDT", "ETHUSDT", "DOGEUSDT"),
+        per_symbol=extras,
+        consensus_count=(actions == sides[:, None]).sum(axis=1) if extras else None,
     )
 
 
@@ -183,7 +195,7 @@ class TestReportDocument:
 
 class TestRenderMarkdown:
     def test_sections_appear_once_in_the_required_order(self, document: dict[str, Any]) -> None:
-        """The eleven sections appear in the order the issue lists them."""
+        """The eleven sections appear in the issue's order, with 7a-7c after the weights."""
         assert _headings(render_markdown(document)) == list(MARKDOWN_SECTIONS)
 
     def test_markdown_renders_the_same_from_the_json_export(self, document: dict[str, Any]) -> None:
@@ -264,6 +276,87 @@ class TestRenderMarkdown:
         section = markdown.split("## 7.")[1].split("## 8.")[0]
         assert "skipped" in section
         assert "model_breakdown" in section
+
+
+@pytest.fixture(scope="module")
+def rich_document() -> dict[str, Any]:
+    """Return a report with per-symbol maps requested and consensus counts in the trades."""
+    return build_report_document(_proposal(extras=True), _context())
+
+
+class TestLaterSections:
+    def test_without_per_symbol_the_section_says_it_was_not_requested(
+        self, document: dict[str, Any]
+    ) -> None:
+        """Section 7a states that per-symbol calibration was not requested."""
+        assert document["per_symbol"]["requested"] is False
+        assert document["per_symbol"]["symbols"] == []
+        section = render_markdown(document).split("## 7a.")[1].split("## 7b.")[0]
+        assert "Per-symbol calibration was not requested" in section
+
+    def test_per_symbol_rows_show_the_three_held_out_scores_and_the_decision(
+        self, rich_document: dict[str, Any]
+    ) -> None:
+        """Each symbol has its trades, win rate, OOS MSE raw/global/own, decision and reason."""
+        section = rich_document["per_symbol"]
+        assert section["requested"] is True
+        assert [r["symbol"] for r in section["symbols"]] == ["BTCUSDT", "DOGEUSDT", "ETHUSDT"]
+        markdown = render_markdown(rich_document).split("## 7a.")[1].split("## 7b.")[0]
+        assert "| Symbol | Trades | Win rate | OOS MSE raw | OOS MSE global map |" in markdown
+        for row in section["symbols"]:
+            decision = "✅ kept" if row["kept"] else "fallback"
+            assert f"| {row['symbol']} | {row['n_trades']} |" in markdown
+            assert f"| {decision} | {row['reason']} |" in markdown
+        kept = [r["symbol"] for r in section["symbols"] if r["kept"]]
+        assert sorted(rich_document["proposed_config"]["per_symbol"]["maps"]) == kept
+        assert rich_document["summary"]["per_symbol_enabled"] is bool(kept)
+
+    def test_consensus_section_shows_buckets_folds_and_the_gate(
+        self, rich_document: dict[str, Any]
+    ) -> None:
+        """Section 7b has every bucket's multiplier, the folds and the held-out result."""
+        section = rich_document["consensus"]
+        assert section["available"] is True
+        assert [b["bucket"] for b in section["buckets"]] == [
+            "unanimous",
+            "strong",
+            "split",
+            "weak",
+        ]
+        assert section["enabled"] is (section["oos_mse_improvement"] >= 0.05)
+        markdown = render_markdown(rich_document).split("## 7b.")[1].split("## 7c.")[0]
+        assert "k = 50" in markdown
+        for bucket in section["buckets"]:
+            assert f"| {bucket['bucket']} | {bucket['n_trades']} |" in markdown
+        assert "| Fold | Test trades | MSE without | MSE with | Change |" in markdown
+
+    def test_without_consensus_counts_the_section_says_why(self, document: dict[str, Any]) -> None:
+        """Trades without consensus_count get no multipliers, and 7b gives the reason."""
+        assert document["consensus"]["available"] is False
+        section = render_markdown(document).split("## 7b.")[1].split("## 7c.")[0]
+        assert "carry no consensus_count" in section
+
+    def test_hold_bias_section_says_why_none_is_proposed(self, document: dict[str, Any]) -> None:
+        """Section 7c says the trades file records only executed BUY/SELL trades."""
+        section = render_markdown(document).split("## 7c.")[1].split("## 8.")[0]
+        assert "DISABLED" in section
+        assert "records only executed BUY/SELL trades" in section
+        assert document["hold_bias"]["n_signals"] == 0
+
+    def test_deployment_names_the_state_of_every_section(
+        self, rich_document: dict[str, Any]
+    ) -> None:
+        """The closing sentence states per-symbol maps, consensus multipliers and HOLD bias."""
+        section = render_markdown(rich_document).split("## 11.")[1]
+        assert "per-symbol maps " in section
+        assert "consensus multipliers " in section
+        assert "HOLD bias disabled" in section
+
+    def test_rich_document_conforms_and_round_trips(self, rich_document: dict[str, Any]) -> None:
+        """The document with every later section filled validates and renders from its JSON."""
+        assert validate_report_document(rich_document) == []
+        parsed = json.loads(render_json(rich_document))
+        assert render_markdown(parsed) == render_markdown(rich_document)
 
 
 class TestWriteReport:
