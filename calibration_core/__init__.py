@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         EnsembleWeights,
         HoldBias,
         PerSymbolMaps,
+        consensus_bucket,
         is_valid_version,
     )
     from calibration_core.constants import (
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
         apply_confidence_calibration,
         apply_confidence_calibration_batch,
         apply_hold_bias,
-        consensus_bucket,
         get_calibration_snapshot,
         get_consensus_multiplier,
         get_default_loader,
@@ -174,7 +174,7 @@ _EXPORTS: dict[str, str] = {
     "check_outcome_diversity": "validation",
     "check_weight_bounds": "validation",
     "check_weight_sum": "validation",
-    "consensus_bucket": "loader",
+    "consensus_bucket": "config",
     "equal_weights": "weights",
     "evaluate_monitor": "monitor",
     "expected_calibration_error": "metrics",
