@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -39,6 +40,7 @@ __all__ = [
     "EXIT_USAGE",
     "JobContext",
     "build_parser",
+    "lazy_handler",
     "main",
 ]
 
@@ -92,6 +94,23 @@ class JobContext:
             self.stdout.write(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
         else:
             self.stdout.write(human.rstrip("\n") + "\n")
+
+
+def lazy_handler(module: str, name: str) -> Callable[[argparse.Namespace, JobContext], int]:
+    """Return a job handler that imports ``calibration_core.<module>`` only when it runs.
+
+    The job modules register their subcommands with these, so building the parser
+    (and `approve` or `rollback`) never pays for numpy or the analysis stack.
+    """
+
+    def handler(args: argparse.Namespace, ctx: JobContext) -> int:
+        job: Callable[[argparse.Namespace, JobContext], int] = getattr(
+            importlib.import_module(f"calibration_core.{module}"), name
+        )
+        return job(args, ctx)
+
+    handler.__name__ = name
+    return handler
 
 
 def _utc_now() -> datetime:
@@ -160,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _registrars() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
-    # Job modules are imported here, not at module import, so `--help` stays cheap
-    # and a job module never imports the CLI.
+    # Job modules are imported here, when the parser is built, not when cli.py is
+    # imported; they import only lazy_handler and the exit codes from this module.
     registrars: list[Callable[[Any, argparse.ArgumentParser], None]] = []
     for module_name in ("cli_offline", "cli_deploy", "cli_monitor"):
         try:

@@ -5,16 +5,15 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from calibration_core.deploy import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
 
-    from calibration_core.cli import JobContext
+
+from calibration_core.cli import lazy_handler
 
 __all__ = ["ENV_SIGNALS_PATH", "register"]
 
@@ -26,19 +25,6 @@ ENV_SIGNALS_PATH = "CALIBRATION_SIGNALS_PATH"
 _DEFAULT_BASELINE_TRADES = 200
 _DEFAULT_MIN_NEW_TRADES = 30
 _DEFAULT_COMPARE_TRADES = 500
-
-
-def _lazy(name: str) -> Callable[[argparse.Namespace, JobContext], int]:
-    """Return a handler that imports ``calibration_core.monitoring`` when it runs."""
-
-    def handler(args: argparse.Namespace, ctx: JobContext) -> int:
-        job: Callable[[argparse.Namespace, JobContext], int] = getattr(
-            importlib.import_module("calibration_core.monitoring"), name
-        )
-        return job(args, ctx)
-
-    handler.__name__ = name
-    return handler
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
@@ -104,7 +90,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="with --auto-rollback: wait this long for another approve/rollback "
         "(default: %(default)s)",
     )
-    monitor.set_defaults(handler=_lazy("run_monitor"))
+    monitor.set_defaults(handler=lazy_handler("monitoring", "run_monitor"))
 
     compare = subparsers.add_parser(
         "compare",
@@ -134,4 +120,4 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="score every trade closed at or after this date/time (e.g. 2026-02-10 or "
         "2026-02-10T12:00:00Z; a time without a zone is UTC)",
     )
-    compare.set_defaults(handler=_lazy("run_compare"))
+    compare.set_defaults(handler=lazy_handler("monitoring", "run_compare"))

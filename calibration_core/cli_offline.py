@@ -5,29 +5,15 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
 
-    from calibration_core.cli import JobContext
+
+from calibration_core.cli import lazy_handler
 
 __all__ = ["register"]
-
-
-def _lazy(name: str) -> Callable[[argparse.Namespace, JobContext], int]:
-    """Return a handler that imports ``calibration_core.offline`` when it runs."""
-
-    def handler(args: argparse.Namespace, ctx: JobContext) -> int:
-        job: Callable[[argparse.Namespace, JobContext], int] = getattr(
-            importlib.import_module("calibration_core.offline"), name
-        )
-        return job(args, ctx)
-
-    handler.__name__ = name
-    return handler
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
@@ -41,7 +27,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "integrity summary. Exit 0 only when calibration is authorized."
         ),
     )
-    check.set_defaults(handler=_lazy("run_check"))
+    check.set_defaults(handler=lazy_handler("offline", "run_check"))
 
     run = subparsers.add_parser(
         "run",
@@ -68,7 +54,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         "its own held-out trades, the map beats the global map and improves by at least 5%% "
         "on what the symbol would otherwise get (report section 7a)",
     )
-    run.set_defaults(handler=_lazy("run_calibration"))
+    run.set_defaults(handler=lazy_handler("offline", "run_calibration"))
 
     analyze = subparsers.add_parser(
         "analyze",
@@ -85,4 +71,4 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         metavar="DIR",
         help="where to write the files (default: the report directory)",
     )
-    analyze.set_defaults(handler=_lazy("run_analyze"))
+    analyze.set_defaults(handler=lazy_handler("offline", "run_analyze"))

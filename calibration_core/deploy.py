@@ -76,8 +76,10 @@ __all__ = [
     "plan_approval",
     "plan_rollback",
     "previous_version_of",
+    "read_archived",
     "read_audit",
     "read_live",
+    "resolve_reference",
     "rollback",
     "status",
 ]
@@ -1394,18 +1396,18 @@ def rollback(
         previous = session.live.version
         at = clock()
         sha = hashlib.sha256(data).hexdigest()
+        result = DeployResult(
+            event="rollback",
+            version=target,
+            previous_version=previous,
+            at=_iso(at),
+            by=by,
+            config_sha256=sha,
+            changed=False,
+            reason=reason,
+        )
         if data == session.live.data:
-            return DeployResult(
-                event="rollback",
-                version=target,
-                previous_version=previous,
-                at=_iso(at),
-                by=by,
-                config_sha256=sha,
-                changed=False,
-                reason=reason,
-                warnings=tuple(warnings),
-            )
+            return attrs.evolve(result, warnings=tuple(warnings))
         _backup_live(session, at)
         _checkpoint("after_backup")
         _write(paths.config, data, checkpoint="after_tempfile_written")
@@ -1425,17 +1427,7 @@ def rollback(
         )
         _checkpoint("after_audit")
     logger.info("rolled back to %s (from %s)", target, previous)
-    return DeployResult(
-        event="rollback",
-        version=target,
-        previous_version=previous,
-        at=_iso(at),
-        by=by,
-        config_sha256=sha,
-        changed=True,
-        reason=reason,
-        warnings=tuple(warnings),
-    )
+    return attrs.evolve(result, changed=True, warnings=tuple(warnings))
 
 
 # --------------------------------------------------------------------------- read-only reports
@@ -1553,21 +1545,79 @@ def history(paths: Paths) -> HistoryReport:
     )
 
 
-def _resolve_reference(paths: Paths, ref: str) -> tuple[str, CalibrationConfig]:
+def read_archived(paths: Paths, version: str) -> CalibrationConfig | None:
+    """Return the archived config of ``version``, or None when it was never archived.
+
+    Parameters
+    ----------
+    paths : Paths
+        Locations; the entry is ``<archive>/<version>.json``.
+    version : str
+        A version name; validated before it touches a path.
+
+    Returns
+    -------
+    CalibrationConfig or None
+
+    Raises
+    ------
+    JobRefusedError
+        An invalid name, or an entry that is a symlink or not a regular file.
+    ConfigRejectedError
+        A corrupt entry, or one that holds another version.
+    """
+    version = _require_version_name(version, "version")
+    data = _read_regular(_archive_path(paths, version), what="archive entry")
+    if data is None:
+        return None
+    try:
+        config = CalibrationConfig.from_json(data)
+    except ConfigRejectedError as exc:
+        raise ConfigRejectedError(f"archived version {version} is corrupt: {exc}") from None
+    if config.version != version:
+        raise ConfigRejectedError(
+            f"archive entry {version}.json holds version {config.version}, not {version}"
+        )
+    return config
+
+
+def resolve_reference(
+    paths: Paths, ref: str, *, live: LiveConfig | None = None
+) -> tuple[str, CalibrationConfig]:
+    """Return a label and the config that ``ref`` names: ``live``, an archived version or a job.
+
+    Parameters
+    ----------
+    paths : Paths
+        Locations.
+    ref : str
+        ``live``, a version in the archive, or a job id in the job store.
+    live : LiveConfig, optional
+        The live config when the caller has read it already.
+
+    Raises
+    ------
+    JobRefusedError
+        No live config, an invalid name, or a name that is neither archived nor a job.
+    ConfigRejectedError
+        The live config or the archived entry does not parse.
+    """
     if ref == "live":
-        live = read_live(paths)
+        live = live if live is not None else read_live(paths)
         if live.config is None:
             if live.exists:
                 raise ConfigRejectedError(f"the live config does not parse: {live.error}")
             raise JobRefusedError(f"no live config at {paths.config}")
         return f"live ({live.config.version})", live.config
-    version = _require_version_name(ref, "version (or 'live')")
-    data = _read_regular(_archive_path(paths, version), what="archive entry")
-    if data is not None:
-        try:
-            return f"archive {version}", CalibrationConfig.from_json(data)
-        except ConfigRejectedError as exc:
-            raise ConfigRejectedError(f"archived version {version} is corrupt: {exc}") from None
+    if not is_valid_version(ref):
+        raise JobRefusedError(
+            f"invalid version {ref!r}: expected `live`, an archived version or a job id "
+            "(cal_YYYYMMDD_HHMMSS with an optional _NN suffix)"
+        )
+    version = ref
+    config = read_archived(paths, version)
+    if config is not None:
+        return f"archive {version}", config
     try:
         job = JobStore(paths.jobs_dir).load(version)
     except JobRefusedError:
@@ -1599,6 +1649,6 @@ def diff(paths: Paths, a: str, b: str) -> ConfigDiff:
     ConfigRejectedError
         A side does not parse.
     """
-    a_label, a_config = _resolve_reference(paths, a)
-    b_label, b_config = _resolve_reference(paths, b)
+    a_label, a_config = resolve_reference(paths, a)
+    b_label, b_config = resolve_reference(paths, b)
     return compare_configs(a_config, b_config, a_label=a_label, b_label=b_label)

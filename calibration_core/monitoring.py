@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import shlex
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +23,15 @@ from calibration_core.cli import (
     EXIT_ROLLBACK_ADVISED,
 )
 from calibration_core.cli_monitor import ENV_SIGNALS_PATH
-from calibration_core.config import MAX_CONFIG_BYTES, CalibrationConfig, is_valid_version
-from calibration_core.deploy import plan_rollback, read_audit, read_live, rollback
+from calibration_core.config import CalibrationConfig, is_valid_version
+from calibration_core.deploy import (
+    plan_rollback,
+    read_archived,
+    read_audit,
+    read_live,
+    resolve_reference,
+    rollback,
+)
 from calibration_core.exceptions import (
     CalibrationError,
     ConfigRejectedError,
@@ -35,7 +40,6 @@ from calibration_core.exceptions import (
     JobRefusedError,
 )
 from calibration_core.fsio import atomic_write_text
-from calibration_core.jobs import JobStore
 from calibration_core.loader import Snapshot
 from calibration_core.monitor import (
     VERDICT_OK,
@@ -107,36 +111,6 @@ def _command(*parts: str) -> str:
     return " ".join([_PROG, *(shlex.quote(p) for p in parts)])
 
 
-def _read_archived(paths: Paths, version: str) -> CalibrationConfig | None:
-    """Return the archived config of ``version``, or None when there is no entry."""
-    if not is_valid_version(version):
-        return None
-    path = paths.archive_dir / f"{version}.json"
-    # O_NOFOLLOW: a symlink planted in the archive is refused, never followed;
-    # O_NONBLOCK: a planted FIFO cannot make the monitor hang.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise JobRefusedError(f"refusing archive entry {path}: it is a symlink") from None
-        raise JobRefusedError(f"cannot read archive entry {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise JobRefusedError(f"refusing archive entry {path}: not a regular file")
-        data = handle.read(MAX_CONFIG_BYTES + 1)
-    try:
-        config = CalibrationConfig.from_json(data)
-    except ConfigRejectedError as exc:
-        raise ConfigRejectedError(f"archived version {version} is corrupt: {exc}") from None
-    if config.version != version:
-        raise ConfigRejectedError(
-            f"archive entry {path.name} holds version {config.version}, not {version}"
-        )
-    return config
-
-
 @attrs.define
 class _Configs:
     """Configs by version: the live file for the live version, the archive for the others."""
@@ -151,7 +125,10 @@ class _Configs:
             if self.live.config is not None and self.live.config.version == version:
                 self._cache[version] = self.live.config
             else:
-                self._cache[version] = _read_archived(self.paths, version)
+                # Trades may carry any string as a version: only valid names touch a path.
+                self._cache[version] = (
+                    read_archived(self.paths, version) if is_valid_version(version) else None
+                )
         return self._cache[version]
 
 
@@ -764,32 +741,6 @@ def _write_report(directory: Path, view: _MonitorView) -> Path:
 # --------------------------------------------------------------------------- compare
 
 
-def _resolve(paths: Paths, ref: str, live: LiveConfig | None) -> tuple[str, CalibrationConfig]:
-    """Return a label and the config of ``live``, an archived version or a job id."""
-    if ref == "live":
-        live = live if live is not None else read_live(paths)
-        if live.config is None:
-            if live.exists:
-                raise ConfigRejectedError(f"the live config does not parse: {live.error}")
-            raise JobRefusedError(f"no live config at {paths.config}")
-        return f"live ({live.config.version})", live.config
-    if not is_valid_version(ref):
-        raise JobRefusedError(
-            f"invalid version {ref!r}: expected `live`, an archived version or a job id "
-            "(cal_YYYYMMDD_HHMMSS with an optional _NN suffix)"
-        )
-    config = _read_archived(paths, ref)
-    if config is not None:
-        return f"archive {ref}", config
-    try:
-        job = JobStore(paths.jobs_dir).load(ref)
-    except JobRefusedError:
-        raise JobRefusedError(
-            f"unknown version {ref}: neither archived nor a job; see `history` and `status`"
-        ) from None
-    return f"job {ref}", job.proposed_config
-
-
 def _since_epoch(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -838,8 +789,8 @@ def run_compare(args: argparse.Namespace, ctx: JobContext) -> int:
     since = None if args.since is None else _since_epoch(args.since)
     last = _at_least_one(args.last, "--last")
     live = read_live(paths) if "live" in (args.a, args.b) else None
-    label_a, config_a = _resolve(paths, args.a, live)
-    label_b, config_b = _resolve(paths, args.b, live)
+    label_a, config_a = resolve_reference(paths, args.a, live=live)
+    label_b, config_b = resolve_reference(paths, args.b, live=live)
     batch = read_trades(paths.data)
     order = np.argsort(batch.timestamps, kind="stable")
     if since is not None:

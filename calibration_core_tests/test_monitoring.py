@@ -188,30 +188,30 @@ class TestBaselineConfidence:
         assert notes == [f"no archived copy of {A}: its 4 baseline trades use the raw confidence"]
 
 
-class TestReadArchived:
+class TestReadArchivedFromTheMonitor:
     def test_missing_entry_is_none(self, tmp_path: Path) -> None:
         """No archive entry: None, for the caller to explain."""
         tree = monitor_tree(tmp_path / "site")
-        assert monitoring._read_archived(tree.paths, C) is None
+        assert deploy.read_archived(tree.paths, C) is None
 
     def test_symlink_is_refused_not_followed(self, tmp_path: Path) -> None:
         """A symlink planted in the archive is refused."""
         tree = monitor_tree(tmp_path / "site")
         (tree.paths.archive_dir / f"{C}.json").symlink_to(tree.paths.archive_dir / f"{A}.json")
         with pytest.raises(JobRefusedError, match="it is a symlink"):
-            monitoring._read_archived(tree.paths, C)
+            deploy.read_archived(tree.paths, C)
 
     def test_corrupt_or_mislabelled_entries_are_rejected(self, tmp_path: Path) -> None:
         """A corrupt entry, or one holding another version, is a ConfigRejectedError."""
         tree = monitor_tree(tmp_path / "site")
         (tree.paths.archive_dir / f"{C}.json").write_text("{", encoding="utf-8")
         with pytest.raises(ConfigRejectedError, match=f"archived version {C} is corrupt"):
-            monitoring._read_archived(tree.paths, C)
+            deploy.read_archived(tree.paths, C)
         (tree.paths.archive_dir / f"{C}.json").write_text(
             make_config(A).to_json(), encoding="utf-8"
         )
         with pytest.raises(ConfigRejectedError, match=f"holds version {A}, not {C}"):
-            monitoring._read_archived(tree.paths, C)
+            deploy.read_archived(tree.paths, C)
 
 
 def _verdict(*reasons: str) -> MonitorVerdict:
