@@ -1,4 +1,4 @@
-# Pure: imports only numpy, attrs, math and calibration_core's exceptions and constants.
+# Pure: imports only numpy, attrs, math and calibration_core's _arrays, exceptions and constants.
 """Weighted isotonic least squares (our own linear-time PAV) and the confidence map built on it."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import numpy as np
 
+from calibration_core._arrays import as_vector, require_finite
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE
 from calibration_core.exceptions import InvalidInputError
 
@@ -50,43 +51,11 @@ _TIE_TOLERANCE: Final = 2.0**-44
 # ---------------------------------------------------------------------------
 
 
-def _as_vector(name: str, value: npt.ArrayLike, *, allow_empty: bool) -> FloatArray:
-    """Convert ``value`` once to a finite 1-D float64 array or raise InvalidInputError."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} must be an array of real numbers ({exc})") from exc
-    if array.ndim != 1:
-        raise InvalidInputError(f"{name} must be 1-D (got shape {array.shape})")
-    if array.shape[0] == 0:
-        if allow_empty:
-            return array
-        raise InvalidInputError(f"{name} must not be empty (got 0 values)")
-    _require_finite(name, array)
-    return array
-
-
-def _require_finite(name: str, array: FloatArray) -> None:
-    """Raise InvalidInputError naming the first non-finite entry of ``array``."""
-    # One summation is cheaper than isfinite().all(); a finite total proves every
-    # entry finite, and only an overflowing or non-finite total needs the full scan.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(np.sum(array))
-    if math.isfinite(total):
-        return
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        index = int(bad[0])
-        raise InvalidInputError(
-            f"{name} must be finite (got {float(array.flat[index])} at index {index})"
-        )
-
-
 def _as_weights(weights: npt.ArrayLike | None, n: int, *, of: str) -> FloatArray | None:
     """Check case weights: 1-D, length ``n``, finite and strictly positive (None stays None)."""
     if weights is None:
         return None
-    array = _as_vector("weights", weights, allow_empty=True)
+    array = as_vector("weights", weights, allow_empty=True)
     if array.shape[0] != n:
         raise InvalidInputError(
             f"weights must have the same length as {of} (got {array.shape[0]}, expected {n})"
@@ -174,8 +143,8 @@ def _check_knots(instance: IsotonicCalibration, _attribute: object, values: Floa
             "values must have the same length as thresholds "
             f"(got {values.shape[0]}, expected {thresholds.shape[0]})"
         )
-    _require_finite("thresholds", thresholds)
-    _require_finite("values", values)
+    require_finite("thresholds", thresholds)
+    require_finite("values", values)
     steps = np.diff(thresholds)
     if steps.size and not float(np.min(steps)) > 0.0:
         index = int(np.flatnonzero(steps <= 0.0)[0]) + 1
@@ -260,7 +229,7 @@ class IsotonicCalibration:
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"confidence must be an array of real numbers ({exc})") from exc
         if points.size:
-            _require_finite("confidence", points)
+            require_finite("confidence", points)
         return np.asarray(np.interp(points, self.thresholds, self.values), dtype=np.float64)
 
     def max_abs_change(self) -> float:
@@ -659,7 +628,7 @@ def isotonic_regression(
     >>> fit.x.tolist(), fit.blocks.tolist()
     ([1.0, 2.5, 2.5, 4.0], [0, 1, 3, 4])
     """
-    values = _as_vector("y", y, allow_empty=True)
+    values = as_vector("y", y, allow_empty=True)
     case_weights = _as_weights(weights, values.shape[0], of="y")
     if values.shape[0] == 0:
         return IsotonicResult(x=np.empty(0), weights=np.empty(0), blocks=np.zeros(1, dtype=np.intp))
@@ -735,9 +704,9 @@ def fit_isotonic(
     >>> cal.predict([0.1, 0.5, 0.9]).tolist()
     [0.0, 0.5, 1.0]
     """
-    points = _as_vector("x", x, allow_empty=False)
+    points = as_vector("x", x, allow_empty=False)
     n = points.shape[0]
-    outcomes = _as_vector("y", y, allow_empty=True)
+    outcomes = as_vector("y", y, allow_empty=True)
     if outcomes.shape[0] != n:
         raise InvalidInputError(
             f"y must have the same length as x (got {outcomes.shape[0]}, expected {n})"

@@ -1,4 +1,4 @@
-# Pure: imports only numpy, attrs, math and calibration_core's exceptions.
+# Pure: imports only numpy, attrs, math and calibration_core's _arrays and exceptions.
 """Scores of probability forecasts: Brier, log loss, calibration error, reliability, correlation."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import attrs
 import numpy as np
 
+from calibration_core._arrays import as_vector
 from calibration_core.exceptions import InvalidInputError
 
 if TYPE_CHECKING:
@@ -44,28 +45,9 @@ _MAX_EPS: Final = 0.5
 # ---------------------------------------------------------------------------
 
 
-def _as_vector(name: str, value: npt.ArrayLike) -> FloatArray:
-    """Convert ``value`` once to a non-empty, finite 1-D float64 array."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} must be an array of real numbers ({exc})") from exc
-    if array.ndim != 1:
-        raise InvalidInputError(f"{name} must be 1-D (got shape {array.shape})")
-    if array.shape[0] == 0:
-        raise InvalidInputError(f"{name} must not be empty (got 0 values)")
-    finite = np.isfinite(array)
-    if not finite.all():
-        index = int(np.flatnonzero(~finite)[0])
-        raise InvalidInputError(
-            f"{name} must be finite (got {float(array[index])} at index {index})"
-        )
-    return array
-
-
 def _as_unit_interval(name: str, value: npt.ArrayLike) -> FloatArray:
     """Convert ``value`` to a non-empty 1-D float64 array with every entry in [0, 1]."""
-    array = _as_vector(name, value)
+    array = as_vector(name, value)
     outside = (array < 0.0) | (array > 1.0)
     if outside.any():
         index = int(np.flatnonzero(outside)[0])
@@ -79,7 +61,7 @@ def _as_pair(
     first: npt.ArrayLike, second: npt.ArrayLike, names: tuple[str, str], *, unit: bool
 ) -> tuple[FloatArray, FloatArray]:
     """Convert two same-length vectors (each in [0, 1] when ``unit``)."""
-    convert = _as_unit_interval if unit else _as_vector
+    convert = _as_unit_interval if unit else as_vector
     left = convert(names[0], first)
     right = convert(names[1], second)
     if right.shape[0] != left.shape[0]:
@@ -94,7 +76,7 @@ def _as_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray | None:
     """Check optional case weights: finite, strictly positive, length ``n``."""
     if weights is None:
         return None
-    array = _as_vector("weights", weights)
+    array = as_vector("weights", weights)
     if array.shape[0] != n:
         raise InvalidInputError(
             f"weights must have the same length as p (got {array.shape[0]}, expected {n})"

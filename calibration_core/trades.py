@@ -29,6 +29,10 @@ import numpy as np
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION, NEUTRAL_PNL_BAND_PCT
 from calibration_core.exceptions import DataIntegrityError, InvalidInputError
 
+# One set of vote codes for the reader and the weight math: +1 BUY, -1 SELL,
+# 0 HOLD, -128 where a model did not vote (weights.py defines them; re-exported).
+from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
+
 if TYPE_CHECKING:
     from typing import BinaryIO
 
@@ -45,14 +49,6 @@ __all__ = [
     "summarize_integrity",
 ]
 
-ACTION_BUY: Final = 1
-"""Code of a BUY in ``TradeBatch.sides`` and ``TradeBatch.model_actions``."""
-ACTION_SELL: Final = -1
-"""Code of a SELL in ``TradeBatch.sides`` and ``TradeBatch.model_actions``."""
-ACTION_HOLD: Final = 0
-"""Code of a member model's HOLD vote in ``TradeBatch.model_actions``."""
-ACTION_MISSING: Final = -128
-"""Code in ``TradeBatch.model_actions`` where a model did not vote on a trade."""
 
 _REQUIRED = (
     "timestamp",

@@ -13,6 +13,7 @@ import calibration_core
 
 PACKAGE = Path(calibration_core.__file__).parent
 PURE_MODULES = (
+    "_arrays",
     "constants",
     "exceptions",
     "isotonic",
