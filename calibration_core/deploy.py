@@ -1349,6 +1349,7 @@ def rollback(
     reason: str | None,
     now: Callable[[], datetime] | datetime,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    expected_current: str | None = None,
 ) -> DeployResult:
     """Make an archived version live again.
 
@@ -1368,6 +1369,10 @@ def rollback(
         Clock or fixed moment.
     lock_timeout : float
         Seconds to wait for another approve/rollback.
+    expected_current : str, optional
+        Roll back only if this version is still live when the lock is held; an
+        automated caller (the monitor) passes the version it judged, so a deploy
+        that lands between its verdict and the lock is never undone by mistake.
 
     Returns
     -------
@@ -1392,6 +1397,11 @@ def rollback(
     clock = _as_clock(now)
     warnings: list[str] = []
     with _locked_session(paths, timeout=lock_timeout, clock=clock, warnings=warnings) as session:
+        if expected_current is not None and session.live.version != expected_current:
+            raise JobRefusedError(
+                f"the live version is {session.live.version or 'none'}, not {expected_current}: "
+                "it changed since the caller looked; nothing was rolled back"
+            )
         target, data, _config = _rollback_target(paths, session.trail, session.live, version)
         previous = session.live.version
         at = clock()

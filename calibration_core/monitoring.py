@@ -397,6 +397,9 @@ def _auto_rollback(
             reason=reason,
             now=ctx.now,
             lock_timeout=lock_timeout,
+            # Checked again under the deploy lock: a deploy that lands after the
+            # check above is never undone by this verdict.
+            expected_current=version,
         )
     except CalibrationError as exc:
         return _RollbackOutcome(None, str(exc).splitlines()[0], exc.exit_code, reason)

@@ -473,6 +473,25 @@ class TestRollback:
         }
         chain.assert_consistent()
 
+    def test_expected_current_refuses_when_the_live_version_moved_on(
+        self, chain: DeployTree, clock: Callable[[], datetime]
+    ) -> None:
+        """A caller that judged B is refused once C is live: nothing changes, nothing audited."""
+        before, audit = chain.live_bytes(), chain.audit()
+        with pytest.raises(JobRefusedError, match=f"the live version is {C}, not {B}"):
+            deploy.rollback(chain.paths, by="monitor", reason="x", now=clock, expected_current=B)
+        assert chain.live_bytes() == before
+        assert chain.audit() == audit
+
+    def test_expected_current_allows_the_rollback_when_it_still_holds(
+        self, chain: DeployTree, clock: Callable[[], datetime]
+    ) -> None:
+        """With the judged version still live, the rollback goes through as usual."""
+        result = deploy.rollback(
+            chain.paths, by="monitor", reason="x", now=clock, expected_current=C
+        )
+        assert (result.version, result.previous_version) == (B, C)
+
     def test_rollback_restores_the_archived_bytes_exactly(
         self, chain: DeployTree, clock: Callable[[], datetime]
     ) -> None:
