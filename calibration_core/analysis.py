@@ -1378,7 +1378,20 @@ def max_combined_change(
     worst = 0.0
     for c, f in _limit_grid(maps, max_change):
         for m in multipliers:
-            worst = max(worst, float(np.max(np.abs(np.minimum(1.0, f * m) - c))))
+            points, values = c, f
+            if m > 0.0:
+                # min(1, f·m) - c has a kink where f(c)·m reaches 1: add those points,
+                # where the change can peak, to the knots (one per crossing segment).
+                target = 1.0 / m
+                crossing = (f[:-1] < target) & (f[1:] >= target)
+                i = np.flatnonzero(crossing)
+                if i.size:
+                    share = (target - f[i]) / (f[i + 1] - f[i])
+                    kinks = c[i] + share * (c[i + 1] - c[i])
+                    points = np.concatenate([c, kinks])
+                    values = np.concatenate([f, np.full(kinks.shape, target)])
+            change = np.abs(np.minimum(1.0, values * m) - points)
+            worst = max(worst, float(np.max(change)))
     return worst
 
 
@@ -1681,7 +1694,10 @@ def evaluate_consensus(
             y[:stop],
             codes[:stop],
             shrinkage_trades=shrinkage_trades,
-            limits=multiplier_limits([fold_map]),
+            # The deployed multipliers are also limited by the kept symbol maps; the fold
+            # must be limited the same way, or the gate scores multipliers never deployed.
+            # (The symbol maps only set the clamp range here.)
+            limits=multiplier_limits([fold_map, *symbol_maps]),
         )
         multipliers = tuple(b.multiplier for b in estimate)
         before = _baseline(x[stop:test_stop], fold_map)
@@ -2198,8 +2214,11 @@ def _weight_checks(weights: WeightAnalysis) -> list[CheckResult]:
     before, after = proposal.before_dict(), proposal.after_dict()
     precision_before = weights.vote_before.precision
     precision_after = weights.vote_after.precision
-    if math.isnan(precision_before) or math.isnan(precision_after):
-        precision_before = precision_after = 0.0
+    if math.isnan(precision_before) and not math.isnan(precision_after):
+        # The current weights decided no vote (every vote a tie): there is nothing to
+        # degrade from, so the check compares the proposal with itself and records
+        # its real precision. A NaN *after* stays NaN, and the check then fails.
+        precision_before = precision_after
     return [
         check_weight_sum(after),
         check_weight_bounds(after),

@@ -326,7 +326,9 @@ class _Binned:
 def _bin_edges(forecast: FloatArray, n_bins: int, strategy: Strategy) -> FloatArray:
     """Return the increasing bin edges (at least one value)."""
     if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
+        # arange / n gives exact decimal edges (3/10 == 0.3); linspace gives
+        # 0.30000000000000004, which would put a confidence of 0.3 in the bin below.
+        return np.arange(n_bins + 1, dtype=np.float64) / n_bins
     # Duplicate quantiles (many equal forecasts) would make empty bins: merge them.
     return np.unique(np.quantile(forecast, np.linspace(0.0, 1.0, n_bins + 1)))
 

@@ -537,3 +537,28 @@ class TestAnalyzeConfidence:
 
         analysis = analyze_confidence([0.6], [1.0], [0], ("BTCUSDT",))
         json.dumps(analysis.to_dict(), allow_nan=False)
+
+
+class TestVotePrecisionCheckOnTies:
+    def test_ties_under_the_current_weights_record_the_real_precision(self) -> None:
+        """All votes tie 2-2 under equal weights: the check passes with the new precision."""
+        rng = np.random.default_rng(2)
+        n = 200
+        side = rng.choice([1, -1], n).astype(np.int8)
+        won = rng.uniform(size=n) < 0.7
+        actions = np.stack([side, side, -side, -side], axis=1).astype(np.int8)
+        proposal = build_proposal(
+            rng.uniform(0.5, 0.9, n),
+            np.where(won, 1.0, -1.0),
+            job_id="cal_20260101_000000",
+            created_at="2026-01-01T00:00:00+00:00",
+            data_hash="sha256:" + "0" * 64,
+            sides=side,
+            model_names=("a", "b", "c", "d"),
+            model_actions=actions,
+        )
+        (check,) = [c for c in proposal.validation.checks if c.name.endswith("vote_precision")]
+        assert proposal.weights.vote_after is not None
+        assert check.passed
+        assert check.value == pytest.approx(proposal.weights.vote_after.precision)
+        assert check.value > 0.0

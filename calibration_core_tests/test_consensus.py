@@ -423,3 +423,17 @@ class TestMultiplierLimits:
         """Limits must satisfy 0.5 <= lo <= 1 <= hi <= 1.5."""
         with pytest.raises(InvalidInputError, match="limits must satisfy"):
             estimate_consensus_multipliers([0.5], [1.0], [0], limits=limits)
+
+
+class TestCombinedChangeCheck:
+    @pytest.mark.parametrize("m", [0.6, 1.3, 1.5])
+    def test_max_combined_change_finds_the_kink_where_the_cap_starts(self, m: float) -> None:
+        """The recomputed change equals a dense scan, including where f(c)·m reaches 1."""
+        identity = IsotonicCalibration.identity()
+        grid = np.linspace(0.0, 1.0, 100_001)
+        dense = float(np.max(np.abs(np.minimum(1.0, grid * m) - grid)))
+        assert max_combined_change([identity], [m]) == pytest.approx(dense, abs=1e-4)
+
+    def test_the_critical_check_catches_an_unclamped_multiplier(self) -> None:
+        """M = 1.5 on the identity moves 0.667 to 1.0: far beyond ±0.15, so it is reported."""
+        assert max_combined_change([None], [1.5]) == pytest.approx(1.0 - 1.0 / 1.5)

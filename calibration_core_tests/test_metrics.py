@@ -373,3 +373,12 @@ class TestBadInputs:
         """Each bad input raises the stated error with a message naming argument, rule, value."""
         with pytest.raises(error, match=pattern):
             call()
+
+
+class TestUniformBinEdges:
+    def test_decimal_confidences_fall_in_the_bin_they_start(self) -> None:
+        """0.3, 0.6 and 0.7 open the bins [0.3, 0.4), [0.6, 0.7) and [0.7, 0.8), as documented."""
+        table = reliability_table([0.3, 0.6, 0.7, 0.8], [1.0, 0.0, 1.0, 0.0], n_bins=10)
+        lowers = sorted(round(b.lower, 10) for b in table.bins)
+        assert lowers == [0.3, 0.6, 0.7, 0.8]
+        assert all(b.count == 1 for b in table.bins)
