@@ -835,19 +835,26 @@ def _check_forecast(forecast: VersionForecast, n: int, side: str) -> None:
 
 
 def _conclusion(
-    a: ComparedVersion, b: ComparedVersion, diff: float, band: float, n: int
+    names: tuple[str, str], mse: tuple[float, float], diff: float, band: float, scope: str
 ) -> tuple[str | None, str]:
-    mse_a, mse_b = a.scores.mse, b.scores.mse
+    (name_a, name_b), (mse_a, mse_b) = names, mse
     relative = f" ({(mse_a - mse_b) / mse_a:+.1%} for B)" if mse_a > 0 else ""
-    numbers = f"MSE A {mse_a:.4f} vs B {mse_b:.4f}{relative} on {n} trades"
+    numbers = f"MSE A {mse_a:.4f} vs B {mse_b:.4f}{relative} on {scope}"
     if diff == 0 or abs(diff) <= band:
         return None, (
             f"No significant difference: {numbers}; the gap is within the 95 % noise band "
             f"(±{band:.4f}). B is not shown to be better than A."
         )
     if diff < 0:
-        return "B", f"B ({b.version}) is better than A ({a.version}): {numbers}, beyond noise."
-    return "A", f"B ({b.version}) is worse than A ({a.version}): {numbers}, beyond noise."
+        return "B", f"B ({name_b}) is better than A ({name_a}): {numbers}, beyond noise."
+    return "A", f"B ({name_b}) is worse than A ({name_a}): {numbers}, beyond noise."
+
+
+def _paired(d: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Mean of the paired differences and its 95 % noise band."""
+    n = int(d.shape[0])
+    band = _Z_95 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+    return float(d.mean()), band
 
 
 def _precision_text(side: ComparedVersion) -> str:
@@ -931,9 +938,6 @@ def compare_versions(
     side_a = _compared(a, outcome, times, votes)
     side_b = _compared(b, outcome, times, votes)
     d = (b.calibrated - outcome) ** 2 - (a.calibrated - outcome) ** 2
-    diff = float(d.mean())
-    band = _Z_95 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-    better, conclusion = _conclusion(side_a, side_b, diff, band, n)
     out_of_sample = times > max(a.fitted_until, b.fitted_until)
     n_oos = int(np.count_nonzero(out_of_sample))
     oos_mse = None
@@ -944,13 +948,31 @@ def compare_versions(
             brier_score(b.calibrated[out_of_sample], oos_y),
         )
     caveats = _caveats((side_a, side_b), (a, b), n, n_oos, oos_mse)
-    if caveats:
+    names = (a.version, b.version)
+    fitted_on = [name for name, side in (("A", side_a), ("B", side_b)) if side.n_in_sample]
+    if not fitted_on:
+        diff, band = _paired(d)
+        better, conclusion = _conclusion(
+            names, (side_a.scores.mse, side_b.scores.mse), diff, band, f"{n} trades"
+        )
+    elif oos_mse is not None:
+        # Only the trades after both versions' data are a fair test: the verdict uses them.
+        diff, band = _paired(d[out_of_sample])
+        better, conclusion = _conclusion(
+            names, oos_mse, diff, band, f"the {n_oos} trades after both versions' data"
+        )
         conclusion += (
-            " Caveat: in-sample for "
-            + " and ".join(
-                name for name, side in (("A", side_a), ("B", side_b)) if side.n_in_sample
-            )
-            + " (see below)."
+            f" (On all {n} trades the scores are in-sample for {' and '.join(fitted_on)}.)"
+        )
+    else:
+        # When in doubt, no verdict: an in-sample win proves nothing.
+        diff, band = _paired(d)
+        better = None
+        conclusion = (
+            f"No fair comparison yet: the trades may have been used to fit "
+            f"{' and '.join(fitted_on)}, and only {n_oos} of {n} trades closed after both "
+            f"versions' data (at least {MIN_OUT_OF_SAMPLE_TRADES} are needed). The scores "
+            "below are for information only."
         )
     return VersionComparison(
         n_trades=n,

@@ -117,11 +117,22 @@ class TestCompareVersions:
         b = _forecast(np.full(300, 0.45), version=B, fitted_until=199.0)
         result = compare_versions(wins, raw, times, _forecast(raw), b)
         assert (result.a.n_in_sample, result.b.n_in_sample) == (0, 200)
-        assert "Caveat: in-sample for B" in result.conclusion
+        # The verdict rests on the 100 trades after both versions' data only.
+        assert "on the 100 trades after both versions' data" in result.conclusion
+        assert "in-sample for B" in result.conclusion
         assert "200 of the 300 trades closed before B" in result.caveats[0]
         assert result.n_out_of_sample == 100
         assert result.out_of_sample_mse is not None
         assert "this is the fair comparison" in result.caveats[-1]
+
+    def test_no_verdict_when_too_few_trades_came_after_both_versions(self) -> None:
+        """With only 20 fair trades, an in-sample win is not a verdict: better is None."""
+        wins, raw, times = _trades(300, seed=4)
+        b = _forecast(np.full(300, 0.45), version=B, fitted_until=279.0)
+        result = compare_versions(wins, raw, times, _forecast(raw), b)
+        assert result.better is None
+        assert result.conclusion.startswith("No fair comparison yet")
+        assert "only 20 of 300 trades" in result.conclusion
 
     def test_too_few_out_of_sample_trades_says_to_compare_later(self) -> None:
         """Below the minimum of trades after both fits, the caveat asks to wait."""
