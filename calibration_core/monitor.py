@@ -551,6 +551,7 @@ def select_windows(
     end: float = math.inf,
     baseline_size: int | None = None,
     not_before: float = -math.inf,
+    own_earlier: npt.ArrayLike | None = None,
 ) -> WindowSelection:
     """Split rows (trades or signals) into the judged version's window and its baseline.
 
@@ -571,6 +572,10 @@ def select_windows(
     not_before : float, optional
         Drop baseline rows older than this (used to give the signals the same
         period as the baseline trades).
+    own_earlier : array_like of bool, shape (n,), optional
+        Rows that closed while the judged version was live in an *earlier*
+        period (it was rolled back to, say); they are never baseline rows, since
+        a version cannot be its own baseline.
 
     Returns
     -------
@@ -596,7 +601,7 @@ def select_windows(
     closed after it then counts as new.
 
     The baseline keeps the ``baseline_size`` most recent candidates with
-    ``t >= not_before``.
+    ``t >= not_before``, never a row in ``own_earlier``.
     """
     times = _time_column(timestamps)
     n = times.shape[0]
@@ -606,6 +611,11 @@ def select_windows(
         raise InvalidInputError(f"start must be finite and <= end (got {start} and {end})")
     if baseline_size is not None and (isinstance(baseline_size, bool) or baseline_size < 1):
         raise InvalidInputError(f"baseline_size must be at least 1 (got {baseline_size})")
+    own = (
+        np.zeros(n, dtype=np.bool_)
+        if own_earlier is None
+        else _mask_column(own_earlier, "own_earlier", n)
+    )
     in_period = (times >= start) & (times < end)
     by_tag = bool(is_judged.any() or (is_tagged & in_period).any())
     if by_tag:
@@ -614,6 +624,7 @@ def select_windows(
     else:
         new = in_period
         candidates = times < start
+    candidates &= ~own
     order = np.argsort(times, kind="stable")
     new_rows = order[new[order]]
     base_rows = order[candidates[order]]

@@ -211,6 +211,14 @@ class _Timeline:
         end = self.times[last + 1] if last + 1 < len(self.times) else math.inf
         return _Period(self.times[last], end, self.events[last])
 
+    def live_earlier(
+        self, times: npt.NDArray[np.float64], version: str, start: float
+    ) -> npt.NDArray[np.bool_]:
+        """Rows before ``start`` that closed while ``version`` was live in an earlier period."""
+        earlier = np.asarray(times) < start
+        live = np.array([v == version for v in self.version_at(times)], dtype=np.bool_)
+        return earlier & live
+
     def version_at(self, times: npt.NDArray[np.float64]) -> list[str | None]:
         index = np.searchsorted(np.asarray(self.times, dtype=np.float64), times, side="right") - 1
         return [self.versions[i] if i >= 0 else None for i in index.tolist()]
@@ -330,6 +338,7 @@ def _gather_windows(
         start=period.start,
         end=period.end,
         baseline_size=baseline_size,
+        own_earlier=timeline.live_earlier(batch.timestamps, version, period.start),
     )
     new = trades.new
     recorded = batch.calibrated_confidence[new]
@@ -353,6 +362,7 @@ def _gather_windows(
             start=period.start,
             end=period.end,
             not_before=oldest,
+            own_earlier=timeline.live_earlier(signals.timestamps, version, period.start),
         )
         flags = signals.hold_flags()
         new_flags, base_flags = flags[signal_rows.new], flags[signal_rows.baseline]
@@ -617,7 +627,11 @@ class _MonitorView:
             ]
         lines += ["", f"{_VERDICT_ICONS[self.verdict.verdict]} Verdict: {self.verdict.verdict}"]
         if self.verdict.verdict == VERDICT_OK:
-            lines.append("   every watched signal is within its threshold")
+            unjudged = [c.name for c in self.verdict.checks if "not judged" in c.message]
+            judged = "every judged signal is within its threshold"
+            lines.append(
+                f"   {judged} (not judged: {', '.join(unjudged)})" if unjudged else f"   {judged}"
+            )
         else:
             lines += [f"   - {reason}" for reason in self.verdict.reasons]
         lines += [f"   {line}" for line in self.next_step()]

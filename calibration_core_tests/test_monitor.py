@@ -235,6 +235,16 @@ def _columns(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class TestSelectWindows:
+    def test_a_version_rolled_back_to_is_not_its_own_baseline(self) -> None:
+        """v1 [0,100), v2 [100,140), v1 again from 140: v1's first period is never baseline."""
+        t = np.arange(300.0)
+        none = np.zeros(t.size, dtype=bool)
+        selection = select_windows(
+            t, none, none, start=140.0, baseline_size=200, own_earlier=t < 100
+        )
+        assert t[selection.baseline].tolist() == list(np.arange(100.0, 140.0))
+        assert t[selection.new][0] == 140.0
+
     T = np.arange(10, dtype=np.float64) * 100.0  # 0, 100, ..., 900
     NONE = np.zeros(10, dtype=bool)
 

@@ -270,3 +270,13 @@ class TestRunMonitor:
         assert "50 most recent trades before it went live (90 available, limit 50;" in out
         # 90 trades every 30 min from 01:00: the last 50 start with the 41st, at 21:00.
         assert "2026-02-01T21:00:00+00:00 → 2026-02-02T21:30:00+00:00" in out
+
+
+class TestTimelineLiveEarlier:
+    def test_rows_of_an_earlier_period_of_the_judged_version_are_marked(self) -> None:
+        """A → B → A: rows that closed under A's first period are A's own, not baseline."""
+        timeline = monitoring._Timeline(
+            times=(0.0, 100.0, 140.0), versions=(A, B, A), events=({}, {}, {})
+        )
+        marked = timeline.live_earlier(np.arange(300.0), A, 140.0)
+        assert np.flatnonzero(marked).tolist() == list(range(100))
