@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 import time
+import weakref
 from bisect import bisect_right
 from pathlib import Path
 from types import MappingProxyType
@@ -113,18 +114,25 @@ class _Counters:
     counts are approximate by design (a lock would cost more than the call itself).
     """
 
-    __slots__ = ("invalid_inputs", "nan_inputs")
+    __slots__ = ("batch_errors", "invalid_inputs", "nan_inputs")
 
     def __init__(self) -> None:
         self.nan_inputs = 0
         self.invalid_inputs = 0
+        self.batch_errors = 0
 
 
 def _curve_of(section: ConfidenceMap) -> _Curve:
     xs = [float(x) for x in section.thresholds]
     ys = [float(y) for y in section.values]
-    slopes = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
-    return xs, ys, slopes
+    return xs, ys, [_slope(xs[i], ys[i], xs[i + 1], ys[i + 1]) for i in range(len(xs) - 1)]
+
+
+def _slope(x0: float, y0: float, x1: float, y1: float) -> float:
+    # A gap of a few subnormals overflows the division (inf, and inf * 0 is NaN in the hot
+    # path): such a segment is narrower than any input's rounding, so it takes the left value.
+    slope = (y1 - y0) / (x1 - x0) if x1 > x0 else 0.0
+    return slope if math.isfinite(slope) else 0.0
 
 
 def _arrays_of(section: ConfidenceMap) -> _Arrays:
@@ -310,7 +318,7 @@ class Snapshot:
         else:
             try:
                 xs, ys, slopes = self._curves.get(symbol, self._curve)
-            except TypeError:  # an unhashable "symbol" is just unknown
+            except Exception:  # noqa: BLE001 - an unhashable (or hostile) "symbol" is unknown
                 xs, ys, slopes = self._curve
         try:
             if confidence >= 1.0:
@@ -358,7 +366,7 @@ class Snapshot:
             else:
                 try:
                     xp, fp = self._symbol_arrays.get(symbol, self._arrays)
-                except TypeError:
+                except Exception:  # noqa: BLE001 - an unhashable (or hostile) "symbol" is unknown
                     xp, fp = self._arrays
             if xp is _IDENTITY_ARRAYS[0]:
                 out = np.clip(array, 0.0, 1.0)
@@ -368,8 +376,14 @@ class Snapshot:
             if nans:
                 self._counters.nan_inputs += nans
         except Exception:  # the hot path never raises into the host
-            logger.exception("[CalibrationLoader] batch calibration failed; returning NaN")
-            return np.full(np.shape(array), np.nan)
+            counters = self._counters
+            counters.batch_errors += 1
+            if counters.batch_errors == 1:  # logged once, like the scalar path's odd inputs
+                logger.exception(
+                    "[CalibrationLoader] batch calibration failed; returning NaN "
+                    "(logged once; later failures are silent)"
+                )
+            return _all_nan(array)
         return out
 
     def _coerce_batch(self, values: object) -> NDArray[np.float64]:
@@ -379,9 +393,9 @@ class Snapshot:
             bad = sum(1 for v, f in zip(items.ravel(), flat, strict=True) if _bad_item(v, f))
             self._count_invalid(bad, type(values))
             return np.array(flat, dtype=np.float64).reshape(items.shape)
-        except Exception:  # noqa: BLE001 - truly unusable input: an empty result
+        except Exception:  # noqa: BLE001 - truly unusable input: all NaN, in its shape
             self._count_invalid(1, type(values))
-            return np.empty(0, dtype=np.float64)
+            return _all_nan(values)
 
     def get_ensemble_weights(
         self, default: Mapping[str, float] | None = None
@@ -446,11 +460,11 @@ class Snapshot:
             else:
                 self._counters.nan_inputs += 1
                 return confidence
+            if value >= 1.0:
+                return 1.0
+            return value if value > 0.0 else 0.0  # noqa: FURB136, TRY300 - cheaper than max()
         except Exception:  # noqa: BLE001 - the hot path never raises into the host
             return self._odd_input(confidence, None, _hold_bias_adapter(self))
-        if value >= 1.0:
-            return 1.0
-        return value if value > 0.0 else 0.0  # noqa: FURB136 - cheaper than a max() call
 
     def _odd_input(
         self, value: object, symbol: str | None, again: Callable[[float, str | None], float]
@@ -524,7 +538,21 @@ def _float_or_nan(value: object) -> float:
 
 
 def _bad_item(value: object, converted: float) -> bool:
-    return math.isnan(converted) and not (_is_real_number(value) and value != value)  # noqa: PLR0124
+    """Whether an element became NaN without being a NaN number (a NaN is not invalid)."""
+    if not math.isnan(converted):
+        return False
+    try:
+        return not (_is_real_number(value) and value != value)  # noqa: PLR0124
+    except Exception:  # noqa: BLE001 - e.g. Decimal("sNaN") refuses to compare: invalid
+        return True
+
+
+def _all_nan(values: object) -> NDArray[np.float64]:
+    """Return an all-NaN float64 array of ``values``' shape (0-d when it has none)."""
+    try:
+        return np.full(np.shape(cast("Any", values)), np.nan)
+    except Exception:  # noqa: BLE001 - not even a shape: a single NaN
+        return np.full((), np.nan)
 
 
 def _freeze_weights(weights: Mapping[str, float] | None) -> Mapping[str, float]:
@@ -592,20 +620,33 @@ class LoaderStatus:
 
 @attrs.frozen
 class _FileState:
-    """Identity of a config file (device, inode, size, mtime) as stat() sees it."""
+    """Identity of a config file (device, inode, size, mtime, ctime) as stat() sees it.
+
+    ctime is part of it because ``cp -p`` / ``rsync --inplace -t`` rewrite a file in
+    place and then restore its mtime; ctime cannot be set back from user space.
+    """
 
     dev: int
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, st: os.stat_result) -> _FileState:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def racy(self) -> bool:
+        """Whether it changed so recently that a rewrite could keep this identity."""
+        return time.time_ns() - max(self.mtime_ns, self.ctime_ns) < _RACY_WINDOW_NS
 
 
 class _Rejected(Exception):  # noqa: N818 - internal signal, never escapes the loader
     """A file that exists but cannot become live; the message says why."""
+
+    def __init__(self, reason: str, state: _FileState | None = None) -> None:
+        super().__init__(reason)
+        self.state = state
 
 
 def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
@@ -615,10 +656,12 @@ def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _Rejected("not a regular file")
+            raise _Rejected("not a regular file", _FileState.of(st))
         if st.st_size > max_bytes:
             # Refuse by size before reading a single byte of it.
-            raise _Rejected(f"file is {st.st_size} bytes, over the {max_bytes}-byte limit")
+            raise _Rejected(
+                f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", _FileState.of(st)
+            )
         chunks: list[bytes] = []
         total = 0
         while total <= max_bytes:
@@ -636,6 +679,13 @@ def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
 
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _stat_or_none(path: str) -> _FileState | None:
+    try:
+        return _FileState.of(Path(path).stat())
+    except OSError:
+        return None
 
 
 class CalibrationLoader:
@@ -676,6 +726,11 @@ class CalibrationLoader:
     The config is loaded in the constructor, so a loader serves from the moment
     it exists; :meth:`start` (or ``with``) adds the watching threads. A stopped
     loader keeps serving its last snapshot and can be started again.
+
+    Threads do not survive ``fork()``: in a forked child every loader is reset to
+    "not running" with fresh locks (it keeps serving its last snapshot); call
+    :meth:`start` in the child to watch again. The module's own default loader is
+    instead recreated lazily by the child's next module-level call.
     """
 
     def __init__(
@@ -738,6 +793,7 @@ class CalibrationLoader:
         self._rejected = 0
         self._skipped = 0
         self._events = 0
+        _loaders.add(self)
         self._check(force=True)
 
     # -- hot path (delegates to the current snapshot) ---------------------------------------
@@ -903,6 +959,22 @@ class CalibrationLoader:
             f"watching={self._watching!r})"
         )
 
+    def _after_fork_in_child(self) -> None:
+        """Forget the parent's threads and locks in a forked child (see :func:`_after_fork`).
+
+        Threads do not survive fork(), and a lock another parent thread held at the
+        fork stays held forever in the child. The observer is dropped, not stopped:
+        stopping it would remove the inotify watches the child shares with the parent.
+        """
+        self._reload_lock = threading.Lock()
+        self._lifecycle_lock = threading.RLock()
+        self._wake = threading.Condition(threading.Lock())
+        self._pending = False
+        self._stopping = False
+        self._worker = None
+        self._observer = None
+        self._watching = "none"
+
     # -- watching ---------------------------------------------------------------------------
 
     def _start_observer(self) -> None:
@@ -1040,13 +1112,14 @@ class CalibrationLoader:
             self._on_missing()
             return None
         except _Rejected as exc:
-            self._reject(str(exc), None, None)
+            self._reject(str(exc), exc.state, None)
             return None
         except OSError as exc:
-            self._reject(f"cannot read the file ({exc.strerror or exc})", None, None)
+            reason = f"cannot read the file ({exc.strerror or exc})"
+            self._reject(reason, _stat_or_none(self._path), None)
             return None
         self._missing = False
-        self._racy = time.time_ns() - state.mtime_ns < _RACY_WINDOW_NS
+        self._racy = state.racy()
         return data, state
 
     def _consider(self, data: bytes, state: _FileState) -> None:
@@ -1097,9 +1170,21 @@ class CalibrationLoader:
 
     def _reject(self, reason: str, state: _FileState | None, digest: str | None) -> None:
         if digest is None:
-            # A read failure is an attempt too; forget the identity so it is retried.
+            # A file that could not be read (too big, not a regular file, unreadable) is
+            # remembered by its stat() identity: polls skip it until it changes, and a
+            # forced check of the same file counts it as skipped, not as a new rejection.
+            # Without an identity (stat() fails too) every poll retries it, quietly.
+            self._missing = False
+            self._racy = False
+            if (
+                state == self._seen_state
+                and self._seen_digest is None
+                and reason == self._last_error
+            ):
+                self._skipped += 1
+                return
             self._attempts += 1
-            self._seen_state = None
+            self._seen_state = state
             self._seen_digest = None
         else:
             self._seen_state = state
@@ -1196,10 +1281,41 @@ class _Unbound:
 
 _UNBOUND: Final = _Unbound()
 _default_lock = threading.Lock()
+# Every loader of this process, so that a forked child can reset their threads and locks.
+_loaders: weakref.WeakSet[CalibrationLoader] = weakref.WeakSet()
 _default_loader: CalibrationLoader | None = None
 _default_owned = False
 # The hot path reads only this global: the default loader's current snapshot.
 _current: Snapshot | _Unbound = _UNBOUND
+
+
+def _after_fork() -> None:
+    """In a forked child, make the loaders restartable and the default lazy again.
+
+    Only the forking thread survives fork(), so every loader's worker and observer
+    are gone and any lock they held at the fork would stay held. Each loader gets
+    fresh locks and is marked not running (a caller-owned loader keeps serving its
+    last snapshot until the caller calls ``start()`` again). The module's own default
+    loader is forgotten, so the child's next module-level call creates a fresh one
+    from ``CALIBRATION_CONFIG_PATH``; a default installed with
+    :func:`set_default_loader` stays the default and is restarted by its owner.
+    """
+    global _current, _default_lock, _default_loader, _default_owned  # noqa: PLW0603
+    _default_lock = threading.Lock()
+    try:
+        loaders = list(_loaders)
+    except Exception:  # noqa: BLE001 - the set was being changed at the fork: start afresh
+        loaders = []
+    for loader in loaders:
+        with contextlib.suppress(Exception):
+            loader._after_fork_in_child()  # noqa: SLF001 - the module's own bookkeeping
+    if _default_owned:
+        _default_loader, _default_owned = None, False
+        _current = _UNBOUND
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _publish_default(loader: CalibrationLoader, snapshot: Snapshot) -> None:

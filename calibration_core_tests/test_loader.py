@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from calibration_core import loader as runtime
+from calibration_core.config import MAX_CONFIG_BYTES
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.fsio import atomic_write_text
 from calibration_core.loader import CalibrationLoader
@@ -24,11 +28,11 @@ from calibration_core_tests.runtime_helpers import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 V1 = "cal_20260220_000001"
 V2 = "cal_20260220_000002"
 V3 = "cal_20260220_000003"
+REPO = Path(__file__).parent.parent
 LOADED_LINES = [
     "[CalibrationLoader] ✅ Loaded config version: {v}",
     "[CalibrationLoader] Confidence calibration: {state}",
@@ -582,3 +586,183 @@ class TestLifecycle:
         loader = CalibrationLoader("calibration.json", watch="none")
         assert loader.config_path == config_path
         assert loader.snapshot.version == V1
+
+
+def _unusable(path: Path, kind: str) -> None:
+    """Put a file the loader must refuse without reading at ``path``."""
+    path.unlink()
+    if kind == "oversize":
+        with path.open("wb") as handle:
+            handle.truncate(MAX_CONFIG_BYTES + 1)  # sparse
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        path.rmdir()
+    else:
+        path.unlink()
+
+
+@pytest.mark.usefixtures("no_thread_leak")
+class TestUnusableFilePolling:
+    @pytest.mark.parametrize("kind", ["oversize", "directory", "fifo"])
+    def test_an_unusable_file_is_rejected_and_logged_once_across_polls(
+        self,
+        config_path: Path,
+        kind: str,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Polls skip an unchanged unusable file; replacing it with a valid one is picked up."""
+        atomic_write_text(config_path, config_text(V1))
+        loader = CalibrationLoader(config_path, watch="poll", poll_interval=0.01)
+        polls = 0
+        changed_on_disk = loader._changed_on_disk
+
+        def counting() -> bool:
+            nonlocal polls
+            polls += 1
+            return changed_on_disk()
+
+        monkeypatch.setattr(loader, "_changed_on_disk", counting)
+        with caplog.at_level(logging.WARNING, logger=runtime.LOGGER_NAME), loader:
+            _unusable(config_path, kind)
+            assert wait_until(lambda: loader.status().rejected == 1)
+            seen = polls
+            assert wait_until(lambda: polls >= seen + 20)
+            status = loader.status()
+            assert (status.rejected, status.attempts) == (1, 2)
+            assert loader.snapshot.version == V1
+            rejections = [r for r in caplog.records if "Rejected" in r.getMessage()]
+            assert len(rejections) == 1
+            _remove(config_path)
+            atomic_write_text(config_path, config_text(V2))
+            assert served(loader, V2)
+            assert loader.status().rejected == 1
+
+
+class TestFileIdentity:
+    @pytest.mark.usefixtures("no_thread_leak")
+    def test_in_place_rewrite_restoring_an_old_mtime_is_seen_by_its_ctime(
+        self, config_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A `cp -p` style in-place rewrite keeps inode, size and mtime; only ctime moves."""
+        monkeypatch.setattr(runtime, "_RACY_WINDOW_NS", 0)  # isolate the identity check
+        config_path.write_text(config_text(V1), encoding="utf-8")
+        old = 10**18
+        os.utime(config_path, ns=(old, old))
+        before = config_path.stat()
+        with CalibrationLoader(config_path, watch="poll", poll_interval=0.01) as loader:
+            assert loader.snapshot.version == V1
+            # ctime has a coarse clock: let it tick so the rewrite gets a new one.
+            assert wait_until(lambda: time.time_ns() > before.st_ctime_ns + 50_000_000)
+            replace_in_place(config_path, config_text(V2))
+            os.utime(config_path, ns=(old, old))
+            after = config_path.stat()
+            assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+                before.st_ino,
+                before.st_size,
+                before.st_mtime_ns,
+            )
+            assert after.st_ctime_ns != before.st_ctime_ns
+            assert served(loader, V2)
+
+
+FORK_SCRIPT = r"""
+import os, sys, threading, time
+from pathlib import Path
+
+from calibration_core import loader as runtime
+from calibration_core.config import MAX_CONFIG_BYTES
+from calibration_core.fsio import atomic_write_text
+from calibration_core_tests.runtime_helpers import config_text, wait_until
+
+cfg, v1, v2 = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+assert runtime.get_calibration_snapshot().version == v1
+assert runtime.get_default_loader().running
+own = runtime.CalibrationLoader(cfg, poll_interval=0.05).start()
+
+# Another thread holds every lock the child will need while the main thread forks.
+held, release = threading.Event(), threading.Event()
+default = runtime.get_default_loader()
+
+def hold():
+    with runtime._default_lock, default._reload_lock, own._reload_lock, own._lifecycle_lock:
+        held.set()
+        release.wait(30)
+
+threading.Thread(target=hold, daemon=True).start()
+assert held.wait(10)
+ready_r, ready_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        os.close(ready_r)
+        assert not own.running
+        assert runtime.get_calibration_snapshot().version == v1
+        assert runtime.get_default_loader() is not default
+        assert runtime.get_default_loader().running
+        own.start()
+        assert own.running
+        os.write(ready_w, b"r")
+        if not wait_until(lambda: runtime.get_calibration_snapshot().version == v2, 20):
+            print("child default stuck at", runtime.get_calibration_snapshot().version)
+        elif not wait_until(lambda: own.snapshot.version == v2, 20):
+            print("child own loader stuck at", own.snapshot.version)
+        else:
+            code = 0
+            own.stop()
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+release.set()
+os.close(ready_w)
+got = os.read(ready_r, 1)
+atomic_write_text(cfg, config_text(v2))  # deployed after the fork
+deadline = time.monotonic() + 60
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        sys.exit("child hung")
+    time.sleep(0.01)
+assert got == b"r", "child failed before the deploy"
+assert wait_until(lambda: runtime.get_calibration_snapshot().version == v2, 20)
+own.stop()
+runtime.reset_default_loader()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+class TestFork:
+    def test_a_forked_child_reloads_after_the_parent_deploys(
+        self, config_path: Path, tmp_path: Path
+    ) -> None:
+        """Real os.fork() while other threads hold the locks: the child restarts and reloads."""
+        atomic_write_text(config_path, config_text(V1))
+        script = tmp_path / "fork_child.py"
+        script.write_text(FORK_SCRIPT, encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALIBRATION_")}
+        env.update(
+            CALIBRATION_CONFIG_PATH=str(config_path),
+            PYTHONPATH=str(REPO),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        done = subprocess.run(
+            [sys.executable, str(script), str(config_path), V1, V2],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"

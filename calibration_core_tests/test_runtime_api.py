@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from decimal import Decimal
@@ -9,12 +10,14 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from calibration_core import loader as runtime
+from calibration_core.config import ConfidenceMap
 from calibration_core.loader import CalibrationLoader, Snapshot, consensus_bucket
 from calibration_core.settings import ENV_CONFIG_PATH
 from calibration_core_tests.runtime_helpers import MODELS, build_config, config_text
@@ -418,3 +421,124 @@ class TestModuleLevelApi:
         for thread in threads:
             thread.join()
         assert len({id(s) for s in seen}) == 1
+
+
+class _HostileHash(str):
+    """A str subclass whose hash raises something other than TypeError."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        """Raise, as a broken host object might."""
+        raise RuntimeError(self)
+
+
+class _HostileObject:
+    """A symbol-like object whose hash raises ValueError."""
+
+    def __hash__(self) -> int:
+        """Raise, as a broken host object might."""
+        raise ValueError
+
+
+class _HostileNumber:
+    """Compares like a number in (0, 1) but adds to a string."""
+
+    def __ge__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return True
+
+    def __le__(self, other: object) -> bool:
+        return False
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __add__(self, other: object) -> str:
+        return "s"
+
+    def __sub__(self, other: object) -> float:
+        return 0.0
+
+
+class TestHostileInputs:
+    @pytest.mark.parametrize("symbol", [_HostileHash("BTCUSDT"), _HostileObject()])
+    def test_a_symbol_whose_hash_raises_uses_the_global_map(
+        self, calibrated: Snapshot, symbol: object, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Apply and apply_batch treat it as an unknown symbol, without raising or logging."""
+        expected = calibrated.apply(0.5)
+        with caplog.at_level(logging.DEBUG, logger=runtime.LOGGER_NAME):
+            assert calibrated.apply(0.5, symbol) == expected  # type: ignore[arg-type]
+            for _ in range(3):
+                out = calibrated.apply_batch([[0.5, 0.5]], symbol)  # type: ignore[arg-type]
+                assert out.shape == (1, 2)
+                assert out.tolist() == [[expected, expected]]
+        assert caplog.records == []
+
+    def test_hold_bias_survives_an_object_whose_sum_is_not_a_number(
+        self, calibrated: Snapshot
+    ) -> None:
+        """The final clip is guarded too: the object comes back unchanged and is counted."""
+        hostile = _HostileNumber()
+        before = calibrated._counters.invalid_inputs
+        assert calibrated.apply_hold_bias(hostile) is hostile  # type: ignore[arg-type, comparison-overlap]
+        assert calibrated._counters.invalid_inputs == before + 1
+
+    @pytest.mark.parametrize(
+        ("values", "shape"),
+        [
+            (Decimal("sNaN"), ()),
+            ([Decimal("sNaN")], (1,)),
+            ([[Decimal("sNaN"), Decimal("sNaN")]], (1, 2)),
+        ],
+    )
+    def test_signaling_nan_decimals_give_nan_of_the_input_shape(
+        self, identity: Snapshot, values: object, shape: tuple[int, ...]
+    ) -> None:
+        """Decimal("sNaN") refuses even to compare; the batch is still NaN in its shape."""
+        out = identity.apply_batch(values)  # type: ignore[arg-type]
+        assert out.dtype == np.float64
+        assert out.shape == shape
+        assert np.isnan(out).all()
+
+    def test_a_signaling_nan_among_numbers_keeps_the_numbers(self, identity: Snapshot) -> None:
+        """Only the unconvertible element becomes NaN."""
+        out = identity.apply_batch([Decimal("sNaN"), 0.25])  # type: ignore[arg-type]
+        assert math.isnan(out[0])
+        assert out[1] == 0.25
+
+    def test_a_failing_batch_returns_nan_and_logs_once(
+        self,
+        calibrated: Snapshot,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """An unexpected failure inside the batch path is logged on its first occurrence only."""
+
+        def broken(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError
+
+        monkeypatch.setattr(np, "interp", broken)
+        with caplog.at_level(logging.DEBUG, logger=runtime.LOGGER_NAME):
+            for _ in range(5):
+                out = calibrated.apply_batch([[0.1, 0.2, 0.3]])
+                assert out.shape == (1, 3)
+                assert np.isnan(out).all()
+        assert len(caplog.records) == 1
+        assert caplog.records[0].exc_info is not None
+
+
+class TestSubnormalKnots:
+    @pytest.mark.parametrize("c", [0.0, 5e-324, 1e-323, 1.5e-323, 1e-300, 0.5, 1.0])
+    def test_subnormal_gaps_do_not_produce_nan(self, c: float) -> None:
+        """Knots a few subnormals apart overflow the slope; the scalar path stays finite."""
+        knots = ConfidenceMap(
+            enabled=True, thresholds=(0.0, 5e-324, 1e-323, 1.0), values=(0.0, 0.05, 0.1, 1.0)
+        )
+        snap = Snapshot.from_config(attrs.evolve(build_config(), confidence=knots))
+        result = snap.apply(c)
+        assert not math.isnan(result)
+        assert result == pytest.approx(float(np.interp(c, knots.thresholds, knots.values)))
