@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import getpass
+import math
 from typing import IO, TYPE_CHECKING, Any
 
 from calibration_core import deploy
 from calibration_core.exceptions import JobRefusedError
 
 if TYPE_CHECKING:
-    import argparse
-
     from calibration_core.cli import JobContext
     from calibration_core.settings import Paths
 
@@ -114,11 +114,23 @@ def _add_confirmation(parser: argparse.ArgumentParser) -> None:
 def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
-        type=float,
+        type=_lock_timeout,
         default=deploy.DEFAULT_LOCK_TIMEOUT,
         metavar="SECONDS",
         help="wait this long for another approve/rollback (default: %(default)s)",
     )
+
+
+def _lock_timeout(text: str) -> float:
+    # float() accepts "nan" and "inf": a NaN deadline never passes, so the wait never ends.
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        msg = f"must be a finite number of seconds >= 0 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 # --------------------------------------------------------------------------- handlers
@@ -178,7 +190,9 @@ def _rollback(args: argparse.Namespace, ctx: JobContext) -> int:
         out = _prompt_stream(ctx)
         out.write(f"Rollback: live {plan.current or '(none)'} -> {plan.target}\n")
         _confirm(args, ctx, f"Roll back to {plan.target}? [y/N] ", out)
-    # The confirmed target is passed explicitly, so what runs is what the person saw.
+    # The confirmed target is passed explicitly, and the live config the person saw is
+    # checked again under the lock: a deploy that lands while the prompt is open is
+    # never rolled back by this "y".
     result = deploy.rollback(
         ctx.paths,
         version=plan.target,
@@ -186,6 +200,8 @@ def _rollback(args: argparse.Namespace, ctx: JobContext) -> int:
         reason=args.reason,
         now=ctx.now,
         lock_timeout=args.lock_timeout,
+        expected_current=plan.current,
+        expected_sha256=plan.current_sha256,
     )
     ctx.emit({"ok": True, **result.to_dict()}, _render_result(result, ctx.paths))
     return 0

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_CONSENSUS_MULTIPLIER",
     "MAX_HOLD_BIAS",
+    "METHOD_PATTERN",
     "MIN_CONSENSUS_MULTIPLIER",
     "MODEL_NAME_PATTERN",
     "SYMBOL_PATTERN",
@@ -52,6 +53,8 @@ VERSION_PATTERN = re.compile(r"cal_[0-9]{8}_[0-9]{6}(?:_[0-9]{2,3})?")
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}")
+METHOD_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+"""What a map's ``method`` may be: a short lower-case identifier such as ``isotonic``."""
 _APPROVER_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
 CONSENSUS_BUCKETS = ("unanimous", "strong", "split", "weak")
@@ -283,6 +286,11 @@ class ConfidenceMap:
             )
         method = data.get("method", "isotonic")
         _expect_type(method, str, f"{where}.method")
+        if not METHOD_PATTERN.fullmatch(method):
+            raise _fail(
+                f"{where}.method",
+                f"must be a lower-case identifier like 'isotonic' (got {method!r:.40})",
+            )
         thresholds = _float_list(data["thresholds"], f"{where}.thresholds")
         values = _float_list(data["values"], f"{where}.values")
         _check_knots(thresholds, values, where, max_change)
@@ -499,7 +507,7 @@ class CalibrationConfig:
         ------
         ConfigRejectedError
             With a one-line reason for: a file over ``MAX_CONFIG_BYTES``,
-            invalid JSON, NaN/Infinity, an unknown ``schema_version``, wrong
+            invalid JSON, NaN/Infinity, a duplicate key, an unknown ``schema_version``, wrong
             types, unknown fields, a non-monotone map or one outside [0, 1] or
             beyond ±0.15, weights out of bounds or not summing to 1.
         """
@@ -515,8 +523,20 @@ class CalibrationConfig:
         def _no_constants(token: str) -> float:
             raise ConfigRejectedError(f"config rejected: {token} is not allowed in a config")
 
+        def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            # Last-wins would let a bad first value hide behind a good one (and vice versa).
+            obj: dict[str, Any] = {}
+            for key, value in pairs:
+                if key in obj:
+                    raise ConfigRejectedError(
+                        f"config rejected: duplicate key {key!r} in a JSON object "
+                        "(each field may appear only once)"
+                    )
+                obj[key] = value
+            return obj
+
         try:
-            raw = json.loads(text, parse_constant=_no_constants)
+            raw = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
         except ConfigRejectedError:
             raise
         except (ValueError, UnicodeDecodeError) as exc:

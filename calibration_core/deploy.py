@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import signal
 import stat
@@ -57,6 +58,7 @@ __all__ = [
     "DIFF_GRID",
     "HIGH_RISK_SCORE",
     "KILL_AT_ENV",
+    "NO_LIVE_CONFIG",
     "AbortResult",
     "ApprovalPlan",
     "AuditTrail",
@@ -100,6 +102,9 @@ CHECKPOINTS = (
     "after_job_mark",
 )
 """Every step boundary of approve (rollback passes all but after_archive_new and after_job_mark)."""
+
+NO_LIVE_CONFIG = "absent"
+"""``expected_sha256`` value meaning "the caller saw no live config file"."""
 
 DEFAULT_LOCK_TIMEOUT = 30.0
 """Seconds approve/rollback/abort wait for another holder of the deploy lock."""
@@ -177,7 +182,13 @@ class AuditTrail:
 
 @attrs.frozen
 class DeployResult:
-    """What approve or rollback did; ``changed`` is False when the version was already live."""
+    """What approve or rollback did; ``changed`` is False when the version was already live.
+
+    A failure after the new config replaced the live one (directory flush, reload
+    sentinel, audit append, job record) is not an error: the version IS live, so it
+    is reported in ``warnings`` (saying so) and the next approve/rollback completes
+    the audit trail with a ``recovered`` record.
+    """
 
     event: str
     version: str
@@ -236,12 +247,18 @@ class ApprovalPlan:
 
 @attrs.frozen
 class RollbackPlan:
-    """The version a rollback would restore; ``already_live`` when it would change nothing."""
+    """The version a rollback would restore; ``already_live`` when it would change nothing.
+
+    ``current_sha256`` is the sha256 of the live bytes the plan saw, or
+    :data:`NO_LIVE_CONFIG` when there was no live file; pass it to
+    :func:`rollback` as ``expected_sha256`` so that what runs is what was planned.
+    """
 
     current: str | None
     target: str
     target_config: CalibrationConfig
     already_live: bool
+    current_sha256: str = NO_LIVE_CONFIG
 
 
 @attrs.frozen
@@ -582,12 +599,44 @@ def _os_error(exc: OSError, action: str, path: Path) -> DeploymentError:
     return DeploymentError(f"cannot {action} {path}: {exc.strerror or exc}")
 
 
-def _write(path: Path, data: bytes, *, checkpoint: str | None = None) -> None:
-    before = None if checkpoint is None else (lambda: _checkpoint(checkpoint))
+def _write(path: Path, data: bytes) -> None:
     try:
-        atomic_write_bytes(path, data, mode=0o644, before_replace=before)
+        atomic_write_bytes(path, data, mode=0o644)
     except OSError as exc:
         raise _os_error(exc, "write", path) from None
+
+
+def _write_live(session: _Session, data: bytes, version: str) -> None:
+    # Replace the live config. fsio fsyncs the directory AFTER the rename: when that
+    # (or anything after the rename) fails, the new version is live and saying
+    # "nothing changed" would be a lie, so it becomes a warning instead.
+    path = session.paths.config
+    try:
+        atomic_write_bytes(
+            path, data, mode=0o644, before_replace=lambda: _checkpoint("after_tempfile_written")
+        )
+    except OSError as exc:
+        try:
+            landed = path.read_bytes() == data
+        except OSError:
+            landed = False
+        if not landed:
+            raise _os_error(exc, "write", path) from None
+        session.warn(
+            f"{version} IS LIVE, but the directory entry could not be flushed to disk "
+            f"({exc.strerror or exc}); a power cut before the next sync could revert it"
+        )
+
+
+def _append_after_live(session: _Session, version: str, record: dict[str, Any]) -> None:
+    # The new version is already live: a failed append must not read as "nothing changed".
+    try:
+        session.append(record)
+    except CalibrationError as exc:
+        session.warn(
+            f"{version} IS LIVE, but its audit record could not be written ({exc}); "
+            "the next approve/rollback will record it (as recovered)"
+        )
 
 
 def _read_regular(path: Path, *, what: str) -> bytes | None:
@@ -601,10 +650,25 @@ def _read_regular(path: Path, *, what: str) -> bytes | None:
         if exc.errno == errno.ELOOP:
             raise JobRefusedError(f"refusing {what} {path}: it is a symlink") from None
         raise _os_error(exc, f"read {what}", path) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise JobRefusedError(f"refusing {what} {path}: not a regular file")
-        return handle.read(MAX_CONFIG_BYTES + 1)
+    # fstat the raw descriptor first: a directory must be refused, not read (EISDIR).
+    if not _is_regular(fd):
+        raise JobRefusedError(f"refusing {what} {path}: not a regular file")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise _os_error(exc, f"read {what}", path) from None
+
+
+def _is_regular(fd: int) -> bool:
+    # True for a regular file; otherwise the descriptor is closed here.
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+    return regular
 
 
 def _unique_path(directory: Path, stem: str, suffix: str) -> Path:
@@ -647,16 +711,17 @@ def read_live(paths: Paths) -> LiveConfig:
         return LiveConfig(path=path, data=None, config=None, error="no live config")
     except OSError as exc:
         raise _os_error(exc, "read the live config", path) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise DeploymentError(f"live config {path} is not a regular file")
-        # Read it whole, however invalid: these bytes are what a backup must preserve.
-        if info.st_size > _MAX_LIVE_BYTES:
-            raise DeploymentError(
-                f"live config {path} is {info.st_size} bytes; move it aside by hand"
-            )
-        data = handle.read()
+    if not _is_regular(fd):
+        raise DeploymentError(f"live config {path} is not a regular file")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            # Read it whole, however invalid: these bytes are what a backup must preserve.
+            if size > _MAX_LIVE_BYTES:
+                raise DeploymentError(f"live config {path} is {size} bytes; move it aside by hand")
+            data = handle.read()
+    except OSError as exc:
+        raise _os_error(exc, "read the live config", path) from None
     try:
         config = CalibrationConfig.from_json(data)
     except ConfigRejectedError as exc:
@@ -677,6 +742,11 @@ def read_audit(paths: Paths) -> AuditTrail:
     AuditTrail
         Records in file order; line numbers that are not a JSON object with an
         ``event`` are listed in ``bad_lines`` (a writer killed mid-line).
+
+    Raises
+    ------
+    DeploymentError
+        The trail is a symlink, not a regular file (a directory, a FIFO) or unreadable.
     """
     path = paths.audit_log
     try:
@@ -685,8 +755,13 @@ def read_audit(paths: Paths) -> AuditTrail:
         return AuditTrail()
     except OSError as exc:
         raise _os_error(exc, "read the audit trail", path) from None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read()
+    if not _is_regular(fd):
+        raise DeploymentError(f"refusing the audit trail {path}: not a regular file")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise _os_error(exc, "read the audit trail", path) from None
     records: list[dict[str, Any]] = []
     bad: list[int] = []
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -728,6 +803,16 @@ def _lock_is_held(paths: Paths) -> bool:
 
 @contextlib.contextmanager
 def _deploy_lock(paths: Paths, timeout: float) -> Iterator[None]:
+    # A NaN deadline never passes (every comparison is False): the wait would never end.
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        raise InvalidInputError(
+            f"lock_timeout must be a finite number of seconds >= 0 (got {timeout!r})"
+        )
     try:
         fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
@@ -1111,19 +1196,20 @@ def _deploy(
     )
     data = new.to_json().encode("utf-8")  # validates by round trip before anything is written
     previous = session.live.version
-    paths = session.paths
     _backup_live(session, at)
     _checkpoint("after_backup")
     # Archived BEFORE it goes live (the design archives after): a kill between the two
     # steps must still leave every version that was ever live in the archive.
     _archive_new(session, job.job_id, data)
     _checkpoint("after_archive_new")
-    _write(paths.config, data, checkpoint="after_tempfile_written")
+    _write_live(session, data, job.job_id)
     _checkpoint("after_replace")
     _touch_sentinel(session, "deploy", job.job_id, at)
     _checkpoint("after_sentinel")
     sha = hashlib.sha256(data).hexdigest()
-    session.append(
+    _append_after_live(
+        session,
+        job.job_id,
         {
             "event": "deploy",
             "version": job.job_id,
@@ -1132,7 +1218,7 @@ def _deploy(
             "approved_by": approved_by,
             "at": _iso(at),
             "config_sha256": sha,
-        }
+        },
     )
     _checkpoint("after_audit")
     _mark_deployed(store, job, at=at, by=approved_by, note=None, warn=session.warnings)
@@ -1179,6 +1265,15 @@ def _resume_approval(
 
 
 # --------------------------------------------------------------------------- abort
+
+
+def _archive_job(store: JobStore, record: JobRecord) -> Path:
+    # Nothing is deployed by an abort; a failure here leaves the job pending: run abort again.
+    try:
+        return store.archive(record)
+    except OSError as exc:
+        error = _os_error(exc, f"archive job {record.job_id} in", store.archived)
+        raise DeploymentError(f"{error}; the job is still pending, run abort again") from None
 
 
 def _check_abortable(job: JobRecord) -> None:
@@ -1245,7 +1340,7 @@ def abort(
         message = f"config directory {paths.config_dir} is missing: job aborted without audit"
         logger.warning("%s", message)
         warnings.append(message)
-        path = store.archive(store.load(job_id).with_status(STATUS_ABORTED, at=at, by=by))
+        path = _archive_job(store, store.load(job_id).with_status(STATUS_ABORTED, at=at, by=by))
         return AbortResult(
             job_id, _iso(at), by, reason, str(path), audited=False, warnings=tuple(warnings)
         )
@@ -1256,7 +1351,7 @@ def abort(
         session.append(
             {"event": "abort", "job_id": job_id, "by": by, "reason": reason, "at": _iso(at)}
         )
-        path = store.archive(job.with_status(STATUS_ABORTED, at=at, by=by, note=reason))
+        path = _archive_job(store, job.with_status(STATUS_ABORTED, at=at, by=by, note=reason))
     return AbortResult(
         job_id, _iso(at), by, reason, str(path), audited=True, warnings=tuple(warnings)
     )
@@ -1288,6 +1383,15 @@ def _rollback_target(
         raise JobRefusedError(
             f"unknown version {target}: no {path}; "
             "`python -m calibration_core history` lists every version that was live"
+        )
+    if target not in trail.ever_live():
+        # An approve killed after archiving its new version but before os.replace leaves
+        # an entry for a version nobody ever ran: restoring it would deploy an unapproved
+        # proposal under the "rollback" name. Approving the job again finishes it.
+        raise JobRefusedError(
+            f"version {target} was never live (the audit trail has no deploy or rollback "
+            f"of it; its archive entry is left by an interrupted approve): approve job "
+            f"{target} instead; `history` lists every version that was live"
         )
     try:
         config = CalibrationConfig.from_json(data)
@@ -1337,7 +1441,11 @@ def plan_rollback(paths: Paths, version: str | None = None) -> RollbackPlan:
         trail = trail.with_record(record)
     target, data, config = _rollback_target(paths, trail, live, version)
     return RollbackPlan(
-        current=live.version, target=target, target_config=config, already_live=data == live.data
+        current=live.version,
+        target=target,
+        target_config=config,
+        already_live=data == live.data,
+        current_sha256=live.sha256 or NO_LIVE_CONFIG,
     )
 
 
@@ -1350,6 +1458,7 @@ def rollback(
     now: Callable[[], datetime] | datetime,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     expected_current: str | None = None,
+    expected_sha256: str | None = None,
 ) -> DeployResult:
     """Make an archived version live again.
 
@@ -1373,6 +1482,11 @@ def rollback(
         Roll back only if this version is still live when the lock is held; an
         automated caller (the monitor) passes the version it judged, so a deploy
         that lands between its verdict and the lock is never undone by mistake.
+    expected_sha256 : str, optional
+        Roll back only if the live file's sha256 still equals this when the lock
+        is held (:data:`NO_LIVE_CONFIG`: only if there is still no live file).
+        Unlike ``expected_current`` it also guards a live file that is missing
+        or unparseable; the CLI passes ``RollbackPlan.current_sha256``.
 
     Returns
     -------
@@ -1402,6 +1516,13 @@ def rollback(
                 f"the live version is {session.live.version or 'none'}, not {expected_current}: "
                 "it changed since the caller looked; nothing was rolled back"
             )
+        seen = session.live.sha256 or NO_LIVE_CONFIG
+        if expected_sha256 is not None and seen != expected_sha256:
+            raise JobRefusedError(
+                f"the live config changed since the rollback was planned (now "
+                f"{session.live.version or ('unparseable' if session.live.exists else 'absent')}"
+                "); nothing was rolled back, look again and retry"
+            )
         target, data, _config = _rollback_target(paths, session.trail, session.live, version)
         previous = session.live.version
         at = clock()
@@ -1420,11 +1541,13 @@ def rollback(
             return attrs.evolve(result, warnings=tuple(warnings))
         _backup_live(session, at)
         _checkpoint("after_backup")
-        _write(paths.config, data, checkpoint="after_tempfile_written")
+        _write_live(session, data, target)
         _checkpoint("after_replace")
         _touch_sentinel(session, "rollback", target, at)
         _checkpoint("after_sentinel")
-        session.append(
+        _append_after_live(
+            session,
+            target,
             {
                 "event": "rollback",
                 "version": target,
@@ -1433,7 +1556,7 @@ def rollback(
                 "reason": reason,
                 "at": _iso(at),
                 "config_sha256": sha,
-            }
+            },
         )
         _checkpoint("after_audit")
     logger.info("rolled back to %s (from %s)", target, previous)

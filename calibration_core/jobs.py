@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import stat
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -108,7 +110,14 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> JobRecord:
-        """Rebuild a record; the embedded config is validated again."""
+        """Rebuild a record; every field's type and the embedded config are validated again.
+
+        Raises
+        ------
+        CalibrationError
+            For an unknown schema or status, a missing field, or a field of the
+            wrong type (e.g. the string ``"false"`` where a boolean belongs).
+        """
         try:
             if raw.get("schema_version") != JOB_RECORD_SCHEMA_VERSION:
                 msg = f"unknown job record schema_version {raw.get('schema_version')!r}"
@@ -116,25 +125,32 @@ class JobRecord:
             status = raw["status"]
             if status not in JOB_STATUSES:
                 raise CalibrationError(f"unknown job status {status!r}")
+            job_id = _field(raw, "job_id", str)
+            if not is_valid_version(job_id):
+                raise CalibrationError(f"job record has an invalid job_id {job_id!r}")
+            risk_score = _number(raw, "risk_score")
+            n_trades = _field(raw, "n_trades", int)
+            if n_trades < 0:
+                raise CalibrationError(f"job record field n_trades is negative ({n_trades})")
             return cls(
-                job_id=str(raw["job_id"]),
-                created_at=str(raw["created_at"]),
+                job_id=job_id,
+                created_at=_field(raw, "created_at", str),
                 status=status,
-                forced=bool(raw["forced"]),
+                forced=_field(raw, "forced", bool),
                 proposed_config=CalibrationConfig.from_dict(raw["proposed_config"]),
-                validation_passed=bool(raw["validation_passed"]),
-                risk_score=float(raw["risk_score"]),
-                risk_category=str(raw["risk_category"]),
-                checks=tuple(raw["checks"]),
-                data_path=str(raw["data_path"]),
-                data_hash=str(raw["data_hash"]),
-                n_trades=int(raw["n_trades"]),
-                base_version=raw["base_version"],
-                base_config_sha256=raw["base_config_sha256"],
-                report_markdown=raw.get("report_markdown"),
-                report_json=raw.get("report_json"),
-                summary=dict(raw.get("summary", {})),
-                events=tuple(raw.get("events", ())),
+                validation_passed=_field(raw, "validation_passed", bool),
+                risk_score=risk_score,
+                risk_category=_field(raw, "risk_category", str),
+                checks=tuple(_dicts(raw, "checks")),
+                data_path=_field(raw, "data_path", str),
+                data_hash=_field(raw, "data_hash", str),
+                n_trades=n_trades,
+                base_version=_optional(raw, "base_version"),
+                base_config_sha256=_optional(raw, "base_config_sha256"),
+                report_markdown=_optional(raw, "report_markdown"),
+                report_json=_optional(raw, "report_json"),
+                summary=_field({"summary": raw.get("summary", {})}, "summary", dict),
+                events=tuple(_dicts(raw, "events", required=False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"job record is malformed ({exc!r})") from None
@@ -145,6 +161,49 @@ class JobRecord:
         """Return a copy in ``status`` with the transition appended to ``events``."""
         event = {"status": status, "at": at.astimezone(UTC).isoformat(), "by": by, "note": note}
         return attrs.evolve(self, status=status, events=(*self.events, event))
+
+
+_T = TypeVar("_T")
+
+
+def _field(raw: dict[str, Any], name: str, kind: type[_T]) -> _T:
+    # Exact JSON types: bool is not an int here, and the string "false" is not a boolean.
+    value = raw[name]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        msg = (
+            f"job record field {name} must be a JSON {_JSON_NAMES.get(kind, kind.__name__)} "
+            f"(got {value!r:.40})"
+        )
+        raise CalibrationError(msg)
+    return value
+
+
+def _number(raw: dict[str, Any], name: str) -> float:
+    value = raw[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CalibrationError(
+            f"job record field {name} must be a finite number (got {value!r:.40})"
+        )
+    return float(value)
+
+
+def _optional(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is not None and not isinstance(value, str):
+        raise CalibrationError(
+            f"job record field {name} must be a string or null (got {value!r:.40})"
+        )
+    return value
+
+
+def _dicts(raw: dict[str, Any], name: str, *, required: bool = True) -> list[dict[str, Any]]:
+    value = raw[name] if required else raw.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise CalibrationError(f"job record field {name} must be a list of objects")
+    return value
+
+
+_JSON_NAMES: dict[type, str] = {bool: "boolean", str: "string", int: "integer", dict: "object"}
 
 
 class JobStore:
@@ -219,10 +278,15 @@ class JobStore:
                 raise JobRefusedError(f"job {job_id} is still being written")
             try:
                 raw = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise CalibrationError(f"job record {path} is not valid JSON") from None
             if not isinstance(raw, dict):
                 raise CalibrationError(f"job record {path} is not a JSON object")
+            if raw.get("job_id") != job_id:
+                # A record copied or renamed onto another id would deploy under the wrong name.
+                raise CalibrationError(
+                    f"job record {path} holds job_id {raw.get('job_id')!r:.40}, not {job_id}"
+                )
             return JobRecord.from_dict(raw)
         raise JobRefusedError(f"unknown job {job_id}: no record in {self.root}")
 
@@ -247,12 +311,28 @@ class JobStore:
 
 
 def _read_no_follow(path: Path) -> str:
-    # A symlink planted where a record should be is refused, never followed.
+    # A symlink planted where a record should be is refused, never followed;
+    # O_NONBLOCK: a planted FIFO cannot make us hang.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise JobRefusedError(f"refusing to read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "r", encoding="utf-8") as handle:
-        return handle.read()
+    # fstat the raw descriptor first: a directory is refused (and its fd closed), not read.
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise JobRefusedError(f"refusing to read {path}: not a regular file")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise JobRefusedError(f"refusing to read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CalibrationError(f"job record {path} is not valid UTF-8") from None

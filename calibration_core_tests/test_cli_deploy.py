@@ -68,6 +68,33 @@ def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def _start_at_prompt(tree: DeployTree, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """Start the CLI on a pseudo-terminal and return once its `[y/N]` prompt is shown."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "calibration_core", *args],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=tree.env(),
+            cwd=tree.root,
+        )
+    finally:
+        os.close(slave)
+    assert proc.stdout is not None
+    shown = b""
+    while b"[y/N]" not in shown:
+        chunk = os.read(proc.stdout.fileno(), 4096)  # returns b"" if the CLI exited early
+        if not chunk:
+            proc.communicate(timeout=60)
+            os.close(master)
+            pytest.fail(f"the CLI exited before prompting: {shown!r}")
+        shown += chunk
+    return proc, master
+
+
 class TestApproveCli:
     def test_approve_with_yes_deploys_and_prints_one_json_document(self, tree: DeployTree) -> None:
         """`approve B --yes --json` exits 0 with the result as JSON and the summary on stderr."""
@@ -125,6 +152,26 @@ class TestApproveCli:
         assert f"Deploy {B}? [y/N]" in proc.stdout
         assert tree.live_version() == (B if code == 0 else A)
 
+    def test_deploy_landing_while_the_prompt_is_open_makes_the_job_stale(
+        self, tree: DeployTree
+    ) -> None:
+        """Summary shown for B over A, a colleague deploys C before "y": B is refused as stale."""
+        tree.add_job(C, config=make_config(C, shift=-0.04))
+        proc, master = _start_at_prompt(tree, "approve", B)
+        try:
+            deploy.approve(tree.paths, C, approved_by="bob", now=ticking_clock())
+            live = tree.live_bytes()
+            os.write(master, b"y\n")
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(master)
+        assert proc.returncode == 7, (out, err)
+        assert f"job {B} is stale" in _error_line(
+            subprocess.CompletedProcess(proc.args, 7, out, err)
+        )
+        assert tree.live_bytes() == live
+        tree.assert_consistent()
+
     @pytest.mark.parametrize(
         ("args", "code", "pattern"),
         [
@@ -153,6 +200,18 @@ class TestApproveCli:
         assert proc.returncode == 6
         assert str(site.paths.config_dir) in _error_line(proc)
         assert snapshot_tree(tmp_path) == before
+
+    @pytest.mark.parametrize("value", ["nan", "inf", "-1", "soon"])
+    def test_lock_timeout_must_be_finite_and_non_negative(
+        self, tree: DeployTree, value: str
+    ) -> None:
+        """`--lock-timeout nan` would wait forever: exit 2 naming the option, nothing changed."""
+        before = snapshot_tree(tree.root)
+        proc = tree.run_cli("approve", B, "--yes", "--lock-timeout", value)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "--lock-timeout: must be a finite number of seconds >= 0" in proc.stderr
+        assert snapshot_tree(tree.root) == before
 
 
 class TestRollbackCli:
@@ -202,6 +261,43 @@ class TestRollbackCli:
         assert proc.returncode == 7
         assert pattern in _error_line(proc)
         assert snapshot_tree(chain.root.parent) == before
+
+    @pytest.mark.parametrize("live_state", ["version", "unparseable"])
+    def test_deploy_landing_while_the_prompt_is_open_is_not_rolled_back(
+        self, chain: DeployTree, live_state: str
+    ) -> None:
+        """Plan C → A, a colleague deploys D before "y": the rollback is refused, D stays live."""
+        if live_state == "unparseable":  # plan.current is None: the sha256 guard must hold
+            chain.paths.config.write_bytes(b"{not json")
+        proc, master = _start_at_prompt(chain, "rollback", A)
+        try:
+            chain.add_job(D, config=make_config(D, shift=0.01))
+            deploy.approve(chain.paths, D, approved_by="bob", now=ticking_clock())
+            live = chain.live_bytes()
+            os.write(master, b"y\n")
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(master)
+        assert proc.returncode == 7, (out, err)
+        line = _error_line(subprocess.CompletedProcess(proc.args, 7, out, err))
+        assert "changed since" in line
+        assert "nothing was rolled back" in line
+        assert chain.live_bytes() == live
+        assert chain.live_version() == D
+        assert chain.audit()[-1]["version"] == D
+        assert chain.audit()[-1]["event"] == "deploy"
+
+    def test_confirmed_rollback_still_runs_when_nothing_changed(self, chain: DeployTree) -> None:
+        """The guard does not get in the way: confirm with nothing landing → A is live."""
+        proc, master = _start_at_prompt(chain, "rollback", A)
+        try:
+            os.write(master, b"y\n")
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(master)
+        assert proc.returncode == 0, (out, err)
+        assert chain.live_version() == A
+        chain.assert_consistent()
 
     def test_symlink_planted_in_the_archive_is_refused(self, chain: DeployTree) -> None:
         """calibration_archive/<v>.json → /etc/passwd is refused, not followed."""
@@ -365,6 +461,47 @@ class TestBadEnvironment:
         assert "disk full or file size limit while writing" in _error_line(proc)
         assert tree.live_bytes() == live
         assert tree.temp_files() == []
+        tree.assert_consistent()
+
+    @pytest.mark.parametrize("job", ["approve", "rollback"])
+    def test_audit_failure_after_the_replace_says_the_version_is_live(
+        self, tree: DeployTree, job: str
+    ) -> None:
+        """A real EFBIG on the audit append after os.replace: exit 0, warns "B IS LIVE", recovers.
+
+        The file-size limit lets the config, archive and sentinel writes through but
+        not the append to an audit trail already longer than the limit.
+        """
+        clock = ticking_clock()
+        if job == "rollback":  # B live, so the rollback has to write A back
+            deploy.approve(tree.paths, B, approved_by="alice", now=clock)
+        for n, pad in enumerate((C, D)):  # grow the trail past the limit with real records
+            tree.add_job(pad, config=make_config(pad, shift=-0.01 * n))
+            deploy.abort(tree.paths, pad, by="x", now=clock, reason="x" * 500)
+        limit = 1400
+        assert len(tree.live_bytes() or b"") < limit < tree.paths.audit_log.stat().st_size
+        target = B if job == "approve" else A
+        args = ["approve", B, "--yes"] if job == "approve" else ["rollback", A, "--yes"]
+        audit = tree.audit()
+        proc = tree.run_cli(*args, preexec_fn=_file_size_limit(limit))
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"{target} IS LIVE, but its audit record could not be written" in proc.stdout
+        assert "will record it (as recovered)" in proc.stdout
+        assert "untouched" not in proc.stdout + proc.stderr
+        assert tree.live_version() == target
+        assert tree.audit() == audit
+        # The next locked run completes the record.
+        if job == "approve":
+            result = deploy.approve(tree.paths, B, approved_by="alice", now=clock)
+            assert result.resumed
+            assert tree.store.load(B).status == STATUS_DEPLOYED
+        else:
+            assert not deploy.rollback(
+                tree.paths, version=A, by="b", reason=None, now=clock
+            ).changed
+        recovered = tree.audit()[-1]
+        assert (recovered["event"], recovered["version"]) == ("recovered", target)
         tree.assert_consistent()
 
 

@@ -83,6 +83,31 @@ BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
     # Bug fixed: the size check itself raised UnicodeEncodeError on a lone surrogate.
     ("lone surrogate", '"\ud800"', ConfigRejectedError, r"document must be an object"),
     ("unknown field", _doc(("extra", 1)), ConfigRejectedError, r"unknown field 'extra'"),
+    # Bug fixed: duplicate keys were accepted, the last one silently winning.
+    (
+        "duplicate weight",
+        _doc().replace('"xgb": 0.3', '"xgb": 0.9, "xgb": 0.3', 1),
+        ConfigRejectedError,
+        r"duplicate key 'xgb'",
+    ),
+    (
+        "duplicate version",
+        _doc().replace('"version": ', '"version": "../../x", "version": ', 1),
+        ConfigRejectedError,
+        r"duplicate key 'version'",
+    ),
+    (
+        "duplicate enabled",
+        _doc().replace('"enabled": true', '"enabled": "yes", "enabled": true', 1),
+        ConfigRejectedError,
+        r"duplicate key 'enabled'",
+    ),
+    (
+        "duplicate identical",
+        _doc().replace('"schema_version": ', '"schema_version": 1, "schema_version": ', 1),
+        ConfigRejectedError,
+        r"duplicate key 'schema_version'",
+    ),
     ("no version", _doc(("version", _DELETE)), ConfigRejectedError, r"missing required .*version"),
     ("no weights", _doc(("ensemble_weights", _DELETE)), ConfigRejectedError, r"ensemble_weights"),
     ("schema 2", _doc(("schema_version", 2)), ConfigRejectedError, r"2 is unknown"),
@@ -106,6 +131,31 @@ BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
         _doc(("confidence_calibration.enabled", "yes")),
         ConfigRejectedError,
         r"confidence_calibration.enabled must be a boolean",
+    ),
+    # Bug fixed: any string was accepted as a map's method, control characters included.
+    (
+        "method NUL",
+        _doc(("confidence_calibration.method", "\x00")),
+        ConfigRejectedError,
+        r"confidence_calibration.method must be a lower-case identifier",
+    ),
+    (
+        "method newline",
+        _doc(("per_symbol.maps.BTCUSDT.method", "isotonic\nrm -rf")),
+        ConfigRejectedError,
+        r"per_symbol.maps.BTCUSDT.method must be a lower-case identifier",
+    ),
+    (
+        "method empty",
+        _doc(("confidence_calibration.method", "")),
+        ConfigRejectedError,
+        r"method must be a lower-case identifier",
+    ),
+    (
+        "method path",
+        _doc(("confidence_calibration.method", "../x")),
+        ConfigRejectedError,
+        r"method must be a lower-case identifier",
     ),
     (
         "max change big",

@@ -118,3 +118,34 @@ class TestKilledRollback:
         # The walk down the deploy chain is intact: from B the previous version is A.
         assert deploy.rollback(tree.paths, by="bob", reason=None, now=clock).version == A
         tree.assert_consistent()
+
+
+class TestArchivedButNeverLive:
+    def test_rollback_to_the_leftover_of_a_killed_approve_is_refused(self, tmp_path: Path) -> None:
+        """Killed at after_archive_new: B is archived but never ran; rollback B is refused.
+
+        Re-running the approve still deploys B, and then B can be rolled back to normally.
+        """
+        tree = make_tree(tmp_path / "site")
+        _deploy(tree, A, shift=-0.02)
+        tree.add_job(B, config=make_config(B, shift=0.04))
+        _killed_at(tree, "after_archive_new", "approve", B, "--yes")
+        assert B in tree.archived_versions()
+        live, audit = tree.live_bytes(), tree.audit()
+
+        clock = ticking_clock()
+        with pytest.raises(JobRefusedError, match=f"version {B} was never live.*approve job {B}"):
+            deploy.rollback(tree.paths, version=B, by="bob", reason=None, now=clock)
+        with pytest.raises(JobRefusedError, match="was never live"):
+            deploy.plan_rollback(tree.paths, B)
+        proc = tree.run_cli("rollback", B, "--yes")
+        assert proc.returncode == 7
+        assert "Traceback" not in proc.stderr
+        assert f"error: version {B} was never live" in proc.stderr
+        assert (tree.live_bytes(), tree.audit()) == (live, audit)
+
+        assert deploy.approve(tree.paths, B, approved_by="bob", now=clock).changed
+        deploy.rollback(tree.paths, version=A, by="bob", reason=None, now=clock)
+        assert deploy.rollback(tree.paths, version=B, by="bob", reason=None, now=clock).changed
+        assert tree.live_version() == B
+        tree.assert_consistent()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import http.server
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calibration_core import deploy
+from calibration_core import deploy, fsio
 from calibration_core.config import CalibrationConfig
 from calibration_core.exceptions import (
     ConfigRejectedError,
@@ -92,6 +93,11 @@ def lock_held(tree: DeployTree) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _open_fds() -> int:
+    with os.scandir("/proc/self/fd") as entries:
+        return sum(1 for _ in entries)
 
 
 def _sha(data: bytes | None) -> str:
@@ -284,6 +290,59 @@ class TestApprove:
             deploy.approve(tree.paths, A, approved_by="bob", now=clock)
         assert "not a regular file" in (deploy.status(tree.paths).live_error or "")
 
+    def test_directory_at_the_live_path_is_refused_without_leaking_a_descriptor(
+        self, tree: DeployTree, clock: Callable[[], datetime]
+    ) -> None:
+        """A directory where calibration.json should be: one DeploymentError, no fd left open."""
+        tree.add_job(A)
+        tree.paths.config.mkdir()
+        fds = _open_fds()
+        with pytest.raises(DeploymentError, match="not a regular file"):
+            deploy.read_live(tree.paths)
+        with pytest.raises(DeploymentError, match="not a regular file"):
+            deploy.approve(tree.paths, A, approved_by="bob", now=clock)
+        assert _open_fds() == fds
+        assert "not a regular file" in (deploy.status(tree.paths).live_error or "")
+
+    def test_directory_at_the_audit_path_is_refused_cleanly(
+        self, chain: DeployTree, clock: Callable[[], datetime]
+    ) -> None:
+        """A directory at audit.jsonl: history and approve fail in one line; status still works."""
+        chain.paths.audit_log.rename(chain.paths.audit_log.with_suffix(".moved"))
+        chain.paths.audit_log.mkdir()
+        chain.add_job(D)
+        live = chain.live_bytes()
+        fds = _open_fds()
+        with pytest.raises(DeploymentError, match=r"audit trail .*not a regular file"):
+            deploy.history(chain.paths)
+        with pytest.raises(DeploymentError, match="audit"):
+            deploy.approve(chain.paths, D, approved_by="bob", now=clock)
+        assert _open_fds() == fds
+        assert chain.live_bytes() == live
+        assert deploy.status(chain.paths).live_version == C
+
+    def test_directory_flush_failing_after_the_rename_says_the_version_is_live(
+        self, tree: DeployTree, clock: Callable[[], datetime], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """EIO from fsync of the config dir after os.replace: B is live and the result says so."""
+        deploy_version(tree, A, clock)
+        tree.add_job(B)
+        real = fsio.fsync_directory
+
+        def failing(directory: Path) -> None:
+            if directory == tree.paths.config_dir:
+                raise OSError(errno.EIO, "Input/output error")
+            real(directory)
+
+        monkeypatch.setattr(fsio, "fsync_directory", failing)
+        result = deploy.approve(tree.paths, B, approved_by="bob", now=clock)
+        assert result.changed
+        assert any(w.startswith(f"{B} IS LIVE, but the directory entry") for w in result.warnings)
+        assert tree.live_version() == B
+        assert tree.audit()[-1]["version"] == B
+        monkeypatch.undo()
+        tree.assert_consistent()
+
     def test_leftover_archive_of_a_version_never_live_is_replaced(
         self, tree: DeployTree, clock: Callable[[], datetime]
     ) -> None:
@@ -352,6 +411,19 @@ class TestApprove:
         with lock_held(tree), pytest.raises(DeploymentError, match="another approve/rollback"):
             deploy.approve(tree.paths, B, approved_by="bob", now=clock, lock_timeout=0.05)
         assert snapshot_tree(tree.root) == before
+
+    @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0])
+    def test_lock_timeout_that_could_wait_forever_is_refused(
+        self, tree: DeployTree, clock: Callable[[], datetime], timeout: float
+    ) -> None:
+        """A NaN/infinite/negative lock timeout is an InvalidInputError, even with the lock held."""
+        tree.add_job(A)
+        with (
+            lock_held(tree),
+            pytest.raises(InvalidInputError, match="lock_timeout must be a finite number"),
+        ):
+            deploy.approve(tree.paths, A, approved_by="bob", now=clock, lock_timeout=timeout)
+        assert tree.live_bytes() is None
 
     def test_stale_temp_files_of_a_killed_writer_are_removed(
         self, tree: DeployTree, clock: Callable[[], datetime]
@@ -492,6 +564,38 @@ class TestRollback:
         )
         assert (result.version, result.previous_version) == (B, C)
 
+    @pytest.mark.parametrize("seen", ["absent", "other-bytes"])
+    def test_expected_sha256_refuses_when_the_live_file_changed(
+        self, chain: DeployTree, clock: Callable[[], datetime], seen: str
+    ) -> None:
+        """A plan made with no live file (or other bytes) is refused once the file changed."""
+        expected = deploy.NO_LIVE_CONFIG if seen == "absent" else _sha(b"other")
+        before, audit = chain.live_bytes(), chain.audit()
+        with pytest.raises(JobRefusedError, match="changed since the rollback was planned"):
+            deploy.rollback(
+                chain.paths, version=A, by="bob", reason=None, now=clock, expected_sha256=expected
+            )
+        assert chain.live_bytes() == before
+        assert chain.audit() == audit
+
+    def test_expected_sha256_of_no_live_file_allows_the_rollback(
+        self, chain: DeployTree, clock: Callable[[], datetime]
+    ) -> None:
+        """With still no live file, NO_LIVE_CONFIG lets the rollback restore the named version."""
+        chain.paths.config.unlink()
+        plan = deploy.plan_rollback(chain.paths, A)
+        assert (plan.current, plan.current_sha256) == (None, deploy.NO_LIVE_CONFIG)
+        result = deploy.rollback(
+            chain.paths,
+            version=A,
+            by="bob",
+            reason=None,
+            now=clock,
+            expected_sha256=plan.current_sha256,
+        )
+        assert result.changed
+        assert chain.live_version() == A
+
     def test_rollback_restores_the_archived_bytes_exactly(
         self, chain: DeployTree, clock: Callable[[], datetime]
     ) -> None:
@@ -568,6 +672,20 @@ class TestRollback:
         os.mkfifo(chain.paths.archive_dir / f"{D}.json")
         with pytest.raises(JobRefusedError, match="not a regular file"):
             deploy.rollback(chain.paths, version=D, by="carol", reason=None, now=clock)
+
+    def test_directory_planted_in_the_archive_is_refused_cleanly(
+        self, chain: DeployTree, clock: Callable[[], datetime]
+    ) -> None:
+        """A directory in place of an archive entry is refused, its descriptor closed."""
+        (chain.paths.archive_dir / f"{D}.json").mkdir()
+        live = chain.live_bytes()
+        fds = _open_fds()
+        with pytest.raises(JobRefusedError, match="not a regular file"):
+            deploy.rollback(chain.paths, version=D, by="carol", reason=None, now=clock)
+        with pytest.raises(JobRefusedError, match="not a regular file"):
+            deploy.read_archived(chain.paths, D)
+        assert _open_fds() == fds
+        assert chain.live_bytes() == live
 
     @pytest.mark.parametrize(
         ("content", "pattern"),
