@@ -575,6 +575,9 @@ class CalibrationConfig:
         data_hash = data.get("data_hash")
         if data_hash is not None:
             _expect_type(data_hash, str, "data_hash")
+            # status and history print it: no control characters may reach a terminal.
+            if _APPROVER_PATTERN.fullmatch(data_hash) is None:
+                raise _fail("data_hash", "must be 1-128 printable characters")
         return cls(
             schema_version=schema,
             version=version,

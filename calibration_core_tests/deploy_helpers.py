@@ -380,5 +380,10 @@ def calibration_configs(draw: st.DrawFn) -> CalibrationConfig:
             )
         ),
         source_job=draw(st.none() | st.just(stamp)),
-        data_hash=draw(st.none() | st.text(max_size=20)),
+        data_hash=draw(
+            st.none()
+            | st.text(
+                st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20
+            )
+        ),
     )

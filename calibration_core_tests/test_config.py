@@ -132,6 +132,19 @@ BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
         ConfigRejectedError,
         r"confidence_calibration.enabled must be a boolean",
     ),
+    # Bug fixed: control characters in data_hash reached the operator's terminal via status.
+    (
+        "data_hash escape",
+        _doc(("data_hash", "sha256:\x1b[2Jabc")),
+        ConfigRejectedError,
+        r"data_hash must be 1-128 printable characters",
+    ),
+    (
+        "data_hash empty",
+        _doc(("data_hash", "")),
+        ConfigRejectedError,
+        r"data_hash must be 1-128 printable characters",
+    ),
     # Bug fixed: any string was accepted as a map's method, control characters included.
     (
         "method NUL",
