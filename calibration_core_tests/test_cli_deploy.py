@@ -7,11 +7,13 @@ import hashlib
 import json
 import os
 import resource
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +70,10 @@ def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+PROMPT_TIMEOUT = 60.0
+"""Seconds the CLI may take to show its [y/N] prompt on a loaded 2-core machine."""
+
+
 def _start_at_prompt(tree: DeployTree, *args: str) -> tuple[subprocess.Popen[str], int]:
     """Start the CLI on a pseudo-terminal and return once its `[y/N]` prompt is shown."""
     master, slave = os.openpty()
@@ -85,12 +91,18 @@ def _start_at_prompt(tree: DeployTree, *args: str) -> tuple[subprocess.Popen[str
         os.close(slave)
     assert proc.stdout is not None
     shown = b""
+    deadline = time.monotonic() + PROMPT_TIMEOUT
     while b"[y/N]" not in shown:
-        chunk = os.read(proc.stdout.fileno(), 4096)  # returns b"" if the CLI exited early
+        # Bounded: a CLI that hangs before prompting fails the test instead of hanging CI.
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stdout], [], [], max(remaining, 0.0))
+        chunk = os.read(proc.stdout.fileno(), 4096) if ready else b""
         if not chunk:
+            proc.kill()
             proc.communicate(timeout=60)
             os.close(master)
-            pytest.fail(f"the CLI exited before prompting: {shown!r}")
+            why = "exited" if ready else f"did not prompt within {PROMPT_TIMEOUT} s"
+            pytest.fail(f"the CLI {why} before prompting: {shown!r}")
         shown += chunk
     return proc, master
 
@@ -515,8 +527,12 @@ _WORKER = textwrap.dedent(
 
     config, reports, go, seed, versions, rounds = sys.argv[1:7]
     paths = Paths(data=Path("x"), config=Path(config), report_dir=Path(reports), cadence_api=None)
-    deadline = time.monotonic() + 30
-    while not Path(go).exists() and time.monotonic() < deadline:
+    # A real start barrier: say we are ready (imports done), then wait for "go".
+    Path(go + "-ready-" + seed).touch()
+    deadline = time.monotonic() + 60
+    while not Path(go).exists():
+        if time.monotonic() > deadline:
+            sys.exit("no go signal within 60 s")
         time.sleep(0.001)
     rng = random.Random(int(seed))
     changed = 0
@@ -554,6 +570,12 @@ class TestConcurrency:
             )
             for seed in range(3)
         ]
+        ready = [Path(f"{go}-ready-{seed}") for seed in range(3)]
+        deadline = time.monotonic() + 60
+        while not all(r.exists() for r in ready):  # bounded polling, no fixed sleep
+            assert time.monotonic() < deadline, "the workers did not start within 60 s"
+            assert all(p.poll() is None for p in procs), "a worker exited before the start"
+            time.sleep(0.005)
         go.touch()
         results: list[dict[str, Any]] = []
         for proc in procs:
@@ -563,6 +585,7 @@ class TestConcurrency:
         rollbacks = [r for r in chain.audit() if r["event"] == "rollback"]
         assert len(rollbacks) == sum(r["changed"] for r in results)
         assert len(rollbacks) > 0
+        assert len({r["by"] for r in rollbacks}) >= 2  # the workers really raced
         chain.assert_consistent()
         for record in rollbacks:
             archived = (chain.paths.archive_dir / f"{record['version']}.json").read_bytes()

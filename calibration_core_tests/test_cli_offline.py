@@ -438,6 +438,8 @@ class TestRun:
         assert export["deployment"]["deployable"] is False
         assert export["authorization"]["forced"] is True
         assert export["summary"]["recommendation"] == "DO NOT APPLY"
+        # The forcing itself is a reason, not only the example data's age.
+        assert any("forced" in reason for reason in export["do_not_apply_if"]["triggered"])
 
     def test_report_sections_are_in_order_and_the_export_validates(
         self, workspace: Workspace

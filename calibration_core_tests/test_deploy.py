@@ -492,8 +492,7 @@ class TestApprove:
     def test_cadence_api_is_told_about_the_deploy(
         self, tree: DeployTree, clock: Callable[[], datetime]
     ) -> None:
-        """With a cadence client present, a real HTTP server on 127.0.0.1 receives the notice."""
-        pytest.importorskip("calibration_core.cadence")
+        """A real HTTP server on 127.0.0.1 receives the deployment notice."""
         received: list[str] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):

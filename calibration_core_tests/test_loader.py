@@ -257,9 +257,11 @@ class TestReloadTriggers:
             writes = 60
             for k in range(writes):
                 atomic_write_text(config_path, config_text(version_name(100 + k)))
-            elapsed = time.monotonic() - started
             final = version_name(100 + writes - 1)
             assert served(loader, final)
+            # Events keep arriving until the final version is served, so the windows
+            # are counted up to that moment (a loaded machine delivers them late).
+            elapsed = time.monotonic() - started
             status = loader.status()
         # Leading edge + one check per debounce window + the trailing check.
         assert status.attempts <= 2 + elapsed / debounce + 1
@@ -320,7 +322,8 @@ class TestRejection:
             handle.truncate(8 * 1024**3)  # sparse: reading it would take a long time
         started = time.monotonic()
         loader.reload()
-        assert time.monotonic() - started < 1.0
+        # Reading the 8 GiB file would take far longer; 10 s leaves room for a loaded box.
+        assert time.monotonic() - started < 10.0
         status = loader.status()
         assert status.rejected == 1
         assert "over the" in (status.last_error or "")
@@ -554,7 +557,8 @@ class TestLifecycle:
         before = set(threading.enumerate())
         atomic_write_text(config_path, config_text(V1))
         with CalibrationLoader(config_path, watch="none") as loader:
-            assert set(threading.enumerate()) == before
+            # <=: an unrelated thread of an earlier test may finish meanwhile.
+            assert set(threading.enumerate()) <= before
             atomic_write_text(config_path, config_text(V2))
             assert loader.reload().version == V2
 

