@@ -40,6 +40,7 @@ __all__ = [
     "REPO_ROOT",
     "DeployTree",
     "calibration_configs",
+    "finish",
     "make_config",
     "make_job",
     "make_tree",
@@ -288,6 +289,19 @@ def snapshot_tree(root: Path, *, ignore: Sequence[str] = ()) -> dict[str, str]:
             else:
                 result[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return result
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60.0) -> tuple[str, str]:
+    """Wait for ``proc`` and return (stdout, stderr); kill it first if it overruns ``timeout``.
+
+    A child that hangs must fail its test, never outlive it.
+    """
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=30)
+        raise
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:

@@ -23,6 +23,7 @@ from calibration_core import deploy
 from calibration_core.jobs import STATUS_ABORTED, STATUS_DEPLOYED
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
+    finish,
     make_config,
     make_tree,
     snapshot_tree,
@@ -174,7 +175,7 @@ class TestApproveCli:
             deploy.approve(tree.paths, C, approved_by="bob", now=ticking_clock())
             live = tree.live_bytes()
             os.write(master, b"y\n")
-            out, err = proc.communicate(timeout=60)
+            out, err = finish(proc)
         finally:
             os.close(master)
         assert proc.returncode == 7, (out, err)
@@ -287,7 +288,7 @@ class TestRollbackCli:
             deploy.approve(chain.paths, D, approved_by="bob", now=ticking_clock())
             live = chain.live_bytes()
             os.write(master, b"y\n")
-            out, err = proc.communicate(timeout=60)
+            out, err = finish(proc)
         finally:
             os.close(master)
         assert proc.returncode == 7, (out, err)
@@ -304,7 +305,7 @@ class TestRollbackCli:
         proc, master = _start_at_prompt(chain, "rollback", A)
         try:
             os.write(master, b"y\n")
-            out, err = proc.communicate(timeout=60)
+            out, err = finish(proc)
         finally:
             os.close(master)
         assert proc.returncode == 0, (out, err)
@@ -579,7 +580,7 @@ class TestConcurrency:
         go.touch()
         results: list[dict[str, Any]] = []
         for proc in procs:
-            out, err = proc.communicate(timeout=60)
+            out, err = finish(proc)
             assert proc.returncode == 0, err
             results.append(json.loads(out))
         rollbacks = [r for r in chain.audit() if r["event"] == "rollback"]
@@ -610,7 +611,7 @@ class TestConcurrency:
         ]
         outcomes = []
         for proc in procs:
-            _, err = proc.communicate(timeout=60)
+            _, err = finish(proc)
             outcomes.append((proc.returncode, err))
         assert sorted(code for code, _ in outcomes) == [0, 7]
         loser = next(err for code, err in outcomes if code == 7)

@@ -18,7 +18,7 @@ from calibration_core.config import CalibrationConfig
 from calibration_core.fsio import atomic_write_text
 from calibration_core.jobs import JobStore
 from calibration_core.settings import SENTINEL_NAME, Paths
-from calibration_core_tests.deploy_helpers import make_job
+from calibration_core_tests.deploy_helpers import finish, make_job
 from calibration_core_tests.runtime_helpers import (
     invalid_config_texts,
     tag_offset,
@@ -202,7 +202,7 @@ class TestConsumerUnderDeploys:
             deployed, invalid, latencies = drive_deploys(deployer, progress)
         finally:
             consumer.send_signal(signal.SIGTERM)
-            _, err = consumer.communicate(timeout=30)
+            _, err = finish(consumer, 30)
         assert consumer.returncode == 0, err
         data = json.loads(results.read_text(encoding="utf-8"))
         assert data["errors"] == []
@@ -244,7 +244,7 @@ class TestExample:
                 )
             finally:
                 example.send_signal(signal.SIGTERM)
-                out, _ = example.communicate(timeout=30)
+                out, _ = finish(example, 30)
         assert example.returncode == 0, log_path.read_text(encoding="utf-8")
         assert "errors=0" in out
         assert f"version={version_name(6)}" in out
