@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,6 +263,20 @@ class TestCheck:
 
 
 class TestRun:
+    def test_fresh_data_is_an_approve_candidate(self, workspace: Workspace) -> None:
+        """Trades ending an hour ago: APPROVE CANDIDATE with no DO-NOT-APPLY reason."""
+        start = datetime.now(UTC) - timedelta(days=20, hours=1)
+        GENERATOR.write_trades(
+            workspace.data, n=600, days=20.0, start=start.isoformat().replace("+00:00", "Z")
+        )
+        result = workspace.cli("run", "--json")
+        assert result.returncode == 0, result.stderr
+        (record,) = workspace.jobs()
+        export = json.loads(Path(record["report_json"]).read_text())
+        assert export["summary"]["recommendation"] == "APPROVE CANDIDATE"
+        assert export["do_not_apply_if"]["triggered"] == []
+        assert record["status"] == "pending_approval"
+
     def test_example_data_gives_a_pending_job_with_real_improvement(
         self, workspace: Workspace
     ) -> None:
