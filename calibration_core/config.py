@@ -205,6 +205,20 @@ def _object(
     return value
 
 
+def _section(
+    raw: object, where: str, fields: Sequence[str], required: Sequence[str]
+) -> tuple[dict[str, Any], bool]:
+    """Check one config section: an object with ``enabled`` (a boolean) and its own fields.
+
+    ``fields`` are the section's other allowed fields, ``required`` those of them that
+    must be present; ``enabled`` is always required.
+    """
+    data = _object(raw, where, ("enabled", *fields), ("enabled", *required))
+    enabled = data["enabled"]
+    _expect_type(enabled, bool, f"{where}.enabled")
+    return data, enabled
+
+
 def _timestamp(value: object, where: str, *, optional: bool) -> str | None:
     if value is None and optional:
         return None
@@ -271,14 +285,12 @@ class ConfidenceMap:
     @classmethod
     def from_dict(cls, raw: object, where: str = "confidence_calibration") -> ConfidenceMap:
         """Parse and validate the ``confidence_calibration`` section."""
-        data = _object(
+        data, enabled = _section(
             raw,
             where,
-            ("enabled", "thresholds", "values", "max_change", "method"),
-            ("enabled", "thresholds", "values", "max_change"),
+            ("thresholds", "values", "max_change", "method"),
+            ("thresholds", "values", "max_change"),
         )
-        enabled = data["enabled"]
-        _expect_type(enabled, bool, f"{where}.enabled")
         max_change = _number(data["max_change"], f"{where}.max_change")
         if not 0.0 < max_change <= MAX_CONFIDENCE_CHANGE:
             raise _fail(
@@ -327,9 +339,7 @@ class EnsembleWeights:
     @classmethod
     def from_dict(cls, raw: object, where: str = "ensemble_weights") -> EnsembleWeights:
         """Parse and validate the ``ensemble_weights`` section."""
-        data = _object(raw, where, ("enabled", "weights"), ("enabled", "weights"))
-        enabled = data["enabled"]
-        _expect_type(enabled, bool, f"{where}.enabled")
+        data, enabled = _section(raw, where, ("weights",), ("weights",))
         table = data["weights"]
         _expect_type(table, dict, f"{where}.weights")
         pairs: list[tuple[str, float]] = []
@@ -372,9 +382,7 @@ class PerSymbolMaps:
     @classmethod
     def from_dict(cls, raw: object, where: str = "per_symbol") -> PerSymbolMaps:
         """Parse and validate the ``per_symbol`` section."""
-        data = _object(raw, where, ("enabled", "maps"), ("enabled", "maps"))
-        enabled = data["enabled"]
-        _expect_type(enabled, bool, f"{where}.enabled")
+        data, enabled = _section(raw, where, ("maps",), ("maps",))
         table = data["maps"]
         _expect_type(table, dict, f"{where}.maps")
         maps: list[tuple[str, ConfidenceMap]] = []
@@ -399,9 +407,7 @@ class ConsensusMultipliers:
     @classmethod
     def from_dict(cls, raw: object, where: str = "consensus_multipliers") -> ConsensusMultipliers:
         """Parse and validate the ``consensus_multipliers`` section."""
-        data = _object(raw, where, ("enabled", "multipliers"), ("enabled", "multipliers"))
-        enabled = data["enabled"]
-        _expect_type(enabled, bool, f"{where}.enabled")
+        data, enabled = _section(raw, where, ("multipliers",), ("multipliers",))
         table = _object(
             data["multipliers"], f"{where}.multipliers", CONSENSUS_BUCKETS, CONSENSUS_BUCKETS
         )
@@ -432,9 +438,7 @@ class HoldBias:
     @classmethod
     def from_dict(cls, raw: object, where: str = "hold_bias") -> HoldBias:
         """Parse and validate the ``hold_bias`` section."""
-        data = _object(raw, where, ("enabled", "bias"), ("enabled", "bias"))
-        enabled = data["enabled"]
-        _expect_type(enabled, bool, f"{where}.enabled")
+        data, enabled = _section(raw, where, ("bias",), ("bias",))
         bias = _number(data["bias"], f"{where}.bias")
         if abs(bias) > MAX_HOLD_BIAS:
             raise _fail(f"{where}.bias", f"must be within ±{MAX_HOLD_BIAS} (got {bias})")
