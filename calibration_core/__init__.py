@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from calibration_core import _version
+
 if TYPE_CHECKING:
     from calibration_core.config import (
         MAX_CONFIG_BYTES,
@@ -114,6 +116,9 @@ if TYPE_CHECKING:
         measure_model_performance,
         propose_weights,
     )
+
+__version__: str = _version.__version__
+"""The package version (``python -m calibration_core --version`` prints it)."""
 
 _EXPORTS: dict[str, str] = {
     "CONFIG_SCHEMA_VERSION": "constants",

@@ -720,7 +720,7 @@ def _analyze_weights(
     if not model_names or model_actions is None or sides is None:
         return WeightAnalysis(
             WEIGHTS_SKIPPED,
-            "skipped: the trades carry no model_breakdown, so there are no member votes "
+            "the trades carry no model_breakdown, so there are no member votes "
             "to measure; ensemble weights stay as they are",
         )
     actions = np.asarray(model_actions)
@@ -729,7 +729,7 @@ def _analyze_weights(
         performance = measure_model_performance(model_names, actions, sides, wins)
         proposal = propose_weights(current, performance)
     except InfeasibleWeightsError as exc:
-        return WeightAnalysis(WEIGHTS_SKIPPED, f"skipped: {exc}")
+        return WeightAnalysis(WEIGHTS_SKIPPED, str(exc))
     names = [name for name, _ in proposal.before]
     order = [list(model_names).index(name) for name in names]
     columns = actions[:, order]

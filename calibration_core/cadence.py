@@ -411,11 +411,14 @@ def assess_readiness(
     calibration = levels[0]
     api = query_readiness_api(api_url, timeout=timeout) if api_url else None
     ready = calibration.authorized and summary.ok and (api is None or api.ready)
-    parts = [calibration.reason]
+    blocking: list[str] = [] if calibration.authorized else [calibration.reason]
+    met: list[str] = [calibration.reason] if calibration.authorized else []
     if not summary.ok:
-        parts.append("data integrity: " + "; ".join(summary.problems))
+        blocking.append("data integrity: " + "; ".join(summary.problems))
     if api is not None:
-        parts.append(api.reason)
+        (met if api.ready else blocking).append(api.reason)
+    # A NOT READY reason leads with what blocks, never with a count that is sufficient.
+    parts = blocking + met
     return Readiness(
         ready=ready,
         status="READY" if ready else "NOT READY",

@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import math
+import unicodedata
 from typing import IO, TYPE_CHECKING, Any
 
 from calibration_core import deploy
+from calibration_core.cli import lock_timeout_seconds
+from calibration_core.config import is_valid_version
 from calibration_core.exceptions import JobRefusedError
 
 if TYPE_CHECKING:
     from calibration_core.cli import JobContext
     from calibration_core.settings import Paths
 
-__all__ = ["register"]
+__all__ = ["job_id_argument", "person_text_argument", "reference_argument", "register"]
 
 _SUMMARY_POINTS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -42,9 +44,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "deployed and stale jobs."
         ),
     )
-    approve.add_argument("job_id", help="the job to deploy, e.g. cal_20260210_143022")
     approve.add_argument(
-        "--approved-by", metavar="NAME", help="who approves (default: the login user)"
+        "job_id", type=job_id_argument, help="the job to deploy, e.g. cal_20260210_143022"
+    )
+    approve.add_argument(
+        "--approved-by",
+        metavar="NAME",
+        type=person_text_argument,
+        help="who approves (default: the login user)",
     )
     _add_confirmation(approve)
     approve.set_defaults(handler=_approve)
@@ -55,9 +62,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="archive a job without deploying anything",
         description="Archive a pending or rejected job (status aborted) and record it.",
     )
-    abort.add_argument("job_id", help="the job to abort")
-    abort.add_argument("--reason", metavar="TEXT", help="why, for the audit trail")
-    abort.add_argument("--by", metavar="NAME", help="who aborts (default: the login user)")
+    abort.add_argument("job_id", type=job_id_argument, help="the job to abort")
+    abort.add_argument(
+        "--reason", metavar="TEXT", type=person_text_argument, help="why, for the audit trail"
+    )
+    abort.add_argument(
+        "--by",
+        metavar="NAME",
+        type=person_text_argument,
+        help="who aborts (default: the login user)",
+    )
     _add_lock_timeout(abort)
     abort.set_defaults(handler=_abort)
 
@@ -71,9 +85,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "calibration_archive/. See `history` for every version that was live."
         ),
     )
-    rollback.add_argument("version", nargs="?", help="the version to restore")
-    rollback.add_argument("--reason", metavar="TEXT", help="why, for the audit trail")
-    rollback.add_argument("--by", metavar="NAME", help="who rolls back (default: the login user)")
+    rollback.add_argument("version", nargs="?", type=job_id_argument, help="the version to restore")
+    rollback.add_argument(
+        "--reason", metavar="TEXT", type=person_text_argument, help="why, for the audit trail"
+    )
+    rollback.add_argument(
+        "--by",
+        metavar="NAME",
+        type=person_text_argument,
+        help="who rolls back (default: the login user)",
+    )
     _add_confirmation(rollback)
     rollback.set_defaults(handler=_rollback)
 
@@ -99,8 +120,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "or a job id (its proposed config)."
         ),
     )
-    diff.add_argument("a", help="`live`, a version or a job id")
-    diff.add_argument("b", help="`live`, a version or a job id")
+    diff.add_argument("a", type=reference_argument, help="`live`, a version or a job id")
+    diff.add_argument("b", type=reference_argument, help="`live`, a version or a job id")
     diff.set_defaults(handler=_diff)
 
 
@@ -114,23 +135,52 @@ def _add_confirmation(parser: argparse.ArgumentParser) -> None:
 def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
-        type=_lock_timeout,
+        type=lock_timeout_seconds,
         default=deploy.DEFAULT_LOCK_TIMEOUT,
         metavar="SECONDS",
         help="wait this long for another approve/rollback (default: %(default)s)",
     )
 
 
-def _lock_timeout(text: str) -> float:
-    # float() accepts "nan" and "inf": a NaN deadline never passes, so the wait never ends.
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        msg = f"must be a finite number of seconds >= 0 (got {text!r})"
+def job_id_argument(text: str) -> str:
+    """Argument type of a job id or version: ``cal_YYYYMMDD_HHMMSS`` with an optional suffix."""
+    if not is_valid_version(text):
+        msg = f"expected cal_YYYYMMDD_HHMMSS with an optional _NN suffix (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
-    return value
+    return text
+
+
+def reference_argument(text: str) -> str:
+    """Argument type of `diff`/`compare` operands: ``live``, a version or a job id."""
+    if text != "live" and not is_valid_version(text):
+        msg = f"expected `live` or cal_YYYYMMDD_HHMMSS with an optional _NN suffix (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return text
+
+
+# Unicode categories a name or reason may not hold: controls (C0, DEL and C1, such as
+# U+009B, a terminal's CSI), format characters (the bidirectional overrides U+202A-U+202E
+# and isolates U+2066-U+2069 that reorder what a reader sees), surrogates, line breaks.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def person_text_argument(text: str) -> str:
+    """Argument type of ``--approved-by``, ``--by`` and ``--reason``: printable text only.
+
+    These strings reach the terminal, the audit trail and the reports, so a control
+    character or a bidirectional override is refused with its code point.
+    """
+    for char in text:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            msg = (
+                f"must not contain control or bidirectional-format characters "
+                f"(got U+{ord(char):04X} {unicodedata.name(char, 'control')})"
+            )
+            raise argparse.ArgumentTypeError(msg)
+    if not text.strip():
+        msg = "must not be empty"
+        raise argparse.ArgumentTypeError(msg)
+    return text
 
 
 # --------------------------------------------------------------------------- handlers
@@ -226,7 +276,14 @@ def _abort(args: argparse.Namespace, ctx: JobContext) -> int:
 
 def _status(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001 - handler signature
     report = deploy.status(ctx.paths)
-    ctx.emit({"ok": True, **report.to_dict()}, _render_status(report))
+    missing = None
+    if report.live_version is None and not ctx.paths.config.exists():
+        # From the wrong directory a default path finds nothing: say where we looked.
+        missing = f"no config at {ctx.paths.config} {ctx.paths.origin_note('config')}"
+    ctx.emit(
+        {"ok": True, **report.to_dict(), "config_missing": missing},
+        _render_status(report, missing),
+    )
     return 0
 
 
@@ -306,13 +363,15 @@ def _render_result(result: deploy.DeployResult, paths: Paths) -> str:
     return "\n".join(lines)
 
 
-def _render_status(report: deploy.StatusReport) -> str:
+def _render_status(report: deploy.StatusReport, missing: str | None) -> str:
     match = {True: "yes", False: "NO (differs from archive)", None: "no archived copy"}
     lines = [
         f"📊 Calibration status ({report.config_path})",
         f"   live version:  {report.live_version or '-'}",
     ]
-    if report.live_error:
+    if missing is not None:
+        lines.append(f"   ⚠️ {missing}")
+    elif report.live_error:
         lines.append(f"   ⚠️ live config: {report.live_error}")
     lines += [
         f"   approved:      {report.approved_at or '-'} by {report.approved_by or '-'}",

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     import argparse
 
 
-from calibration_core.cli import lazy_handler
+from calibration_core.cli import lazy_handler, lock_timeout_seconds
+from calibration_core.cli_deploy import job_id_argument, reference_argument
 
 __all__ = ["ENV_SIGNALS_PATH", "register"]
 
@@ -53,6 +54,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     monitor.add_argument(
         "--since",
         metavar="VERSION",
+        type=job_id_argument,
         help="judge this version (from the time it last went live) instead of the live one",
     )
     monitor.add_argument(
@@ -84,7 +86,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     )
     monitor.add_argument(
         "--lock-timeout",
-        type=float,
+        type=lock_timeout_seconds,
         default=DEFAULT_LOCK_TIMEOUT,
         metavar="SECONDS",
         help="with --auto-rollback: wait this long for another approve/rollback "
@@ -104,8 +106,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "version was created may have been used to fit it: the output says so."
         ),
     )
-    compare.add_argument("a", help="`live`, an archived version or a job id")
-    compare.add_argument("b", help="`live`, an archived version or a job id")
+    compare.add_argument(
+        "a", type=reference_argument, help="`live`, an archived version or a job id"
+    )
+    compare.add_argument(
+        "b", type=reference_argument, help="`live`, an archived version or a job id"
+    )
     window = compare.add_mutually_exclusive_group()
     window.add_argument(
         "--last",

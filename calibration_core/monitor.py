@@ -470,12 +470,16 @@ def evaluate_monitor(
         waiting: list[str] = []
         if cur.n_trades < min_new_trades:
             waiting.append(
-                f"only {cur.n_trades} trades since the deploy; {needed} more needed "
+                f"no trades since the deploy yet; {min_new_trades} needed before judging"
+                if cur.n_trades == 0
+                else f"only {cur.n_trades} trades since the deploy; {needed} more needed "
                 f"(at least {min_new_trades}) before judging"
             )
         if base.n_trades < min_new_trades:
             waiting.append(
-                f"only {base.n_trades} baseline trades before the deploy "
+                f"no baseline trades before the deploy (at least {min_new_trades} needed)"
+                if base.n_trades == 0
+                else f"only {base.n_trades} baseline trades before the deploy "
                 f"(at least {min_new_trades} needed)"
             )
         if hold.status == "rollback":
@@ -983,7 +987,7 @@ def compare_versions(
             f"No fair comparison yet: the trades may have been used to fit "
             f"{' and '.join(fitted_on)}, and only {n_oos} of {n} trades closed after both "
             f"versions' data (at least {MIN_OUT_OF_SAMPLE_TRADES} are needed). The scores "
-            "below are for information only."
+            "shown are for information only."
         )
     return VersionComparison(
         n_trades=n,

@@ -271,7 +271,7 @@ def _judged_version(paths: Paths, since: str | None, live: LiveConfig) -> str:
                 f"(see `status`): {live.error}"
             )
         raise JobRefusedError(
-            f"no live config at {paths.config}: nothing is deployed, so there is nothing to monitor"
+            f"no config at {paths.config} {paths.origin_note('config')}: nothing to monitor"
         )
     return live.config.version
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import shlex
 from datetime import UTC
@@ -24,7 +25,7 @@ from calibration_core.analysis import (
     trade_age_hours,
 )
 from calibration_core.cadence import assess_readiness
-from calibration_core.cli import EXIT_NEGATIVE, EXIT_OK
+from calibration_core.cli import EXIT_DATA, EXIT_NEGATIVE, EXIT_OK
 from calibration_core.deploy import read_live
 from calibration_core.exceptions import (
     CalibrationError,
@@ -45,10 +46,13 @@ from calibration_core.report import (
     report_paths,
     write_report,
 )
+from calibration_core.settings import PATH_SETTINGS
 from calibration_core.trades import read_trades, summarize_integrity
+from calibration_core.validation import CheckResult, Severity
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
     from datetime import datetime
 
     from calibration_core.cadence import Readiness
@@ -60,7 +64,8 @@ if TYPE_CHECKING:
 __all__ = ["run_analyze", "run_calibration", "run_check"]
 
 _RULE = "═" * 59
-_PROG = "python -m calibration_core"
+
+logger = logging.getLogger("calibration_core.offline")
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -127,24 +132,10 @@ def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
     return lines
 
 
-def _command(args: argparse.Namespace, *words: str) -> str:
-    # Repeat the path flags the job was given, so the printed command finds the same files.
-    parts = [_PROG]
-    for flag, value in (
-        ("--data", args.data),
-        ("--config", args.config),
-        ("--report-dir", args.report_dir),
-    ):
-        if value is not None:
-            parts.extend([flag, shlex.quote(str(value))])
-    parts.extend(shlex.quote(w) for w in words)
-    return " ".join(parts)
-
-
 # --------------------------------------------------------------------------- check
 
 
-def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
+def run_check(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001 - handler signature
     """Print the readiness; exit 0 only when calibration is authorized.
 
     A trades file with bad lines makes the answer NOT READY, and every bad
@@ -197,7 +188,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     lines.extend(_integrity_lines(summary, paths.data))
     lines.append("")
     if authorized:
-        lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {_command(args, 'run')}"])
+        lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {ctx.command('run')}"])
     else:
         lines.extend(["❌ CALIBRATION NOT AUTHORIZED", f"   {readiness.reason}"])
     ctx.emit(payload, "\n".join(lines))
@@ -205,11 +196,19 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
 
 
 def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> int:
-    problems = list(exc.problems) or [str(exc)]
-    reason = (
-        f"the trades file failed its integrity checks ({len(problems)} "
-        f"problem{'s' if len(problems) != 1 else ''}); nobody cleans it by hand"
-    )
+    problems = list(exc.problems)
+    if problems:
+        count = f"{len(problems)} bad line{'s' if len(problems) != 1 else ''}"
+        reason = f"the trades file failed its integrity checks ({count})"
+        advice = "Fix the producer of the trades file; never clean it by hand."
+    else:
+        # Not a bad line: the file is missing, a directory or unreadable, usually a path typo.
+        problems = [str(exc)]
+        reason = "the trades file cannot be read"
+        advice = (
+            f"Check the path {paths.origin_note('data')}: pass --data or set "
+            f"{PATH_SETTINGS['data'][1]}."
+        )
     payload = {
         "ok": False,
         "calibration_authorized": False,
@@ -238,10 +237,11 @@ def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> i
         *(f"      {p}" for p in problems),
         "",
         "❌ CALIBRATION NOT AUTHORIZED",
-        "   Fix the producer of the trades file; the run stops on bad data.",
+        f"   {advice}",
     ]
     ctx.emit(payload, "\n".join(lines))
-    return EXIT_NEGATIVE
+    # The same code as `run` on the same file: bad data is exit 3 for every job.
+    return EXIT_DATA
 
 
 # --------------------------------------------------------------------------- run
@@ -353,7 +353,7 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     if not _calibration_authorized(readiness) and not forced:
         raise NotAuthorizedError(
             f"calibration is not authorized: {readiness.reason} "
-            f"(see `{_PROG} check`; `run --force` makes a non-deployable test job)"
+            f"(see `{ctx.command('check')}`; `run --force` makes a non-deployable test job)"
         )
     batch = batch.sorted_by_time()
     base = _read_base(paths)
@@ -375,7 +375,7 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     except BaseException:
         store.release(job_id)
         raise
-    _print_run(args, ctx, record, proposal, files)
+    _print_run(ctx, record, proposal, files)
     return EXIT_OK if record.status == STATUS_PENDING else EXIT_NEGATIVE
 
 
@@ -437,9 +437,9 @@ def _make_job(
         live_config_note=base.note,
         picture=files.picture.name if picture is not None else None,
         picture_note="" if picture is not None else MATPLOTLIB_MISSING_NOTE,
-        approve_command=_command(args, "approve", job_id),
-        rollback_command=_command(args, "rollback"),
-        rollback_to_command=_command(args, "rollback", base.version) if base.version else None,
+        approve_command=ctx.command("approve", job_id),
+        rollback_command=ctx.command("rollback"),
+        rollback_to_command=ctx.command("rollback", base.version) if base.version else None,
     )
     document = build_report_document(proposal, context)
     write_report(files, render_markdown(document), render_json(document), picture)
@@ -501,8 +501,15 @@ def _section_lines(proposal: Proposal) -> list[str]:
     ]
 
 
+def _validation_head(passed: bool, failures: Sequence[CheckResult]) -> str:
+    if not passed:
+        return "❌ FAILED"
+    if failures:
+        return f"✅ PASSED with {len(failures)} warning{'s' if len(failures) != 1 else ''}"
+    return "✅ PASSED"
+
+
 def _print_run(
-    args: argparse.Namespace,
     ctx: JobContext,
     record: JobRecord,
     proposal: Proposal,
@@ -515,8 +522,8 @@ def _print_run(
     oos = proposal.out_of_sample
     improvement = oos.improvement
     improvement_text = "n/a" if math.isnan(improvement) else f"{improvement:+.1%}"
-    approve = _command(args, "approve", record.job_id)
-    rollback = _command(args, "rollback")
+    approve = ctx.command("approve", record.job_id)
+    rollback = ctx.command("rollback")
     deployable = pending and not record.forced
     next_steps = [f"1. Review report: cat {shlex.quote(files['markdown'])}"]
     if deployable:
@@ -533,7 +540,7 @@ def _print_run(
     elif record.forced:
         next_steps.append(
             "2. Do not approve: this job was FORCED and approve refuses it. "
-            f"When `{_PROG} check` says READY, run again without --force."
+            f"When `{ctx.command('check')}` says READY, run again without --force."
         )
     else:
         next_steps.append(
@@ -594,10 +601,12 @@ def _print_run(
         f"   Job ID: {record.job_id}",
         f"   Status: {record.status}{' (FORCED)' if record.forced else ''}",
         f"   Report: {files['markdown']}",
-        f"   Validation: {'✅ PASSED' if validation.passed else '❌ FAILED'}",
+        f"   Validation: {_validation_head(validation.passed, failures)}",
     ]
     for check in failures:
-        lines.append(f"      ❌ {check.name} ({check.severity.value}): {check.message}")
+        # A failed warning does not fail the validation: mark it as a warning, not a ❌.
+        mark = "⚠️ " if check.severity is Severity.WARNING else "❌"
+        lines.append(f"      {mark} {check.name} ({check.severity.value}): {check.message}")
     lines += [
         f"   Risk: {risk.score:.1%} ({risk.category})",
         (

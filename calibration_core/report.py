@@ -1025,7 +1025,7 @@ def _weights_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["weights"]
     lines = [f"## {MARKDOWN_SECTIONS[6]}", ""]
     if section["status"] == "skipped":
-        lines.append(f"Ensemble weight calibration was {section['reason']}.")
+        lines.append(f"Ensemble weight calibration was skipped: {section['reason']}.")
         return lines
     if section["carried_over"]:
         state = "ENABLED — the live weights, carried over unchanged"
@@ -1069,7 +1069,7 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
     lines = [f"## {MARKDOWN_SECTIONS[7]}", ""]
     if not section["requested"]:
         lines.append(
-            f"Per-symbol calibration was not requested: {section['reason']}. Every symbol "
+            f"Per-symbol maps are off: {section['reason']}. Every symbol "
             "uses the global map, and the proposed config keeps per-symbol maps disabled."
         )
         return lines

@@ -1,4 +1,4 @@
-"""Resolve the file locations from the environment, with defaults that work in a checkout."""
+"""Resolve the file locations (flag, then environment, then default) to absolute paths."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ __all__ = [
     "ENV_CONFIG_PATH",
     "ENV_DATA_PATH",
     "ENV_REPORT_DIR",
+    "ORIGIN_DEFAULT",
+    "ORIGIN_ENV",
+    "ORIGIN_FLAG",
+    "PATH_SETTINGS",
     "Paths",
     "resolve_paths",
 ]
@@ -28,6 +32,18 @@ DEFAULT_DATA_PATH = Path("data/clm_trades.jsonl")
 DEFAULT_CONFIG_PATH = Path("config/calibration.json")
 DEFAULT_REPORT_DIR = Path("reports")
 
+ORIGIN_FLAG = "flag"
+ORIGIN_ENV = "env"
+ORIGIN_DEFAULT = "default"
+
+PATH_SETTINGS: dict[str, tuple[str, str, str]] = {
+    # setting: (label printed to the operator, environment variable, command-line flag)
+    "data": ("trades", ENV_DATA_PATH, "--data"),
+    "config": ("config", ENV_CONFIG_PATH, "--config"),
+    "report_dir": ("reports", ENV_REPORT_DIR, "--report-dir"),
+    "cadence_api": ("cadence API", ENV_CADENCE_API, "--cadence-api"),
+}
+
 ARCHIVE_DIR_NAME = "calibration_archive"
 SENTINEL_NAME = ".calibration_reload"
 LOCK_NAME = ".calibration.lock"
@@ -35,12 +51,29 @@ LOCK_NAME = ".calibration.lock"
 
 @attrs.frozen
 class Paths:
-    """Every location a job touches, derived from four settings."""
+    """Every location a job touches, derived from four settings.
+
+    ``origins`` says where each setting came from (``flag``, ``env`` or
+    ``default``), so that a job can tell the operator when a path is a default.
+    """
 
     data: Path
     config: Path
     report_dir: Path
     cadence_api: str | None
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def origin(self, setting: str) -> str:
+        """Return where ``setting`` came from: ``flag``, ``env`` or ``default``."""
+        return dict(self.origins).get(setting, ORIGIN_FLAG)
+
+    def origin_note(self, setting: str) -> str:
+        """Return ``(default; set VAR)``, ``(from VAR)`` or ``(from --flag)`` for ``setting``."""
+        _, variable, flag = PATH_SETTINGS[setting]
+        origin = self.origin(setting)
+        if origin == ORIGIN_DEFAULT:
+            return f"(default; set {variable})"
+        return f"(from {variable})" if origin == ORIGIN_ENV else f"(from {flag})"
 
     @property
     def config_dir(self) -> Path:
@@ -83,6 +116,9 @@ def resolve_paths(
 ) -> Paths:
     """Resolve paths: explicit flags win, then the environment, then the defaults.
 
+    Every path is made absolute against the working directory at this moment, so
+    that what a job prints (and the commands it suggests) work from any directory.
+
     Parameters
     ----------
     data, config, report_dir : path-like, optional
@@ -95,19 +131,30 @@ def resolve_paths(
     Returns
     -------
     Paths
+        Absolute paths, with where each setting came from.
     """
     env = os.environ if environ is None else environ
+    origins: dict[str, str] = {}
 
-    def pick(flag: str | os.PathLike[str] | None, name: str, default: Path) -> Path:
-        if flag is not None:
-            return Path(flag)
+    def pick(setting: str, flag: str | os.PathLike[str] | None, name: str, default: Path) -> Path:
         value = env.get(name, "").strip()
-        return Path(value) if value else default
+        if flag is not None:
+            origins[setting], chosen = ORIGIN_FLAG, Path(flag)
+        elif value:
+            origins[setting], chosen = ORIGIN_ENV, Path(value)
+        else:
+            origins[setting], chosen = ORIGIN_DEFAULT, default
+        return chosen.absolute()
 
-    api = cadence_api if cadence_api is not None else env.get(ENV_CADENCE_API, "").strip()
+    if cadence_api is not None:
+        api, origins["cadence_api"] = cadence_api, ORIGIN_FLAG
+    else:
+        api = env.get(ENV_CADENCE_API, "").strip()
+        origins["cadence_api"] = ORIGIN_ENV if api else ORIGIN_DEFAULT
     return Paths(
-        data=pick(data, ENV_DATA_PATH, DEFAULT_DATA_PATH),
-        config=pick(config, ENV_CONFIG_PATH, DEFAULT_CONFIG_PATH),
-        report_dir=pick(report_dir, ENV_REPORT_DIR, DEFAULT_REPORT_DIR),
+        data=pick("data", data, ENV_DATA_PATH, DEFAULT_DATA_PATH),
+        config=pick("config", config, ENV_CONFIG_PATH, DEFAULT_CONFIG_PATH),
+        report_dir=pick("report_dir", report_dir, ENV_REPORT_DIR, DEFAULT_REPORT_DIR),
         cadence_api=api.rstrip("/") or None,
+        origins=tuple(sorted(origins.items())),
     )

@@ -676,7 +676,11 @@ class _Reader:
         try:
             record = self.decoder.decode(line)
         except json.JSONDecodeError as exc:
-            self.report(lineno, [f"not valid JSON ({exc.msg} at column {exc.colno})"])
+            self.report(
+                lineno,
+                # json's own messages may end in "at" ("Unterminated string starting at").
+                [f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"],
+            )
             return 0
         except RecursionError:
             self.report(lineno, ["not valid JSON (nested too deeply)"])

@@ -437,7 +437,8 @@ class TestAssessReadiness:
         problem = "only 1 symbol (BTCUSDT); at least 2 are required"
         result = assess_readiness(summary(60, problems=(problem,)), api_url=None)
         assert not result.ready
-        assert result.reason == f"Trade count sufficient (60/50); data integrity: {problem}"
+        # What blocks comes first: a NOT READY reason never starts with what is sufficient.
+        assert result.reason == f"data integrity: {problem}; Trade count sufficient (60/50)"
 
     def test_ready_api_is_required_when_configured(self, api: Api) -> None:
         """With an API configured, its readiness is part of the verdict."""
@@ -448,7 +449,8 @@ class TestAssessReadiness:
         assert ready.reason.endswith("; cadence API ready (actions: ['calibration'])")
         refused = assess_readiness(summary(), api_url=api.url("retrain"), timeout=5.0)
         assert not refused.ready
-        assert refused.reason.endswith("calibration-only policy requires it absent")
+        assert refused.reason.startswith("cadence allows retrain")
+        assert refused.reason.endswith("; Trade count sufficient (60/50)")
 
     def test_unreachable_api_is_not_ready(self, free_port: int) -> None:
         """An API that cannot be reached blocks the gate."""

@@ -189,8 +189,19 @@ class TestApproveCli:
         ("args", "code", "pattern"),
         [
             pytest.param([C, "--yes"], 7, f"unknown job {C}", id="unknown"),
-            pytest.param(["../x", "--yes"], 7, "invalid job id '../x'", id="path"),
-            pytest.param([B, "--yes", "--approved-by", ""], 2, "approved_by must be", id="who"),
+            pytest.param(
+                ["../x", "--yes"],
+                2,
+                "argument job_id: expected cal_YYYYMMDD_HHMMSS with an optional _NN suffix "
+                "(got '../x')",
+                id="path",
+            ),
+            pytest.param(
+                [B, "--yes", "--approved-by", ""],
+                2,
+                "argument --approved-by: must not be empty",
+                id="who",
+            ),
         ],
     )
     def test_refusals_exit_with_their_code_and_one_line(
@@ -258,20 +269,20 @@ class TestRollbackCli:
         assert chain.live_bytes() == live
 
     @pytest.mark.parametrize(
-        ("version", "pattern"),
+        ("version", "code", "pattern"),
         [
-            (D, "history"),
-            ("/etc/passwd", "invalid version '/etc/passwd'"),
-            ("../../x", "invalid version"),
+            (D, 7, "history"),
+            ("/etc/passwd", 2, "argument version: expected cal_YYYYMMDD_HHMMSS"),
+            ("../../x", 2, "(got '../../x')"),
         ],
     )
     def test_unknown_or_bad_version_is_refused(
-        self, chain: DeployTree, version: str, pattern: str
+        self, chain: DeployTree, version: str, code: int, pattern: str
     ) -> None:
-        """Unknown versions point at history; path-like names never reach the filesystem."""
+        """Unknown versions point at history (7); malformed ones are bad arguments (2)."""
         before = snapshot_tree(chain.root.parent)
         proc = chain.run_cli("rollback", version, "--yes")
-        assert proc.returncode == 7
+        assert proc.returncode == code
         assert pattern in _error_line(proc)
         assert snapshot_tree(chain.root.parent) == before
 

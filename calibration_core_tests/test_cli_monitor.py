@@ -260,7 +260,7 @@ class TestRefusals:
         proc = tree.run_cli("monitor")
         assert proc.returncode == 7
         assert _error_line(proc) == (
-            f"error: no live config at {tree.paths.config}: nothing is deployed, so there is "
+            f"error: no config at {tree.paths.config} (from CALIBRATION_CONFIG_PATH): "
             "nothing to monitor"
         )
 
@@ -284,7 +284,7 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("argv", "code", "message"),
         [
-            (["--since", "nope"], 7, "error: invalid version 'nope'"),
+            (["--since", "nope"], 2, "error: argument --since: expected cal_YYYYMMDD_HHMMSS"),
             (["--since", C], 7, f"error: no audit record makes {C} live"),
             (["--baseline-trades", "0"], 2, "error: --baseline-trades must be at least 1 (got 0)"),
             (["--min-new-trades", "-3"], 2, "error: --min-new-trades must be at least 1 (got -3)"),
@@ -331,7 +331,7 @@ class TestRegistration:
             check=True,
             timeout=60,
         )
-        assert "  8   monitor: ROLLBACK verdict" in top.stdout
+        assert "  8   monitor: ROLLBACK advised" in top.stdout
         sub = subprocess.run(
             [sys.executable, "-m", "calibration_core", "monitor", "--help"],
             capture_output=True,

@@ -216,14 +216,15 @@ class TestCheck:
         assert "(20/50)" in result.stdout
 
     def test_bad_lines_are_all_listed_and_not_ready(self, workspace: Workspace) -> None:
-        """Every bad line is printed with its line number and the answer is NOT READY."""
+        """Every bad line is printed with its line number; NOT READY, exit 3 as for `run`."""
         _break_lines(workspace.data, {3: "not json", 7: '{"symbol": "BTCUSDT"}', 11: ""})
         result = workspace.cli("check")
-        assert result.returncode == 1
+        assert result.returncode == 3
         assert "🔴 Status: NOT READY" in result.stdout
         for number in (3, 7, 11):
             assert f"clm_trades.jsonl:{number}:" in result.stdout
-        assert "3 problems" in result.stdout
+        assert "(3 bad lines)" in result.stdout
+        assert workspace.cli("run").returncode == result.returncode
 
     def test_json_output_is_one_document(self, workspace: Workspace) -> None:
         """With --json the readiness, levels and integrity come as one JSON document."""
@@ -344,8 +345,14 @@ class TestRun:
         assert "Risk: " in out
         assert "📋 NEXT STEPS:" in out
         approve = next(line for line in out.splitlines() if line.startswith("2. Approve"))
-        assert approve.endswith(f": python -m calibration_core approve {job_id}")
-        assert "Rollback if needed: python -m calibration_core rollback" in out
+        assert approve.endswith(
+            f": python -m calibration_core approve {job_id} "
+            f"--config {workspace.config} --report-dir {workspace.reports}"
+        )
+        assert (
+            f"Rollback if needed: python -m calibration_core rollback --config {workspace.config}"
+            in out
+        )
 
     def test_run_leaves_the_config_directory_byte_and_mtime_identical(
         self, workspace: Workspace

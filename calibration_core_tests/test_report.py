@@ -292,7 +292,8 @@ class TestLaterSections:
         assert document["per_symbol"]["requested"] is False
         assert document["per_symbol"]["symbols"] == []
         section = render_markdown(document).split("## 7a.")[1].split("## 7b.")[0]
-        assert "Per-symbol calibration was not requested" in section
+        assert "Per-symbol maps are off: per-symbol calibration was not requested" in section
+        assert section.count("was not requested") == 1
 
     def test_per_symbol_rows_show_the_three_held_out_scores_and_the_decision(
         self, rich_document: dict[str, Any]
