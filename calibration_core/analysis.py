@@ -69,7 +69,7 @@ from calibration_core.weights import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import numpy.typing as npt
 
@@ -439,6 +439,7 @@ def evaluate_out_of_sample(
     n_folds: int = DEFAULT_OOS_FOLDS,
     min_fold_trades: int = MIN_FOLD_TRADES,
     max_change: float = MAX_CONFIDENCE_CHANGE,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> OutOfSampleResult:
     """Estimate out of sample what the bounded isotonic map does to later trades.
 
@@ -457,6 +458,8 @@ def evaluate_out_of_sample(
         ``2 * min_fold_trades`` trades no fold is possible.
     max_change : float, optional
         The ±bound applied to every fold's map, as to the deployed one.
+    progress : callable, optional
+        Called as ``progress("out-of-sample folds", done, total)`` after each fold.
 
     Returns
     -------
@@ -516,6 +519,8 @@ def evaluate_out_of_sample(
         raw_parts.append(test_x)
         cal_parts.append(predicted)
         out_parts.append(test_y)
+        if progress is not None:
+            progress("out-of-sample folds", i, k)
     return OutOfSampleResult(
         folds=tuple(folds),
         n_folds_requested=n_folds,
@@ -1014,6 +1019,7 @@ def evaluate_per_symbol(
     n_folds: int = DEFAULT_OOS_FOLDS,
     min_fold_trades: int = MIN_FOLD_TRADES,
     max_change: float = MAX_CONFIDENCE_CHANGE,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> PerSymbolAnalysis:
     """Decide which symbols get a bounded isotonic map of their own.
 
@@ -1035,6 +1041,8 @@ def evaluate_per_symbol(
         As for :func:`evaluate_out_of_sample`, applied to each symbol's own trades.
     max_change : float, optional
         The bound of every map (default 0.15).
+    progress : callable, optional
+        Called as ``progress("per-symbol maps", done, total)`` after each symbol.
 
     Returns
     -------
@@ -1081,20 +1089,24 @@ def evaluate_per_symbol(
             f"{int(codes.max())} for {len(names)} names)"
         )
     y = (pnl > 0.0).astype(np.float64)
-    rows = [
-        _evaluate_symbol(
-            names[code],
-            x,
-            y,
-            pnl,
-            np.flatnonzero(codes == code),
-            global_enabled=global_enabled,
-            n_folds=n_folds,
-            min_fold_trades=min_fold_trades,
-            max_change=max_change,
+    order = sorted(np.unique(codes).tolist(), key=lambda c: names[c])
+    rows = []
+    for done, code in enumerate(order, start=1):
+        rows.append(
+            _evaluate_symbol(
+                names[code],
+                x,
+                y,
+                pnl,
+                np.flatnonzero(codes == code),
+                global_enabled=global_enabled,
+                n_folds=n_folds,
+                min_fold_trades=min_fold_trades,
+                max_change=max_change,
+            )
         )
-        for code in sorted(np.unique(codes).tolist(), key=lambda c: names[c])
-    ]
+        if progress is not None:
+            progress("per-symbol maps", done, len(order))
     kept = [r.symbol for r in rows if r.kept]
     if kept:
         reason = (
@@ -2249,6 +2261,7 @@ def build_proposal(
     per_symbol: bool = False,
     consensus_count: npt.ArrayLike | None = None,
     hold_evidence: HoldEvidence | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Proposal:
     """Compute the whole calibration proposal of one job; apply nothing.
 
@@ -2289,6 +2302,9 @@ def build_proposal(
     hold_evidence : HoldEvidence, optional
         Judged HOLD signals; default :meth:`HoldEvidence.none` (the trades
         file records no HOLD outcome).
+    progress : callable, optional
+        Called as ``progress(step, done, total)`` during the long steps (the
+        out-of-sample folds, the per-symbol maps); the CLI draws it on a terminal.
 
     Returns
     -------
@@ -2331,7 +2347,9 @@ def build_proposal(
     bounded = bound_confidence_change(fit_isotonic(x, y), MAX_CONFIDENCE_CHANGE)
     fitted = np.asarray(bounded.predict(x), dtype=np.float64)
     in_sample = compare_metrics(x, fitted, y, label="in-sample (optimistic)")
-    oos = evaluate_out_of_sample(x, y, n_folds=n_folds, min_fold_trades=min_fold_trades)
+    oos = evaluate_out_of_sample(
+        x, y, n_folds=n_folds, min_fold_trades=min_fold_trades, progress=progress
+    )
     confidence_checks, confidence_enabled, confidence_reason = _confidence_checks(
         oos, in_sample, bounded
     )
@@ -2364,6 +2382,7 @@ def build_proposal(
         hold_evidence=hold_evidence,
         n_folds=n_folds,
         min_fold_trades=min_fold_trades,
+        progress=progress,
     )
     checks.extend(extra_checks)
     validation = summarize(checks)
@@ -2437,6 +2456,7 @@ def _later_sections(
     hold_evidence: HoldEvidence | None,
     n_folds: int,
     min_fold_trades: int,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[PerSymbolAnalysis, ConsensusAnalysis, HoldBiasAnalysis, list[CheckResult]]:
     # Per-symbol maps, consensus multipliers and the HOLD bias with their checks.
     # ``calibration`` is the global map when the proposal enables it, else None.
@@ -2449,6 +2469,7 @@ def _later_sections(
             global_enabled=calibration is not None,
             n_folds=n_folds,
             min_fold_trades=min_fold_trades,
+            progress=progress,
         )
     else:
         symbols = PerSymbolAnalysis(requested=False, reason=PER_SYMBOL_NOT_REQUESTED)

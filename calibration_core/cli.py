@@ -138,12 +138,18 @@ class Progress:
             return
         bar = self._bars.get(step)
         if bar is None:
-            from tqdm import tqdm  # noqa: PLC0415 - offline only, and only on a terminal
+            if done >= total:  # finished before a bar was needed (or already closed)
+                return
+            try:
+                from tqdm import tqdm  # noqa: PLC0415 - offline only, and only on a terminal
+            except ImportError:  # progress is a courtesy, never a failure
+                self._enabled = False
+                return
 
             bar = tqdm(total=total, desc=step, file=self._stream, leave=False, unit="")
             self._bars[step] = bar
         bar.total = total
-        bar.n = done
+        bar.n = min(done, total)
         bar.refresh()
         if done >= total:
             bar.close()
@@ -397,19 +403,23 @@ def _wants_json(argv: Sequence[str]) -> bool:
 class _JsonLogFormatter(logging.Formatter):
     """One JSON object per line, for journald and Loki."""
 
-    # Extra fields a log call may carry (logger.info(..., extra={"event": ...})).
-    FIELDS = ("event", "version", "digest", "job_id", "path", "n", "step")
+    # Extra fields a log call may carry (logger.info(..., extra={"event": ...})); event,
+    # version (of the config) and digest (of the data or config bytes) are always present.
+    FIELDS = ("job_id", "path", "n", "step")
 
     def format(self, record: logging.LogRecord) -> str:
+        """Return ``record`` as one JSON object on one line."""
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": getattr(record, "event", None) or record.getMessage(),
+            "version": getattr(record, "version", None),
+            "digest": getattr(record, "digest", None),
             "message": record.getMessage(),
-            "calibration_core_version": __version__,
+            "calibration_core": __version__,
         }
-        for name in self.FIELDS[1:]:
+        for name in self.FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info:
@@ -462,6 +472,7 @@ _ASCII: dict[str, str] = {
     "📌": "#",
     "🗄️": "#",
     "↩️": "<-",
+    "➖": "-",
     "\ufe0f": "",
     "═": "=",
     "→": "->",

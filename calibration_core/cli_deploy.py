@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import logging
 import unicodedata
 from typing import IO, TYPE_CHECKING, Any
 
@@ -20,6 +21,23 @@ if TYPE_CHECKING:
 __all__ = ["job_id_argument", "person_text_argument", "reference_argument", "register"]
 
 _SUMMARY_POINTS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+logger = logging.getLogger("calibration_core.cli_deploy")
+
+
+def _log_result(result: deploy.DeployResult) -> None:
+    logger.info(
+        "%s: %s live (previous: %s), by %s",
+        result.event,
+        result.version,
+        result.previous_version or "none",
+        result.by,
+        extra={
+            "event": result.event if result.changed else f"{result.event}_unchanged",
+            "version": result.version,
+            "digest": f"sha256:{result.config_sha256}",
+        },
+    )
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's subparsers action type is private
@@ -229,6 +247,7 @@ def _approve(args: argparse.Namespace, ctx: JobContext) -> int:
         now=ctx.now,
         lock_timeout=args.lock_timeout,
     )
+    _log_result(result)
     ctx.emit({"ok": True, **result.to_dict()}, _render_result(result, ctx.paths))
     return 0
 
@@ -253,6 +272,7 @@ def _rollback(args: argparse.Namespace, ctx: JobContext) -> int:
         expected_current=plan.current,
         expected_sha256=plan.current_sha256,
     )
+    _log_result(result)
     ctx.emit({"ok": True, **result.to_dict()}, _render_result(result, ctx.paths))
     return 0
 

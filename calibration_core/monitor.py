@@ -201,7 +201,7 @@ class WindowStats:
 
     @classmethod
     def of(cls, window: WindowData) -> WindowStats:
-        """Compute the summary of ``window`` (NaN-free; empty windows give zeros)."""
+        """Compute the summary of ``window`` (an empty window has NaN statistics: no data)."""
         n = int(window.pnl_pct.shape[0])
         wins = (window.pnl_pct > 0).astype(np.float64)
         lo, hi = CONFIDENCE_RANGE
@@ -212,7 +212,9 @@ class WindowStats:
             float(np.mean(window.hold_flags)) if window.hold_flags is not None and signals else None
         )
         if n == 0:
-            return cls(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, signals, hold_rate, logged)
+            # No trades, no rates: NaN ("no data"; null in JSON), never a misleading 0.0 %.
+            nan = math.nan
+            return cls(0, nan, nan, nan, nan, nan, nan, nan, signals, hold_rate, logged)
         return cls(
             n_trades=n,
             win_rate=float(wins.mean()),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,7 @@ from calibration_core.monitor import (
     VERDICT_ROLLBACK,
     MemberVotes,
     MonitorVerdict,
+    SignalCheck,
     VersionComparison,
     VersionForecast,
     WindowData,
@@ -59,7 +59,7 @@ from calibration_core.trades import ACTION_MISSING, read_trades
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import numpy.typing as npt
 
@@ -75,7 +75,6 @@ __all__ = ["MONITOR_ACTOR", "run_compare", "run_monitor"]
 MONITOR_ACTOR = "monitor"
 """The ``by`` of an automatic rollback in the audit trail."""
 
-_PROG = "python -m calibration_core"
 _MAX_REASON_CHARS = 500  # deploy.rollback's limit for the audit reason
 _REASON_PREFIX = "rolled back by monitor: "
 _LIVE_EVENTS = frozenset({"deploy", "rollback", "recovered"})
@@ -105,10 +104,6 @@ def _at_least_one(value: int, flag: str) -> int:
     if value < 1:
         raise InvalidInputError(f"{flag} must be at least 1 (got {value})")
     return value
-
-
-def _command(*parts: str) -> str:
-    return " ".join([_PROG, *(shlex.quote(p) for p in parts)])
 
 
 @attrs.define
@@ -492,6 +487,7 @@ def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
         exit_code=exit_code,
         baseline_size=baseline_size,
         at=ctx.now().astimezone(UTC),
+        command=ctx.command,
     )
     report = _write_report(paths.report_dir, view)
     ctx.emit(view.to_dict(report), view.render(report))
@@ -545,6 +541,7 @@ class _MonitorView:
     exit_code: int
     baseline_size: int
     at: datetime
+    command: Callable[..., str]
 
     def window_lines(self) -> list[tuple[str, str]]:
         trades = self.windows.trades
@@ -592,7 +589,7 @@ class _MonitorView:
                 return [f"{self.version} is no longer live; nothing to roll back."]
             reason = f"monitor ROLLBACK verdict: {self.verdict.reasons[0]}"
             return [
-                "Roll back: " + _command("rollback", "--reason", reason),
+                "Roll back: " + self.command("rollback", "--reason", reason),
                 "(or run monitor with --auto-rollback)",
             ]
         return self.rollback_lines(self.outcome)
@@ -601,7 +598,7 @@ class _MonitorView:
         if outcome.error is not None:
             return [
                 f"❌ Auto-rollback failed: {outcome.error}",
-                f"Roll back by hand: {_command('rollback')} (see `history`)",
+                f"Roll back by hand: {self.command('rollback')} (see `history`)",
             ]
         result = outcome.result
         if result is None or not result.changed:
@@ -621,10 +618,7 @@ class _MonitorView:
         lines += [f"   {label + ':':<12}{text}" for label, text in self.window_lines()]
         if self.verdict.checks:
             lines.append("")
-            lines += [
-                f"   {_ICONS[c.status]} {c.name:<24} {c.status:<9} {c.message}"
-                for c in self.verdict.checks
-            ]
+            lines += [_check_line(c) for c in self.verdict.checks]
         lines += ["", f"{_VERDICT_ICONS[self.verdict.verdict]} Verdict: {self.verdict.verdict}"]
         if self.verdict.verdict == VERDICT_OK:
             unjudged = [c.name for c in self.verdict.checks if "not judged" in c.message]
@@ -721,13 +715,22 @@ class _MonitorView:
             "| | baseline | new |",
             "|---|---|---|",
             f"| trades | {b.n_trades} | {c.n_trades} |",
-            f"| win rate | {b.win_rate:.1%} | {c.win_rate:.1%} |",
-            f"| mean PnL % | {b.mean_pnl:+.3f} | {c.mean_pnl:+.3f} |",
-            f"| PnL std % | {b.std_pnl:.3f} | {c.std_pnl:.3f} |",
-            f"| Brier raw | {b.brier_raw:.4f} | {c.brier_raw:.4f} |",
-            f"| Brier calibrated | {b.brier_calibrated:.4f} | {c.brier_calibrated:.4f} |",
-            f"| calibrated mean | {b.calibrated_mean:.3f} | {c.calibrated_mean:.3f} |",
-            f"| outside 0.50–0.95 | {b.share_outside_range:.0%} | {c.share_outside_range:.0%} |",
+            f"| win rate | {_number(b.win_rate, '.1%')} | {_number(c.win_rate, '.1%')} |",
+            f"| mean PnL % | {_number(b.mean_pnl, '+.3f')} | {_number(c.mean_pnl, '+.3f')} |",
+            f"| PnL std % | {_number(b.std_pnl, '.3f')} | {_number(c.std_pnl, '.3f')} |",
+            f"| Brier raw | {_number(b.brier_raw, '.4f')} | {_number(c.brier_raw, '.4f')} |",
+            (
+                f"| Brier calibrated | {_number(b.brier_calibrated, '.4f')} | "
+                f"{_number(c.brier_calibrated, '.4f')} |"
+            ),
+            (
+                f"| calibrated mean | {_number(b.calibrated_mean, '.3f')} | "
+                f"{_number(c.calibrated_mean, '.3f')} |"
+            ),
+            (
+                f"| outside 0.50–0.95 | {_number(b.share_outside_range, '.0%')} | "
+                f"{_number(c.share_outside_range, '.0%')} |"
+            ),
             f"| signals | {b.n_signals} | {c.n_signals} |",
             f"| HOLD rate | {_rate(b.hold_rate)} | {_rate(c.hold_rate)} |",
             "",
@@ -739,8 +742,20 @@ class _MonitorView:
         return "\n".join(lines)
 
 
+def _check_line(check: SignalCheck) -> str:
+    # A check with no value was not judged (no signals log): neither ✅ nor "ok".
+    if math.isnan(check.value):
+        return f"   ➖ {check.name:<24} {'skipped':<9} {check.message}"
+    return f"   {_ICONS[check.status]} {check.name:<24} {check.status:<9} {check.message}"
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def _number(value: float, spec: str) -> str:
+    """Format a window statistic; an empty window has none ("no data")."""
+    return "no data" if math.isnan(value) else format(value, spec)
 
 
 def _write_report(directory: Path, view: _MonitorView) -> Path:

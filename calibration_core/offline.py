@@ -100,6 +100,47 @@ def _readiness_dict(readiness: Readiness, *, forced: bool = False) -> dict[str, 
     }
 
 
+def _read_trades(ctx: JobContext) -> TradeBatch:
+    """Read the trades, logging the step and drawing progress on a terminal."""
+    path = ctx.paths.data
+    logger.info("reading trades from %s", path, extra={"event": "trades_read_start", "path": path})
+    callback = ctx.progress_callback()
+    on_bytes = None
+    if callback is not None:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        if size > 0:
+
+            def on_bytes(done: int) -> None:
+                callback("reading trades (bytes)", min(done, size), size)
+
+    batch = read_trades(path, progress=on_bytes)
+    logger.info(
+        "read %d trades from %s (%s)",
+        batch.n_trades,
+        path,
+        batch.data_hash,
+        extra={
+            "event": "trades_read",
+            "path": path,
+            "n": batch.n_trades,
+            "digest": batch.data_hash,
+        },
+    )
+    return batch
+
+
+def _log_readiness(readiness: Readiness) -> None:
+    logger.info(
+        "readiness %s: %s",
+        readiness.status,
+        readiness.reason,
+        extra={"event": "readiness", "step": readiness.status},
+    )
+
+
 def _calibration_authorized(readiness: Readiness) -> bool:
     return bool(readiness.ready) and "calibration" in readiness.allowed_actions
 
@@ -143,11 +184,12 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001
     """
     paths = ctx.paths
     try:
-        batch = read_trades(paths.data)
+        batch = _read_trades(ctx)
     except DataIntegrityError as exc:
         return _check_bad_data(ctx, paths, exc)
     summary = summarize_integrity(batch)
     readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    _log_readiness(readiness)
     authorized = _calibration_authorized(readiness)
     payload = {
         "ok": authorized,
@@ -281,8 +323,9 @@ def _read_base(paths: Paths) -> _Base:
     )
 
 
-def _load_checked(paths: Paths) -> tuple[TradeBatch, IntegritySummary]:
-    batch = read_trades(paths.data)
+def _load_checked(ctx: JobContext) -> tuple[TradeBatch, IntegritySummary]:
+    paths = ctx.paths
+    batch = _read_trades(ctx)
     summary = summarize_integrity(batch)
     if summary.problems:
         first = summary.problems[0]
@@ -348,8 +391,9 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     """
     paths = ctx.paths
     forced = bool(args.force)
-    batch, summary = _load_checked(paths)
+    batch, summary = _load_checked(ctx)
     readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    _log_readiness(readiness)
     if not _calibration_authorized(readiness) and not forced:
         raise NotAuthorizedError(
             f"calibration is not authorized: {readiness.reason} "
@@ -375,6 +419,13 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     except BaseException:
         store.release(job_id)
         raise
+    logger.info(
+        "job %s saved as %s (recommendation: %s)",
+        job_id,
+        record.status,
+        proposal.recommendation,
+        extra={"event": "job_saved", "job_id": job_id, "digest": batch.data_hash},
+    )
     _print_run(ctx, record, proposal, files)
     return EXIT_OK if record.status == STATUS_PENDING else EXIT_NEGATIVE
 
@@ -412,6 +463,13 @@ def _make_job(
         consensus_count=batch.consensus_count,
         # The trades contract records executed BUY/SELL trades only: no HOLD outcome.
         hold_evidence=HoldEvidence.none(NO_HOLD_OUTCOMES),
+        progress=ctx.progress_callback(),
+    )
+    logger.info(
+        "proposal built on %d trades: %s",
+        proposal.n_trades,
+        proposal.recommendation,
+        extra={"event": "proposal_built", "job_id": job_id, "n": proposal.n_trades},
     )
     status = STATUS_PENDING if proposal.acceptable else STATUS_REJECTED
     files = report_paths(paths.report_dir, job_id)
@@ -443,6 +501,11 @@ def _make_job(
     )
     document = build_report_document(proposal, context)
     write_report(files, render_markdown(document), render_json(document), picture)
+    logger.info(
+        "report written to %s",
+        files.markdown,
+        extra={"event": "report_written", "job_id": job_id, "path": files.markdown},
+    )
     record = JobRecord(
         job_id=job_id,
         created_at=created_at,
@@ -683,7 +746,7 @@ def _analysis_lines(analysis: ConfidenceAnalysis) -> list[str]:
 def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
     """Write the confidence analysis as JSON and CSV and print its headline numbers."""
     paths = ctx.paths
-    batch = read_trades(paths.data)
+    batch = _read_trades(ctx)
     if batch.n_trades == 0:
         raise DataIntegrityError(f"{paths.data}: no trades to analyze")
     analysis = analyze_confidence(
@@ -699,6 +762,12 @@ def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
     )
     atomic_write_text(csv_path, analysis_csv(analysis))
     atomic_write_text(json_path, render_json(document))
+    logger.info(
+        "analysis written to %s and %s",
+        json_path,
+        csv_path,
+        extra={"event": "analysis_written", "path": json_path, "digest": batch.data_hash},
+    )
     payload = {"ok": True, "json": str(json_path), "csv": str(csv_path), **document}
     lines = [*_analysis_lines(analysis), "", f"   JSON: {json_path}", f"   CSV:  {csv_path}"]
     ctx.emit(payload, "\n".join(lines))

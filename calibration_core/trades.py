@@ -34,6 +34,7 @@ from calibration_core.exceptions import DataIntegrityError, InvalidInputError
 from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO
 
     from numpy.typing import ArrayLike, NDArray
@@ -773,14 +774,20 @@ class _Reader:
         )
 
 
-def _ingest(stream: BinaryIO, reader: _Reader) -> tuple[str, bool]:
+def _ingest(
+    stream: BinaryIO, reader: _Reader, progress: Callable[[int], None] | None = None
+) -> tuple[str, bool]:
     """Feed every line of ``stream`` to ``reader``; return the data hash and the partial flag."""
     hasher = hashlib.sha256()
     # The start of a line that continues in the next block. Pieces are joined
     # once the line's newline arrives, so a very long line costs linear time.
     pending: list[bytes] = []
     lineno = 0
+    done = 0
     while block := stream.read(_BLOCK_BYTES):
+        done += len(block)
+        if progress is not None:
+            progress(done)
         cut = block.rfind(b"\n") + 1
         if cut == 0:
             pending.append(block)
@@ -811,7 +818,10 @@ def _ingest(stream: BinaryIO, reader: _Reader) -> tuple[str, bool]:
 
 
 def read_trades(
-    path: str | os.PathLike[str], *, neutral_band_pct: float = NEUTRAL_PNL_BAND_PCT
+    path: str | os.PathLike[str],
+    *,
+    neutral_band_pct: float = NEUTRAL_PNL_BAND_PCT,
+    progress: Callable[[int], None] | None = None,
 ) -> TradeBatch:
     """Read a ``clm_trades.jsonl`` file into a TradeBatch, checking every line.
 
@@ -824,6 +834,9 @@ def read_trades(
         The trades file. Messages name it by its base name.
     neutral_band_pct : float, optional
         Half-width of the NEUTRAL band on ``actual_pnl_pct``, in percent.
+    progress : callable, optional
+        Called with the number of bytes read so far after each block (the CLI's
+        progress bar on a terminal).
 
     Returns
     -------
@@ -862,7 +875,7 @@ def read_trades(
     reader = _Reader(file.name or source)
     try:
         with file.open("rb") as stream:
-            data_hash, partial = _ingest(stream, reader)
+            data_hash, partial = _ingest(stream, reader, progress)
     except FileNotFoundError as exc:
         raise DataIntegrityError(f"trades file not found: {source}") from exc
     except IsADirectoryError as exc:

@@ -193,7 +193,7 @@ class TestEvaluateOutOfSample:
         self,
         x: list[float],
         y: list[float],
-        options: dict[str, int],
+        options: dict[str, Any],
         error: type[Exception],
         pattern: str,
     ) -> None:
