@@ -127,6 +127,7 @@ class Progress:
         self._stream = stream
         self._enabled = enabled
         self._bars: dict[str, Any] = {}
+        self._finished: set[str] = set()
 
     def callback(self) -> Callable[[str, int, int], None] | None:
         """Return the function to call with ``(step, done, total)``, or None when silent."""
@@ -138,8 +139,9 @@ class Progress:
             return
         bar = self._bars.get(step)
         if bar is None:
-            if done >= total:  # finished before a bar was needed (or already closed)
+            if done >= total and step in self._finished:  # a late update of a closed bar
                 return
+            self._finished.discard(step)
             try:
                 from tqdm import tqdm  # noqa: PLC0415 - offline only, and only on a terminal
             except ImportError:  # progress is a courtesy, never a failure
@@ -154,6 +156,7 @@ class Progress:
         if done >= total:
             bar.close()
             del self._bars[step]
+            self._finished.add(step)
 
     def close(self) -> None:
         """Close any bar still open (after an error)."""
