@@ -315,6 +315,8 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="count",
+        # Counted separately after the job name, then added: `-v run -v` is -vv.
+        dest="verbose" if top_level else "verbose_after_job",
         default=default(0),
         help="log the steps to stderr (-v info, -vv debug)",
     )
@@ -530,6 +532,7 @@ class _TerminalText(io.TextIOBase):
         self._ascii = ascii_only
         self._colour = colour
         self._encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._broken = False
 
     @property
     def encoding(self) -> str:  # type: ignore[override]  # TextIOBase declares it read-only
@@ -544,8 +547,21 @@ class _TerminalText(io.TextIOBase):
             for symbol in _ASCII_ORDER:
                 text = text.replace(symbol, _ASCII[symbol])
             text = text.encode(self._encoding, errors="replace").decode(self._encoding)
-        self._stream.write(text)
+        if not self._broken:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:  # `| head` closed the pipe: the rest is not wanted
+                self._pipe_closed()
         return len(text)
+
+    def _pipe_closed(self) -> None:
+        self._broken = True
+        # Point the descriptor at /dev/null, so the interpreter's own flush at exit does
+        # not raise BrokenPipeError again.
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
 
     def _coloured(self, text: str) -> str:
         lines = text.split("\n")
@@ -559,7 +575,12 @@ class _TerminalText(io.TextIOBase):
 
     def flush(self) -> None:
         """Flush the wrapped stream."""
-        self._stream.flush()
+        if self._broken:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._pipe_closed()
 
     def isatty(self) -> bool:
         """Whether the wrapped stream is a terminal."""
@@ -610,7 +631,7 @@ def main(
         return _usage_error(exc, out, err, as_json=_wants_json(arguments))
     except SystemExit as exc:  # --help and --version exit 0
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    _configure_logging(args.verbose, err, args.log_format)
+    _configure_logging(args.verbose + getattr(args, "verbose_after_job", 0), err, args.log_format)
     paths = resolve_paths(
         data=args.data,
         config=args.config,
@@ -634,6 +655,11 @@ def main(
         args.job,
         __version__,
         extra={"event": "job_started", "step": args.job},
+    )
+    logger.debug(
+        "arguments: %s",
+        {k: v for k, v in vars(args).items() if k != "handler"},
+        extra={"event": "arguments", "step": args.job},
     )
     handler: Callable[[argparse.Namespace, JobContext], int] = args.handler
     try:

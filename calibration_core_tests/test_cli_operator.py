@@ -523,6 +523,14 @@ class TestLogging:
         after = cli(*argv, "-vv", cwd=site.root, env=env)
         assert any(stamp.match(line) for line in after.stderr.splitlines())
 
+    def test_verbosity_adds_up_on_both_sides_of_the_job(self, site: Site) -> None:
+        """`-v check -v` is -vv (debug lines); `-v check` is info only."""
+        debug = re.compile(r"^\S+ DEBUG calibration_core\.cli: arguments: ")
+        info = cli("-v", "check", cwd=site.root)
+        both = cli("-v", "check", "-v", cwd=site.root)
+        assert not any(debug.match(line) for line in info.stderr.splitlines())
+        assert any(debug.match(line) for line in both.stderr.splitlines()), both.stderr
+
     def test_offline_steps_are_logged_as_json_lines(self, site: Site) -> None:
         """--log-format json: one object per line with event, version and digest fields."""
         proc = cli("run", "-v", "--log-format", "json", "--data", str(site.data), cwd=site.root)
@@ -617,6 +625,28 @@ class TestTerminalOutput:
         assert plain.stderr.isascii()
         if "✅" in utf8.stdout:
             assert "[OK]" in plain.stdout
+
+    def test_a_closed_pipe_is_not_a_crash(self, site: Site) -> None:
+        """`… | head` closing the pipe early: no traceback and the job's own exit code."""
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # every write gets EPIPE, deterministically
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "calibration_core", "check"],
+                cwd=site.root,
+                env=clean_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "BrokenPipeError" not in proc.stderr
 
     def test_colour_only_on_a_terminal_and_never_with_no_color(self, site: Site) -> None:
         """On a terminal the verdict lines are coloured; NO_COLOR or a pipe gives plain text."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-HEAVY = ("scipy", "matplotlib", "sklearn", "pandas")
+HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "tqdm")
 
 RUNTIME_USE = """
 import json, sys

@@ -41,6 +41,7 @@ FORBIDDEN = frozenset(
         "logging",
         "random",
         "datetime",
+        "tqdm",  # progress is a callback the shell passes in; the core never draws it
     }
 )
 PURE_PACKAGE_IMPORTS = frozenset(f"calibration_core.{name}" for name in PURE_MODULES) | {
