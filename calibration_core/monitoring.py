@@ -275,9 +275,9 @@ def _signals_path(args: argparse.Namespace) -> Path | None:
     if args.signals is not None:
         if not args.signals.strip():
             raise InvalidInputError("--signals must name a file (got an empty path)")
-        return Path(args.signals)
+        return Path(args.signals).absolute()
     value = os.environ.get(ENV_SIGNALS_PATH, "").strip()
-    return Path(value) if value else None
+    return Path(value).absolute() if value else None
 
 
 def _calibrated_baseline(

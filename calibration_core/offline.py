@@ -753,7 +753,7 @@ def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
         batch.confidence, batch.pnl_pct, batch.symbol_codes, batch.symbol_names
     )
     now = ctx.now().astimezone(UTC)
-    out_dir: Path = paths.report_dir if args.out_dir is None else Path(args.out_dir)
+    out_dir: Path = paths.report_dir if args.out_dir is None else Path(args.out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = _unique_stem(out_dir, f"analysis_{now.strftime('%Y%m%d_%H%M%S')}")
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"

@@ -288,7 +288,7 @@ class TestRefusals:
             (["--since", C], 7, f"error: no audit record makes {C} live"),
             (["--baseline-trades", "0"], 2, "error: --baseline-trades must be at least 1 (got 0)"),
             (["--min-new-trades", "-3"], 2, "error: --min-new-trades must be at least 1 (got -3)"),
-            (["--signals", "missing.jsonl"], 3, "error: signals log not found: missing.jsonl"),
+            (["--signals", "missing.jsonl"], 3, "error: signals log not found: /"),
             (["--signals", ""], 2, "error: --signals must name a file"),
         ],
     )
