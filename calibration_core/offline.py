@@ -232,7 +232,13 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001
     if authorized:
         lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {ctx.command('run')}"])
     else:
-        lines.extend(["❌ CALIBRATION NOT AUTHORIZED", f"   {readiness.reason}"])
+        # The reason is printed once, under Status; here only what to do about it.
+        lines.extend(
+            [
+                "❌ CALIBRATION NOT AUTHORIZED",
+                "   Run check again when the reason above no longer holds.",
+            ]
+        )
     ctx.emit(payload, "\n".join(lines))
     return EXIT_OK if authorized else EXIT_NEGATIVE
 
