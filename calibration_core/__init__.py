@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from calibration_core import _version
-
 if TYPE_CHECKING:
     from calibration_core.config import (
         MAX_CONFIG_BYTES,
@@ -117,8 +115,9 @@ if TYPE_CHECKING:
         propose_weights,
     )
 
-__version__: str = _version.__version__
-"""The package version (``python -m calibration_core --version`` prints it)."""
+# The one place the version is written: pyproject.toml reads it (setuptools dynamic
+# version, statically) and `python -m calibration_core --version` prints it.
+__version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "CONFIG_SCHEMA_VERSION": "constants",

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 import attrs
 
-from calibration_core._version import __version__
+from calibration_core import __version__
 from calibration_core.exceptions import CalibrationError
 from calibration_core.settings import (
     ENV_CADENCE_API,
