@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_right
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
@@ -28,6 +29,8 @@ import numpy as np
 from calibration_core.config import (
     CONSENSUS_BUCKETS,
     MAX_CONFIG_BYTES,
+    MAX_CONSENSUS_MULTIPLIER,
+    MIN_CONSENSUS_MULTIPLIER,
     CalibrationConfig,
     consensus_bucket,
 )
@@ -49,6 +52,7 @@ __all__ = [
     "K8S_DATA_LINK",
     "LOGGER_NAME",
     "CalibrationLoader",
+    "ConsensusCalibrator",
     "LoaderStatus",
     "Snapshot",
     "WatchMode",
@@ -56,10 +60,13 @@ __all__ = [
     "apply_confidence_calibration_batch",
     "apply_hold_bias",
     "consensus_bucket",
+    "get_calibration_loader",
     "get_calibration_snapshot",
+    "get_calibrator",
     "get_consensus_multiplier",
     "get_default_loader",
     "get_ensemble_weights",
+    "reload_calibration",
     "reset_default_loader",
     "set_default_loader",
 ]
@@ -105,6 +112,8 @@ _IDENTITY_ARRAYS: Final[_Arrays] = (
     _readonly(np.array([0.0, 1.0])),
 )
 _EMPTY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType({})
+# numpy dtype kinds the batch path converts in one call: float, signed, unsigned, bool.
+_REAL_KINDS: Final = frozenset("fiub")
 
 
 class _Counters:
@@ -143,10 +152,69 @@ def _arrays_of(section: ConfidenceMap) -> _Arrays:
 
 
 def _is_real_number(value: object) -> bool:
-    # Decimal is a Number but not Complex; complex numbers have no order.
-    return isinstance(value, numbers.Real) or (
+    # Decimal is a Number but not Complex; complex numbers have no order. numpy's bool
+    # is not registered as a Number, but Python's bool is an int: treat both alike.
+    return isinstance(value, numbers.Real | np.bool_) or (
         isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex)
     )
+
+
+def _as_float(value: object) -> float | None:
+    """Convert any real number to a Python float; None for anything else. Never raises.
+
+    numpy scalars of every float, int and bool dtype, ``Decimal``, ``Fraction``,
+    ``bool`` and float subclasses all become a plain ``float`` before any
+    comparison, so the maths runs in float64 whatever the input precision. An int
+    or Fraction too large for a float becomes ±inf (it is clipped anyway); a
+    signalling-NaN Decimal, which refuses conversion, is not a usable number.
+    """
+    if not _is_real_number(value):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        try:
+            return math.inf if value > 0 else -math.inf  # type: ignore[operator]
+        except Exception:  # noqa: BLE001 - cannot even be compared: not usable
+            return None
+    except Exception:  # noqa: BLE001 - e.g. Decimal("sNaN"): not usable
+        return None
+
+
+def _iso_timestamp(value: object) -> str | None:
+    """Normalise a load time to an ISO-8601 UTC string (epoch floats and datetimes too)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="microseconds")
+    msg = f"loaded_at must be an ISO-8601 string, a datetime or epoch seconds (got {value!r})"
+    raise InvalidInputError(msg)
+
+
+def _trade_count(value: object) -> int | None:
+    """Validate a trade count (a non-negative int) or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"based_on_trades must be a count >= 0 or None (got {value!r})"
+        raise InvalidInputError(msg)
+    return value
+
+
+def _provenance_trades(config: CalibrationConfig) -> int | None:
+    """Return the trade count a config's provenance records, if it records one.
+
+    Our schema keeps the trade count in the job record, not in the config; a
+    config type that carries ``based_on_trades`` (the old deployer's documents do)
+    fills the snapshot's field through this function.
+    """
+    count = getattr(config, "based_on_trades", None)
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
+    return None
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -165,17 +233,22 @@ class Snapshot:
         The config version, or None when no config is loaded (identity map).
     source : str
         Path of the config file.
-    loaded_at : float or None
-        ``time.time()`` when this version went live (None for the identity snapshot).
+    loaded_at : str or None
+        When this version went live, as an ISO-8601 UTC timestamp
+        (``2026-02-20T14:30:22.123456+00:00``; None for the identity snapshot).
+        An epoch float or a datetime given to the constructor is converted.
     digest : str or None
         BLAKE2b-128 hex digest of the file content.
     config : CalibrationConfig or None
         The parsed document.
+    based_on_trades : int or None
+        How many trades the served version was fitted on, when its provenance
+        records it (None: not recorded, or no config).
     """
 
     version: str | None
     source: str
-    loaded_at: float | None
+    loaded_at: str | None = attrs.field(converter=_iso_timestamp)
     digest: str | None
     config: CalibrationConfig | None
     _curve: _Curve
@@ -188,6 +261,7 @@ class Snapshot:
     _consensus: tuple[float, ...] | None
     _hold_bias: float
     _counters: _Counters
+    based_on_trades: int | None = attrs.field(default=None, converter=_trade_count)
 
     @classmethod
     def identity(
@@ -228,9 +302,10 @@ class Snapshot:
         *,
         source: str = "",
         digest: str | None = None,
-        loaded_at: float | None = None,
+        loaded_at: float | str | datetime | None = None,
         default_weights: Mapping[str, float] | None = None,
         counters: _Counters | None = None,
+        based_on_trades: int | None = None,
     ) -> Snapshot:
         """Precompute everything the hot path needs from a validated config.
 
@@ -239,11 +314,16 @@ class Snapshot:
         config : CalibrationConfig
             A document that passed :meth:`CalibrationConfig.from_json`.
         source, digest, loaded_at
-            Provenance recorded on the snapshot.
+            Provenance recorded on the snapshot (``loaded_at`` as an epoch float,
+            a datetime or an ISO-8601 string; it is stored as ISO-8601).
         default_weights : mapping, optional
             Weights served when the config's weights are disabled.
         counters : optional
             The owning loader's hot-path counters.
+        based_on_trades : int, optional
+            The number of trades behind this version. When omitted it is taken
+            from the config's provenance (a ``based_on_trades`` field) if the
+            config records one.
         """
         enabled = config.confidence.enabled
         curve = _curve_of(config.confidence) if enabled else _IDENTITY_CURVE
@@ -278,6 +358,9 @@ class Snapshot:
             consensus=consensus,
             hold_bias=config.hold_bias.bias if config.hold_bias.enabled else 0.0,
             counters=counters if counters is not None else _Counters(),
+            based_on_trades=(
+                based_on_trades if based_on_trades is not None else _provenance_trades(config)
+            ),
         )
 
     def __repr__(self) -> str:
@@ -300,11 +383,13 @@ class Snapshot:
         Returns
         -------
         float
-            The calibrated confidence in [0, 1]. NaN comes back unchanged (and is
-            counted). A real number of another type (``Decimal``, ``Fraction``) is
-            converted to float first; anything else (a string, None) comes back
-            unchanged and is counted as an invalid input. With calibration
-            disabled this is the identity on [0, 1].
+            The calibrated confidence in [0, 1], always a Python ``float``. NaN
+            comes back as a float NaN (and is counted). Every other real number
+            (numpy scalars of any float, int or bool dtype, ``Decimal``,
+            ``Fraction``, ``bool``) is converted to a Python float first, so the
+            maths runs in float64. Anything else (a string, None, a complex)
+            comes back unchanged and is counted as an invalid input. With
+            calibration disabled this is the identity on [0, 1].
 
         Notes
         -----
@@ -313,6 +398,10 @@ class Snapshot:
         [0, 1], so after the clip there is no extrapolation. A disabled map is the
         two-knot identity, so both cases run the same code.
         """
+        if type(confidence) is not float:
+            # Everything but an exact float: convert first (numpy scalars, Decimal, ...),
+            # so that no comparison or subtraction below runs in another precision.
+            return self._odd_input(confidence, symbol, self.apply)
         if symbol is None:
             xs, ys, slopes = self._curve
         else:
@@ -320,16 +409,14 @@ class Snapshot:
                 xs, ys, slopes = self._curves.get(symbol, self._curve)
             except Exception:  # noqa: BLE001 - an unhashable (or hostile) "symbol" is unknown
                 xs, ys, slopes = self._curve
-        try:
-            if confidence >= 1.0:
-                return ys[-1]
-            if confidence > 0.0:
-                i = bisect_right(xs, confidence) - 1
-                return ys[i] + slopes[i] * (confidence - xs[i])
-            if confidence <= 0.0:
-                return ys[0]
-        except Exception:  # noqa: BLE001 - the hot path never raises into the host
-            return self._odd_input(confidence, symbol, self.apply)
+        # A float cannot make these raise: no try block on the hot path.
+        if confidence >= 1.0:
+            return ys[-1]
+        if confidence > 0.0:
+            i = bisect_right(xs, confidence) - 1
+            return ys[i] + slopes[i] * (confidence - xs[i])
+        if confidence <= 0.0:
+            return ys[0]
         # Only NaN fails all three comparisons.
         self._counters.nan_inputs += 1
         return confidence
@@ -340,8 +427,10 @@ class Snapshot:
         Parameters
         ----------
         values : array_like
-            Raw confidences of any shape; converted once to float64 (the caller's
-            array is never modified).
+            Raw confidences of any shape. An array or sequence of real numbers
+            (float, int or bool dtypes) is converted once to float64 (the caller's
+            array is never modified); other elements are converted one by one as
+            in :meth:`apply`.
         symbol : str, optional
             As for :meth:`apply`.
 
@@ -349,7 +438,8 @@ class Snapshot:
         -------
         numpy.ndarray
             float64 array of the same shape. NaN stays NaN (and is counted);
-            elements that are not numbers become NaN and are counted as invalid.
+            elements that are not real numbers (strings, bytes, None, complex)
+            become NaN and are counted as invalid; they are never parsed.
 
         Notes
         -----
@@ -357,8 +447,17 @@ class Snapshot:
         needs no separate clip; the disabled (identity) path is ``np.clip``.
         """
         try:
-            array = np.asarray(values, dtype=np.float64)
-        except Exception:  # noqa: BLE001 - fall back to element-wise conversion
+            # Fast path: an array (or list) of real numbers converts in one call. Any
+            # other dtype (strings, bytes, objects such as None or Decimal, complex,
+            # datetimes) goes element by element, like the scalar path: a number is
+            # converted, anything else becomes NaN and is counted as invalid. Nothing
+            # is parsed from text and no imaginary part is dropped.
+            array = np.asarray(values)
+            if array.dtype.kind in _REAL_KINDS:
+                array = array.astype(np.float64, copy=False)
+            else:
+                array = self._coerce_batch(values)
+        except Exception:  # noqa: BLE001 - e.g. a ragged list: element-wise conversion
             array = self._coerce_batch(values)
         try:
             if symbol is None:
@@ -398,25 +497,35 @@ class Snapshot:
             return _all_nan(values)
 
     def get_ensemble_weights(
-        self, default: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float] | None = None,
+        *,
+        default: Mapping[str, float] | None = None,
     ) -> Mapping[str, float]:
         """Return the ensemble weights as a read-only mapping; never raises.
 
         Parameters
         ----------
+        baseline : mapping, optional
+            The host's own weights, used when the config has none enabled (no copy
+            is made if it is already a ``MappingProxyType``).
         default : mapping, optional
-            Weights to use when the config has none enabled (no copy is made if it
-            is already a ``MappingProxyType``).
+            The earlier name of ``baseline`` (keyword only); ``baseline`` wins
+            when both are given.
 
         Returns
         -------
         Mapping[str, float]
-            The configured weights when enabled; else ``default``; else the loader's
-            ``default_weights``; else an empty mapping.
+            The configured weights only when they are enabled; else ``baseline``
+            (or ``default``); else the loader's ``default_weights``; else an
+            **empty** mapping, so that ``if w:`` falls back to the host's own
+            weights. Never a made-up model set.
         """
         weights = self._weights
         if weights is not None:
             return weights
+        if baseline is not None:
+            default = baseline
         if default is None:
             return self._fallback_weights
         if type(default) is MappingProxyType:
@@ -426,6 +535,18 @@ class Snapshot:
         except Exception:  # noqa: BLE001 - a bad default is an invalid input, not a crash
             self._count_invalid(1, type(default))
             return self._fallback_weights
+
+    def bucket_multiplier(self, bucket: str) -> float:
+        """Return the configured multiplier of a consensus bucket (1.0 when disabled).
+
+        Raises
+        ------
+        ValueError
+            If ``bucket`` is not one of ``CONSENSUS_BUCKETS``.
+        """
+        multipliers = self._consensus
+        index = CONSENSUS_BUCKETS.index(bucket)
+        return 1.0 if multipliers is None else multipliers[index]
 
     def consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
         """Return the confidence multiplier for a vote's consensus; never raises.
@@ -449,6 +570,8 @@ class Snapshot:
         [0, 1] again. Without an enabled HOLD bias this is the clipped identity.
         NaN and non-numeric inputs are handled as in :meth:`apply`.
         """
+        if type(confidence) is not float:
+            return self._odd_input(confidence, None, _hold_bias_adapter(self))
         bias = self._hold_bias
         try:
             if confidence >= 1.0:
@@ -470,8 +593,8 @@ class Snapshot:
         self, value: object, symbol: str | None, again: Callable[[float, str | None], float]
     ) -> float:
         """Convert another real-number type and retry, or count and return ``value`` as is."""
-        number = _float_or_nan(value)
-        if number == number:  # noqa: PLR0124 - NaN here means "could not convert"
+        number = _as_float(value)
+        if number is not None:
             return again(number, symbol)
         self._count_invalid(1, type(value))
         # Typed float for the caller's sake: a non-number comes back exactly as it came.
@@ -520,6 +643,12 @@ class Snapshot:
         """The HOLD bias in effect (0.0 when disabled)."""
         return self._hold_bias
 
+    @property
+    def created_at(self) -> str | None:
+        """The config's ``created_at``, or None when no config is served."""
+        config = self.config
+        return None if config is None else config.created_at
+
 
 def _hold_bias_adapter(snapshot: Snapshot) -> Callable[[float, str | None], float]:
     def again(value: float, _symbol: str | None) -> float:
@@ -529,12 +658,8 @@ def _hold_bias_adapter(snapshot: Snapshot) -> Callable[[float, str | None], floa
 
 
 def _float_or_nan(value: object) -> float:
-    if _is_real_number(value):
-        try:
-            return float(value)  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - unconvertible: NaN
-            return math.nan
-    return math.nan
+    number = _as_float(value)
+    return math.nan if number is None else number
 
 
 def _bad_item(value: object, converted: float) -> bool:
@@ -569,8 +694,9 @@ class LoaderStatus:
     ----------
     version : str or None
         Version being served (None: identity, no valid config loaded yet).
-    loaded_at : float or None
-        ``time.time()`` when that version went live.
+    loaded_at : str or None
+        When that version went live, as an ISO-8601 UTC timestamp
+        (``2026-02-20T14:30:22.123456+00:00``).
     source : str
         Config path.
     digest : str or None
@@ -597,7 +723,7 @@ class LoaderStatus:
     """
 
     version: str | None
-    loaded_at: float | None
+    loaded_at: str | None
     source: str
     digest: str | None
     last_error: str | None
@@ -693,9 +819,10 @@ class CalibrationLoader:
 
     Parameters
     ----------
-    config_path : path-like
+    config_path : path-like, optional
         The live config. Its parent directory is watched (not the file: a file
-        watch goes deaf after the first rename-over).
+        watch goes deaf after the first rename-over). None (the old loader's
+        default) means ``CALIBRATION_CONFIG_PATH``, else ``config/calibration.json``.
     default_weights : mapping, optional
         Ensemble weights to serve while no config (or one with weights disabled)
         is live.
@@ -735,7 +862,7 @@ class CalibrationLoader:
 
     def __init__(
         self,
-        config_path: str | os.PathLike[str],
+        config_path: str | os.PathLike[str] | None = None,
         *,
         default_weights: Mapping[str, float] | None = None,
         debounce: float = DEFAULT_DEBOUNCE,
@@ -752,6 +879,8 @@ class CalibrationLoader:
                 raise InvalidInputError(f"{name} must be a finite positive number (got {value})")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise InvalidInputError(f"max_bytes must be a positive integer (got {max_bytes!r})")
+        if config_path is None:
+            config_path = resolve_paths().config
         absolute = Path(config_path).absolute()
         self._path = str(absolute)
         self._dir = str(absolute.parent)
@@ -811,10 +940,17 @@ class CalibrationLoader:
         return self._snapshot.apply_batch(values, symbol)
 
     def get_ensemble_weights(
-        self, default: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float] | None = None,
+        *,
+        default: Mapping[str, float] | None = None,
     ) -> Mapping[str, float]:
-        """Return the live weights (see :meth:`Snapshot.get_ensemble_weights`)."""
-        return self._snapshot.get_ensemble_weights(default)
+        """Return the live weights, or ``baseline``, or an empty mapping.
+
+        See :meth:`Snapshot.get_ensemble_weights`; ``default=`` is the earlier
+        name of ``baseline`` and still works.
+        """
+        return self._snapshot.get_ensemble_weights(baseline, default=default)
 
     def get_consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
         """Return the live consensus multiplier (see :meth:`Snapshot.consensus_multiplier`)."""
@@ -921,13 +1057,72 @@ class CalibrationLoader:
         worker = self._worker
         return worker is not None and worker.is_alive()
 
-    def reload(self) -> Snapshot:
+    def reload(self) -> bool:
+        """Check the file now (synchronously); True when the file on disk is what is served.
+
+        This is the old loader's ``reload() -> bool``. It is False when there is
+        no file, or the file was rejected (the loader then keeps serving the last
+        good version, or the identity). Never raises. Use :meth:`reload_snapshot`
+        to get the snapshot that is live after the check.
+        """
+        self._check(force=True)
+        return self._last_error is None and self._snapshot.version is not None
+
+    def reload_snapshot(self) -> Snapshot:
         """Check the file now (synchronously) and return the snapshot then live.
 
-        Never raises; an invalid file is rejected and counted as usual.
+        Never raises; an invalid file is rejected and counted as usual. (Before
+        the host API, ``reload()`` returned this; it now returns a bool.)
         """
         self._check(force=True)
         return self._snapshot
+
+    # -- the old loader's API (the EnsembleManager calls these) ------------------------------
+
+    @property
+    def calibration_loaded(self) -> bool:
+        """Whether a config version is live (False: identity map, no config)."""
+        return self._snapshot.version is not None
+
+    @property
+    def version(self) -> str | None:
+        """The live config version, or None."""
+        return self._snapshot.version
+
+    @property
+    def based_on_trades(self) -> int | None:
+        """How many trades the live version was fitted on, when its provenance says."""
+        return self._snapshot.based_on_trades
+
+    def get_calibrator(self) -> ConsensusCalibrator:
+        """Return a consensus multiplier adapter bound to this loader (see `get_calibrator`)."""
+        return ConsensusCalibrator(self)
+
+    def get_status(self) -> dict[str, Any]:
+        """Return the old loader's status dict, extended with :meth:`status`'s fields.
+
+        Keys ``loaded``, ``version``, ``created_at``, ``based_on_trades``,
+        ``confidence_enabled``, ``weights_override``, ``config_path`` and
+        ``config_exists`` mean what they meant in the old loader; every field of
+        :class:`LoaderStatus` follows. Never raises.
+        """
+        snap = self._snapshot
+        status = self.status().as_dict()
+        try:
+            exists = Path(self._path).is_file()
+        except OSError:
+            exists = False
+        return {
+            "loaded": snap.version is not None,
+            "version": snap.version,
+            "created_at": snap.created_at,
+            "based_on_trades": snap.based_on_trades,
+            "confidence_enabled": snap.calibration_enabled,
+            "weights_override": snap.weights_enabled,
+            "config_path": self._path,
+            "config_exists": exists,
+            **{k: v for k, v in status.items() if k != "version"},
+        }
 
     def status(self) -> LoaderStatus:
         """Return a frozen summary of what the loader serves and has done."""
@@ -1160,6 +1355,7 @@ class CalibrationLoader:
             _publish_default(self, snapshot)
 
     def _log_loaded(self, snapshot: Snapshot) -> None:
+        # The checklist's three lines (phase 4.1) ...
         logger.info("[CalibrationLoader] ✅ Loaded config version: %s", snapshot.version)
         logger.info(
             "[CalibrationLoader] Confidence calibration: %s",
@@ -1167,6 +1363,21 @@ class CalibrationLoader:
         )
         count = len(snapshot.weights) if snapshot.weights_enabled else 0
         logger.info("[CalibrationLoader] Ensemble weights: %d models", count)
+        # ... and the old loader's four, which operators' grep already looks for.
+        logger.info("[CalibrationLoader] ✅ Loaded calibration: %s", snapshot.version)
+        trades = snapshot.based_on_trades
+        logger.info(
+            "[CalibrationLoader]    Based on %s trades",
+            "an unrecorded number of" if trades is None else trades,
+        )
+        logger.info(
+            "[CalibrationLoader]    Confidence calibration: %s",
+            "✅ ENABLED" if snapshot.calibration_enabled else "⏸ DISABLED",
+        )
+        logger.info(
+            "[CalibrationLoader]    Ensemble weights: %s",
+            "✅ OVERRIDE" if snapshot.weights_enabled else "⏸ BASELINE",
+        )
 
     def _reject(self, reason: str, state: _FileState | None, digest: str | None) -> None:
         if digest is None:
@@ -1268,9 +1479,12 @@ class _Unbound:
         return _bind_default().apply_batch(values, symbol)
 
     def get_ensemble_weights(
-        self, default: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float] | None = None,
+        *,
+        default: Mapping[str, float] | None = None,
     ) -> Mapping[str, float]:
-        return _bind_default().get_ensemble_weights(default)
+        return _bind_default().get_ensemble_weights(baseline, default=default)
 
     def consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
         return _bind_default().consensus_multiplier(consensus_count, total_models)
@@ -1352,11 +1566,156 @@ def get_default_loader() -> CalibrationLoader:
 
     It serves ``CALIBRATION_CONFIG_PATH`` (default ``config/calibration.json``).
     """
+    global _current, _default_loader, _default_owned  # noqa: PLW0603
     _bind_default()
     loader = _default_loader
-    if loader is None:  # creation failed and was logged: hand back an unwatched loader
-        return CalibrationLoader(resolve_paths().config, watch="none")
+    if loader is None:
+        # Creation failed and was logged: install an unwatched loader, so that every
+        # later call returns this same object.
+        with _default_lock:
+            if _default_loader is None:
+                fallback = CalibrationLoader(resolve_paths().config, watch="none")
+                _default_loader, _default_owned = fallback, True
+                _current = fallback.snapshot
+            loader = _default_loader
     return loader
+
+
+def get_calibration_loader() -> CalibrationLoader:
+    """Return the process-wide, started loader: the old ``ai_engine`` entry point.
+
+    The EnsembleManager's one changed import line is
+    ``from calibration_core import get_calibration_loader``. The loader serves
+    ``CALIBRATION_CONFIG_PATH`` (default ``config/calibration.json``), watches
+    it, and is the same object on every call in a process. A forked child gets a
+    fresh one of its own on its first call (see :func:`get_default_loader`).
+
+    Returns
+    -------
+    CalibrationLoader
+        It has the old API: ``calibration_loaded``, ``apply_confidence_calibration``,
+        ``get_ensemble_weights(baseline=None)``, ``get_status()``, ``version``,
+        ``based_on_trades`` and ``reload() -> bool``.
+    """
+    return get_default_loader()
+
+
+def reload_calibration() -> bool:
+    """Check the process-wide loader's file now; True when the file on disk is served.
+
+    The old module-level ``reload_calibration() -> bool``; never raises.
+    """
+    try:
+        return get_calibration_loader().reload()
+    except Exception:
+        logger.exception("[CalibrationLoader] reload_calibration failed")
+        return False
+
+
+class ConsensusCalibrator:
+    """The old adaptive calibrator's read side, served from the approved config.
+
+    ``get_multiplier(consensus_count, total_models)`` keeps the old signature,
+    labels and thresholds, but the multiplier is the approved config's consensus
+    multiplier for that bucket (1.0 when none is enabled). It never learns
+    online: :meth:`update_from_outcome` is accepted and ignored, because a
+    multiplier changes only through ``run`` and a human ``approve``.
+
+    Parameters
+    ----------
+    loader : CalibrationLoader, optional
+        Serve this loader's live version; None follows the process-wide default
+        loader (also across a fork).
+    """
+
+    __slots__ = ("_loader",)
+
+    def __init__(self, loader: CalibrationLoader | None = None) -> None:
+        self._loader = loader
+
+    def _live(self) -> Snapshot:
+        loader = self._loader
+        return get_calibration_snapshot() if loader is None else loader.snapshot
+
+    def get_multiplier(self, consensus_count: int, total_models: int) -> tuple[float, str]:
+        """Return ``(multiplier, label)`` for a vote; never raises.
+
+        Parameters
+        ----------
+        consensus_count : int
+            Models that voted for the winning action.
+        total_models : int
+            Models that voted.
+
+        Returns
+        -------
+        tuple of (float, str)
+            ``label`` is ``"unanimous"`` (count ≥ total), ``"strong"``
+            (≥ 0.75·total), ``"split"`` (≥ 0.5·total) or ``"weak"``; the
+            multiplier is the live config's multiplier for it, clamped to
+            [0.5, 1.5], and 1.0 when consensus multipliers are disabled. Counts
+            that are not counts (total < 1, negative, fractional, bools) give
+            ``(1.0, "weak")``.
+        """
+        try:
+            label = _old_consensus_label(consensus_count, total_models)
+            if label is None:
+                return 1.0, "weak"
+            multiplier = self._live().bucket_multiplier(label)
+        except Exception:  # noqa: BLE001 - the hot path never raises into the host
+            return 1.0, "weak"
+        return min(MAX_CONSENSUS_MULTIPLIER, max(MIN_CONSENSUS_MULTIPLIER, multiplier)), label
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The live multiplier of every bucket (the old calibrator's ``weights``)."""
+        try:
+            snapshot = self._live()
+            return {bucket: snapshot.bucket_multiplier(bucket) for bucket in CONSENSUS_BUCKETS}
+        except Exception:  # noqa: BLE001 - never raises into the host
+            return dict.fromkeys(CONSENSUS_BUCKETS, 1.0)
+
+    def update_from_outcome(self, *_args: object, **_kwargs: object) -> None:
+        """Ignore an outcome: multipliers are learned offline and approved, never online."""
+        global _ignored_outcome_logged  # noqa: PLW0603 - a once-per-process log line
+        if not _ignored_outcome_logged:
+            _ignored_outcome_logged = True
+            logger.info(
+                "[CalibrationLoader] update_from_outcome ignored: consensus multipliers "
+                "change only through `run` and `approve` (logged once)"
+            )
+
+    def __repr__(self) -> str:
+        """Name the loader it follows."""
+        follows = "the default loader" if self._loader is None else repr(self._loader)
+        return f"ConsensusCalibrator({follows})"
+
+
+_ignored_outcome_logged = False
+_DEFAULT_CALIBRATOR: Final = ConsensusCalibrator()
+
+
+def _old_consensus_label(consensus_count: int, total_models: int) -> str | None:
+    """Return the old loader's bucket: :func:`consensus_bucket`, but count > total is unanimous."""
+    bucket = consensus_bucket(consensus_count, total_models)
+    if bucket is not None:
+        return bucket
+    # Both valid counts (total >= 1, count >= 1) yet no bucket: count > total.
+    if consensus_bucket(0, total_models) is not None and consensus_bucket(
+        consensus_count, consensus_count
+    ):
+        return CONSENSUS_BUCKETS[0]
+    return None
+
+
+def get_calibrator() -> ConsensusCalibrator:
+    """Return the process-wide consensus calibrator (the old ``get_calibrator()``).
+
+    ``get_calibrator().get_multiplier(consensus_count, total_models)`` returns
+    ``(multiplier, label)`` from the default loader's live config; see
+    :class:`ConsensusCalibrator`. The same object on every call.
+    """
+    return _DEFAULT_CALIBRATOR
 
 
 def set_default_loader(loader: CalibrationLoader) -> CalibrationLoader | None:
@@ -1413,12 +1772,17 @@ def apply_confidence_calibration_batch(
     return _current.apply_batch(values, symbol)
 
 
-def get_ensemble_weights(default: Mapping[str, float] | None = None) -> Mapping[str, float]:
+def get_ensemble_weights(
+    baseline: Mapping[str, float] | None = None,
+    *,
+    default: Mapping[str, float] | None = None,
+) -> Mapping[str, float]:
     """Return the default loader's live ensemble weights as a read-only mapping.
 
-    See :meth:`Snapshot.get_ensemble_weights`.
+    See :meth:`Snapshot.get_ensemble_weights`: the configured weights when
+    enabled, else ``baseline`` (or ``default``), else an empty mapping.
     """
-    return _current.get_ensemble_weights(default)
+    return _current.get_ensemble_weights(baseline, default=default)
 
 
 def get_consensus_multiplier(consensus_count: int, total_models: int) -> float:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +36,15 @@ V2 = "cal_20260220_000002"
 V3 = "cal_20260220_000003"
 REPO = Path(__file__).parent.parent
 LOADED_LINES = [
+    # The production checklist's phase 4.1 lines ...
     "[CalibrationLoader] ✅ Loaded config version: {v}",
     "[CalibrationLoader] Confidence calibration: {state}",
     "[CalibrationLoader] Ensemble weights: {n} models",
+    # ... and the old loader's, which operators' grep looks for (real_system.md §4).
+    "[CalibrationLoader] ✅ Loaded calibration: {v}",
+    "[CalibrationLoader]    Based on {trades} trades",
+    "[CalibrationLoader]    Confidence calibration: {old_state}",
+    "[CalibrationLoader]    Ensemble weights: {old_weights}",
 ]
 
 
@@ -138,14 +146,24 @@ class TestStartup:
 
 
 class TestLogLines:
-    def test_a_successful_load_logs_exactly_the_three_lines(
+    def test_a_successful_load_logs_exactly_the_checklist_and_old_lines(
         self, config_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """Phase 4.1: version, calibration state and model count, nothing else."""
+        """Phase 4.1's three lines, then the old loader's four, nothing else."""
         atomic_write_text(config_path, config_text(V1))
         with caplog.at_level(logging.DEBUG, logger=runtime.LOGGER_NAME):
             CalibrationLoader(config_path, watch="none")
-        expected = [line.format(v=V1, state="enabled", n=4) for line in LOADED_LINES]
+        expected = [
+            line.format(
+                v=V1,
+                state="enabled",
+                n=4,
+                trades="an unrecorded number of",
+                old_state="✅ ENABLED",
+                old_weights="✅ OVERRIDE",
+            )
+            for line in LOADED_LINES
+        ]
         assert [r.getMessage() for r in caplog.records] == expected
         assert all(r.levelno == logging.INFO for r in caplog.records)
 
@@ -156,7 +174,17 @@ class TestLogLines:
         atomic_write_text(config_path, config_text(V1, calibration=False, weights_enabled=False))
         with caplog.at_level(logging.INFO, logger=runtime.LOGGER_NAME):
             CalibrationLoader(config_path, watch="none")
-        expected = [line.format(v=V1, state="disabled", n=0) for line in LOADED_LINES]
+        expected = [
+            line.format(
+                v=V1,
+                state="disabled",
+                n=0,
+                trades="an unrecorded number of",
+                old_state="⏸ DISABLED",
+                old_weights="⏸ BASELINE",
+            )
+            for line in LOADED_LINES
+        ]
         assert [r.getMessage() for r in caplog.records] == expected
 
 
@@ -560,7 +588,7 @@ class TestLifecycle:
             # <=: an unrelated thread of an earlier test may finish meanwhile.
             assert set(threading.enumerate()) <= before
             atomic_write_text(config_path, config_text(V2))
-            assert loader.reload().version == V2
+            assert loader.reload_snapshot().version == V2
 
     @pytest.mark.usefixtures("no_thread_leak")
     def test_status_reports_the_served_version(self, config_path: Path) -> None:
@@ -576,6 +604,11 @@ class TestLifecycle:
         assert status.observer is not None
         assert status.nan_inputs == 1
         assert status.loaded_at is not None
+        # ISO-8601 with its zone, readable by datetime and JSON alike (issue 12).
+        loaded_at = datetime.fromisoformat(status.loaded_at)
+        assert loaded_at.utcoffset() == timedelta(0)
+        assert abs((datetime.now(UTC) - loaded_at).total_seconds()) < 600
+        assert json.loads(json.dumps(data))["loaded_at"] == status.loaded_at
         assert status.running
         assert data["succeeded"] == 1
         with pytest.raises(AttributeError):
