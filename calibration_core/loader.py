@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "K8S_DATA_LINK",
     "LOGGER_NAME",
+    "WATCHING_DIRECTORY_GONE",
     "CalibrationLoader",
     "ConsensusCalibrator",
     "LoaderStatus",
@@ -78,6 +79,8 @@ DEFAULT_POLL_INTERVAL: Final = 2.0
 """Seconds between two stat() checks of the config, the backstop for missed events."""
 K8S_DATA_LINK: Final = "..data"
 """The symlink a Kubernetes ConfigMap volume swaps atomically on every update."""
+WATCHING_DIRECTORY_GONE: Final = "poll (directory gone)"
+"""``status().watching`` while the config directory is missing: polled, re-armed on return."""
 
 WatchMode = Literal["auto", "inotify", "poll", "none"]
 _WATCH_MODES: Final = ("auto", "inotify", "poll", "none")
@@ -713,7 +716,9 @@ class LoaderStatus:
     nan_inputs, invalid_inputs : int
         Hot-path inputs that were NaN or not numbers (approximate under threads).
     watching : str
-        ``"watchdog"`` (events plus polling backstop), ``"poll"`` or ``"none"``.
+        ``"watchdog"`` (events plus polling backstop), ``"poll"``,
+        ``"poll (directory gone)"`` (the config directory is missing: polled, and
+        the watch is re-armed when it is back) or ``"none"``.
     observer : str or None
         The watchdog observer class in use.
     fallback_reason : str or None
@@ -801,6 +806,15 @@ def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
         return b"".join(chunks), _FileState.of(st)
     finally:
         os.close(fd)
+
+
+def _directory_identity(path: str) -> tuple[int, int] | None:
+    """Return a directory's (device, inode), or None when it is not there."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _digest(data: bytes) -> str:
@@ -910,6 +924,10 @@ class CalibrationLoader:
         self._watching = "none"
         self._observer_name: str | None = None
         self._fallback_reason: str | None = None
+        # The watched directory's (device, inode) when the observer was armed, and
+        # whether polling should re-arm the observer once the directory is back.
+        self._dir_identity: tuple[int, int] | None = None
+        self._rearm = False
         self._trigger_names = frozenset({self._name, SENTINEL_NAME, K8S_DATA_LINK})
         # Bookkeeping of the last file the loader looked at (good or bad).
         self._seen_state: _FileState | None = None
@@ -1174,6 +1192,9 @@ class CalibrationLoader:
 
     def _start_observer(self) -> None:
         observer: Any = None
+        # Taken before the watch is placed: a directory replaced in between differs
+        # from it, and the next poll re-arms.
+        identity = _directory_identity(self._dir)
         try:
             # Imported here so that importing the loader does not pay for watchdog.
             from watchdog.observers import Observer  # noqa: PLC0415
@@ -1191,7 +1212,10 @@ class CalibrationLoader:
             if observer is not None:
                 _stop_observer(observer)
             self._fallback_reason = f"{type(exc).__name__}: {exc}"
-            self._watching = "poll"
+            # A missing directory is waited for and the watch re-armed when it appears;
+            # other failures (inotify limits) keep polling.
+            self._rearm = _directory_identity(self._dir) is None
+            self._watching = WATCHING_DIRECTORY_GONE if self._rearm else "poll"
             self._observer_name = None
             logger.warning(
                 "[CalibrationLoader] ⚠️ file watcher could not start (%s); "
@@ -1204,16 +1228,80 @@ class CalibrationLoader:
         self._observer = observer
         self._observer_name = type(observer).__name__
         self._fallback_reason = None
+        self._dir_identity = identity
+        self._rearm = False
         self._watching = "watchdog"
+
+    def _watch_lost(self, why: str) -> None:
+        """Record that the directory watch is dead (its directory went away); poll meanwhile."""
+        if self._watching != "watchdog":
+            return
+        self._watching = WATCHING_DIRECTORY_GONE
+        self._fallback_reason = f"config directory {self._dir} {why}"
+        self._rearm = True
+        logger.warning(
+            "[CalibrationLoader] ⚠️ config directory %s %s: the file watch is lost; "
+            "polling %s every %.3g s and re-arming the watch when the directory is back",
+            self._dir,
+            why,
+            self._path,
+            self._poll_interval,
+        )
+        self._notify()
+
+    def _check_watch(self) -> None:
+        """At each poll: notice a lost or stale directory watch, and re-arm it when possible.
+
+        A watch on a directory that was removed (or renamed away and replaced) is
+        dead: inotify follows the old inode. The directory's (device, inode) is
+        compared with the one the watch was placed on.
+        """
+        if self._watch not in ("auto", "inotify") or self._stopping:
+            return
+        identity = _directory_identity(self._dir)
+        if self._watching == "watchdog":
+            if identity == self._dir_identity:
+                return
+            if identity is None:
+                self._watch_lost("is gone")
+                return
+            self._watch_lost("was replaced")
+        if not self._rearm or identity is None:
+            return
+        # Never wait for the lifecycle lock here: stop() holds it while it joins this
+        # worker. A busy lock means start/stop is under way; the next poll retries.
+        if not self._lifecycle_lock.acquire(blocking=False):
+            return
+        try:
+            if self._stopping or self._worker is None:
+                return
+            old, self._observer = self._observer, None
+            if old is not None:
+                _stop_observer(old)
+            self._start_observer()
+        finally:
+            self._lifecycle_lock.release()
+        if self._watching == "watchdog":
+            logger.info(
+                "[CalibrationLoader] ✅ config directory %s is back: file watch re-armed (%s)",
+                self._dir,
+                self._observer_name,
+            )
+            self._notify()  # the file may have arrived with the directory
 
     def _on_event(self, event: object) -> None:
         """Handle one watchdog event: wake the worker if it may concern the config."""
-        if getattr(event, "event_type", None) not in _RELEVANT_EVENTS:
+        event_type = getattr(event, "event_type", None)
+        if event_type not in _RELEVANT_EVENTS:
             return
         names = self._trigger_names
         src = getattr(event, "src_path", "") or ""
         dest = getattr(event, "dest_path", "") or ""
         sep = os.sep
+        if event_type in {"deleted", "moved"} and os.fsdecode(src).rstrip(sep) == self._dir:
+            # The watched directory itself went away: watchdog's emitter stops after this.
+            self._watch_lost("is gone" if event_type == "deleted" else "was moved away")
+            return
         if os.fsdecode(src).rpartition(sep)[2] not in names and (
             not dest or os.fsdecode(dest).rpartition(sep)[2] not in names
         ):
@@ -1247,6 +1335,7 @@ class CalibrationLoader:
                     self._check(force=True)
                     last_event_check = time.monotonic()
                 if time.monotonic() >= next_poll:
+                    self._check_watch()
                     self._check(force=False)
                     next_poll = time.monotonic() + poll
             except Exception:

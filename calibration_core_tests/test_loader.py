@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -428,13 +429,80 @@ class TestPolling:
         assert any("falling back to polling" in r.getMessage() for r in caplog.records)
 
     def test_missing_directory_falls_back_to_polling_and_converges(self, tmp_path: Path) -> None:
-        """A config directory that does not exist yet is polled until the file appears."""
+        """A config directory that does not exist yet is polled, then watched once it exists."""
         config_path = tmp_path / "later" / "calibration.json"
         with CalibrationLoader(config_path, watch="inotify", poll_interval=0.05) as loader:
-            assert loader.status().watching == "poll"
+            assert loader.status().watching == runtime.WATCHING_DIRECTORY_GONE
             config_path.parent.mkdir()
             atomic_write_text(config_path, config_text(V1))
             assert served(loader, V1)
+            assert wait_until(lambda: loader.status().watching == "watchdog")
+            assert loader.status().fallback_reason is None
+
+
+@pytest.mark.usefixtures("no_thread_leak")
+class TestDirectoryLifecycle:
+    """Issue 11 item 10: the watch survives its directory being removed and recreated."""
+
+    def deploy_is_seen_by_the_watch(self, loader: CalibrationLoader, path: Path, v: str) -> bool:
+        """Deploy ``v``; True when it is served AND a watchdog event announced it."""
+        events = loader.status().events
+        atomic_write_text(path, config_text(v))
+        return served(loader, v) and wait_until(lambda: loader.status().events > events)
+
+    def test_removed_and_recreated_directory_rearms_the_watch(
+        self, config_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Rm -r, then mkdir: status says so meanwhile, and events flow again afterwards."""
+        atomic_write_text(config_path, config_text(V1))
+        with (
+            caplog.at_level(logging.INFO, logger=runtime.LOGGER_NAME),
+            CalibrationLoader(config_path, poll_interval=0.05) as loader,
+        ):
+            assert loader.status().watching == "watchdog"
+            shutil.rmtree(config_path.parent)
+            assert wait_until(lambda: loader.status().watching == runtime.WATCHING_DIRECTORY_GONE)
+            status = loader.status()
+            assert "is gone" in (status.fallback_reason or "")
+            assert status.observer is None
+            assert loader.snapshot.version == V1  # the last good version is kept
+            config_path.parent.mkdir()
+            assert wait_until(lambda: loader.status().watching == "watchdog")
+            assert loader.status().observer is not None
+            assert self.deploy_is_seen_by_the_watch(loader, config_path, V2)
+        messages = caplog.messages
+        assert any("the file watch is lost" in m for m in messages)
+        assert any("file watch re-armed" in m for m in messages)
+
+    def test_a_directory_renamed_away_and_replaced_rearms_the_watch(
+        self, config_path: Path
+    ) -> None:
+        """Mv config config.old; mkdir config: the stale watch is noticed and replaced."""
+        atomic_write_text(config_path, config_text(V1))
+        with CalibrationLoader(config_path, poll_interval=0.05) as loader:
+            directory = config_path.parent
+            directory.rename(directory.with_name("config.old"))
+            directory.mkdir()
+            atomic_write_text(config_path, config_text(V2))
+            assert served(loader, V2)
+            assert wait_until(
+                lambda: loader._dir_identity == runtime._directory_identity(str(directory))
+            )
+            assert loader.status().watching == "watchdog"
+            assert self.deploy_is_seen_by_the_watch(loader, config_path, V3)
+
+    def test_the_watch_is_rearmed_after_repeated_removals(self, config_path: Path) -> None:
+        """Three rm/mkdir cycles: each ends watched, serving the newest deploy."""
+        atomic_write_text(config_path, config_text(V1))
+        with CalibrationLoader(config_path, poll_interval=0.05) as loader:
+            for k in range(2, 5):
+                shutil.rmtree(config_path.parent)
+                assert wait_until(
+                    lambda: loader.status().watching == runtime.WATCHING_DIRECTORY_GONE
+                )
+                config_path.parent.mkdir()
+                assert wait_until(lambda: loader.status().watching == "watchdog")
+                assert self.deploy_is_seen_by_the_watch(loader, config_path, version_name(k))
 
 
 class FakeEvent:
