@@ -455,13 +455,14 @@ class Snapshot:
             # datetimes) goes element by element, like the scalar path: a number is
             # converted, anything else becomes NaN and is counted as invalid. Nothing
             # is parsed from text and no imaginary part is dropped.
+            bad = 0
             array = np.asarray(values)
             if array.dtype.kind in _REAL_KINDS:
                 array = array.astype(np.float64, copy=False)
             else:
-                array = self._coerce_batch(values)
+                array, bad = self._coerce_batch(values)
         except Exception:  # noqa: BLE001 - e.g. a ragged list: element-wise conversion
-            array = self._coerce_batch(values)
+            array, bad = self._coerce_batch(values)
         try:
             if symbol is None:
                 xp, fp = self._arrays
@@ -474,8 +475,9 @@ class Snapshot:
                 out = np.clip(array, 0.0, 1.0)
             else:
                 out = np.asarray(np.interp(array, xp, fp), dtype=np.float64)
-            nans = int(np.count_nonzero(np.isnan(array)))
-            if nans:
+            # An invalid element is NaN now, but it is counted as invalid, not as a NaN input.
+            nans = int(np.count_nonzero(np.isnan(array))) - bad
+            if nans > 0:
                 self._counters.nan_inputs += nans
         except Exception:  # the hot path never raises into the host
             counters = self._counters
@@ -488,16 +490,18 @@ class Snapshot:
             return _all_nan(array)
         return out
 
-    def _coerce_batch(self, values: object) -> NDArray[np.float64]:
+    def _coerce_batch(self, values: object) -> tuple[NDArray[np.float64], int]:
+        """Convert element by element; return the array and how many elements were invalid."""
         try:
             items = np.asarray(values, dtype=object)
             flat = [_float_or_nan(v) for v in items.ravel()]
             bad = sum(1 for v, f in zip(items.ravel(), flat, strict=True) if _bad_item(v, f))
             self._count_invalid(bad, type(values))
-            return np.array(flat, dtype=np.float64).reshape(items.shape)
+            return np.array(flat, dtype=np.float64).reshape(items.shape), bad
         except Exception:  # noqa: BLE001 - truly unusable input: all NaN, in its shape
             self._count_invalid(1, type(values))
-            return _all_nan(values)
+            nan = _all_nan(values)
+            return nan, nan.size
 
     def get_ensemble_weights(
         self,
