@@ -117,6 +117,8 @@ _IDENTITY_ARRAYS: Final[_Arrays] = (
 _EMPTY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType({})
 # numpy dtype kinds the batch path converts in one call: float, signed, unsigned, bool.
 _REAL_KINDS: Final = frozenset("fiub")
+# Concrete real types checked before the (slower) numbers.Real ABC check.
+_CONCRETE_REALS: Final = (float, int, np.floating, np.integer, np.bool_)
 
 
 class _Counters:
@@ -171,7 +173,7 @@ def _as_float(value: object) -> float | None:
     or Fraction too large for a float becomes ±inf (it is clipped anyway); a
     signalling-NaN Decimal, which refuses conversion, is not a usable number.
     """
-    if not _is_real_number(value):
+    if not isinstance(value, _CONCRETE_REALS) and not _is_real_number(value):
         return None
     try:
         return float(value)  # type: ignore[arg-type]
