@@ -128,12 +128,13 @@ class _Counters:
     counts are approximate by design (a lock would cost more than the call itself).
     """
 
-    __slots__ = ("batch_errors", "invalid_inputs", "nan_inputs")
+    __slots__ = ("batch_errors", "invalid_inputs", "nan_inputs", "uncovered_logged")
 
     def __init__(self) -> None:
         self.nan_inputs = 0
         self.invalid_inputs = 0
         self.batch_errors = 0
+        self.uncovered_logged = False
 
 
 def _curve_of(section: ConfidenceMap) -> _Curve:
@@ -528,13 +529,16 @@ class Snapshot:
             The configured weights only when they are enabled; else ``baseline``
             (or ``default``); else the loader's ``default_weights``; else an
             **empty** mapping, so that ``if w:`` falls back to the host's own
-            weights. Never a made-up model set.
+            weights. Never a made-up model set. When a ``baseline`` is given,
+            the configured weights are returned only if they name every one of
+            its members (a host that indexes each member never meets a
+            ``KeyError``); otherwise the baseline is, with one warning.
         """
         weights = self._weights
-        if weights is not None:
-            return weights
         if baseline is not None:
             default = baseline
+        if weights is not None and (default is None or self._covers(weights, default)):
+            return weights
         if default is None:
             return self._fallback_weights
         if type(default) is MappingProxyType:
@@ -544,6 +548,26 @@ class Snapshot:
         except Exception:  # noqa: BLE001 - a bad default is an invalid input, not a crash
             self._count_invalid(1, type(default))
             return self._fallback_weights
+
+    def _covers(self, weights: Mapping[str, float], members: Mapping[str, float]) -> bool:
+        """Whether ``weights`` names every member of ``members`` (warn once when not)."""
+        try:
+            missing = [name for name in members if name not in weights]
+        except Exception:  # noqa: BLE001 - an unusable baseline: serve the configured weights
+            return True
+        if not missing:
+            return True
+        counters = self._counters
+        if not counters.uncovered_logged:
+            counters.uncovered_logged = True
+            logger.warning(
+                "[CalibrationLoader] ⚠️ version %s has weights for %s but the host's ensemble "
+                "also has %s: serving the host's own weights (logged once)",
+                self.version,
+                ", ".join(sorted(weights)),
+                ", ".join(sorted(map(str, missing))),
+            )
+        return False
 
     def bucket_multiplier(self, bucket: str) -> float:
         """Return the configured multiplier of a consensus bucket (1.0 when disabled).

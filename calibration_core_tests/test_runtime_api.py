@@ -227,10 +227,26 @@ class TestWeights:
         """The same precomputed read-only mapping is returned on every call."""
         weights = calibrated.get_ensemble_weights()
         assert isinstance(weights, MappingProxyType)
-        assert weights is calibrated.get_ensemble_weights({"other": 1.0})
+        assert weights is calibrated.get_ensemble_weights(dict.fromkeys(MODELS, 0.1))
+        assert weights is calibrated.get_ensemble_weights({"xgb": 1.0})  # a subset is covered
         assert dict(weights) == dict.fromkeys(MODELS, 0.25)
         with pytest.raises(TypeError):
             weights["xgb"] = 1.0  # type: ignore[index]
+
+    def test_weights_that_miss_a_host_member_give_the_baseline(
+        self, calibrated: Snapshot, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Configured weights for four models never reach a six-member host's indexing."""
+        six = dict(dict.fromkeys(MODELS, 0.17), tft=0.16, dlinear=0.16)
+        with caplog.at_level(logging.WARNING, logger=runtime.LOGGER_NAME):
+            for keyword in ({"baseline": six}, {"default": six}):
+                weights = calibrated.get_ensemble_weights(**keyword)
+                assert dict(weights) == six
+                assert all(weights[name] > 0 for name in six)
+        # Without a baseline the loader cannot know the host's members: the config's weights.
+        assert dict(calibrated.get_ensemble_weights()) == dict.fromkeys(MODELS, 0.25)
+        warnings = [m for m in caplog.messages if "also has dlinear, tft" in m]
+        assert len(warnings) == 1  # logged once
 
     def test_disabled_weights_return_the_callers_default_read_only(self) -> None:
         """With weights disabled the caller's default comes back as a read-only copy."""
