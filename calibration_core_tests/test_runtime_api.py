@@ -1105,3 +1105,42 @@ class TestSixMemberHost:
             assert result["reload"] is True
             assert status["weights_override"] is True
             assert "Ensemble weights: ✅ OVERRIDE" in done.stderr
+
+
+class TestEnsembleSizes:
+    @pytest.mark.parametrize("n", [3, 4, 5, 6])
+    def test_a_proposal_for_n_members_is_served_with_every_member(self, n: int) -> None:
+        """propose_weights → validation → config → snapshot, for 3 to 6 members."""
+        from calibration_core.config import CalibrationConfig, EnsembleWeights  # noqa: PLC0415
+        from calibration_core.validation import (  # noqa: PLC0415
+            check_max_weight_change,
+            check_weight_bounds,
+            check_weight_sum,
+        )
+        from calibration_core.weights import (  # noqa: PLC0415
+            ModelPerformance,
+            equal_weights,
+            propose_weights,
+        )
+
+        names = list(SIX)[:n]
+        current = equal_weights(names) if n < 6 else SIX
+        correct = [260, 200, 150, 200, 210, 190][:n]
+        proposal = propose_weights(
+            current, [ModelPerformance(m, c, 400) for m, c in zip(names, correct, strict=True)]
+        )
+        assert not proposal.no_change
+        after = dict(proposal.after)
+        for check in (
+            check_weight_sum(after),
+            check_weight_bounds(after),
+            check_max_weight_change(current, after),
+        ):
+            assert check.passed, check
+        config = CalibrationConfig.from_json(
+            attrs.evolve(
+                build_config(), weights=EnsembleWeights(enabled=True, weights=proposal.after)
+            ).to_json()
+        )
+        served = Snapshot.from_config(config).get_ensemble_weights(current)
+        assert [served[m] for m in names] == [after[m] for m in names]
