@@ -268,6 +268,11 @@ class Snapshot:
     _hold_bias: float
     _counters: _Counters
     based_on_trades: int | None = attrs.field(default=None, converter=_trade_count)
+    # Derived: the configured members, to check a host's baseline against in one C call.
+    _weight_names: frozenset[str] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: frozenset(self._weights or ()), takes_self=True),
+    )
 
     @classmethod
     def identity(
@@ -537,8 +542,16 @@ class Snapshot:
         weights = self._weights
         if baseline is not None:
             default = baseline
-        if weights is not None and (default is None or self._covers(weights, default)):
-            return weights
+        if weights is not None:
+            if default is None:
+                return weights
+            try:
+                covered = self._weight_names.issuperset(default)  # one C-level call
+            except Exception:  # noqa: BLE001 - an unusable baseline: the configured weights
+                covered = True
+            if covered:
+                return weights
+            self._warn_uncovered(weights, default)
         if default is None:
             return self._fallback_weights
         if type(default) is MappingProxyType:
@@ -549,17 +562,14 @@ class Snapshot:
             self._count_invalid(1, type(default))
             return self._fallback_weights
 
-    def _covers(self, weights: Mapping[str, float], members: Mapping[str, float]) -> bool:
-        """Whether ``weights`` names every member of ``members`` (warn once when not)."""
-        try:
-            missing = [name for name in members if name not in weights]
-        except Exception:  # noqa: BLE001 - an unusable baseline: serve the configured weights
-            return True
-        if not missing:
-            return True
+    def _warn_uncovered(self, weights: Mapping[str, float], members: Mapping[str, float]) -> None:
+        """Warn once per loader that the configured weights miss some host members."""
         counters = self._counters
-        if not counters.uncovered_logged:
-            counters.uncovered_logged = True
+        if counters.uncovered_logged:
+            return
+        counters.uncovered_logged = True
+        with contextlib.suppress(Exception):  # a warning must not raise into the host
+            missing = [name for name in members if name not in weights]
             logger.warning(
                 "[CalibrationLoader] ⚠️ version %s has weights for %s but the host's ensemble "
                 "also has %s: serving the host's own weights (logged once)",
@@ -567,7 +577,6 @@ class Snapshot:
                 ", ".join(sorted(weights)),
                 ", ".join(sorted(map(str, missing))),
             )
-        return False
 
     def bucket_multiplier(self, bucket: str) -> float:
         """Return the configured multiplier of a consensus bucket (1.0 when disabled).
