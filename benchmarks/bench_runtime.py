@@ -184,6 +184,16 @@ def bench_weights(table: Table, *, quick: bool) -> None:
         "<= 200 ns",
         ok=ours <= 200,
     )
+    baseline = dict.fromkeys(MODELS, 1.0 / len(MODELS))
+    assert get(baseline) is get()  # the configured weights cover the baseline's members
+    with_baseline = per_call_ns(lambda: get(baseline), number=number, repeat=7)
+    table.add(
+        "get_ensemble_weights(baseline) (configured, members checked)",
+        f"{with_baseline:.0f} ns/call",
+        f"without a baseline {ours:.0f} ns",
+        "-",
+        ok=None,
+    )
 
 
 def deploy(config: Path, text: str, k: int) -> float:
