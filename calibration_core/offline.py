@@ -461,6 +461,8 @@ def _make_job(
         report_markdown=str(files.markdown.resolve()),
         report_json=str(files.json.resolve()),
         summary=_job_summary(proposal),
+        recommendation=proposal.recommendation,
+        reasons=proposal.do_not_apply_reasons(),
     ).with_status(
         status,
         at=now,
