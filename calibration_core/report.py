@@ -577,6 +577,12 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
         notes.append("FORCED — NOT DEPLOYABLE: approve refuses forced jobs.")
     if not proposal.acceptable:
         notes.append("The job is rejected: approve refuses it.")
+    elif deployable and proposal.recommendation != "APPROVE CANDIDATE":
+        notes.append(
+            "The report says DO NOT APPLY: approve refuses this job unless a person who has "
+            'read the report adds --override "<why>" (recorded in the job, the audit trail '
+            "and the deployed config)."
+        )
     return {
         "report_schema_version": REPORT_SCHEMA_VERSION,
         "kind": "calibration_report",

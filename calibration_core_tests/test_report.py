@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -456,3 +457,12 @@ class TestGateEvidence:
             )
             assert consensus["enabled"] is consensus["gate"]["passed"]
         assert "Gain (95 % lower bound, trades)" in render_markdown(document)
+
+    def test_a_do_not_apply_job_says_approve_refuses_it(self, proposal: Proposal) -> None:
+        """Stale data: the deployment section says approve refuses it without --override."""
+        stale = attrs.evolve(proposal, newest_trade_age_hours=30.0)
+        document = build_report_document(stale, _context())
+        assert document["summary"]["recommendation"] == "DO NOT APPLY"
+        assert any("--override" in note for note in document["deployment"]["notes"])
+        fresh = build_report_document(proposal, _context())
+        assert not any("--override" in note for note in fresh["deployment"]["notes"])
