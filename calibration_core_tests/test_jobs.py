@@ -571,3 +571,25 @@ def _start_at_prompt(tree: DeployTree, *args: str) -> tuple[subprocess.Popen[str
             pytest.fail(f"the CLI did not prompt: {shown!r}")
         shown += chunk
     return proc, master, shown.decode()
+
+
+class TestStatusShowsTheVerdict:
+    def test_pending_jobs_carry_their_recommendation(self, tree: DeployTree) -> None:
+        """`status` flags a pending DO NOT APPLY job and an unknown verdict; JSON and text."""
+        tree.add_job(D, recommendation=RECOMMEND_DO_NOT_APPLY, reasons=("stale data",))
+        tree.add_job(version_id(4), recommendation=None)
+        report = deploy.status(tree.paths)
+        verdicts = {j["job_id"]: j["recommendation"] for j in report.pending_jobs}
+        assert verdicts == {
+            B: RECOMMEND_APPROVE,
+            C: RECOMMEND_APPROVE,
+            D: RECOMMEND_DO_NOT_APPLY,
+            version_id(4): "UNKNOWN",
+        }
+        assert next(j for j in report.pending_jobs if j["job_id"] == D)["do_not_apply_reasons"] == [
+            "stale data"
+        ]
+        text = tree.run_cli("status").stdout
+        assert f"{D}  risk 10.0% (low) DO NOT APPLY" in text
+        assert f"{version_id(4)}  risk 10.0% (low) UNKNOWN" in text
+        assert f"{B}  risk 10.0% (low)\n" in text
