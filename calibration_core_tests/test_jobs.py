@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from calibration_core.analysis import Proposal, build_proposal
 from calibration_core.config import CalibrationConfig, HoldBias
 from calibration_core.exceptions import (
     CalibrationError,
+    ConfigRejectedError,
     DeploymentError,
     InvalidInputError,
     JobRefusedError,
@@ -37,6 +39,7 @@ from calibration_core.jobs import (
     JobRecord,
     JobStore,
 )
+from calibration_core.loader import CalibrationLoader
 from calibration_core.weights import ACTION_BUY, ACTION_SELL
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
@@ -593,3 +596,40 @@ class TestStatusShowsTheVerdict:
         assert f"{D}  risk 10.0% (low) DO NOT APPLY" in text
         assert f"{version_id(4)}  risk 10.0% (low) UNKNOWN" in text
         assert f"{B}  risk 10.0% (low)\n" in text
+
+
+class TestOverrideInTheConfig:
+    def test_override_reason_round_trips_and_is_omitted_when_unset(self) -> None:
+        """Only a config deployed with --override carries the field; both parse back."""
+        plain = make_config(A)
+        assert "override_reason" not in plain.to_dict()
+        marked = attrs.evolve(plain, override_reason=WHY)
+        assert CalibrationConfig.from_json(marked.to_json()) == marked
+        assert json.loads(marked.to_json())["override_reason"] == WHY
+
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            ("short", "at least 10 characters"),
+            (7, "must be a string"),
+            ("a\nnew line in it", "found U+000A"),
+            ("bidi \u2066isolate\u2069 inside", "found U+2066"),
+        ],
+    )
+    def test_a_bad_override_reason_in_a_config_is_rejected(
+        self, value: object, message: str
+    ) -> None:
+        """A hand-made config cannot smuggle control or bidi characters into status/history."""
+        raw = make_config(A).to_dict()
+        raw["override_reason"] = value
+        with pytest.raises(ConfigRejectedError, match=f"override_reason .*{re.escape(message)}"):
+            CalibrationConfig.from_dict(raw)
+
+    def test_the_runtime_loader_serves_a_config_deployed_with_an_override(
+        self, tree: DeployTree
+    ) -> None:
+        """The EnsembleManager's loader reads the new provenance field like any other."""
+        tree.add_job(D, recommendation=RECOMMEND_DO_NOT_APPLY, reasons=("stale data",))
+        deploy.approve(tree.paths, D, approved_by="bob", now=ticking_clock(), override=WHY)
+        loader = CalibrationLoader(tree.paths.config, watch="none")
+        assert loader.snapshot.version == D
