@@ -435,6 +435,7 @@ def _recovery_record(trail: AuditTrail, live: LiveConfig, at: datetime) -> dict[
     if live.config is None or live.version == trail.last_live_version:
         return None
     seen = live.config.version in trail.ever_live()
+    override = live.config.override_reason
     return {
         "event": "recovered",
         "as": "rollback" if seen else "deploy",
@@ -446,6 +447,7 @@ def _recovery_record(trail: AuditTrail, live: LiveConfig, at: datetime) -> dict[
         "at": _iso(at),
         "config_sha256": live.sha256,
         "note": "live config had no audit record (interrupted approve/rollback or hand edit)",
+        **({} if seen or override is None else {"override": override}),
     }
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -633,3 +634,35 @@ class TestOverrideInTheConfig:
         deploy.approve(tree.paths, D, approved_by="bob", now=ticking_clock(), override=WHY)
         loader = CalibrationLoader(tree.paths.config, watch="none")
         assert loader.snapshot.version == D
+
+
+class TestInterruptedOverride:
+    def test_an_approve_with_override_killed_after_the_replace_finishes_with_its_reason(
+        self, tree: DeployTree
+    ) -> None:
+        """SIGKILL after the new config is live: the re-run finishes and keeps the reason."""
+        tree.add_job(D, recommendation=RECOMMEND_DO_NOT_APPLY, reasons=("stale data",))
+        proc = tree.run_cli(
+            "approve",
+            D,
+            "--yes",
+            "--override",
+            WHY,
+            env=tree.env(**{deploy.KILL_AT_ENV: "after_replace"}),
+        )
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert _live_config(tree).override_reason == WHY
+        assert tree.store.load(D).status == STATUS_PENDING
+        # The config is already live: finishing it needs no second override.
+        rerun = tree.run_cli("approve", D, "--yes", "--json")
+        assert rerun.returncode == 0, rerun.stderr
+        assert json.loads(rerun.stdout)["override"] == WHY
+        finished = tree.store.load(D)
+        assert finished.status == STATUS_DEPLOYED
+        assert finished.override is not None
+        assert finished.override["reason"] == WHY
+        (recovered,) = [r for r in tree.audit() if r["event"] == "recovered"]
+        assert (recovered["as"], recovered["override"]) == ("deploy", WHY)
+        history = json.loads(tree.run_cli("history", "--json").stdout)
+        assert [v["override"] for v in history["versions"] if v["version"] == D] == [WHY]
+        tree.assert_consistent()
