@@ -1085,8 +1085,13 @@ def _check_recommendation(job: JobRecord, override: str | None) -> None:
     # written override; an override of an APPROVE CANDIDATE would record a false story.
     reasons = job.do_not_apply_reasons
     if reasons and override is None:
+        verdict = (
+            "its report says DO NOT APPLY"
+            if job.recommendation is not None
+            else "its recommendation is unknown, treated as DO NOT APPLY"
+        )
         raise JobRefusedError(
-            f"job {job.job_id}: its report says DO NOT APPLY: {'; '.join(reasons)} "
+            f"job {job.job_id}: {verdict}: {'; '.join(reasons)} "
             '(to deploy it anyway, approve with --override "<why>")'
         )
     if not reasons and override is not None:

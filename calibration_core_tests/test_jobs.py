@@ -315,6 +315,10 @@ class TestRecommendationIsStored:
         before = snapshot_tree(tree.root)
         with pytest.raises(JobRefusedError, match="stores no recommendation"):
             deploy.approve(tree.paths, B, approved_by="bob", now=ticking_clock())
+        proc = tree.run_cli("approve", B, "--yes")
+        assert proc.returncode == 7
+        line = _error_line(proc)
+        assert "its recommendation is unknown, treated as DO NOT APPLY: the job record" in line
         assert snapshot_tree(tree.root) == before
         result = deploy.approve(tree.paths, B, approved_by="bob", now=ticking_clock(), override=WHY)
         assert result.override == WHY
