@@ -461,6 +461,8 @@ def _make_job(
         report_markdown=str(files.markdown.resolve()),
         report_json=str(files.json.resolve()),
         summary=_job_summary(proposal),
+        recommendation=proposal.recommendation,
+        reasons=proposal.do_not_apply_reasons(),
     ).with_status(
         status,
         at=now,
@@ -523,7 +525,10 @@ def _print_run(
         caution = (
             ""
             if proposal.recommendation == "APPROVE CANDIDATE"
-            else (" (only if the reasons above no longer hold; see section 10 of the report)")
+            else (
+                " (the report says DO NOT APPLY: approve refuses it unless a person who has "
+                'read the report adds --override "<why>")'
+            )
         )
         next_steps += [
             f"2. Approve{caution}: {approve}",
