@@ -202,7 +202,10 @@ def load_probes(path: Path) -> tuple[Probe, ...]:
         msg = f"preflight file {path}: not UTF-8 (byte {exc.start})"
         raise InvalidInputError(msg) from None
     except tomllib.TOMLDecodeError as exc:
-        msg = f"preflight file {path}: {terminal_safe(str(exc))}"
+        said = str(exc)
+        if said.endswith("(at end of document)"):  # tomllib names no line there: the last one
+            said = f"{said[:-1]}, line {max(len(text.splitlines()), 1)})"
+        msg = f"preflight file {path}: {terminal_safe(said)}"
         raise InvalidInputError(msg) from None
     unknown = sorted(set(document) - {"probe"})
     if unknown:

@@ -930,8 +930,8 @@ def _cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]
         CLM_DATA_PATH=str(root / "data" / "clm_trades.jsonl"),
         CALIBRATION_CONFIG_PATH=str(root / "config" / "calibration.json"),
         CALIBRATION_REPORT_DIR=str(root / "reports"),
-        **env,
     )
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "calibration_core", *args],
         cwd=root,
