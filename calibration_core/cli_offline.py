@@ -50,8 +50,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     run.add_argument(
         "--force",
         action="store_true",
-        help="run even when calibration is not authorized; the job is marked FORCED and can "
-        "never be approved (testing only)",
+        help="run even when calibration is not authorized (pre-flight probes are skipped); "
+        "the job is marked FORCED and can never be approved (testing only)",
     )
     run.add_argument(
         "--per-symbol",

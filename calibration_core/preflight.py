@@ -37,6 +37,7 @@ __all__ = [
     "load_probes",
     "preflight_path",
     "run_preflight",
+    "run_probe",
     "skipped_preflight",
 ]
 

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 
 from calibration_core.cadence import assess_readiness
@@ -28,6 +30,7 @@ from calibration_core.preflight import (
     load_probes,
     preflight_path,
     run_preflight,
+    run_probe,
     skipped_preflight,
 )
 from calibration_core.trades import IntegritySummary
@@ -448,6 +451,28 @@ class TestNoMatchProbes:
         slow_result = _run_one(tmp_path, _no_match_probe("redis", [slow], pattern))
         assert not slow_result.passed
         assert slow_result.detail.endswith(": 12 180 63.10 15")
+
+    @pytest.mark.parametrize(
+        ("output", "passed"),
+        [
+            ("-- No entries --", True),
+            ("No journal files were found.", False),
+            (
+                "Hint: You are currently not seeing messages from other users and the system.",
+                False,
+            ),
+            ("Feb 16 16:14 quantum-ai-engine[812]: Traceback (most recent call last):", False),
+            ("Feb 16 16:14 quantum-ai-engine[812]: redis error: timeout", False),
+        ],
+    )
+    def test_example_journal_probe_sees_a_blind_journalctl(
+        self, tmp_path: Path, output: str, passed: bool
+    ) -> None:
+        """Journalctl exits 0 when it cannot see the journal; the example's pattern catches it."""
+        (probe,) = [p for p in load_probes(EXAMPLE) if p.name == "AI Engine log clean (30 min)"]
+        script = _script(tmp_path, "journalctl", f"echo {shlex.quote(output)}\n")
+        result = run_probe(attrs.evolve(probe, command=(script, *probe.command[1:])))
+        assert result.passed is passed, result.detail
 
     def test_hostile_output_is_escaped(self, tmp_path: Path) -> None:
         """ESC and bidi overrides in a probe's output do not reach the terminal raw."""
