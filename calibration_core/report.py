@@ -888,6 +888,9 @@ def _data_md(doc: Mapping[str, Any]) -> list[str]:
     api = auth.get("api")
     if api:
         lines.append(f"- API {api.get('url')}: {api.get('reason')}")
+        if api.get("stats"):
+            stats = ", ".join(f"{key}={value}" for key, value in api["stats"].items())
+            lines.append(f"- Cadence stats (GET /readiness): {_cell(stats)}")
     preflight = auth.get("preflight")
     if preflight:
         lines.append(f"- Pre-flight: {_cell(_preflight_text(preflight))}")

@@ -1006,6 +1006,27 @@ class TestCheckCommand:
         assert proc.stderr == ""
         assert "cannot use URL 'http://[::1/readiness/simple' (Invalid IPv6 URL)" in proc.stdout
 
+    def test_run_reports_the_answer_and_the_stats(
+        self, api: Api, trades_root: Path, tmp_path: Path
+    ) -> None:
+        """A run past a ready API keeps its reason and stats in the report and its export."""
+        reports = tmp_path / "reports"
+        proc = _cli(
+            trades_root,
+            "run",
+            "--cadence-api",
+            api.url("real-ready"),
+            CALIBRATION_REPORT_DIR=str(reports),
+        )
+        assert proc.returncode in {0, 1}, proc.stdout + proc.stderr
+        (record,) = [json.loads(p.read_text()) for p in (reports / "jobs").glob("cal_*")]
+        markdown = Path(record["report_markdown"]).read_text()
+        assert "cadence API ready: Batch trigger: 120/100 new trades" in markdown
+        assert "- Cadence stats (GET /readiness): total_trades=120, new_trades=120" in markdown
+        export = json.loads(Path(record["report_json"]).read_text())
+        assert export["authorization"]["api"]["stats"] == PICTURE["stats"]
+        assert export["authorization"]["api"]["api_reason"] == READY["reason"]
+
     def test_run_is_refused_by_a_not_ready_api(self, api: Api, trades_root: Path) -> None:
         """Run applies the same gate: exit 4 with the API's reason, no job."""
         proc = _cli(trades_root, "run", "--cadence-api", api.url("real-not-ready"))
