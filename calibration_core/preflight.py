@@ -435,8 +435,34 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 def _run_command(argv: tuple[str, ...], timeout: float) -> _Ran:
     """Run ``argv`` (no shell), capture at most 1 MiB of its output, stop it at ``timeout``."""
     shown = terminal_safe(argv[0], limit=80)
+    process = _start(argv, shown)
+    if isinstance(process, str):
+        return _Ran("", None, truncated=False, failure=process)
+    deadline = time.monotonic() + timeout
+    late = f"no result within {timeout:g} s (killed)"
     try:
-        process = subprocess.Popen(
+        collected = _collect(process, deadline)
+        if collected is None:
+            return _Ran("", None, truncated=False, failure=late)
+        try:
+            code = process.wait(max(deadline - time.monotonic(), 0.001))
+        except subprocess.TimeoutExpired:
+            return _Ran("", None, truncated=False, failure=late)
+    except OSError as exc:  # reading the pipe failed: the probe failed, nothing crashes
+        return _Ran("", None, truncated=False, failure=f"cannot read {shown}'s output ({exc})")
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+        if process.returncode is None:
+            _kill(process)
+    output, truncated = collected
+    return _Ran(output.decode("utf-8", "replace"), code, truncated, None)
+
+
+def _start(argv: tuple[str, ...], shown: str) -> subprocess.Popen[bytes] | str:
+    """Start ``argv`` in its own process group; or say, in one line, why it cannot start."""
+    try:
+        return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -444,43 +470,38 @@ def _run_command(argv: tuple[str, ...], timeout: float) -> _Ran:
             start_new_session=True,
         )
     except FileNotFoundError:
-        return _Ran("", None, truncated=False, failure=f"command not found: {shown}")
+        return f"command not found: {shown}"
     except PermissionError:
-        return _Ran("", None, truncated=False, failure=f"command not executable: {shown}")
+        return f"command not executable: {shown}"
     except OSError as exc:
-        return _Ran("", None, truncated=False, failure=f"cannot run {shown}: {exc.strerror or exc}")
-    deadline = time.monotonic() + timeout
+        return f"cannot run {shown}: {exc.strerror or exc}"
+
+
+def _collect(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bool] | None:
+    """Read the output until EOF, keeping 1 MiB; None when ``deadline`` passes first."""
+    if process.stdout is None:  # pragma: no cover - stdout=PIPE in _run_command
+        return b"", False
     kept = bytearray()
     truncated = False
-    assert process.stdout is not None  # noqa: S101 - stdout=PIPE above
-    try:
-        stream = process.stdout.fileno()
-        os.set_blocking(stream, False)
-        with selectors.DefaultSelector() as selector:
-            selector.register(stream, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    _kill(process)
-                    return _Ran("", None, truncated, f"no result within {timeout:g} s (killed)")
-                if not selector.select(left):
-                    continue
+    stream = process.stdout.fileno()
+    os.set_blocking(stream, False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if not selector.select(left):
+                continue
+            try:
                 chunk = os.read(stream, _READ_CHUNK)
-                if not chunk:
-                    break
-                room = _MAX_OUTPUT_BYTES - len(kept)
-                truncated = truncated or len(chunk) > room
-                kept += chunk[: max(room, 0)]
-        try:
-            code = process.wait(max(deadline - time.monotonic(), 0.001))
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            return _Ran("", None, truncated, f"no result within {timeout:g} s (killed)")
-    finally:
-        process.stdout.close()
-        if process.returncode is None:
-            _kill(process)
-    return _Ran(kept.decode("utf-8", "replace"), code, truncated, None)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return bytes(kept), truncated
+            room = _MAX_OUTPUT_BYTES - len(kept)
+            truncated = truncated or len(chunk) > room
+            kept += chunk[: max(room, 0)]
 
 
 def _lookup(value: object, field: str) -> tuple[bool, object]:
