@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calibration_core import deploy
@@ -770,6 +770,72 @@ class TestOneDeadline:
             f"calibration notice not delivered to {url}{TRAINING_COMPLETED_PATH}: "
             f"no answer from {url}{TRAINING_COMPLETED_PATH} within {TIMEOUT:g} s"
         )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_ANSWER = st.fixed_dictionaries(
+    {},
+    optional={
+        "ready": st.booleans() | _JSON,
+        "reason": st.text(max_size=40) | _JSON,
+        "actions": st.lists(st.sampled_from(["calibration", "shadow", "retrain", "x"]), max_size=4)
+        | _JSON,
+    },
+)
+_HEADS = (
+    b"",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n",
+)
+
+
+class TestHostileServers:
+    """Whatever a server sends, the client ends in a verdict: no exception, no hang."""
+
+    @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.sampled_from(_HEADS), st.binary(max_size=600))
+    def test_any_bytes_end_in_a_verdict(self, head: bytes, tail: bytes) -> None:
+        """A head and random bytes, then the server closes: a one-line verdict within time."""
+        server = RawServer(lambda conn, _stop: conn.sendall(head + tail))
+        server.start()
+        try:
+            result, elapsed = _timed(lambda: query_readiness_api(server.url, timeout=2.0))
+        finally:
+            server.close()
+        assert elapsed < 2.0 + SLACK
+        assert isinstance(result.reason, str)
+        assert "\n" not in result.reason
+        assert not result.ready or result.actions
+
+    @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+    @given(_ANSWER)
+    def test_any_json_answer_is_judged_by_the_rule(self, answer: dict[str, Any]) -> None:
+        """READY exactly when ready is true and the actions allow calibration and nothing worse."""
+        body = json.dumps(answer).encode()
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        server = RawServer(lambda conn, _stop: conn.sendall(reply))
+        server.start()
+        try:
+            result = query_readiness_api(server.url, timeout=5.0)
+        finally:
+            server.close()
+        actions = answer.get("actions")
+        expected = (
+            answer.get("ready") is True
+            and isinstance(actions, list)
+            and all(isinstance(a, str) for a in actions)
+            and "calibration" in actions
+            and not {"retrain", "weights_update"} & set(actions)
+        )
+        assert result.ready is expected, (answer, result.reason)
 
 
 class TestTerminalSafe:
