@@ -345,7 +345,24 @@ def _parse_http(
 
 
 def skipped_preflight(path: Path) -> Preflight:
-    """Return the verdict of probes that ``--force`` did not run."""
+    """Check the probe file and return the verdict of probes that ``--force`` did not run.
+
+    Parameters
+    ----------
+    path : Path
+        The probe file; it is read and checked, so a typo is not hidden by ``--force``.
+
+    Returns
+    -------
+    Preflight
+        ``skipped`` is True and there are no results.
+
+    Raises
+    ------
+    InvalidInputError
+        The file is malformed (see :func:`load_probes`).
+    """
+    load_probes(path)
     return Preflight(source=str(path), results=(), skipped=True)
 
 

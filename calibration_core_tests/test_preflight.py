@@ -573,7 +573,7 @@ class TestVerdict:
 
     def test_skipped_probes_never_count_as_passed(self, tmp_path: Path) -> None:
         """--force skips the probes; the verdict says so and is not READY."""
-        preflight = skipped_preflight(tmp_path / "p.toml")
+        preflight = skipped_preflight(_write(tmp_path, _command_probe("ok", ["true"])))
         assert not preflight.passed
         readiness = assess_readiness(_summary(), api_url=None, preflight=preflight)
         assert not readiness.ready
@@ -688,6 +688,13 @@ class TestCli:
         assert re.fullmatch(
             r"error: preflight file .*broken\.toml: .*\(at line 3, column \d+\)", line
         )
+
+    def test_force_does_not_hide_a_malformed_file(self, site: Path) -> None:
+        """A broken probe file stops `run --force` too: exit 2 and no job."""
+        proc = _cli(site, "run", "--force", "--preflight", str(site / "broken.toml"))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert proc.stderr.startswith("error: preflight file ")
+        assert not (site / "reports" / "jobs").exists() or not _jobs(site)
 
     def test_run_is_refused_by_a_failing_probe(self, site: Path) -> None:
         """Run applies the same gate: exit 4 naming the probe, and no job."""
