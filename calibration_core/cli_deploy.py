@@ -336,7 +336,9 @@ def _render_result(result: deploy.DeployResult, paths: Paths) -> str:
         lines.append(f"   override: {result.override}")
     if result.cadence is not None:
         ok, message = result.cadence
-        lines.append(f"   cadence: {'notified' if ok else 'NOT notified'} ({message})")
+        lines.append(
+            f"   cadence: notified ({message})" if ok else f"⚠️  cadence: NOT notified ({message})"
+        )
     lines.extend(f"⚠️  {w}" for w in result.warnings)
     if result.event == "deploy" and result.changed:
         lines += ["", "Next: monitor for 24-48 hours; `rollback` if needed."]

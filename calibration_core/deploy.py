@@ -122,6 +122,7 @@ DIFF_GRID = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))
 """Raw confidences at which ``diff`` compares two maps: 0.50, 0.55, ..., 0.95."""
 
 _LIVE_EVENTS = frozenset({"deploy", "rollback", "recovered"})
+_NOTICE_LOCK_TIMEOUT = 5.0  # seconds to wait for the lock to record the cadence notice
 _MAX_NAME_CHARS = 128
 _MAX_REASON_CHARS = 500
 _MAX_LIVE_BYTES = 64 * MAX_CONFIG_BYTES  # an absurd live file is moved aside by a person
@@ -1025,12 +1026,30 @@ def _notify_cadence(paths: Paths, payload: dict[str, Any]) -> tuple[bool, str] |
     # Imported here: only a deploy with a configured API pays for the HTTP client.
     from calibration_core.cadence import notify_deployment  # noqa: PLC0415
 
+    version = str(payload["version"])
     try:
-        ok, message = notify_deployment(paths.cadence_api, payload, timeout=2.0)
+        ok, message = notify_deployment(paths.cadence_api, version, timeout=2.0)
     except Exception as exc:  # noqa: BLE001 - best effort: a notification never undoes a deploy
         ok, message = False, f"notification failed: {exc!r}"
     if not ok:
         logger.warning("Learning Cadence not notified: %s", message)
+    record = {
+        "event": "cadence_notice",
+        "version": version,
+        "delivered": ok,
+        "message": message,
+        "at": payload.get("at"),
+    }
+    try:  # under the lock again: another approve/rollback may be appending meanwhile
+        with _deploy_lock(paths, _NOTICE_LOCK_TIMEOUT):
+            fd = _open_audit(paths)
+            try:
+                _append_audit(fd, record, paths.audit_log)
+            finally:
+                os.close(fd)
+    except CalibrationError as exc:
+        logger.warning("the cadence notice for %s is not in the audit trail: %s", version, exc)
+        message += f"; the audit trail does not record this notice ({exc})"
     return (ok, message)
 
 

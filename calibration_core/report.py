@@ -847,10 +847,27 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
         ["Validation", validation_text],
         ["Risk", f"{risk['score']:.1%} ({risk['category']})"],
         ["Live config (base)", job["live_config_note"]],
+        ["Pre-flight (checklist 0.1)", _preflight_text(doc["authorization"].get("preflight"))],
         ["Data hash", f"`{job['data_hash']}`"],
     ]
     lines.extend(_table(["Item", "Value"], rows))
     return lines
+
+
+def _preflight_text(preflight: Mapping[str, Any] | None) -> str:
+    if not preflight:
+        return "not configured (--preflight / CALIBRATION_PREFLIGHT)"
+    if preflight.get("skipped"):
+        return f"SKIPPED (--force) — `{preflight.get('source')}`"
+    probes = preflight.get("probes") or []
+    failed = [p for p in probes if not p.get("passed")]
+    if not failed:
+        return f"✅ {len(probes)}/{len(probes)} probes passed (`{preflight.get('source')}`)"
+    first = failed[0]
+    return (
+        f"❌ {len(failed)} of {len(probes)} probes failed — "
+        f"{first.get('name')}: {first.get('detail')}"
+    )
 
 
 def _data_md(doc: Mapping[str, Any]) -> list[str]:
@@ -891,6 +908,15 @@ def _data_md(doc: Mapping[str, Any]) -> list[str]:
     api = auth.get("api")
     if api:
         lines.append(f"- API {api.get('url')}: {api.get('reason')}")
+        if api.get("stats"):
+            stats = ", ".join(f"{key}={value}" for key, value in api["stats"].items())
+            lines.append(f"- Cadence stats (GET /readiness): {_cell(stats)}")
+    preflight = auth.get("preflight")
+    if preflight:
+        lines.append(f"- Pre-flight: {_cell(_preflight_text(preflight))}")
+        for probe in preflight.get("probes") or []:
+            mark = "✅" if probe.get("passed") else "❌"
+            lines.append(f"  - {mark} {_cell(probe.get('name'))}: {_cell(probe.get('detail'))}")
     levels = auth.get("levels") or []
     if levels:
         lines.append("")
