@@ -672,13 +672,22 @@ _ENCODING_NAMES = {
 
 def _foreign_encoding(data: bytes) -> str | None:
     """Name the encoding of ``data`` when it is plainly not BOM-less UTF-8, else None."""
-    for bom, name in _BOMS:
+    for bom, bom_name in _BOMS:
         if data.startswith(bom):
-            return name
+            return bom_name
     # JSON text starts with an ASCII character: NUL bytes among the first four give
     # UTF-16/32 away (RFC 4627 section 3, as json.detect_encoding does).
     detected = json.detect_encoding(data[:4]) if len(data) >= 2 else "utf-8"  # noqa: PLR2004
-    return _ENCODING_NAMES.get(detected)
+    name = _ENCODING_NAMES.get(detected)
+    if name is None:
+        return None
+    # Only name it when the text really reads as JSON in that encoding (NUL bytes alone
+    # are just garbage, reported as invalid JSON).
+    try:
+        start = data.decode(detected).lstrip(" \t\r\n")[:1]
+    except UnicodeDecodeError:
+        return None
+    return name if start in {"{", "["} else None
 
 
 def _utf8_text(text: str | bytes) -> str:
