@@ -7,8 +7,10 @@ built by :mod:`calibration_core_tests.legacy_helpers`, never copied from the oth
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +20,7 @@ from calibration_core import deploy
 from calibration_core import loader as runtime
 from calibration_core.loader import CalibrationLoader
 from calibration_core_tests.deploy_helpers import (
+    REPO_ROOT,
     DeployTree,
     make_config,
     make_tree,
@@ -39,6 +42,7 @@ from calibration_core_tests.legacy_helpers import (
 if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
+    from types import ModuleType
 
 pytestmark = pytest.mark.slow
 
@@ -325,3 +329,45 @@ class TestCliOnLegacyLiveConfig:
             assert tree.run_cli(job).returncode == 0
         assert sorted(p.name for p in tree.paths.config_dir.iterdir()) == before
         assert tree.paths.config.read_bytes() == original
+
+
+def _generator() -> ModuleType:
+    path = REPO_ROOT / "scripts" / "generate_example_trades.py"
+    spec = importlib.util.spec_from_file_location("generate_example_trades", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestRunAndApproveOverLegacy:
+    """`run` against a legacy live config, then `approve` and `rollback`, all as subprocesses."""
+
+    def test_run_records_the_legacy_base_and_approve_replaces_it(self, tmp_path: Path) -> None:
+        """The job's base is the legacy version and sha; approve accepts it; rollback restores."""
+        original = legacy_bytes(weights=SIX_MEMBERS, weights_enabled=True)
+        tree = _legacy_tree(tmp_path, original)
+        tree.paths.data.parent.mkdir(parents=True)
+        start = datetime.now(UTC) - timedelta(days=20, hours=1)
+        _generator().write_trades(
+            tree.paths.data, n=600, days=20.0, start=start.isoformat().replace("+00:00", "Z")
+        )
+        proc = tree.run_cli("run", "--json")
+        assert proc.returncode == 0, proc.stderr
+        payload = json.loads(proc.stdout)
+        job_id = payload["job_id"]
+        record = json.loads((tree.paths.jobs_dir / f"{job_id}.json").read_text())
+        assert record["base_version"] == LEGACY_VERSION
+        assert record["base_config_sha256"] == hashlib.sha256(original).hexdigest()
+        assert tree.paths.config.read_bytes() == original  # run never touches it
+
+        approved = tree.run_cli("approve", job_id, "--yes", "--approved-by", "alice")
+        assert approved.returncode == 0, approved.stderr
+        assert tree.live_version() == job_id
+        assert (tree.paths.archive_dir / f"{LEGACY_VERSION}.json").read_bytes() == original
+
+        back = tree.run_cli("rollback", "--yes")
+        assert back.returncode == 0, back.stderr
+        assert tree.paths.config.read_bytes() == original
+        tree.assert_consistent()
