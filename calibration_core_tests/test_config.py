@@ -562,6 +562,18 @@ class TestDocumentedExample:
         assert json.loads(config.to_json()) == json.loads(block.group(1))
         assert set(json.loads(block.group(1))) == set(config.to_dict())
 
+    def test_the_legacy_example_in_docs_config_md_is_a_servable_legacy_config(self) -> None:
+        """The JSON block under "Legacy configs" parses as a LegacyConfig that may be served."""
+        text = (REPO_ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+        section = text[text.index("## Legacy configs") :]
+        block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+        assert block is not None
+        config = parse_config(block.group(1))
+        assert isinstance(config, LegacyConfig)
+        assert config.refusal is None
+        assert config.based_on_trades == 52
+        assert dict(config.mapping)[float("0.6000000000000001")] == 0.53
+
 
 # --------------------------------------------------------------------------- legacy configs
 
