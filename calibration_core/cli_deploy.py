@@ -247,7 +247,7 @@ def _diff(args: argparse.Namespace, ctx: JobContext) -> int:
 
 def _approval_summary(plan: deploy.ApprovalPlan) -> str:
     job, proposed = plan.job, plan.job.proposed_config
-    live = plan.live.config
+    live = plan.live.document
     points = "  ".join(
         f"{x:.2f}→{deploy.calibrated_value(proposed.confidence, x):.3f}" for x in _SUMMARY_POINTS
     )

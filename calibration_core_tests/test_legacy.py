@@ -18,6 +18,7 @@ import pytest
 
 from calibration_core import deploy
 from calibration_core import loader as runtime
+from calibration_core.exceptions import ConfigRejectedError
 from calibration_core.loader import CalibrationLoader
 from calibration_core_tests.deploy_helpers import (
     REPO_ROOT,
@@ -371,3 +372,26 @@ class TestRunAndApproveOverLegacy:
         assert back.returncode == 0, back.stderr
         assert tree.paths.config.read_bytes() == original
         tree.assert_consistent()
+
+
+class TestMonitorAndCompareOnLegacy:
+    """monitor and compare work on our configs; on a legacy one they say so in one line."""
+
+    def test_monitor_refuses_a_legacy_live_config_clearly(self, tmp_path: Path) -> None:
+        """Not 'does not parse: None': it names the legacy config."""
+        tree = _legacy_tree(tmp_path, legacy_bytes())
+        proc = tree.run_cli("monitor")
+        assert proc.returncode == 7, proc.stderr
+        line = _error_line(proc)
+        assert f"is the old deployer's legacy config {LEGACY_VERSION}" in line
+
+    def test_read_archived_names_a_legacy_entry(self, tmp_path: Path) -> None:
+        """read_archived (used by monitor/compare) refuses a legacy entry by name, not 'corrupt'."""
+        tree = _legacy_tree(tmp_path, legacy_bytes())
+        tree.add_job(JOB)
+        deploy.approve(tree.paths, JOB, approved_by="alice", now=ticking_clock())
+        with pytest.raises(ConfigRejectedError, match=r"is the old deployer's legacy"):
+            deploy.read_archived(tree.paths, LEGACY_VERSION)
+        document = deploy.read_archived_document(tree.paths, LEGACY_VERSION)
+        assert document is not None
+        assert document.version == LEGACY_VERSION
