@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from calibration_core import deploy
 from calibration_core import loader as runtime
+from calibration_core.config import LegacyConfig
 from calibration_core.exceptions import ConfigRejectedError
 from calibration_core.loader import CalibrationLoader
 from calibration_core_tests.deploy_helpers import (
@@ -395,3 +398,71 @@ class TestMonitorAndCompareOnLegacy:
         document = deploy.read_archived_document(tree.paths, LEGACY_VERSION)
         assert document is not None
         assert document.version == LEGACY_VERSION
+
+
+@st.composite
+def _servable_maps(draw: st.DrawFn) -> tuple[list[float], list[float]]:
+    """Monotone legacy maps inside [0, 1] and within ±0.15 of their keys."""
+    keys = sorted(set(draw(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12, unique=True))))
+    values: list[float] = []
+    for k in keys:
+        high = min(1.0, k + 0.15)
+        low = min(max(0.0, k - 0.15, values[-1] if values else 0.0), high)
+        values.append(draw(st.floats(low, high)))
+    return keys, values
+
+
+class TestLegacyHotPath:
+    """The loader's scalar and batch paths reproduce the old loader on any servable map."""
+
+    @given(_servable_maps())
+    @example(([0.5], [0.43]))
+    @example(([0.5, 0.6000000000000001, 1.0], [0.43, 0.52, 0.93]))
+    @settings(max_examples=60)
+    def test_scalar_and_batch_match_the_reference(
+        self, case: tuple[list[float], list[float]]
+    ) -> None:
+        """Between the keys the old loader's value; beyond them its flat value clipped to ±0.15."""
+        keys, values = case
+        config = LegacyConfig(
+            version=LEGACY_VERSION,
+            created_at=LEGACY_CREATED_AT,
+            calibration_enabled=True,
+            mapping=tuple(zip(keys, values, strict=True)),
+        )
+        snap = runtime.Snapshot.from_legacy(config)
+        points = [*GRID, *keys, -0.5, 1.5]
+        expected = [served_reference(min(max(c, 0.0), 1.0), keys, values) for c in points]
+        assert [snap.apply(c) for c in points] == pytest.approx(expected, abs=1e-12)
+        assert snap.apply_batch(np.array(points)).tolist() == pytest.approx(expected, abs=1e-12)
+
+    def test_a_refused_legacy_config_cannot_become_a_snapshot(self) -> None:
+        """from_legacy refuses what breaks a rule, with the rule."""
+        config = LegacyConfig.from_json(bad_legacy_bytes())
+        with pytest.raises(ConfigRejectedError, match=BAD_REASON):
+            runtime.Snapshot.from_legacy(config)
+
+
+class TestEncodingsAtTheLivePath:
+    """Issue 11 item 14 at the live path: the loader and status name the encoding."""
+
+    @pytest.mark.parametrize(
+        ("encoding", "name"),
+        [("utf-16", "UTF-16"), ("utf-32-be", "UTF-32 (big-endian)"), ("utf-8-sig", "BOM")],
+    )
+    def test_loader_and_status_refuse_a_non_utf8_config(
+        self, tmp_path: Path, encoding: str, name: str
+    ) -> None:
+        """Ours re-encoded: nothing served, one line naming the encoding."""
+        tree = make_tree(tmp_path / "site")
+        text = make_config(version_id(1)).to_json()
+        tree.paths.config.write_bytes(text.encode(encoding))
+        loader = CalibrationLoader(tree.paths.config, watch="none")
+        assert loader.snapshot.version is None
+        error = loader.status().last_error or ""
+        assert "a config must be UTF-8 without a byte-order mark" in error
+        label = "UTF-8 with a byte-order mark" if name == "BOM" else name
+        assert label in error
+        report = json.loads(tree.run_cli("status", "--json").stdout)
+        assert report["live_version"] is None
+        assert label in report["live_error"]
