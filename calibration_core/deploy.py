@@ -1022,10 +1022,17 @@ def _locked_session(
             record = _recovery_record(session.trail, session.live, clock())
             if record is not None:
                 session.warn(
-                    f"live version {record['version']} had no audit record; "
+                    f"the old deployer's legacy config {record['version']} is live without an "
+                    f"audit record; recorded it as recovered ({record['as']}) and archived its "
+                    "bytes unchanged"
+                    if record.get("legacy")
+                    else f"live version {record['version']} had no audit record; "
                     f"recorded it as recovered ({record['as']})"
                 )
                 session.append(record)
+                if record.get("legacy"):
+                    # Its bytes exist nowhere else: archive them now, whatever the job.
+                    _backup_live(session, clock())
             yield session
         finally:
             os.close(fd)

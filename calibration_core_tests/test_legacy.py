@@ -466,3 +466,21 @@ class TestEncodingsAtTheLivePath:
         report = json.loads(tree.run_cli("status", "--json").stdout)
         assert report["live_version"] is None
         assert label in report["live_error"]
+
+
+class TestAbortOverLegacy:
+    """Any locked job that first meets a legacy live config archives its bytes at once."""
+
+    def test_abort_records_and_archives_the_legacy_config(self, tmp_path: Path) -> None:
+        """Nothing is lost even if no approve ever follows."""
+        original = bad_legacy_bytes()
+        tree = _legacy_tree(tmp_path, original)
+        tree.add_job(JOB)
+        proc = tree.run_cli("abort", JOB, "--reason", "not now")
+        assert proc.returncode == 0, proc.stderr
+        assert "recorded it as recovered (deploy) and archived its bytes unchanged" in proc.stdout
+        assert (tree.paths.archive_dir / f"{LEGACY_VERSION}.json").read_bytes() == original
+        assert tree.paths.config.read_bytes() == original
+        (recovered,) = tree.live_events()
+        assert recovered["legacy"] is True
+        tree.assert_consistent()
