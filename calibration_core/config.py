@@ -844,9 +844,14 @@ def _legacy_mapping(raw: object, where: str) -> tuple[tuple[float, float], ...]:
 def _legacy_weights(raw: object, where: str) -> tuple[tuple[str, float], ...]:
     _expect_type(raw, dict, where)
     return tuple(
-        (str(name), _number(value, f"{where}.{name!s:.64}"))
+        (str(name), _number(value, f"{where}[{name!r:.64}]"))
         for name, value in cast("dict[str, object]", raw).items()
     )
+
+
+def _shown_name(name: str) -> str:
+    # A name that is not a valid model name may hold control characters: show its repr.
+    return name if MODEL_NAME_PATTERN.fullmatch(name) else f"{name!r:.40}"
 
 
 def _clip(x: float, low: float, high: float) -> float:
@@ -1030,7 +1035,8 @@ class LegacyConfig:
         if outside:
             name, weight = max(outside, key=lambda p: max(MIN_WEIGHT - p[1], p[1] - MAX_WEIGHT))
             problems.append(
-                f"has an enabled weight outside [{MIN_WEIGHT}, {MAX_WEIGHT}]: {name} {weight:g}"
+                f"has an enabled weight outside [{MIN_WEIGHT}, {MAX_WEIGHT}]: "
+                f"{_shown_name(name)} {weight:g}"
             )
         total = math.fsum(w for _, w in self.weights)
         if self.weights and abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:

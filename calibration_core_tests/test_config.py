@@ -661,7 +661,12 @@ class TestLegacyParse:
             ("confidence_calibration.mapping", _DELETE, r"is missing required field 'mapping'"),
             ("confidence_calibration.enabled", "yes", r"enabled must be a boolean"),
             ("ensemble_weights.weights", _DELETE, r"is missing required field 'weights'"),
-            ("ensemble_weights.weights", {"xgb": "0.3"}, r"weights\.xgb must be a number"),
+            ("ensemble_weights.weights", {"xgb": "0.3"}, r"weights\['xgb'\] must be a number"),
+            (
+                "ensemble_weights.weights",
+                {"x\x1b[2J": "0.3"},
+                r"weights\['x\\x1b\[2J'\] must be a number",
+            ),
             ("ensemble_weights.enabled", 1, r"ensemble_weights\.enabled must be a boolean"),
         ],
     )
@@ -767,6 +772,10 @@ class TestLegacyRules:
             ({"xgb": 0.5, "lgbm": 0.5}, r"has 2 enabled weights; 3 to 6 members are allowed"),
             ({f"m{i}": 1 / 7 for i in range(7)}, r"has 7 enabled weights; 3 to 6 members"),
             ({"x gb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}, r"invalid model name"),
+            (
+                {"x\x1b[2J": 0.05, "lgbm": 0.35, "nhits": 0.3, "patchtst": 0.3},
+                r"weight outside \[0\.15, 0\.4\]: 'x\\x1b\[2J' 0\.05",
+            ),
         ],
     )
     def test_enabled_weights_must_pass_the_weight_checks(
