@@ -276,7 +276,7 @@ def _diff(args: argparse.Namespace, ctx: JobContext) -> int:
 
 def _approval_summary(plan: deploy.ApprovalPlan) -> str:
     job, proposed = plan.job, plan.job.proposed_config
-    live = plan.live.config
+    live = plan.live.document
     points = "  ".join(
         f"{x:.2f}→{deploy.calibrated_value(proposed.confidence, x):.3f}" for x in _SUMMARY_POINTS
     )
@@ -349,8 +349,17 @@ def _render_status(report: deploy.StatusReport) -> str:
     match = {True: "yes", False: "NO (differs from archive)", None: "no archived copy"}
     lines = [
         f"📊 Calibration status ({report.config_path})",
-        f"   live version:  {report.live_version or '-'}",
+        f"   live version:  {report.live_version or '-'}"
+        + ("  (LEGACY config of the old deployer)" if report.legacy else ""),
     ]
+    if report.legacy_refusal:
+        lines.append(
+            f"   ❌ REFUSED by the loader: {report.legacy_refusal}; nothing is served from it "
+            "(the loader keeps what it had, or the identity)"
+        )
+    if report.legacy or report.based_on_trades is not None:
+        trades = "-" if report.based_on_trades is None else report.based_on_trades
+        lines.append(f"   created:       {report.created_at or '-'}, based on {trades} trades")
     if report.live_error:
         lines.append(f"   ⚠️ live config: {report.live_error}")
     lines += [
@@ -386,10 +395,12 @@ def _render_status(report: deploy.StatusReport) -> str:
 
 
 def _render_history(report: deploy.HistoryReport, paths: Paths) -> str:
-    if not report.events:
+    if not report.events and not report.versions:
         return f"No audit events yet ({paths.audit_log})."
     lines = [f"📜 Calibration history ({paths.audit_log})", ""]
     lines.append(f"   {'at':<26} {'event':<17} {'version':<22} {'previous':<22} by")
+    if not report.events:
+        lines.append(f"   (no audit events yet in {paths.audit_log})")
     for event in report.events:
         kind = event.get("event", "?")
         if kind == "recovered":
@@ -413,6 +424,12 @@ def _render_history(report: deploy.HistoryReport, paths: Paths) -> str:
             f"   {v.version:<22} {v.times_made_live:>10}  {v.first_live_at or '-'!s:<26} "
             f"{v.last_live_at or '-'!s:<26} {v.deployed_by or '-'}{mark}"
         )
+        if v.legacy or v.based_on_trades is not None:
+            trades = "-" if v.based_on_trades is None else v.based_on_trades
+            kind = "legacy config of the old deployer, " if v.legacy else ""
+            lines.append(
+                f"   {'':<22} {kind}created {v.created_at or '-'}, based on {trades} trades"
+            )
     if report.bad_lines:
         lines.append(f"   ⚠️ unparseable audit lines: {list(report.bad_lines)}")
     return "\n".join(lines)

@@ -32,7 +32,9 @@ from calibration_core.config import (
     MAX_CONSENSUS_MULTIPLIER,
     MIN_CONSENSUS_MULTIPLIER,
     CalibrationConfig,
+    LegacyConfig,
     consensus_bucket,
+    parse_config,
 )
 from calibration_core.exceptions import ConfigRejectedError, InvalidInputError
 from calibration_core.settings import SENTINEL_NAME, resolve_paths
@@ -210,19 +212,6 @@ def _trade_count(value: object) -> int | None:
     return value
 
 
-def _provenance_trades(config: CalibrationConfig) -> int | None:
-    """Return the trade count a config's provenance records, if it records one.
-
-    Our schema keeps the trade count in the job record, not in the config; a
-    config type that carries ``based_on_trades`` (the old deployer's documents do)
-    fills the snapshot's field through this function.
-    """
-    count = getattr(config, "based_on_trades", None)
-    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-        return count
-    return None
-
-
 @attrs.frozen(eq=False, repr=False)
 class Snapshot:
     """One complete, validated config version prepared for the hot path.
@@ -246,10 +235,14 @@ class Snapshot:
     digest : str or None
         BLAKE2b-128 hex digest of the file content.
     config : CalibrationConfig or None
-        The parsed document.
+        The parsed document (None for the identity and for a legacy config).
     based_on_trades : int or None
-        How many trades the served version was fitted on, when its provenance
+        How many trades the served version was fitted on, when its document
         records it (None: not recorded, or no config).
+    legacy : bool
+        True when the served version is the old deployer's legacy config.
+    created_at : str or None
+        The document's ``created_at`` (naive local time for a legacy config).
     """
 
     version: str | None
@@ -268,6 +261,8 @@ class Snapshot:
     _hold_bias: float
     _counters: _Counters
     based_on_trades: int | None = attrs.field(default=None, converter=_trade_count)
+    legacy: bool = False
+    created_at: str | None = None
     # Derived: the configured members, to check a host's baseline against in one C call.
     _weight_names: frozenset[str] = attrs.field(
         init=False,
@@ -370,8 +365,66 @@ class Snapshot:
             hold_bias=config.hold_bias.bias if config.hold_bias.enabled else 0.0,
             counters=counters if counters is not None else _Counters(),
             based_on_trades=(
-                based_on_trades if based_on_trades is not None else _provenance_trades(config)
+                based_on_trades if based_on_trades is not None else config.based_on_trades
             ),
+            created_at=config.created_at,
+        )
+
+    @classmethod
+    def from_legacy(
+        cls,
+        config: LegacyConfig,
+        *,
+        source: str = "",
+        digest: str | None = None,
+        loaded_at: float | None = None,
+        default_weights: Mapping[str, float] | None = None,
+        counters: _Counters | None = None,
+    ) -> Snapshot:
+        """Precompute the hot path of a legacy config that passed its hard rules.
+
+        Parameters
+        ----------
+        config : LegacyConfig
+            A legacy document whose :attr:`~LegacyConfig.refusal` is None.
+        source, digest, loaded_at, default_weights, counters
+            As for :meth:`from_config`.
+
+        Raises
+        ------
+        ConfigRejectedError
+            When ``config`` breaks a hard rule: it is never served.
+
+        Notes
+        -----
+        The map is the old loader's, precomputed into the same knot arrays as ours
+        (:meth:`LegacyConfig.served_knots`), so the hot path is unchanged. Enabled
+        weights are served as written; consensus multipliers and HOLD bias stay off.
+        """
+        refusal = config.refusal
+        if refusal is not None:
+            raise ConfigRejectedError(refusal)
+        section = config.confidence_map()
+        enabled = config.calibration_enabled
+        return cls(
+            version=config.version,
+            source=source,
+            loaded_at=loaded_at,
+            digest=digest,
+            config=None,
+            curve=_curve_of(section) if enabled else _IDENTITY_CURVE,
+            curves={},
+            arrays=_arrays_of(section) if enabled else _IDENTITY_ARRAYS,
+            symbol_arrays={},
+            calibration_enabled=enabled,
+            weights=MappingProxyType(config.weights_dict()) if config.weights_enabled else None,
+            fallback_weights=_freeze_weights(default_weights),
+            consensus=None,
+            hold_bias=0.0,
+            counters=counters if counters is not None else _Counters(),
+            based_on_trades=config.based_on_trades,
+            legacy=True,
+            created_at=config.created_at,
         )
 
     def __repr__(self) -> str:
@@ -684,12 +737,6 @@ class Snapshot:
     def hold_bias(self) -> float:
         """The HOLD bias in effect (0.0 when disabled)."""
         return self._hold_bias
-
-    @property
-    def created_at(self) -> str | None:
-        """The config's ``created_at``, or None when no config is served."""
-        config = self.config
-        return None if config is None else config.created_at
 
 
 def _hold_bias_adapter(snapshot: Snapshot) -> Callable[[float, str | None], float]:
@@ -1454,27 +1501,53 @@ class CalibrationLoader:
             return
         self._attempts += 1
         try:
-            config = CalibrationConfig.from_json(data)
+            config = parse_config(data)
+            snapshot = self._snapshot_of(config, digest)
         except ConfigRejectedError as exc:
             self._reject(str(exc), state, digest)
             return
         except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurd nesting
             self._reject(f"config rejected: {type(exc).__name__}: {exc}", state, digest)
             return
-        snapshot = Snapshot.from_config(
-            config,
-            source=self._path,
-            digest=digest,
-            loaded_at=time.time(),
-            default_weights=self._default_weights,
-            counters=self._counters,
-        )
         self._publish(snapshot)
         self._seen_state = state
         self._seen_digest = digest
         self._succeeded += 1
         self._last_error = None
         self._log_loaded(snapshot)
+        if snapshot.legacy:
+            self._log_legacy(snapshot)
+
+    def _snapshot_of(self, config: CalibrationConfig | LegacyConfig, digest: str) -> Snapshot:
+        """Build the snapshot of a parsed document; a legacy one that breaks a rule raises."""
+        loaded_at = time.time()
+        if isinstance(config, LegacyConfig):
+            return Snapshot.from_legacy(
+                config,
+                source=self._path,
+                digest=digest,
+                loaded_at=loaded_at,
+                default_weights=self._default_weights,
+                counters=self._counters,
+            )
+        return Snapshot.from_config(
+            config,
+            source=self._path,
+            digest=digest,
+            loaded_at=loaded_at,
+            default_weights=self._default_weights,
+            counters=self._counters,
+        )
+
+    def _log_legacy(self, snapshot: Snapshot) -> None:
+        logger.info(
+            "[CalibrationLoader]    Legacy config %s (written by the old deployer, created %s, "
+            "based on %s trades): served as the old loader did, clipped to ±0.15 beyond its "
+            "keys; approve a calibration to replace it",
+            snapshot.version,
+            snapshot.created_at,
+            "?" if snapshot.based_on_trades is None else snapshot.based_on_trades,
+        )
 
     def _publish(self, snapshot: Snapshot) -> None:
         # The one write readers can observe: a single reference swap.

@@ -304,6 +304,16 @@ def _read_base(paths: Paths) -> _Base:
         return _Base(None, None, None, f"live config {paths.config} is unreadable ({exc})")
     if not live.exists:
         return _Base(None, None, None, f"no live config at {paths.config}")
+    if live.legacy is not None:
+        # The old deployer's config: recorded as the base (approve replaces it and
+        # archives its bytes), but its weights are not ours to start from.
+        return _Base(
+            None,
+            live.version,
+            live.sha256,
+            f"{live.version} (legacy config of the old deployer, sha256 {live.sha256}; "
+            "its weights are not used as the starting point)",
+        )
     if live.config is None:
         return _Base(
             None,

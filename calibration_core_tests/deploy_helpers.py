@@ -24,6 +24,7 @@ from calibration_core.config import (
     EnsembleWeights,
     HoldBias,
     PerSymbolMaps,
+    parse_config,
 )
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MAX_WEIGHT, MIN_WEIGHT
 from calibration_core.exceptions import ConfigRejectedError
@@ -170,9 +171,9 @@ class DeployTree:
             return None
 
     def live_version(self) -> str | None:
-        """Return the live config's version (it must parse)."""
+        """Return the live config's version, ours or legacy (it must parse)."""
         data = self.live_bytes()
-        return None if data is None else CalibrationConfig.from_json(data).version
+        return None if data is None else parse_config(data).version
 
     def add_job(self, job_id: str, **kwargs: Any) -> JobRecord:
         """Save a pending job computed against whatever is live now."""
