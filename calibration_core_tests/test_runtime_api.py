@@ -26,6 +26,7 @@ from calibration_core.config import ConfidenceMap
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.loader import CalibrationLoader, Snapshot, consensus_bucket
 from calibration_core.settings import ENV_CONFIG_PATH
+from calibration_core_tests.legacy_helpers import LEGACY_VERSION, bad_legacy_bytes, legacy_bytes
 from calibration_core_tests.runtime_helpers import (
     CREATED_AT,
     MODELS,
@@ -1029,6 +1030,43 @@ OURS = {"xgb": 0.18, "lgbm": 0.17, "nhits": 0.17, "patchtst": 0.16, "tft": 0.16,
 
 
 @pytest.mark.slow
+def _expect_host_case(case: str, result: Any, status: Any, stderr: str) -> None:
+    """Check what the six-member host saw for one config case."""
+    if case == "no config":
+        assert result["loaded"] is False
+        assert result["weights"] == SIX
+        assert result["multipliers"] == [1.0]
+        assert result["reload"] is False
+        assert status["config_exists"] is False
+        assert "No config at" in stderr
+    elif case == "weights disabled":
+        assert result["loaded"] is True
+        assert result["weights"] == SIX  # the host's own: the loader returned {}
+        assert result["multipliers"] == [1.0]
+        assert result["reload"] is True
+        assert status["weights_override"] is False
+        assert "Ensemble weights: ⏸ BASELINE" in stderr
+    elif case == "legacy":
+        assert result["loaded"] is True
+        assert result["version"] == LEGACY_VERSION
+        assert result["weights"] == SIX  # legacy weights disabled: the host's own
+        assert result["multipliers"] == [1.0]
+        assert status["based_on_trades"] == 52
+        assert "legacy" in stderr.lower()
+    elif case == "legacy refused":
+        assert result["loaded"] is False
+        assert result["weights"] == SIX
+        assert result["multipliers"] == [1.0]
+        assert "beyond the ±0.15 bound" in stderr
+    else:
+        assert result["loaded"] is True
+        assert result["weights"] == OURS
+        assert set(result["multipliers"]) == set(MULTIPLIERS.values())
+        assert result["reload"] is True
+        assert status["weights_override"] is True
+        assert "Ensemble weights: ✅ OVERRIDE" in stderr
+
+
 class TestSixMemberHost:
     """A real host process, real loader, real files: six members never raise."""
 
@@ -1040,11 +1078,13 @@ class TestSixMemberHost:
             assert f"# ai_engine/{name}\n{text}" in docs
 
     @pytest.mark.parametrize("imports", sorted(IMPORTS))
-    @pytest.mark.parametrize("case", ["no config", "weights disabled", "ours"])
+    @pytest.mark.parametrize(
+        "case", ["no config", "weights disabled", "ours", "legacy", "legacy refused"]
+    )
     def test_the_host_loop_indexes_every_member(
         self, tmp_path: Path, case: str, imports: str
     ) -> None:
-        """No config, weights disabled and ours: every member has a weight; floats only."""
+        """No config, weights off, ours, legacy (served or refused): every member; floats."""
         package = tmp_path / "host" / "ai_engine"
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")
@@ -1056,6 +1096,11 @@ class TestSixMemberHost:
             config.write_text(config_text(weights=OURS, weights_enabled=False))
         elif case == "ours":
             config.write_text(config_text(weights=OURS, consensus=MULTIPLIERS))
+        elif case == "legacy":
+            # The old deployer's four-model weights are disabled, as real_system.md shows.
+            config.write_bytes(legacy_bytes())
+        elif case == "legacy refused":
+            config.write_bytes(bad_legacy_bytes())
         script = tmp_path / "host.py"
         script.write_text(HOST_LOOP.format(imports=IMPORTS[imports], members=repr(SIX)))
         env = dict(
@@ -1084,27 +1129,7 @@ class TestSixMemberHost:
         assert result["child"]["version"] == result["version"]
         status = result["status"]
         assert status["config_path"] == str(config)
-        if case == "no config":
-            assert result["loaded"] is False
-            assert result["weights"] == SIX
-            assert result["multipliers"] == [1.0]
-            assert result["reload"] is False
-            assert status["config_exists"] is False
-            assert "No config at" in done.stderr
-        elif case == "weights disabled":
-            assert result["loaded"] is True
-            assert result["weights"] == SIX  # the host's own: the loader returned {}
-            assert result["multipliers"] == [1.0]
-            assert result["reload"] is True
-            assert status["weights_override"] is False
-            assert "Ensemble weights: ⏸ BASELINE" in done.stderr
-        else:
-            assert result["loaded"] is True
-            assert result["weights"] == OURS
-            assert set(result["multipliers"]) == set(MULTIPLIERS.values())
-            assert result["reload"] is True
-            assert status["weights_override"] is True
-            assert "Ensemble weights: ✅ OVERRIDE" in done.stderr
+        _expect_host_case(case, result, status, done.stderr)
 
 
 class TestEnsembleSizes:
