@@ -2439,6 +2439,7 @@ def build_proposal(
         created_at=created_at,
         source_job=job_id,
         data_hash=data_hash,
+        based_on_trades=n,
         confidence=_confidence_section(bounded, enabled=confidence_enabled),
         weights=weights_section,
         per_symbol=symbols.section(),
