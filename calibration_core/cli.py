@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -80,14 +81,16 @@ EXIT_CODES: dict[int, str] = {
     "version, an empty path)",
     EXIT_DATA: "check/run/analyze/monitor/compare: the trades file or signals log is missing "
     "or failed its integrity checks (every bad line is listed)",
-    EXIT_NOT_AUTHORIZED: "run: the Learning Cadence gate did not authorize calibration (no "
-    "--force)",
+    EXIT_NOT_AUTHORIZED: "run: the Learning Cadence gate or a pre-flight probe did not "
+    "authorize calibration (no --force)",
     EXIT_CONFIG_REJECTED: "a config failed validation (a corrupt archive entry or an invalid "
     "proposal); nothing was deployed",
     EXIT_DEPLOYMENT: "approve/rollback could not complete (no config directory, lock held "
     "past --lock-timeout, permission denied, disk full); the live config is untouched",
     EXIT_REFUSED: "refused: unknown, rejected, high-risk, forced, stale or already deployed "
-    "job; not confirmed; unknown version; monitor without a live config or audit record",
+    "job; a job whose report says DO NOT APPLY without --override (or an APPROVE CANDIDATE "
+    "with one); not confirmed; unknown version; a symlink planted in the archive; monitor "
+    "without a live config or audit record",
     EXIT_ROLLBACK_ADVISED: "monitor: ROLLBACK advised (also after a successful "
     "--auto-rollback; a failed one returns its own code 5/6/7)",
     EXIT_INTERNAL: "internal error (a bug; please report it with the -vv log)",
@@ -196,7 +199,8 @@ class JobContext:
         parts.extend(shlex.quote(w) for w in words)
         for setting in _JOB_SETTINGS.get(job, tuple(PATH_SETTINGS)):
             value = getattr(self.paths, setting)
-            if value is not None:
+            # A URL with a password stays in the environment, never in a printed command.
+            if value is not None and _without_password(str(value)) == str(value):
                 parts.extend([PATH_SETTINGS[setting][2], shlex.quote(str(value))])
         return " ".join(parts)
 
@@ -224,6 +228,19 @@ def lazy_handler(module: str, name: str) -> Callable[[argparse.Namespace, JobCon
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _without_password(url: str) -> str:
+    """Return ``url`` with the password of ``user:password@host`` replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can read: shown as given, it holds no userinfo we parsed
+        return url
+    if not password:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # --------------------------------------------------------------------------- argument types
@@ -694,7 +711,7 @@ def _print_paths(ctx: JobContext, job: str) -> None:
         note = ctx.paths.origin_note(setting)
         if ctx.paths.origin(setting) == ORIGIN_DEFAULT:
             note = f"(default; set {variable} or pass {flag})"
-        ctx.stderr.write(f"{label + ':':<13}{value} {note}\n")
+        ctx.stderr.write(f"{label + ':':<13}{_without_password(str(value))} {note}\n")
 
 
 def _usage_error(exc: _UsageError, out: IO[str], err: IO[str], *, as_json: bool) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -30,8 +31,10 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_CONSENSUS_MULTIPLIER",
     "MAX_HOLD_BIAS",
+    "MAX_OVERRIDE_CHARS",
     "METHOD_PATTERN",
     "MIN_CONSENSUS_MULTIPLIER",
+    "MIN_OVERRIDE_CHARS",
     "MODEL_NAME_PATTERN",
     "SYMBOL_PATTERN",
     "VERSION_PATTERN",
@@ -40,9 +43,14 @@ __all__ = [
     "ConsensusMultipliers",
     "EnsembleWeights",
     "HoldBias",
+    "LegacyConfig",
     "PerSymbolMaps",
     "consensus_bucket",
+    "decode_config_json",
+    "is_legacy_document",
     "is_valid_version",
+    "override_reason_problem",
+    "parse_config",
 ]
 
 MAX_CONFIG_BYTES = 1_048_576
@@ -56,6 +64,36 @@ SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}")
 METHOD_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 """What a map's ``method`` may be: a short lower-case identifier such as ``isotonic``."""
 _APPROVER_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+
+MIN_OVERRIDE_CHARS = 10
+"""Fewest characters of an ``approve --override`` reason (after trimming blanks)."""
+MAX_OVERRIDE_CHARS = 500
+"""Most characters of an ``approve --override`` reason."""
+
+
+def override_reason_problem(text: object) -> str:
+    """Return why ``text`` is not an acceptable override reason, or ``""`` when it is.
+
+    Parameters
+    ----------
+    text : object
+        The ``approve --override`` reason: a string of ``MIN_OVERRIDE_CHARS`` to
+        ``MAX_OVERRIDE_CHARS`` characters (blanks at either end do not count)
+        without control or format characters (bidi overrides, zero-width marks),
+        so that what ``status`` and ``history`` print is what was typed.
+    """
+    if not isinstance(text, str):
+        return f"must be a string (got {type(text).__name__})"
+    stripped = text.strip()
+    if len(stripped) < MIN_OVERRIDE_CHARS:
+        return f"must say why in at least {MIN_OVERRIDE_CHARS} characters (got {len(stripped)})"
+    if len(text) > MAX_OVERRIDE_CHARS:
+        return f"must be at most {MAX_OVERRIDE_CHARS} characters (got {len(text)})"
+    bad = next((c for c in text if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"}), None)
+    if bad is not None:
+        return f"must not hold control or bidi/format characters (found U+{ord(bad):04X})"
+    return ""
+
 
 CONSENSUS_BUCKETS = ("unanimous", "strong", "split", "weak")
 """Consensus buckets, from all models agreeing to few agreeing."""
@@ -261,6 +299,16 @@ def _check_knots(
             )
 
 
+def _trade_count(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    _expect_type(value, int, where)
+    count = cast("int", value)
+    if count < 0:
+        raise _fail(where, f"must be a count >= 0 (got {count})")
+    return count
+
+
 def _float_list(value: object, where: str) -> tuple[float, ...]:
     if not isinstance(value, list):
         raise _fail(where, f"must be an array (got {type(value).__name__})")
@@ -457,6 +505,8 @@ _TOP_FIELDS = (
     "approved_by",
     "source_job",
     "data_hash",
+    "based_on_trades",
+    "override_reason",
     "confidence_calibration",
     "ensemble_weights",
     "per_symbol",
@@ -492,7 +542,10 @@ class CalibrationConfig:
     approved_by: str | None = None
     source_job: str | None = None
     data_hash: str | None = None
+    based_on_trades: int | None = None
     schema_version: int = CONFIG_SCHEMA_VERSION
+    override_reason: str | None = None
+    """Why a person deployed it against its report's DO NOT APPLY (``approve --override``)."""
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CalibrationConfig:
@@ -511,42 +564,19 @@ class CalibrationConfig:
         ------
         ConfigRejectedError
             With a one-line reason for: a file over ``MAX_CONFIG_BYTES``,
+            text that is not UTF-8 (UTF-16, UTF-32, a UTF-8 byte-order mark),
             invalid JSON, NaN/Infinity, a duplicate key, an unknown ``schema_version``, wrong
             types, unknown fields, a non-monotone map or one outside [0, 1] or
-            beyond ±0.15, weights out of bounds or not summing to 1.
+            beyond ±0.15, weights out of bounds or not summing to 1. A legacy
+            document (the old deployer's) is refused here with a reason saying so;
+            :func:`parse_config` reads both.
         """
-        # surrogatepass: a lone surrogate is measured here and rejected by the parser below.
-        size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
-        if size > MAX_CONFIG_BYTES:
+        raw = decode_config_json(text)
+        if is_legacy_document(raw):
             raise ConfigRejectedError(
-                f"config rejected: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"
+                "config rejected: this is a legacy config written by the old deployer "
+                "(no schema_version; it has based_on_trades/mapping), not one of ours"
             )
-        if size == 0:
-            raise ConfigRejectedError("config rejected: file is empty")
-
-        def _no_constants(token: str) -> float:
-            raise ConfigRejectedError(f"config rejected: {token} is not allowed in a config")
-
-        def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            # Last-wins would let a bad first value hide behind a good one (and vice versa).
-            obj: dict[str, Any] = {}
-            for key, value in pairs:
-                if key in obj:
-                    raise ConfigRejectedError(
-                        f"config rejected: duplicate key {key!r} in a JSON object "
-                        "(each field may appear only once)"
-                    )
-                obj[key] = value
-            return obj
-
-        try:
-            raw = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-        except ConfigRejectedError:
-            raise
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigRejectedError(f"config rejected: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ConfigRejectedError("config rejected: JSON nested too deeply") from None
         return cls.from_dict(raw)
 
     @classmethod
@@ -582,6 +612,9 @@ class CalibrationConfig:
             # status and history print it: no control characters may reach a terminal.
             if _APPROVER_PATTERN.fullmatch(data_hash) is None:
                 raise _fail("data_hash", "must be 1-128 printable characters")
+        override_reason = data.get("override_reason")
+        if override_reason is not None and (problem := override_reason_problem(override_reason)):
+            raise _fail("override_reason", problem)
         return cls(
             schema_version=schema,
             version=version,
@@ -590,6 +623,7 @@ class CalibrationConfig:
             approved_by=approved_by,
             source_job=source_job,
             data_hash=data_hash,
+            based_on_trades=_trade_count(data.get("based_on_trades"), "based_on_trades"),
             confidence=ConfidenceMap.from_dict(data["confidence_calibration"]),
             weights=EnsembleWeights.from_dict(data["ensemble_weights"]),
             per_symbol=PerSymbolMaps.from_dict(
@@ -599,11 +633,19 @@ class CalibrationConfig:
                 data.get("consensus_multipliers", ConsensusMultipliers().to_dict())
             ),
             hold_bias=HoldBias.from_dict(data.get("hold_bias", HoldBias().to_dict())),
+            override_reason=override_reason,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready document, in schema order."""
-        return {
+        """Return the JSON-ready document, in schema order.
+
+        ``based_on_trades`` and ``override_reason`` are written only when they are set,
+        so documents without them keep their exact bytes.
+        """
+        provenance = (
+            {} if self.based_on_trades is None else {"based_on_trades": self.based_on_trades}
+        )
+        document = {
             "schema_version": self.schema_version,
             "version": self.version,
             "created_at": self.created_at,
@@ -611,12 +653,16 @@ class CalibrationConfig:
             "approved_by": self.approved_by,
             "source_job": self.source_job,
             "data_hash": self.data_hash,
+            **provenance,
             "confidence_calibration": self.confidence.to_dict(),
             "ensemble_weights": self.weights.to_dict(),
             "per_symbol": self.per_symbol.to_dict(),
             "consensus_multipliers": self.consensus.to_dict(),
             "hold_bias": self.hold_bias.to_dict(),
         }
+        if self.override_reason is not None:
+            document["override_reason"] = self.override_reason
+        return document
 
     def to_json(self) -> str:
         """Serialise to the canonical text form (validated by a round trip).
@@ -649,3 +695,499 @@ class CalibrationConfig:
     def parse_weights(weights: Mapping[str, float]) -> EnsembleWeights:
         """Build a validated, enabled :class:`EnsembleWeights` from a mapping."""
         return EnsembleWeights.from_dict({"enabled": True, "weights": dict(weights)})
+
+
+# --------------------------------------------------------------------------- decoding
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian, with a byte-order mark)"),
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian, with a byte-order mark)"),
+    (b"\xef\xbb\xbf", "UTF-8 with a byte-order mark"),
+    (b"\xfe\xff", "UTF-16 (big-endian, with a byte-order mark)"),
+    (b"\xff\xfe", "UTF-16 (little-endian, with a byte-order mark)"),
+)
+_ENCODING_NAMES = {
+    "utf-16-be": "UTF-16 (big-endian)",
+    "utf-16-le": "UTF-16 (little-endian)",
+    "utf-32-be": "UTF-32 (big-endian)",
+    "utf-32-le": "UTF-32 (little-endian)",
+}
+
+
+def _foreign_encoding(data: bytes) -> str | None:
+    """Name the encoding of ``data`` when it is plainly not BOM-less UTF-8, else None."""
+    for bom, bom_name in _BOMS:
+        if data.startswith(bom):
+            return bom_name
+    # JSON text starts with an ASCII character: NUL bytes among the first four give
+    # UTF-16/32 away (RFC 4627 section 3, as json.detect_encoding does).
+    detected = json.detect_encoding(data[:4]) if len(data) >= 2 else "utf-8"  # noqa: PLR2004
+    name = _ENCODING_NAMES.get(detected)
+    if name is None:
+        return None
+    # Only name it when the text really reads as JSON in that encoding (NUL bytes alone
+    # are just garbage, reported as invalid JSON).
+    try:
+        start = data.decode(detected).lstrip(" \t\r\n")[:1]
+    except UnicodeDecodeError:
+        return None
+    return name if start in {"{", "["} else None
+
+
+def _utf8_text(text: str | bytes) -> str:
+    """Return the config text, refusing UTF-16, UTF-32, a byte-order mark and bad UTF-8."""
+    if isinstance(text, str):
+        if text.startswith("\ufeff"):
+            raise ConfigRejectedError(
+                "config rejected: file starts with a byte-order mark; "
+                "a config must be UTF-8 without a BOM"
+            )
+        return text
+    foreign = _foreign_encoding(text)
+    if foreign is not None:
+        raise ConfigRejectedError(
+            f"config rejected: file is encoded as {foreign}; "
+            "a config must be UTF-8 without a byte-order mark"
+        )
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigRejectedError(
+            f"config rejected: file is not valid UTF-8 (byte 0x{text[exc.start]:02x} "
+            f"at offset {exc.start})"
+        ) from None
+
+
+def decode_config_json(text: str | bytes) -> object:
+    """Decode the JSON of a config file (ours or legacy) with the document-wide rules.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The whole file content.
+
+    Returns
+    -------
+    object
+        The decoded JSON value (not yet validated).
+
+    Raises
+    ------
+    ConfigRejectedError
+        A file over ``MAX_CONFIG_BYTES`` or empty; text that is not UTF-8 without a
+        byte-order mark (UTF-16, UTF-32, a BOM, invalid UTF-8); invalid JSON;
+        NaN/Infinity; a duplicate key; pathological nesting.
+    """
+    # surrogatepass: a lone surrogate is measured here and rejected by the parser below.
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigRejectedError(
+            f"config rejected: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"
+        )
+    if size == 0:
+        raise ConfigRejectedError("config rejected: file is empty")
+    text = _utf8_text(text)
+
+    def _no_constants(token: str) -> float:
+        raise ConfigRejectedError(f"config rejected: {token} is not allowed in a config")
+
+    def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # Last-wins would let a bad first value hide behind a good one (and vice versa).
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                raise ConfigRejectedError(
+                    f"config rejected: duplicate key {key!r} in a JSON object "
+                    "(each field may appear only once)"
+                )
+            obj[key] = value
+        return obj
+
+    try:
+        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+    except ConfigRejectedError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigRejectedError(f"config rejected: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigRejectedError("config rejected: JSON nested too deeply") from None
+
+
+# --------------------------------------------------------------------------- legacy configs
+
+_LEGACY_TOP_FIELDS = (
+    "version",
+    "created_at",
+    "based_on_trades",
+    "approved_by",
+    "approved_at",
+    "confidence_calibration",
+    "ensemble_weights",
+    "hold_bias",
+    "metadata",
+    "validation_checks",
+)
+_LEGACY_REQUIRED = ("version", "created_at", "confidence_calibration", "ensemble_weights")
+_LEGACY_MIN_MEMBERS = 3
+_LEGACY_MAX_MEMBERS = 6
+_LEGACY_TEXT_PATTERN = re.compile(r"[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]{1,128}")
+
+
+def is_legacy_document(raw: object) -> bool:
+    """Whether a decoded document is the old deployer's ``calibration.json``.
+
+    Parameters
+    ----------
+    raw : object
+        The decoded JSON value.
+
+    Returns
+    -------
+    bool
+        True for an object without ``schema_version`` that carries the old
+        deployer's marks: ``based_on_trades`` or a ``confidence_calibration.mapping``.
+    """
+    if not isinstance(raw, dict) or "schema_version" in raw:
+        return False
+    section = raw.get("confidence_calibration")
+    return "based_on_trades" in raw or (isinstance(section, dict) and "mapping" in section)
+
+
+def _num(x: float) -> str:
+    """Format a confidence for a message: two decimals unless that would hide a difference."""
+    return f"{x:.2f}" if abs(x - round(x, 2)) < 5e-7 else f"{x:.4f}"  # noqa: PLR2004
+
+
+def _legacy_text(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    _expect_type(value, str, where)
+    text = str(value)
+    if _LEGACY_TEXT_PATTERN.fullmatch(text) is None:
+        raise _fail(where, "must be 1-128 printable characters")
+    return text
+
+
+def _legacy_mapping(raw: object, where: str) -> tuple[tuple[float, float], ...]:
+    _expect_type(raw, dict, where)
+    points: dict[float, float] = {}
+    for key, value in cast("dict[str, object]", raw).items():
+        # The old loader read every key with float(key): "0.6000000000000001" is 0.6.
+        try:
+            x = float(key)
+        except ValueError:
+            raise _fail(where, f"has a key that is not a number: {key!r:.40}") from None
+        if not math.isfinite(x):
+            raise _fail(where, f"has a key that is not finite: {key!r:.40}")
+        if x in points:
+            raise _fail(where, f"has two keys for the same confidence {x!r}")
+        points[x] = _number(value, f"{where}[{key!r:.40}]")
+    return tuple(sorted(points.items()))
+
+
+def _legacy_weights(raw: object, where: str) -> tuple[tuple[str, float], ...]:
+    _expect_type(raw, dict, where)
+    return tuple(
+        (str(name), _number(value, f"{where}[{name!r:.64}]"))
+        for name, value in cast("dict[str, object]", raw).items()
+    )
+
+
+def _shown_name(name: str) -> str:
+    # A name that is not a valid model name may hold control characters: show its repr.
+    return name if MODEL_NAME_PATTERN.fullmatch(name) else f"{name!r:.40}"
+
+
+def _clip(x: float, low: float, high: float) -> float:
+    return low if x < low else min(x, high)
+
+
+@attrs.frozen
+class LegacyConfig:
+    """The live ``calibration.json`` written by the old deployer, as the old loader read it.
+
+    It is served (see :meth:`served_knots`) only while :attr:`refusal` is None, and it
+    is never rewritten: ``approve`` archives its bytes unchanged and ``rollback`` can
+    return to them. Its informational sections (``hold_bias``, ``metadata``,
+    ``validation_checks``, the MSE figures) are read but not served.
+
+    Attributes
+    ----------
+    version, created_at : str
+        As written; ``created_at`` is naive local time.
+    based_on_trades : int or None
+        How many trades the old tool fitted.
+    approved_by, approved_at : str or None
+        As written by the old deployer.
+    calibration_enabled : bool
+        ``confidence_calibration.enabled``.
+    mapping : tuple of (float, float)
+        ``(float(key), value)`` pairs sorted by key.
+    weights_enabled : bool
+        ``ensemble_weights.enabled``.
+    weights : tuple of (str, float)
+        The weights as written.
+    hold_bias_enabled : bool
+        ``hold_bias.enabled``; never served.
+    """
+
+    version: str
+    created_at: str
+    based_on_trades: int | None = None
+    approved_by: str | None = None
+    approved_at: str | None = None
+    calibration_enabled: bool = False
+    mapping: tuple[tuple[float, float], ...] = ()
+    weights_enabled: bool = False
+    weights: tuple[tuple[str, float], ...] = ()
+    hold_bias_enabled: bool = False
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LegacyConfig:
+        """Parse the old deployer's ``calibration.json``.
+
+        Parameters
+        ----------
+        text : str or bytes
+            The whole file content.
+
+        Returns
+        -------
+        LegacyConfig
+            A well-formed legacy document; whether it may be served is
+            :attr:`refusal`.
+
+        Raises
+        ------
+        ConfigRejectedError
+            The same document-wide rules as :meth:`CalibrationConfig.from_json`,
+            a document that is not a legacy config, or a malformed field.
+        """
+        raw = decode_config_json(text)
+        if not is_legacy_document(raw):
+            raise ConfigRejectedError(
+                "config rejected: not a legacy config (it has a schema_version, or neither "
+                "based_on_trades nor confidence_calibration.mapping)"
+            )
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> LegacyConfig:
+        """Validate an already-decoded legacy document (see :meth:`from_json`)."""
+        data = _object(raw, "legacy document", _LEGACY_TOP_FIELDS, _LEGACY_REQUIRED)
+        version = data["version"]
+        _expect_type(version, str, "legacy version")
+        if not is_valid_version(version):
+            raise _fail(
+                "legacy version", f"must look like cal_YYYYMMDD_HHMMSS (got {version!r:.40})"
+            )
+        created_at = data["created_at"]
+        _expect_type(created_at, str, "legacy created_at")
+        try:
+            datetime.fromisoformat(created_at)
+        except ValueError:
+            raise _fail(
+                "legacy created_at", f"is not an ISO-8601 timestamp (got {created_at!r:.40})"
+            ) from None
+        confidence = data["confidence_calibration"]
+        _expect_type(confidence, dict, "legacy confidence_calibration")
+        for field in ("enabled", "mapping"):
+            if field not in confidence:
+                raise _fail("legacy confidence_calibration", f"is missing required field {field!r}")
+        _expect_type(confidence["enabled"], bool, "legacy confidence_calibration.enabled")
+        weights = data["ensemble_weights"]
+        _expect_type(weights, dict, "legacy ensemble_weights")
+        for field in ("enabled", "weights"):
+            if field not in weights:
+                raise _fail("legacy ensemble_weights", f"is missing required field {field!r}")
+        _expect_type(weights["enabled"], bool, "legacy ensemble_weights.enabled")
+        hold = data.get("hold_bias")
+        hold_enabled = isinstance(hold, dict) and hold.get("enabled") is True
+        return cls(
+            version=version,
+            created_at=created_at,
+            based_on_trades=_trade_count(data.get("based_on_trades"), "legacy based_on_trades"),
+            approved_by=_legacy_text(data.get("approved_by"), "legacy approved_by"),
+            approved_at=_legacy_text(data.get("approved_at"), "legacy approved_at"),
+            calibration_enabled=confidence["enabled"],
+            mapping=_legacy_mapping(confidence["mapping"], "legacy confidence_calibration.mapping"),
+            weights_enabled=weights["enabled"],
+            weights=_legacy_weights(weights["weights"], "legacy ensemble_weights.weights"),
+            hold_bias_enabled=hold_enabled,
+        )
+
+    @property
+    def refusal(self) -> str | None:
+        """Why this legacy config may not be served (every broken rule), or None.
+
+        The rules are the hard rules of our own configs: an enabled map lies in
+        [0, 1], is monotone and moves no key by more than ±0.15; enabled weights are
+        3 to 6 valid names, each in [0.15, 0.40], summing to 1. Each broken rule is
+        named with its worst point, e.g. ``legacy config cal_20260206_060303 maps
+        0.50 to 0.00, beyond the ±0.15 bound``.
+        """
+        problems = [*self._map_problems(), *self._weight_problems()]
+        if not problems:
+            return None
+        return f"legacy config {self.version} " + "; ".join(problems)
+
+    def _map_problems(self) -> list[str]:
+        if not self.calibration_enabled:
+            return []
+        if not self.mapping:
+            return ["has confidence calibration enabled but an empty mapping"]
+        problems = []
+        keys_out = [x for x, _ in self.mapping if not 0.0 <= x <= 1.0]
+        if keys_out:
+            worst = max(keys_out, key=lambda x: max(-x, x - 1.0))
+            problems.append(f"has a mapping key {_num(worst)} outside [0, 1]")
+        values_out = [(x, y) for x, y in self.mapping if not 0.0 <= y <= 1.0]
+        if values_out:
+            x, y = max(values_out, key=lambda p: max(-p[1], p[1] - 1.0))
+            problems.append(f"maps {_num(x)} to {_num(y)}, outside [0, 1]")
+        drops = [
+            (self.mapping[i - 1], self.mapping[i])
+            for i in range(1, len(self.mapping))
+            if self.mapping[i][1] < self.mapping[i - 1][1]
+        ]
+        if drops:
+            (x0, y0), (x1, y1) = max(drops, key=lambda d: d[0][1] - d[1][1])
+            problems.append(
+                f"is not monotone: maps {_num(x1)} to {_num(y1)} after {_num(x0)} to {_num(y0)}"
+            )
+        x, y = max(self.mapping, key=lambda p: abs(p[1] - p[0]))
+        if abs(y - x) > MAX_CONFIDENCE_CHANGE + _BOUND_SLACK:
+            problems.append(
+                f"maps {_num(x)} to {_num(y)}, beyond the ±{MAX_CONFIDENCE_CHANGE} bound"
+            )
+        return problems
+
+    def _weight_problems(self) -> list[str]:
+        if not self.weights_enabled:
+            return []
+        names = [name for name, _ in self.weights]
+        bad_names = [n for n in names if MODEL_NAME_PATTERN.fullmatch(n) is None]
+        problems = []
+        if bad_names:
+            problems.append(f"has an invalid model name {bad_names[0]!r:.40}")
+        if not _LEGACY_MIN_MEMBERS <= len(names) <= _LEGACY_MAX_MEMBERS:
+            problems.append(
+                f"has {len(names)} enabled weights; {_LEGACY_MIN_MEMBERS} to "
+                f"{_LEGACY_MAX_MEMBERS} members are allowed"
+            )
+        outside = [(n, w) for n, w in self.weights if not MIN_WEIGHT <= w <= MAX_WEIGHT]
+        if outside:
+            name, weight = max(outside, key=lambda p: max(MIN_WEIGHT - p[1], p[1] - MAX_WEIGHT))
+            problems.append(
+                f"has an enabled weight outside [{MIN_WEIGHT}, {MAX_WEIGHT}]: "
+                f"{_shown_name(name)} {weight:g}"
+            )
+        total = math.fsum(w for _, w in self.weights)
+        if self.weights and abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+            problems.append(
+                f"has enabled weights summing to {total:.4f}, not 1 ± {WEIGHT_SUM_TOLERANCE}"
+            )
+        return problems
+
+    def served_knots(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Return the knots of the map served for this config, spanning [0, 1].
+
+        Returns
+        -------
+        thresholds, values : tuple of float
+            With the map disabled, the identity ``(0, 1) -> (0, 1)``. Otherwise
+            linear interpolation through these knots equals, for every ``c`` in
+            [0, 1], the old loader's ``clip(np.interp(c, keys, values), 0, 1)``
+            between the keys, and its flat extension clipped to ``c ± 0.15``
+            beyond them. Only meaningful while :attr:`refusal` is None.
+
+        Notes
+        -----
+        Below the first key ``(k0, v0)`` the served value is
+        ``clip(v0, c - 0.15, c + 0.15)``: flat at ``v0`` down to ``c = v0 - 0.15``,
+        then ``c + 0.15``. Above the last key ``(kn, vn)`` it is flat at ``vn`` up to
+        ``c = vn + 0.15``, then ``c - 0.15``. Those breakpoints become extra knots,
+        so the hot path runs the same interpolation as for our own maps.
+        """
+        if not self.calibration_enabled or not self.mapping:
+            return (0.0, 1.0), (0.0, 1.0)
+        bound = MAX_CONFIDENCE_CHANGE
+        xs: list[float] = []
+        ys: list[float] = []
+        (k0, v0), (kn, vn) = self.mapping[0], self.mapping[-1]
+        if k0 > 0.0:
+            xs.append(0.0)
+            ys.append(_clip(v0, 0.0, bound))
+            bend = v0 - bound
+            if 0.0 < bend < k0:
+                xs.append(bend)
+                ys.append(v0)
+        for x, y in self.mapping:
+            xs.append(x)
+            ys.append(_clip(y, 0.0, 1.0))
+        if kn < 1.0:
+            bend = vn + bound
+            if kn < bend < 1.0:
+                xs.append(bend)
+                ys.append(vn)
+            xs.append(1.0)
+            ys.append(_clip(vn, 1.0 - bound, 1.0))
+        return tuple(xs), tuple(ys)
+
+    def confidence_map(self) -> ConfidenceMap:
+        """Return the served map as a :class:`ConfidenceMap` (for display and diff only)."""
+        thresholds, values = self.served_knots()
+        return ConfidenceMap(
+            enabled=self.calibration_enabled,
+            thresholds=thresholds,
+            values=values,
+            method="legacy",
+        )
+
+    def weights_dict(self) -> dict[str, float]:
+        """Return the weights as written, as a new dict."""
+        return dict(self.weights)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields this release reads, JSON-ready (not the file's own layout)."""
+        return {
+            "legacy": True,
+            "version": self.version,
+            "created_at": self.created_at,
+            "based_on_trades": self.based_on_trades,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at,
+            "confidence_calibration": {
+                "enabled": self.calibration_enabled,
+                "mapping": {repr(x): y for x, y in self.mapping},
+            },
+            "ensemble_weights": {"enabled": self.weights_enabled, "weights": dict(self.weights)},
+            "hold_bias": {"enabled": self.hold_bias_enabled},
+        }
+
+
+def parse_config(text: str | bytes) -> CalibrationConfig | LegacyConfig:
+    """Parse a live config file: one of ours, or the old deployer's legacy config.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The whole file content.
+
+    Returns
+    -------
+    CalibrationConfig or LegacyConfig
+        A legacy document (no ``schema_version``; ``based_on_trades`` or a
+        ``mapping``) becomes a :class:`LegacyConfig`, whose :attr:`~LegacyConfig.refusal`
+        says whether it may be served; anything else is validated as ours.
+
+    Raises
+    ------
+    ConfigRejectedError
+        With the one-line reason of :meth:`CalibrationConfig.from_json` or
+        :meth:`LegacyConfig.from_json`.
+    """
+    raw = decode_config_json(text)
+    if is_legacy_document(raw):
+        return LegacyConfig.from_dict(raw)
+    return CalibrationConfig.from_dict(raw)

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from calibration_core.config import MAX_CONFIG_BYTES, CalibrationConfig, is_valid_version
+from calibration_core.config import (
+    MAX_CONFIG_BYTES,
+    CalibrationConfig,
+    ConfidenceMap,
+    LegacyConfig,
+    is_valid_version,
+    override_reason_problem,
+    parse_config,
+)
 from calibration_core.exceptions import (
     CalibrationError,
     ConfigRejectedError,
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
     from pathlib import Path
 
-    from calibration_core.config import ConfidenceMap
     from calibration_core.settings import Paths
 
 __all__ = [
@@ -59,6 +66,7 @@ __all__ = [
     "HIGH_RISK_SCORE",
     "KILL_AT_ENV",
     "NO_LIVE_CONFIG",
+    "OWNER_FILE_NAME",
     "AbortResult",
     "ApprovalPlan",
     "AuditTrail",
@@ -79,8 +87,11 @@ __all__ = [
     "plan_rollback",
     "previous_version_of",
     "read_archived",
+    "read_archived_document",
     "read_audit",
     "read_live",
+    "require_override_reason",
+    "resolve_document",
     "resolve_reference",
     "rollback",
     "status",
@@ -103,6 +114,9 @@ CHECKPOINTS = (
 )
 """Every step boundary of approve (rollback passes all but after_archive_new and after_job_mark)."""
 
+OWNER_FILE_NAME = "live_config_name"
+"""File in the archive naming the one live config (file name) the archive belongs to."""
+
 NO_LIVE_CONFIG = "absent"
 """``expected_sha256`` value meaning "the caller saw no live config file"."""
 
@@ -116,6 +130,7 @@ DIFF_GRID = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))
 """Raw confidences at which ``diff`` compares two maps: 0.50, 0.55, ..., 0.95."""
 
 _LIVE_EVENTS = frozenset({"deploy", "rollback", "recovered"})
+_NOTICE_LOCK_TIMEOUT = 5.0  # seconds to wait for the lock to record the cadence notice
 _MAX_NAME_CHARS = 128
 _MAX_REASON_CHARS = 500
 _MAX_LIVE_BYTES = 64 * MAX_CONFIG_BYTES  # an absurd live file is moved aside by a person
@@ -130,13 +145,15 @@ class LiveConfig:
     """What is on disk at the live config path right now.
 
     ``data`` is None when there is no file; ``config`` is None when there is
-    none or it does not parse (``error`` then says why).
+    none, it does not parse (``error`` then says why) or it is the old
+    deployer's legacy config (``legacy`` then holds it).
     """
 
     path: Path
     data: bytes | None
     config: CalibrationConfig | None
     error: str | None
+    legacy: LegacyConfig | None = None
 
     @property
     def exists(self) -> bool:
@@ -144,9 +161,15 @@ class LiveConfig:
         return self.data is not None
 
     @property
+    def document(self) -> CalibrationConfig | LegacyConfig | None:
+        """The parsed live document, ours or legacy, or None."""
+        return self.config if self.config is not None else self.legacy
+
+    @property
     def version(self) -> str | None:
-        """The live version, or None when missing or unparseable."""
-        return None if self.config is None else self.config.version
+        """The live version (ours or legacy), or None when missing or unparseable."""
+        document = self.document
+        return None if document is None else document.version
 
     @property
     def sha256(self) -> str | None:
@@ -202,6 +225,7 @@ class DeployResult:
     resumed: bool = False
     warnings: tuple[str, ...] = ()
     cadence: tuple[bool, str] | None = None
+    override: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready result."""
@@ -256,7 +280,7 @@ class RollbackPlan:
 
     current: str | None
     target: str
-    target_config: CalibrationConfig
+    target_config: CalibrationConfig | LegacyConfig
     already_live: bool
     current_sha256: str = NO_LIVE_CONFIG
 
@@ -277,6 +301,11 @@ class StatusReport:
     last_audit_event: dict[str, Any] | None
     audit_bad_lines: tuple[int, ...]
     lock_held: bool
+    override_reason: str | None = None
+    created_at: str | None = None
+    based_on_trades: int | None = None
+    legacy: bool = False
+    legacy_refusal: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report."""
@@ -298,6 +327,10 @@ class VersionSummary:
     job_id: str | None
     archived: bool
     live_now: bool
+    override: str | None = None
+    created_at: str | None = None
+    based_on_trades: int | None = None
+    legacy: bool = False
 
 
 @attrs.frozen
@@ -423,21 +456,31 @@ def _recovery_record(trail: AuditTrail, live: LiveConfig, at: datetime) -> dict[
     # line: an approve/rollback killed between os.replace and the append, or a hand
     # edit. Record it so the history stays complete. A version never live before is
     # recorded as a deploy (rollback walks back past it); one seen before as a rollback.
-    if live.config is None or live.version == trail.last_live_version:
+    # The old deployer's legacy config is recorded the same way (it has no audit trail
+    # of its own), so that approving on top of it can be rolled back to it.
+    document = live.document
+    if document is None or live.version == trail.last_live_version:
         return None
-    seen = live.config.version in trail.ever_live()
-    return {
+    seen = document.version in trail.ever_live()
+    legacy = isinstance(document, LegacyConfig)
+    override = document.override_reason if isinstance(document, CalibrationConfig) else None
+    record: dict[str, Any] = {
         "event": "recovered",
         "as": "rollback" if seen else "deploy",
-        "version": live.config.version,
+        "version": document.version,
         "previous_version": trail.last_live_version,
-        "job_id": live.config.source_job,
-        "approved_by": live.config.approved_by,
-        "approved_at": live.config.approved_at,
+        "job_id": None if isinstance(document, LegacyConfig) else document.source_job,
+        "approved_by": document.approved_by,
+        "approved_at": document.approved_at,
         "at": _iso(at),
         "config_sha256": live.sha256,
         "note": "live config had no audit record (interrupted approve/rollback or hand edit)",
+        **({} if seen or override is None else {"override": override}),
     }
+    if legacy:
+        record["legacy"] = True
+        record["note"] = "live config is the old deployer's legacy config (it kept no audit trail)"
+    return record
 
 
 def _interpolate(x: float, xs: tuple[float, ...], ys: tuple[float, ...]) -> float:
@@ -479,19 +522,50 @@ _DIFF_SHOWN_ELSEWHERE = (
     "confidence_calibration.enabled",
     "confidence_calibration.thresholds",
     "confidence_calibration.values",
+    "confidence_calibration.mapping",
     "ensemble_weights.",
+)
+_SECTIONS = (
+    "confidence_calibration",
+    "ensemble_weights",
+    "per_symbol",
+    "consensus_multipliers",
+    "hold_bias",
 )
 
 
+def _served_map(config: CalibrationConfig | LegacyConfig) -> ConfidenceMap:
+    # A legacy config's map as the loader serves it (old loader's map, ±0.15 beyond its keys).
+    return config.confidence_map() if isinstance(config, LegacyConfig) else config.confidence
+
+
+def _enabled_flags(config: CalibrationConfig | LegacyConfig) -> tuple[bool, ...]:
+    if isinstance(config, LegacyConfig):
+        # Only the map and the weights of a legacy config are ever served.
+        return (config.calibration_enabled, config.weights_enabled, False, False, False)
+    return (
+        config.confidence.enabled,
+        config.weights.enabled,
+        config.per_symbol.enabled,
+        config.consensus.enabled,
+        config.hold_bias.enabled,
+    )
+
+
 def compare_configs(
-    a: CalibrationConfig, b: CalibrationConfig, *, a_label: str = "A", b_label: str = "B"
+    a: CalibrationConfig | LegacyConfig,
+    b: CalibrationConfig | LegacyConfig,
+    *,
+    a_label: str = "A",
+    b_label: str = "B",
 ) -> ConfigDiff:
     """Compare two configs point by point.
 
     Parameters
     ----------
-    a, b : CalibrationConfig
-        The two versions; B is read as the change applied to A.
+    a, b : CalibrationConfig or LegacyConfig
+        The two versions; B is read as the change applied to A. A legacy
+        config is compared as the loader serves it.
     a_label, b_label : str
         How to name them in the output.
 
@@ -501,19 +575,12 @@ def compare_configs(
         Calibrated values on :data:`DIFF_GRID`, weights per model, enabled
         flags of every section, and every other differing field.
     """
-    grid = tuple(
-        (x, calibrated_value(a.confidence, x), calibrated_value(b.confidence, x)) for x in DIFF_GRID
-    )
+    map_a, map_b = _served_map(a), _served_map(b)
+    grid = tuple((x, calibrated_value(map_a, x), calibrated_value(map_b, x)) for x in DIFF_GRID)
     wa, wb = a.weights_dict(), b.weights_dict()
     models = list(wa) + [m for m in wb if m not in wa]
     weights = tuple((m, wa.get(m), wb.get(m)) for m in models)
-    enabled = (
-        ("confidence_calibration", a.confidence.enabled, b.confidence.enabled),
-        ("ensemble_weights", a.weights.enabled, b.weights.enabled),
-        ("per_symbol", a.per_symbol.enabled, b.per_symbol.enabled),
-        ("consensus_multipliers", a.consensus.enabled, b.consensus.enabled),
-        ("hold_bias", a.hold_bias.enabled, b.hold_bias.enabled),
-    )
+    enabled = tuple(zip(_SECTIONS, _enabled_flags(a), _enabled_flags(b), strict=True))
     fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
     sections = {name for name, _, _ in enabled}
     other = tuple(
@@ -723,9 +790,11 @@ def read_live(paths: Paths) -> LiveConfig:
     except OSError as exc:
         raise _os_error(exc, "read the live config", path) from None
     try:
-        config = CalibrationConfig.from_json(data)
+        config = parse_config(data)
     except ConfigRejectedError as exc:
         return LiveConfig(path=path, data=data, config=None, error=str(exc))
+    if isinstance(config, LegacyConfig):
+        return LiveConfig(path=path, data=data, config=None, error=None, legacy=config)
     return LiveConfig(path=path, data=data, config=config, error=None)
 
 
@@ -781,6 +850,39 @@ def read_audit(paths: Paths) -> AuditTrail:
 
 def _archive_path(paths: Paths, version: str) -> Path:
     return paths.archive_dir / f"{_require_version_name(version, 'version')}.json"
+
+
+def _owner_path(paths: Paths) -> Path:
+    return paths.archive_dir / OWNER_FILE_NAME
+
+
+def _read_owner(paths: Paths) -> str | None:
+    try:
+        data = _read_regular(_owner_path(paths), what="archive owner file")
+    except JobRefusedError as exc:
+        raise DeploymentError(str(exc)) from None
+    if data is None:
+        return None
+    return data.decode("utf-8", "replace").strip() or None
+
+
+def _check_layout(paths: Paths) -> None:
+    """Refuse a config whose directory's archive, lock and audit trail belong to another file."""
+    owner = _read_owner(paths)
+    name = paths.config.name
+    if owner is not None and owner != name:
+        raise DeploymentError(
+            f"refusing {name}: its directory {paths.config_dir} already holds the live config "
+            f"{owner!r}, and the archive, lock and audit trail there belong to it; "
+            f"give {name} a directory of its own (nothing was changed)"
+        )
+
+
+def _claim_layout(paths: Paths) -> None:
+    # Under the lock, so two configs cannot both claim a fresh archive.
+    _check_layout(paths)
+    if _read_owner(paths) is None:
+        _write(_owner_path(paths), f"{paths.config.name}\n".encode())
 
 
 def _lock_is_held(paths: Paths) -> bool:
@@ -913,6 +1015,7 @@ def _locked_session(
     with _deploy_lock(paths, timeout):
         _checkpoint("after_lock")
         _ensure_archive_dir(paths)
+        _claim_layout(paths)
         # Holding the lock, no live writer owns a temp file: they are a killed writer's leftovers.
         for directory in (paths.config_dir, paths.archive_dir):
             try:
@@ -927,10 +1030,17 @@ def _locked_session(
             record = _recovery_record(session.trail, session.live, clock())
             if record is not None:
                 session.warn(
-                    f"live version {record['version']} had no audit record; "
+                    f"the old deployer's legacy config {record['version']} is live without an "
+                    f"audit record; recorded it as recovered ({record['as']}) and archived its "
+                    "bytes unchanged"
+                    if record.get("legacy")
+                    else f"live version {record['version']} had no audit record; "
                     f"recorded it as recovered ({record['as']})"
                 )
                 session.append(record)
+                if record.get("legacy"):
+                    # Its bytes exist nowhere else: archive them now, whatever the job.
+                    _backup_live(session, clock())
             yield session
         finally:
             os.close(fd)
@@ -944,12 +1054,13 @@ def _backup_live(session: _Session, at: datetime) -> None:
     live, paths = session.live, session.paths
     if live.data is None:
         return
-    if live.config is None:
+    if live.version is None:
         path = _unique_path(paths.archive_dir, f"corrupt_{_stamp(at)}", ".json.bak")
         _write(path, live.data)
         session.warn(f"live config is unparseable ({live.error}); its bytes were saved to {path}")
         return
-    version = live.config.version
+    # A legacy config is archived as it is, byte for byte, under its own version.
+    version = live.version
     path = _archive_path(paths, version)
     archived = _read_regular(path, what="archive entry")
     if archived is None:
@@ -985,8 +1096,18 @@ def _touch_sentinel(session: _Session, event: str, version: str, at: datetime) -
 
 
 def _mark_deployed(
-    store: JobStore, job: JobRecord, *, at: datetime, by: str, note: str | None, warn: list[str]
+    store: JobStore,
+    job: JobRecord,
+    *,
+    at: datetime,
+    by: str,
+    note: str | None,
+    warn: list[str],
+    override: str | None = None,
 ) -> None:
+    if override is not None:
+        job = attrs.evolve(job, override={"reason": override, "by": by, "at": _iso(at)})
+        note = f"deployed against its report's DO NOT APPLY; override: {override}"
     try:
         store.save(job.with_status(STATUS_DEPLOYED, at=at, by=by, note=note))
     except (OSError, CalibrationError) as exc:
@@ -1004,12 +1125,30 @@ def _notify_cadence(paths: Paths, payload: dict[str, Any]) -> tuple[bool, str] |
     # Imported here: only a deploy with a configured API pays for the HTTP client.
     from calibration_core.cadence import notify_deployment  # noqa: PLC0415
 
+    version = str(payload["version"])
     try:
-        ok, message = notify_deployment(paths.cadence_api, payload, timeout=2.0)
+        ok, message = notify_deployment(paths.cadence_api, version, timeout=2.0)
     except Exception as exc:  # noqa: BLE001 - best effort: a notification never undoes a deploy
         ok, message = False, f"notification failed: {exc!r}"
     if not ok:
         logger.warning("Learning Cadence not notified: %s", message)
+    record = {
+        "event": "cadence_notice",
+        "version": version,
+        "delivered": ok,
+        "message": message,
+        "at": payload.get("at"),
+    }
+    try:  # under the lock again: another approve/rollback may be appending meanwhile
+        with _deploy_lock(paths, _NOTICE_LOCK_TIMEOUT):
+            fd = _open_audit(paths)
+            try:
+                _append_audit(fd, record, paths.audit_log)
+            finally:
+                os.close(fd)
+    except CalibrationError as exc:
+        logger.warning("the cadence notice for %s is not in the audit trail: %s", version, exc)
+        message += f"; the audit trail does not record this notice ({exc})"
     return (ok, message)
 
 
@@ -1044,13 +1183,55 @@ def _check_deployable(job: JobRecord) -> None:
         )
 
 
+def require_override_reason(override: object) -> str:
+    """Return a valid ``approve --override`` reason, or raise.
+
+    Raises
+    ------
+    InvalidInputError
+        When it is shorter than ``MIN_OVERRIDE_CHARS`` (10) characters, longer
+        than 500, or holds control or bidi/format characters.
+    """
+    problem = override_reason_problem(override)
+    if problem:
+        raise InvalidInputError(f"--override {problem}")
+    return str(override)
+
+
+def _check_recommendation(job: JobRecord, override: str | None) -> None:
+    # The report's verdict binds: DO NOT APPLY (or an unknown verdict) needs a person's
+    # written override; an override of an APPROVE CANDIDATE would record a false story.
+    reasons = job.do_not_apply_reasons
+    if reasons and override is None:
+        verdict = (
+            "its report says DO NOT APPLY"
+            if job.recommendation is not None
+            else "its recommendation is unknown, treated as DO NOT APPLY"
+        )
+        raise JobRefusedError(
+            f"job {job.job_id}: {verdict}: {'; '.join(reasons)} "
+            '(to deploy it anyway, approve with --override "<why>")'
+        )
+    if not reasons and override is not None:
+        raise JobRefusedError(
+            f"job {job.job_id} is an APPROVE CANDIDATE: --override is only for a job whose "
+            "report says DO NOT APPLY; approve it without --override"
+        )
+
+
 def _is_stale(job: JobRecord, live: LiveConfig | None) -> bool:
     # Both the version and the bytes: a hand edit that kept the version still invalidates.
     return live is None or job.base_version != live.version or job.base_config_sha256 != live.sha256
 
 
-def _approval_decision(job: JobRecord, live: LiveConfig, trail: AuditTrail) -> bool:
-    """Refuse what may not be approved; return True when the job only needs finishing."""
+def _approval_decision(
+    job: JobRecord, live: LiveConfig, trail: AuditTrail, override: str | None = None
+) -> bool:
+    """Refuse what may not be approved; return True when the job only needs finishing.
+
+    Forced, rejected, failed, high-risk, already deployed and stale jobs are
+    refused whatever the override; a DO NOT APPLY job only without one.
+    """
     _check_deployable(job)
     if live.version == job.job_id:
         return True
@@ -1067,10 +1248,11 @@ def _approval_decision(job: JobRecord, live: LiveConfig, trail: AuditTrail) -> b
             f"{'' if job.base_version != live.version else ' (its content changed)'}; "
             "run a new calibration"
         )
+    _check_recommendation(job, override)
     return False
 
 
-def plan_approval(paths: Paths, job_id: str) -> ApprovalPlan:
+def plan_approval(paths: Paths, job_id: str, *, override: str | None = None) -> ApprovalPlan:
     """Check that ``job_id`` may be approved, without changing anything.
 
     Parameters
@@ -1079,6 +1261,8 @@ def plan_approval(paths: Paths, job_id: str) -> ApprovalPlan:
         Config and jobs locations.
     job_id : str
         The job to approve.
+    override : str, optional
+        Why a person deploys a job whose report says DO NOT APPLY.
 
     Returns
     -------
@@ -1089,15 +1273,21 @@ def plan_approval(paths: Paths, job_id: str) -> ApprovalPlan:
     ------
     JobRefusedError
         Invalid or unknown id; rejected, aborted, forced, failed, high-risk,
-        already deployed or stale job.
+        already deployed or stale job; a DO NOT APPLY job without ``override``
+        (or an APPROVE CANDIDATE with one).
+    InvalidInputError
+        An override reason that is too short or holds control characters.
     DeploymentError
         The config directory does not exist.
     """
     _require_version_name(job_id, "job id")
+    if override is not None:
+        require_override_reason(override)
     _require_config_dir(paths)
+    _check_layout(paths)
     job = JobStore(paths.jobs_dir).load(job_id)
     live = read_live(paths)
-    resumes = _approval_decision(job, live, read_audit(paths))
+    resumes = _approval_decision(job, live, read_audit(paths), override)
     return ApprovalPlan(job=job, live=live, resumes=resumes)
 
 
@@ -1108,6 +1298,7 @@ def approve(
     approved_by: str,
     now: Callable[[], datetime] | datetime,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    override: str | None = None,
 ) -> DeployResult:
     """Deploy a reviewed job's proposed config as the new live config.
 
@@ -1123,6 +1314,11 @@ def approve(
         Clock (``ctx.now``) or a fixed moment.
     lock_timeout : float
         Seconds to wait for another approve/rollback.
+    override : str, optional
+        Why a person deploys a job whose report says DO NOT APPLY (at least
+        10 characters, no control or bidi characters). Recorded in the job
+        record, the audit record and the config's ``override_reason``. It
+        never lifts the refusal of a forced, rejected, failed or high-risk job.
 
     Returns
     -------
@@ -1150,6 +1346,8 @@ def approve(
     """
     _require_version_name(job_id, "job id")
     _require_text(approved_by, "approved_by", _MAX_NAME_CHARS)
+    if override is not None:
+        require_override_reason(override)
     clock = _as_clock(now)
     store = JobStore(paths.jobs_dir)
     _require_config_dir(paths)
@@ -1158,7 +1356,7 @@ def approve(
     with _locked_session(paths, timeout=lock_timeout, clock=clock, warnings=warnings) as session:
         job = store.load(job_id)  # again: another process may have changed it meanwhile
         try:
-            resumes = _approval_decision(job, session.live, session.trail)
+            resumes = _approval_decision(job, session.live, session.trail, override)
         except _AlreadyDeployedError:
             _mark_deployed(
                 store, job, at=clock(), by=approved_by, note="repaired record", warn=warnings
@@ -1167,7 +1365,7 @@ def approve(
         result = (
             _resume_approval(session, store, job, clock(), approved_by)
             if resumes
-            else _deploy(session, store, job, clock(), approved_by)
+            else _deploy(session, store, job, clock(), approved_by, override=override)
         )
     cadence = _notify_cadence(
         paths,
@@ -1178,13 +1376,20 @@ def approve(
             "job_id": job_id,
             "approved_by": result.by,
             "at": result.at,
+            **({} if result.override is None else {"override": result.override}),
         },
     )
     return attrs.evolve(result, warnings=tuple(warnings), cadence=cadence)
 
 
 def _deploy(
-    session: _Session, store: JobStore, job: JobRecord, at: datetime, approved_by: str
+    session: _Session,
+    store: JobStore,
+    job: JobRecord,
+    at: datetime,
+    approved_by: str,
+    *,
+    override: str | None = None,
 ) -> DeployResult:
     new = attrs.evolve(
         job.proposed_config,
@@ -1193,6 +1398,7 @@ def _deploy(
         approved_at=_iso(at),
         approved_by=approved_by,
         data_hash=job.proposed_config.data_hash or job.data_hash,
+        override_reason=override,
     )
     data = new.to_json().encode("utf-8")  # validates by round trip before anything is written
     previous = session.live.version
@@ -1218,10 +1424,13 @@ def _deploy(
             "approved_by": approved_by,
             "at": _iso(at),
             "config_sha256": sha,
+            **({} if override is None else {"override": override}),
         },
     )
     _checkpoint("after_audit")
-    _mark_deployed(store, job, at=at, by=approved_by, note=None, warn=session.warnings)
+    _mark_deployed(
+        store, job, at=at, by=approved_by, note=None, warn=session.warnings, override=override
+    )
     _checkpoint("after_job_mark")
     logger.info("deployed %s (previous: %s)", job.job_id, previous)
     return DeployResult(
@@ -1233,6 +1442,7 @@ def _deploy(
         config_sha256=sha,
         changed=True,
         job_id=job.job_id,
+        override=override,
     )
 
 
@@ -1247,7 +1457,13 @@ def _resume_approval(
     _touch_sentinel(session, "deploy", job.job_id, at)
     by = live.config.approved_by or approved_by
     _mark_deployed(
-        store, job, at=at, by=by, note="finished an interrupted approve", warn=session.warnings
+        store,
+        job,
+        at=at,
+        by=by,
+        note="finished an interrupted approve",
+        warn=session.warnings,
+        override=live.config.override_reason,
     )
     made_live = [r for r in session.trail.live_events() if r["version"] == job.job_id]
     previous = made_live[-1].get("previous_version") if made_live else None
@@ -1261,6 +1477,7 @@ def _resume_approval(
         changed=False,
         job_id=job.job_id,
         resumed=True,
+        override=live.config.override_reason,
     )
 
 
@@ -1362,7 +1579,7 @@ def abort(
 
 def _rollback_target(
     paths: Paths, trail: AuditTrail, live: LiveConfig, version: str | None
-) -> tuple[str, bytes, CalibrationConfig]:
+) -> tuple[str, bytes, CalibrationConfig | LegacyConfig]:
     if version is None:
         if live.version is None:
             raise JobRefusedError(
@@ -1394,7 +1611,7 @@ def _rollback_target(
             f"{target} instead; `history` lists every version that was live"
         )
     try:
-        config = CalibrationConfig.from_json(data)
+        config = parse_config(data)
     except ConfigRejectedError as exc:
         raise ConfigRejectedError(
             f"archived version {target} is corrupt, live config untouched: {exc}"
@@ -1403,6 +1620,13 @@ def _rollback_target(
         raise ConfigRejectedError(
             f"archive entry {path.name} holds version {config.version}, not {target}; "
             "live config untouched"
+        )
+    if isinstance(config, LegacyConfig) and config.refusal is not None:
+        # The loader would refuse it and keep serving what it has: status would then
+        # name a version that nobody serves. Restoring it is refused instead.
+        raise JobRefusedError(
+            f"version {target} is a legacy config that the loader refuses "
+            f"({config.refusal}); rolling back to it would serve nothing, live config untouched"
         )
     return target, data, config
 
@@ -1433,6 +1657,7 @@ def plan_rollback(paths: Paths, version: str | None = None) -> RollbackPlan:
     if version is not None:
         _require_version_name(version, "version")
     _require_config_dir(paths)
+    _check_layout(paths)
     live = read_live(paths)
     trail = read_audit(paths)
     # Plan as the locked run will see it: with the recovery record it would add.
@@ -1580,13 +1805,19 @@ def status(paths: Paths) -> StatusReport:
         Live version and its approval, sha256, whether the live bytes equal
         ``calibration_archive/<version>.json``, pending jobs (with a stale
         flag), the last audit record, and whether the deploy lock is held.
+
+    Raises
+    ------
+    DeploymentError
+        The config shares its directory with another live config.
     """
+    _check_layout(paths)
     try:
         live: LiveConfig | None = read_live(paths)
         live_error = None if live is None else live.error
     except DeploymentError as exc:
         live, live_error = None, str(exc)
-    config = None if live is None else live.config
+    config = None if live is None else live.document
     matches: bool | None = None
     if config is not None and live is not None:
         try:
@@ -1606,16 +1837,19 @@ def status(paths: Paths) -> StatusReport:
             "risk_category": job.risk_category,
             "forced": job.forced,
             "stale": _is_stale(job, live),
+            "recommendation": job.recommendation or "UNKNOWN",
+            "do_not_apply_reasons": list(job.do_not_apply_reasons),
         }
         for job in JobStore(paths.jobs_dir).list_jobs()
         if job.status == STATUS_PENDING
     )
+    legacy = config if isinstance(config, LegacyConfig) else None
     return StatusReport(
         config_path=str(paths.config),
         live_version=None if config is None else config.version,
         approved_at=None if config is None else config.approved_at,
         approved_by=None if config is None else config.approved_by,
-        data_hash=None if config is None else config.data_hash,
+        data_hash=config.data_hash if isinstance(config, CalibrationConfig) else None,
         config_sha256=None if live is None else live.sha256,
         live_error=live_error,
         matches_archive=matches,
@@ -1623,6 +1857,11 @@ def status(paths: Paths) -> StatusReport:
         last_audit_event=trail.records[-1] if trail.records else None,
         audit_bad_lines=trail.bad_lines,
         lock_held=_lock_is_held(paths),
+        override_reason=config.override_reason if isinstance(config, CalibrationConfig) else None,
+        created_at=None if config is None else config.created_at,
+        based_on_trades=None if config is None else config.based_on_trades,
+        legacy=legacy is not None,
+        legacy_refusal=None if legacy is None else legacy.refusal,
     )
 
 
@@ -1637,37 +1876,46 @@ def history(paths: Paths) -> HistoryReport:
     Returns
     -------
     HistoryReport
+
+    Raises
+    ------
+    DeploymentError
+        The config shares its directory with another live config.
     """
+    _check_layout(paths)
     trail = read_audit(paths)
     try:
-        live_version = read_live(paths).version
+        live: LiveConfig | None = read_live(paths)
     except DeploymentError:
-        live_version = None
+        live = None
+    live_version = None if live is None else live.version
     summaries: dict[str, dict[str, Any]] = {}
     for record in trail.live_events():
         version = record["version"]
         entry = summaries.setdefault(
             version,
-            {"first": record.get("at"), "count": 0, "by": None, "job": None},
+            {"first": record.get("at"), "count": 0, "by": None, "job": None, "override": None},
         )
         entry["count"] += 1
         entry["last"] = record.get("at")
         if record["event"] == "deploy" or record.get("as") == "deploy":
             entry["by"] = record.get("approved_by")
             entry["job"] = record.get("job_id")
+            entry["override"] = record.get("override")
+    if live_version is not None and live_version not in summaries:
+        # Live without any audit record yet, e.g. the old deployer's legacy config
+        # before the first approve: listed, never made live by us.
+        document = None if live is None else live.document
+        summaries[live_version] = {
+            "first": None,
+            "last": None,
+            "count": 0,
+            "by": None if document is None else document.approved_by,
+            "job": None,
+            "override": None,
+        }
     versions = tuple(
-        VersionSummary(
-            version=version,
-            first_live_at=entry["first"],
-            last_live_at=entry["last"],
-            times_made_live=entry["count"],
-            deployed_by=entry["by"],
-            job_id=entry["job"],
-            archived=(paths.archive_dir / f"{version}.json").is_file()
-            if is_valid_version(version)
-            else False,
-            live_now=version == live_version,
-        )
+        _version_summary(paths, version, entry, live if version == live_version else None)
         for version, entry in summaries.items()
     )
     return HistoryReport(
@@ -1676,6 +1924,70 @@ def history(paths: Paths) -> HistoryReport:
         live_version=live_version,
         bad_lines=trail.bad_lines,
     )
+
+
+def _version_summary(
+    paths: Paths, version: str, entry: dict[str, Any], live: LiveConfig | None
+) -> VersionSummary:
+    # created_at and based_on_trades come from the document: the live one for the
+    # live version (what is served), else the archived copy; unreadable ones stay None.
+    document: CalibrationConfig | LegacyConfig | None = None if live is None else live.document
+    archived = (
+        (paths.archive_dir / f"{version}.json").is_file() if is_valid_version(version) else False
+    )
+    if document is None and archived:
+        with contextlib.suppress(CalibrationError):
+            document = read_archived_document(paths, version)
+    return VersionSummary(
+        version=version,
+        first_live_at=entry["first"],
+        last_live_at=entry["last"],
+        times_made_live=entry["count"],
+        deployed_by=entry["by"],
+        job_id=entry["job"],
+        archived=archived,
+        live_now=live is not None,
+        created_at=None if document is None else document.created_at,
+        based_on_trades=None if document is None else document.based_on_trades,
+        legacy=isinstance(document, LegacyConfig),
+        override=entry["override"] if isinstance(entry["override"], str) else None,
+    )
+
+
+def read_archived_document(paths: Paths, version: str) -> CalibrationConfig | LegacyConfig | None:
+    """Return the archived config of ``version``, ours or legacy, or None when not archived.
+
+    Parameters
+    ----------
+    paths : Paths
+        Locations; the entry is ``<archive>/<version>.json``.
+    version : str
+        A version name; validated before it touches a path.
+
+    Returns
+    -------
+    CalibrationConfig or LegacyConfig or None
+
+    Raises
+    ------
+    JobRefusedError
+        An invalid name, or an entry that is a symlink or not a regular file.
+    ConfigRejectedError
+        A corrupt entry, or one that holds another version.
+    """
+    version = _require_version_name(version, "version")
+    data = _read_regular(_archive_path(paths, version), what="archive entry")
+    if data is None:
+        return None
+    try:
+        config = parse_config(data)
+    except ConfigRejectedError as exc:
+        raise ConfigRejectedError(f"archived version {version} is corrupt: {exc}") from None
+    if config.version != version:
+        raise ConfigRejectedError(
+            f"archive entry {version}.json holds version {config.version}, not {version}"
+        )
+    return config
 
 
 def read_archived(paths: Paths, version: str) -> CalibrationConfig | None:
@@ -1697,19 +2009,14 @@ def read_archived(paths: Paths, version: str) -> CalibrationConfig | None:
     JobRefusedError
         An invalid name, or an entry that is a symlink or not a regular file.
     ConfigRejectedError
-        A corrupt entry, or one that holds another version.
+        A corrupt entry, one that holds another version, or a legacy config
+        (see :func:`read_archived_document`).
     """
-    version = _require_version_name(version, "version")
-    data = _read_regular(_archive_path(paths, version), what="archive entry")
-    if data is None:
-        return None
-    try:
-        config = CalibrationConfig.from_json(data)
-    except ConfigRejectedError as exc:
-        raise ConfigRejectedError(f"archived version {version} is corrupt: {exc}") from None
-    if config.version != version:
+    config = read_archived_document(paths, version)
+    if isinstance(config, LegacyConfig):
         raise ConfigRejectedError(
-            f"archive entry {version}.json holds version {config.version}, not {version}"
+            f"archived version {version} is the old deployer's legacy config; "
+            "only status, history, diff and rollback read it"
         )
     return config
 
@@ -1733,24 +2040,43 @@ def resolve_reference(
     JobRefusedError
         No live config, an invalid name, or a name that is neither archived nor a job.
     ConfigRejectedError
-        The live config or the archived entry does not parse.
+        The live config or the archived entry does not parse, or is the old
+        deployer's legacy config (only :func:`diff` compares those).
+    """
+    label, config = resolve_document(paths, ref, live=live)
+    if isinstance(config, LegacyConfig):
+        raise ConfigRejectedError(
+            f"{label} is the old deployer's legacy config; only status, history, diff and "
+            "rollback read it"
+        )
+    return label, config
+
+
+def resolve_document(
+    paths: Paths, ref: str, *, live: LiveConfig | None = None
+) -> tuple[str, CalibrationConfig | LegacyConfig]:
+    """Like :func:`resolve_reference`, but a legacy config is returned, labelled as such.
+
+    A legacy config that breaks a hard rule is labelled ``REFUSED`` with the reason:
+    the loader does not serve it.
     """
     if ref == "live":
         live = live if live is not None else read_live(paths)
-        if live.config is None:
+        document = live.document
+        if document is None:
             if live.exists:
                 raise ConfigRejectedError(f"the live config does not parse: {live.error}")
             raise JobRefusedError(f"no live config at {paths.config}")
-        return f"live ({live.config.version})", live.config
+        return f"live ({document.version}{_legacy_label(document)})", document
     if not is_valid_version(ref):
         raise JobRefusedError(
             f"invalid version {ref!r}: expected `live`, an archived version or a job id "
             "(cal_YYYYMMDD_HHMMSS with an optional _NN suffix)"
         )
     version = ref
-    config = read_archived(paths, version)
+    config = read_archived_document(paths, version)
     if config is not None:
-        return f"archive {version}", config
+        return f"archive {version}{_legacy_label(config)}", config
     try:
         job = JobStore(paths.jobs_dir).load(version)
     except JobRefusedError:
@@ -1782,6 +2108,14 @@ def diff(paths: Paths, a: str, b: str) -> ConfigDiff:
     ConfigRejectedError
         A side does not parse.
     """
-    a_label, a_config = resolve_reference(paths, a)
-    b_label, b_config = resolve_reference(paths, b)
+    _check_layout(paths)
+    a_label, a_config = resolve_document(paths, a)
+    b_label, b_config = resolve_document(paths, b)
     return compare_configs(a_config, b_config, a_label=a_label, b_label=b_label)
+
+
+def _legacy_label(config: CalibrationConfig | LegacyConfig) -> str:
+    if not isinstance(config, LegacyConfig):
+        return ""
+    refusal = config.refusal
+    return ", legacy" if refusal is None else f", legacy, REFUSED: {refusal}"

@@ -259,6 +259,11 @@ def _judged_version(paths: Paths, since: str | None, live: LiveConfig) -> str:
                 "_NN suffix"
             )
         return since
+    if live.legacy is not None:
+        raise JobRefusedError(
+            f"the live config {paths.config} is the old deployer's legacy config "
+            f"{live.legacy.version}: monitor watches our approved versions; approve one first"
+        )
     if live.config is None:
         if live.exists:
             raise ConfigRejectedError(

@@ -35,6 +35,7 @@ from calibration_core.exceptions import (
 from calibration_core.fsio import atomic_write_text
 from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
+from calibration_core.preflight import preflight_path, run_preflight, skipped_preflight
 from calibration_core.report import (
     ReportContext,
     analysis_csv,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from calibration_core.cadence import Readiness
     from calibration_core.cli import JobContext
     from calibration_core.config import CalibrationConfig
+    from calibration_core.preflight import Preflight
     from calibration_core.settings import Paths
     from calibration_core.trades import IntegritySummary, TradeBatch
 
@@ -95,7 +97,11 @@ def _readiness_dict(readiness: Readiness, *, forced: bool = False) -> dict[str, 
             "ready": api.ready,
             "actions": list(api.actions),
             "reason": api.reason,
+            "api_reason": api.api_reason,
+            "stats": api.stats,
+            "fell_back": api.fell_back,
         },
+        "preflight": None if readiness.preflight is None else readiness.preflight.to_dict(),
         "forced": forced,
     }
 
@@ -141,6 +147,41 @@ def _log_readiness(readiness: Readiness) -> None:
     )
 
 
+def _preflight(args: argparse.Namespace, *, forced: bool) -> Preflight | None:
+    # --preflight FILE or $CALIBRATION_PREFLIGHT; --force skips the probes (the job is FORCED).
+    path = preflight_path(getattr(args, "preflight", None))
+    if path is None:
+        return None
+    return skipped_preflight(path) if forced else run_preflight(path)
+
+
+def _cadence_lines(readiness: Readiness) -> list[str]:
+    api = readiness.api
+    if api is None:
+        lines = ["   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)"]
+    else:
+        lines = [f"   Learning Cadence API {api.url}: {api.reason}"]
+        if api.fell_back:
+            lines.append("      (/readiness/simple was not found; asked /cadence/ready)")
+        if api.stats:
+            shown = ", ".join(f"{key}={value}" for key, value in api.stats.items())
+            lines.append(f"      stats: {shown}")
+    preflight = readiness.preflight
+    if preflight is None:
+        lines.append("   Pre-flight probes: not configured (--preflight / CALIBRATION_PREFLIGHT)")
+    elif preflight.skipped:
+        lines.append(f"   Pre-flight probes: SKIPPED (--force) — {preflight.source}")
+    else:
+        passed = len(preflight.results) - len(preflight.failures)
+        lines.append(
+            f"   Pre-flight probes ({preflight.source}): {passed}/{len(preflight.results)} passed"
+        )
+        lines.extend(
+            f"      {'✅' if r.passed else '❌'} {r.name}: {r.detail}" for r in preflight.results
+        )
+    return lines
+
+
 def _calibration_authorized(readiness: Readiness) -> bool:
     return bool(readiness.ready) and "calibration" in readiness.allowed_actions
 
@@ -176,7 +217,7 @@ def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
 # --------------------------------------------------------------------------- check
 
 
-def run_check(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001 - handler signature
+def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     """Print the readiness; exit 0 only when calibration is authorized.
 
     A trades file with bad lines makes the answer NOT READY, and every bad
@@ -188,7 +229,9 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001
     except DataIntegrityError as exc:
         return _check_bad_data(ctx, paths, exc)
     summary = summarize_integrity(batch)
-    readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    readiness = assess_readiness(
+        summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=False)
+    )
     _log_readiness(readiness)
     authorized = _calibration_authorized(readiness)
     payload = {
@@ -221,16 +264,15 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:  # noqa: ARG001
             else ""
         )
         lines.append(f"   {mark} {level.name}: {level.reason}{manual}")
-    api = readiness.api
-    if api is None:
-        lines.append("   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)")
-    else:
-        lines.append(f"   Learning Cadence API {api.url}: {api.reason}")
+    lines.extend(_cadence_lines(readiness))
     lines.append("")
     lines.extend(_integrity_lines(summary, paths.data))
     lines.append("")
     if authorized:
-        lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {ctx.command('run')}"])
+        # Repeat --preflight too: `run` must probe the same file that `check` did.
+        probes = getattr(args, "preflight", None)
+        words = ["--preflight", str(Path(probes).absolute())] if probes else []
+        lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {ctx.command('run', *words)}"])
     else:
         # The reason is printed once, under Status; here only what to do about it.
         lines.extend(
@@ -313,6 +355,16 @@ def _read_base(paths: Paths) -> _Base:
         return _Base(None, None, None, f"live config {paths.config} is unreadable ({exc})")
     if not live.exists:
         return _Base(None, None, None, f"no live config at {paths.config}")
+    if live.legacy is not None:
+        # The old deployer's config: recorded as the base (approve replaces it and
+        # archives its bytes), but its weights are not ours to start from.
+        return _Base(
+            None,
+            live.version,
+            live.sha256,
+            f"{live.version} (legacy config of the old deployer, sha256 {live.sha256}; "
+            "its weights are not used as the starting point)",
+        )
     if live.config is None:
         return _Base(
             None,
@@ -398,7 +450,9 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     paths = ctx.paths
     forced = bool(args.force)
     batch, summary = _load_checked(ctx)
-    readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    readiness = assess_readiness(
+        summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=forced)
+    )
     _log_readiness(readiness)
     if not _calibration_authorized(readiness) and not forced:
         raise NotAuthorizedError(
@@ -530,6 +584,8 @@ def _make_job(
         report_markdown=str(files.markdown.resolve()),
         report_json=str(files.json.resolve()),
         summary=_job_summary(proposal),
+        recommendation=proposal.recommendation,
+        reasons=proposal.do_not_apply_reasons(),
     ).with_status(
         status,
         at=now,
@@ -599,7 +655,10 @@ def _print_run(
         caution = (
             ""
             if proposal.recommendation == "APPROVE CANDIDATE"
-            else (" (only if the reasons above no longer hold; see section 10 of the report)")
+            else (
+                " (the report says DO NOT APPLY: approve refuses it unless a person who has "
+                'read the report adds --override "<why>")'
+            )
         )
         next_steps += [
             f"2. Approve{caution}: {approve}",

@@ -24,10 +24,11 @@ from calibration_core.config import (
     EnsembleWeights,
     HoldBias,
     PerSymbolMaps,
+    parse_config,
 )
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MAX_WEIGHT, MIN_WEIGHT
 from calibration_core.exceptions import ConfigRejectedError
-from calibration_core.jobs import STATUS_PENDING, JobRecord, JobStore
+from calibration_core.jobs import RECOMMEND_APPROVE, STATUS_PENDING, JobRecord, JobStore
 from calibration_core.settings import Paths
 
 if TYPE_CHECKING:
@@ -115,8 +116,14 @@ def make_job(
     validation_passed: bool = True,
     risk_score: float = 0.10,
     risk_category: str = "low",
+    recommendation: str | None = RECOMMEND_APPROVE,
+    reasons: tuple[str, ...] = (),
 ) -> JobRecord:
-    """Build a job record proposing ``config`` (by default ``make_config(job_id)``)."""
+    """Build a job record proposing ``config`` (by default ``make_config(job_id)``).
+
+    Its report's verdict is ``recommendation`` (APPROVE CANDIDATE unless told;
+    None stands for an old record that stored none) with ``reasons``.
+    """
     return JobRecord(
         job_id=job_id,
         created_at="2026-01-01T00:00:00+00:00",
@@ -133,6 +140,8 @@ def make_job(
         base_version=base_version,
         base_config_sha256=base_config_sha256,
         summary={"win_rate": 0.52},
+        recommendation=recommendation,
+        reasons=reasons,
     )
 
 
@@ -162,9 +171,9 @@ class DeployTree:
             return None
 
     def live_version(self) -> str | None:
-        """Return the live config's version (it must parse)."""
+        """Return the live config's version, ours or legacy (it must parse)."""
         data = self.live_bytes()
-        return None if data is None else CalibrationConfig.from_json(data).version
+        return None if data is None else parse_config(data).version
 
     def add_job(self, job_id: str, **kwargs: Any) -> JobRecord:
         """Save a pending job computed against whatever is live now."""

@@ -246,6 +246,16 @@ class TestPaths:
         assert f"trades:      {site.data} (from CLM_DATA_PATH)" in proc.stderr
         assert "default" not in proc.stderr
 
+    def test_a_cadence_password_is_never_printed(self, site: Site) -> None:
+        """A cadence URL with a password is masked in the paths and left out of commands."""
+        url = "http://ops:s3cret@127.0.0.1:9/"
+        proc = cli("run", "--data", str(site.data), "--cadence-api", url, "--force", cwd=site.root)
+        assert "s3cret" not in proc.stderr
+        assert "cadence API: http://ops:***@127.0.0.1:9 (from --cadence-api)" in proc.stderr
+        commands = [line for line in proc.stdout.splitlines() if PROG in line]
+        assert commands
+        assert not [line for line in commands if "s3cret" in line or "--cadence-api" in line]
+
     @pytest.mark.parametrize("job", ["status", "monitor"])
     def test_status_and_monitor_name_the_missing_default_config(self, site: Site, job: str) -> None:
         """From elsewhere: "no config at /abs (default; set …)", not "nothing deployed"."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -21,8 +22,10 @@ from calibration_core.config import (
     ConfidenceMap,
     EnsembleWeights,
     HoldBias,
+    LegacyConfig,
     PerSymbolMaps,
     is_valid_version,
+    parse_config,
 )
 from calibration_core.exceptions import CalibrationError, ConfigRejectedError
 from calibration_core.jobs import format_job_id
@@ -31,6 +34,18 @@ from calibration_core_tests.deploy_helpers import (
     calibration_configs,
     make_config,
     version_id,
+)
+from calibration_core_tests.legacy_helpers import (
+    LEGACY_CREATED_AT,
+    LEGACY_VERSION,
+    SIX_MEMBERS,
+    bad_legacy_bytes,
+    good_values,
+    legacy_bytes,
+    legacy_document,
+    legacy_keys,
+    old_loader,
+    served_reference,
 )
 
 _DELETE = object()
@@ -65,8 +80,61 @@ BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
     ("empty", "", ConfigRejectedError, r"file is empty"),
     ("too big", " " * (MAX_CONFIG_BYTES + 1), ConfigRejectedError, r"over the 1048576-byte limit"),
     ("not json", "{version:", ConfigRejectedError, r"not valid JSON"),
-    ("invalid utf-8", b'{"version": "\xff"}', ConfigRejectedError, r"not valid JSON"),
-    ("bom in str", "\ufeff" + _doc(), ConfigRejectedError, r"not valid JSON"),
+    (
+        "invalid utf-8",
+        b'{"version": "\xff"}',
+        ConfigRejectedError,
+        r"not valid UTF-8 \(byte 0xff at offset 13\)",
+    ),
+    (
+        "bom in str",
+        "\ufeff" + _doc(),
+        ConfigRejectedError,
+        r"byte-order mark; a config must be UTF-8",
+    ),
+    # Issue 11 item 14: the docs say UTF-8 JSON; the others were silently accepted.
+    (
+        "utf-8 bom bytes",
+        b"\xef\xbb\xbf" + _doc().encode(),
+        ConfigRejectedError,
+        r"UTF-8 with a byte-order mark",
+    ),
+    (
+        "utf-16 bom",
+        _doc().encode("utf-16"),
+        ConfigRejectedError,
+        r"encoded as UTF-16 \(little-endian, with",
+    ),
+    (
+        "utf-16-le",
+        _doc().encode("utf-16-le"),
+        ConfigRejectedError,
+        r"encoded as UTF-16 \(little-endian\)",
+    ),
+    (
+        "utf-16-be",
+        _doc().encode("utf-16-be"),
+        ConfigRejectedError,
+        r"encoded as UTF-16 \(big-endian\)",
+    ),
+    (
+        "utf-32 bom",
+        _doc().encode("utf-32"),
+        ConfigRejectedError,
+        r"encoded as UTF-32 \(little-endian, with",
+    ),
+    (
+        "utf-32-le",
+        _doc().encode("utf-32-le"),
+        ConfigRejectedError,
+        r"encoded as UTF-32 \(little-endian\)",
+    ),
+    (
+        "utf-32-be",
+        _doc().encode("utf-32-be"),
+        ConfigRejectedError,
+        r"encoded as UTF-32 \(big-endian\)",
+    ),
     ("top-level array", "[]", ConfigRejectedError, r"document must be an object \(got list\)"),
     ("NaN", _doc().replace('"bias": 0.0', '"bias": NaN'), ConfigRejectedError, r"NaN is not"),
     ("Infinity", _doc().replace('"bias": 0.0', '"bias": -Infinity'), ConfigRejectedError, "-Inf"),
@@ -493,3 +561,348 @@ class TestDocumentedExample:
         config = CalibrationConfig.from_json(block.group(1))
         assert json.loads(config.to_json()) == json.loads(block.group(1))
         assert set(json.loads(block.group(1))) == set(config.to_dict())
+
+    def test_the_legacy_example_in_docs_config_md_is_a_servable_legacy_config(self) -> None:
+        """The JSON block under "Legacy configs" parses as a LegacyConfig that may be served."""
+        text = (REPO_ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+        section = text[text.index("## Legacy configs") :]
+        block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+        assert block is not None
+        config = parse_config(block.group(1))
+        assert isinstance(config, LegacyConfig)
+        assert config.refusal is None
+        assert config.based_on_trades == 52
+        assert dict(config.mapping)[float("0.6000000000000001")] == 0.53
+
+
+# --------------------------------------------------------------------------- legacy configs
+
+
+def _legacy_text(**changes: Any) -> str:
+    return legacy_bytes(**changes).decode("utf-8")
+
+
+def _legacy_edit(path: str, value: object) -> str:
+    doc = legacy_document()
+    *parents, leaf = path.split(".")
+    node: Any = doc
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return json.dumps(doc)
+
+
+class TestLegacyParse:
+    """Issue 9 §3: the old deployer's calibration.json is recognised, not rejected."""
+
+    def test_legacy_document_becomes_a_legacy_config(self) -> None:
+        """parse_config reads the old layout with its float-noise keys and naive created_at."""
+        config = parse_config(legacy_bytes())
+        assert isinstance(config, LegacyConfig)
+        assert config.version == LEGACY_VERSION
+        assert config.created_at == LEGACY_CREATED_AT
+        assert config.based_on_trades == 52
+        assert config.approved_by == "manual_cli"
+        assert [x for x, _ in config.mapping] == legacy_keys()
+        assert "0.6000000000000001" in legacy_document()["confidence_calibration"]["mapping"]
+        assert config.calibration_enabled
+        assert not config.weights_enabled
+        assert config.weights_dict() == {"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}
+        assert config.refusal is None
+
+    def test_our_parser_names_a_legacy_document(self) -> None:
+        """CalibrationConfig.from_json no longer says 'unknown field based_on_trades'."""
+        with pytest.raises(ConfigRejectedError, match=r"legacy config written by the old deployer"):
+            CalibrationConfig.from_json(legacy_bytes())
+
+    def test_legacy_parser_refuses_one_of_ours(self) -> None:
+        """LegacyConfig.from_json refuses our own documents with a reason."""
+        with pytest.raises(ConfigRejectedError, match=r"not a legacy config"):
+            LegacyConfig.from_json(_doc())
+        assert isinstance(LegacyConfig.from_json(legacy_bytes()), LegacyConfig)
+
+    def test_our_document_still_parses_through_the_dispatch(self) -> None:
+        """parse_config returns a CalibrationConfig for ours."""
+        assert isinstance(parse_config(_doc()), CalibrationConfig)
+
+    @pytest.mark.parametrize(
+        ("path", "value", "pattern"),
+        [
+            ("version", "2026-02-06", r"legacy version must look like cal_"),
+            ("version", 5, r"legacy version must be a string"),
+            ("created_at", "yesterday", r"legacy created_at is not an ISO-8601 timestamp"),
+            ("created_at", _DELETE, r"legacy document is missing required field 'created_at'"),
+            ("based_on_trades", -1, r"legacy based_on_trades must be a count >= 0"),
+            ("based_on_trades", True, r"legacy based_on_trades must be an integer \(got a boolean"),
+            ("based_on_trades", 5.5, r"legacy based_on_trades must be an integer"),
+            ("surprise", 1, r"legacy document has unknown field 'surprise'"),
+            ("approved_by", "a\x1b[2Jb", r"legacy approved_by must be 1-128 printable"),
+            ("approved_by", "a\u202eb", r"legacy approved_by must be 1-128 printable"),
+            (
+                "confidence_calibration.mapping",
+                {"abc": 0.5},
+                r"mapping has a key that is not a number: 'abc'",
+            ),
+            (
+                "confidence_calibration.mapping",
+                {"0.5": 0.5, "0.50": 0.55},
+                r"mapping has two keys for the same confidence 0\.5",
+            ),
+            (
+                "confidence_calibration.mapping",
+                {"nan": 0.5},
+                r"mapping has a key that is not finite",
+            ),
+            ("confidence_calibration.mapping", {"0.5": "0.5"}, r"must be a number \(got str\)"),
+            ("confidence_calibration.mapping", [0.5], r"mapping must be an object \(got list\)"),
+            ("confidence_calibration.mapping", _DELETE, r"is missing required field 'mapping'"),
+            ("confidence_calibration.enabled", "yes", r"enabled must be a boolean"),
+            ("ensemble_weights.weights", _DELETE, r"is missing required field 'weights'"),
+            ("ensemble_weights.weights", {"xgb": "0.3"}, r"weights\['xgb'\] must be a number"),
+            (
+                "ensemble_weights.weights",
+                {"x\x1b[2J": "0.3"},
+                r"weights\['x\\x1b\[2J'\] must be a number",
+            ),
+            ("ensemble_weights.enabled", 1, r"ensemble_weights\.enabled must be a boolean"),
+        ],
+    )
+    def test_malformed_legacy_document_is_rejected(
+        self, path: str, value: object, pattern: str
+    ) -> None:
+        """A malformed legacy field is a one-line ConfigRejectedError naming it."""
+        with pytest.raises(ConfigRejectedError, match=pattern) as info:
+            parse_config(_legacy_edit(path, value))
+        assert "\n" not in str(info.value)
+        assert str(info.value).startswith("config rejected: ")
+
+    @pytest.mark.parametrize(
+        ("encoding", "pattern"),
+        [
+            ("utf-16", r"UTF-16"),
+            ("utf-16-be", r"UTF-16 \(big-endian\)"),
+            ("utf-32-le", r"UTF-32 \(little-endian\)"),
+            ("utf-8-sig", r"UTF-8 with a byte-order mark"),
+        ],
+    )
+    def test_legacy_document_in_another_encoding_is_refused(
+        self, encoding: str, pattern: str
+    ) -> None:
+        """Issue 11 item 14 applies to legacy documents too."""
+        with pytest.raises(ConfigRejectedError, match=pattern):
+            parse_config(_legacy_text().encode(encoding))
+        with pytest.raises(ConfigRejectedError, match=pattern):
+            LegacyConfig.from_json(_legacy_text().encode(encoding))
+
+
+class TestLegacyRules:
+    """A legacy config is served only if it passes the hard rules; else the rule and worst point."""
+
+    def test_the_real_systems_example_is_refused_with_the_worst_point(self) -> None:
+        """The example of the issue: 0.50 mapped to 0.00."""
+        config = parse_config(bad_legacy_bytes())
+        assert isinstance(config, LegacyConfig)
+        assert config.refusal == (
+            "legacy config cal_20260206_060303 maps 0.50 to 0.00, beyond the ±0.15 bound"
+        )
+
+    def test_worst_point_is_the_largest_move(self) -> None:
+        """Of several points beyond the bound, the largest move is named."""
+        values = good_values()
+        values[0], values[1] = 0.3, 0.3  # moves of -0.20 and -0.25
+        config = LegacyConfig.from_json(legacy_bytes(values=values))
+        assert config.refusal == (
+            "legacy config cal_20260206_060303 maps 0.55 to 0.30, beyond the ±0.15 bound"
+        )
+
+    def test_non_monotone_map_is_refused(self) -> None:
+        """A drop between keys names the two points."""
+        values = good_values()
+        values[3] = values[2] - 0.01
+        config = LegacyConfig.from_json(legacy_bytes(values=values))
+        assert config.refusal == (
+            "legacy config cal_20260206_060303 is not monotone: "
+            "maps 0.65 to 0.52 after 0.60 to 0.53"
+        )
+
+    def test_value_outside_unit_interval_is_refused(self) -> None:
+        """A value above 1 is outside [0, 1]."""
+        values = good_values()
+        values[-1] = 1.05
+        config = LegacyConfig.from_json(legacy_bytes(values=values))
+        assert (
+            config.refusal == "legacy config cal_20260206_060303 maps 1.00 to 1.05, outside [0, 1]"
+        )
+
+    def test_key_outside_unit_interval_is_refused(self) -> None:
+        """A key above 1 is refused (the old tool never wrote one)."""
+        keys = [*legacy_keys()[:-1], 1.1]
+        values = [*good_values()[:-1], 1.0]
+        config = LegacyConfig.from_json(legacy_bytes(keys=keys, values=values))
+        assert config.refusal is not None
+        assert "has a mapping key 1.10 outside [0, 1]" in config.refusal
+
+    def test_enabled_map_without_keys_is_refused(self) -> None:
+        """An enabled, empty mapping cannot be served."""
+        config = LegacyConfig.from_json(legacy_bytes(keys=[], values=[]))
+        assert config.refusal is not None
+        assert "empty mapping" in config.refusal
+
+    def test_disabled_map_is_not_judged_and_serves_the_identity(self) -> None:
+        """A bad map that is disabled is never served, so it does not block the weights."""
+        config = LegacyConfig.from_json(legacy_bytes(values=[0.0] * 11, calibration_enabled=False))
+        assert config.refusal is None
+        assert config.served_knots() == ((0.0, 1.0), (0.0, 1.0))
+
+    @pytest.mark.parametrize(
+        ("weights", "pattern"),
+        [
+            (
+                {"xgb": 0.05, "lgbm": 0.35, "nhits": 0.3, "patchtst": 0.3},
+                r"has an enabled weight outside \[0\.15, 0\.4\]: xgb 0\.05",
+            ),
+            (
+                {"xgb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.1, "tft": 0.1},
+                r"weight outside \[0\.15, 0\.4\]: patchtst 0\.1",
+            ),
+            ({"xgb": 0.3, "lgbm": 0.3, "nhits": 0.3}, r"summing to 0\.9000, not 1 ± 0\.001"),
+            ({"xgb": 0.5, "lgbm": 0.5}, r"has 2 enabled weights; 3 to 6 members are allowed"),
+            ({f"m{i}": 1 / 7 for i in range(7)}, r"has 7 enabled weights; 3 to 6 members"),
+            ({"x gb": 0.3, "lgbm": 0.3, "nhits": 0.2, "patchtst": 0.2}, r"invalid model name"),
+            (
+                {"x\x1b[2J": 0.05, "lgbm": 0.35, "nhits": 0.3, "patchtst": 0.3},
+                r"weight outside \[0\.15, 0\.4\]: 'x\\x1b\[2J' 0\.05",
+            ),
+        ],
+    )
+    def test_enabled_weights_must_pass_the_weight_checks(
+        self, weights: dict[str, float], pattern: str
+    ) -> None:
+        """Bounds [0.15, 0.40], sum 1 and 3 to 6 members, for enabled weights only."""
+        enabled = LegacyConfig.from_json(legacy_bytes(weights=weights, weights_enabled=True))
+        assert enabled.refusal is not None
+        assert re.search(pattern, enabled.refusal), enabled.refusal
+        disabled = LegacyConfig.from_json(legacy_bytes(weights=weights, weights_enabled=False))
+        assert disabled.refusal is None
+
+    def test_six_members_at_todays_weights_are_served(self) -> None:
+        """Today's six members pass the checks."""
+        config = LegacyConfig.from_json(legacy_bytes(weights=SIX_MEMBERS, weights_enabled=True))
+        assert config.refusal is None
+        assert config.weights_dict() == SIX_MEMBERS
+
+    def test_every_broken_rule_is_named_on_one_line(self) -> None:
+        """A config breaking two rules names both, on one line."""
+        config = LegacyConfig.from_json(
+            legacy_bytes(
+                values=[0.0, *good_values()[1:]], weights={"a": 0.5, "b": 0.5}, weights_enabled=True
+            )
+        )
+        assert config.refusal is not None
+        assert "beyond the ±0.15 bound" in config.refusal
+        assert "3 to 6 members" in config.refusal
+        assert "\n" not in config.refusal
+
+
+def _legacy_maps() -> st.SearchStrategy[tuple[list[float], list[float]]]:
+    """Monotone legacy maps within [0, 1] and ±0.15 of their keys (servable ones)."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[list[float], list[float]]:
+        n = draw(st.integers(1, 12))
+        keys = sorted(set(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n, unique=True))))
+        values: list[float] = []
+        for k in keys:
+            low = max(0.0, k - 0.15, values[-1] if values else 0.0)
+            high = min(1.0, k + 0.15)
+            low = min(low, high)
+            values.append(draw(st.floats(low, high)))
+        return keys, values
+
+    return build()
+
+
+class TestLegacyServedMap:
+    """The served knots reproduce the old loader between the keys, clipped to ±0.15 beyond."""
+
+    GRID: ClassVar[list[float]] = [i / 1000 for i in range(1001)]
+
+    def test_example_map_matches_the_old_loader(self) -> None:
+        """On a fine grid: equal to clip(np.interp(c, keys, values), 0, 1) inside the keys."""
+        keys, values = legacy_keys(), good_values()
+        xs, ys = LegacyConfig.from_json(legacy_bytes()).served_knots()
+        assert xs[0] == 0.0
+        assert xs[-1] == 1.0
+        for c in self.GRID:
+            served = float(np.interp(c, xs, ys))
+            assert served == pytest.approx(served_reference(c, keys, values), abs=1e-12)
+            if keys[0] <= c <= keys[-1]:
+                assert served == pytest.approx(old_loader(c, keys, values), abs=1e-12)
+            assert abs(served - c) <= 0.15 + 1e-12
+
+    def test_flat_extension_below_the_first_key_is_clipped(self) -> None:
+        """0.43 at 0.50 stays 0.43 down to 0.28, then follows c + 0.15 (0.15 at 0)."""
+        keys, values = [0.5, 1.0], [0.43, 0.9]
+        xs, ys = LegacyConfig.from_json(legacy_bytes(keys=keys, values=values)).served_knots()
+        assert xs == pytest.approx((0.0, 0.28, 0.5, 1.0))
+        assert ys == pytest.approx((0.15, 0.43, 0.43, 0.9))
+        assert float(np.interp(0.3, xs, ys)) == pytest.approx(0.43)
+        assert float(np.interp(0.1, xs, ys)) == pytest.approx(0.25)
+
+    def test_flat_extension_above_the_last_key_is_clipped(self) -> None:
+        """0.6 at 0.7 stays 0.6 up to 0.75, then follows c - 0.15 (0.85 at 1)."""
+        keys, values = [0.5, 0.7], [0.5, 0.6]
+        xs, ys = LegacyConfig.from_json(legacy_bytes(keys=keys, values=values)).served_knots()
+        assert xs == pytest.approx((0.0, 0.35, 0.5, 0.7, 0.75, 1.0))
+        assert ys == pytest.approx((0.15, 0.5, 0.5, 0.6, 0.6, 0.85))
+
+    @given(_legacy_maps())
+    @example(([0.5], [0.43]))
+    @example(([0.0, 1.0], [0.0, 1.0]))
+    @example(([0.3, 0.7], [0.15, 0.85]))
+    def test_served_knots_reproduce_the_reference_everywhere(
+        self, case: tuple[list[float], list[float]]
+    ) -> None:
+        """For any servable map the knots span [0, 1], increase strictly, match the reference."""
+        keys, values = case
+        config = LegacyConfig(
+            version=LEGACY_VERSION,
+            created_at=LEGACY_CREATED_AT,
+            calibration_enabled=True,
+            mapping=tuple(zip(keys, values, strict=True)),
+        )
+        assert config.refusal is None
+        xs, ys = config.served_knots()
+        assert xs[0] == 0.0
+        assert xs[-1] == 1.0
+        assert all(b > a for a, b in itertools.pairwise(xs))
+        assert all(b >= a for a, b in itertools.pairwise(ys))
+        for c in [*self.GRID[::10], *keys]:
+            served = float(np.interp(c, xs, ys))
+            assert served == pytest.approx(served_reference(c, keys, values), abs=1e-12)
+            assert abs(served - c) <= 0.15 + 1e-9
+
+
+class TestBasedOnTrades:
+    """Our configs may carry based_on_trades; absent, the canonical bytes do not change."""
+
+    def test_round_trip_with_and_without(self) -> None:
+        """Written only when set, read back equal."""
+        plain = make_config(version_id(0))
+        assert "based_on_trades" not in plain.to_json()
+        counted = attrs.evolve(plain, based_on_trades=120)
+        text = counted.to_json()
+        assert '"based_on_trades": 120' in text
+        assert CalibrationConfig.from_json(text) == counted
+
+    @pytest.mark.parametrize(
+        ("value", "pattern"),
+        [(-1, r"must be a count >= 0"), (1.5, r"must be an integer"), ("9", r"must be an integer")],
+    )
+    def test_bad_count_is_rejected(self, value: object, pattern: str) -> None:
+        """A count is a non-negative JSON integer."""
+        with pytest.raises(ConfigRejectedError, match=r"based_on_trades " + pattern):
+            CalibrationConfig.from_json(_doc(("based_on_trades", value)))

@@ -37,8 +37,11 @@ from calibration_core_tests.deploy_helpers import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable, Iterator
     from pathlib import Path
+
+    from calibration_core.settings import Paths
 
 A, B, C, D = (version_id(n) for n in range(4))
 
@@ -102,6 +105,13 @@ def _open_fds() -> int:
 
 def _sha(data: bytes | None) -> str:
     return hashlib.sha256(data or b"").hexdigest()
+
+
+def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
 
 
 class TestApprove:
@@ -982,3 +992,89 @@ class TestPreviousVersionOf:
         assert deploy.previous_version_of(records, B) == A
         assert deploy.previous_version_of(records, A) is None
         assert deploy.previous_version_of(records, None) is None
+
+
+class TestTwoConfigsInOneDirectory:
+    """Issue 11 item 12: a second live config may not share a directory's archive, lock and audit.
+
+    The archive records the file name it belongs to (``live_config_name``, written under the
+    lock by the first approve, rollback or abort); any other config file in that directory is
+    refused by every job with one line, and nothing is written.
+    """
+
+    @pytest.fixture
+    def shared(self, tree: DeployTree, clock: Callable[[], datetime]) -> tuple[DeployTree, Paths]:
+        """Deploy A → B for calibration.json and put a hand-made second config beside it."""
+        deploy_version(tree, A, clock)
+        deploy_version(tree, B, clock)
+        other = attrs.evolve(tree.paths, config=tree.paths.config_dir / "calibration_b.json")
+        other.config.write_text(make_config(D, shift=0.05).to_json())
+        return tree, other
+
+    def test_the_archive_names_its_config(self, shared: tuple[DeployTree, Paths]) -> None:
+        """The first locked job claims the archive for its file name."""
+        tree, _ = shared
+        owner = tree.paths.archive_dir / deploy.OWNER_FILE_NAME
+        assert owner.read_text() == "calibration.json\n"
+
+    def test_rollback_of_the_other_config_to_a_version_of_the_first_is_refused(
+        self, shared: tuple[DeployTree, Paths]
+    ) -> None:
+        """`rollback --config B <A's version>` is refused; no false recovered record appears."""
+        tree, other = shared
+        before = snapshot_tree(tree.root)
+        proc = tree.run_cli("rollback", A, "--yes", "--config", str(other.config))
+        assert proc.returncode == 6, proc.stderr
+        line = _error_line(proc)
+        assert "refusing calibration_b.json: its directory" in line
+        assert "already holds the live config 'calibration.json'" in line
+        assert "give calibration_b.json a directory of its own (nothing was changed)" in line
+        assert snapshot_tree(tree.root) == before
+        assert not [r for r in tree.audit() if r["event"] == "recovered"]
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ("status",),
+            ("history",),
+            ("diff", "live", "live"),
+            ("rollback", "--yes"),
+            ("approve", version_id(50), "--yes"),
+            ("abort", version_id(50)),
+        ],
+    )
+    def test_every_job_refuses_the_second_config(
+        self, shared: tuple[DeployTree, Paths], args: tuple[str, ...]
+    ) -> None:
+        """Read-only and writing jobs alike refuse it with the same one line."""
+        tree, other = shared
+        other_tree = DeployTree(root=tree.root, paths=other)
+        other_tree.add_job(version_id(50))
+        before = snapshot_tree(tree.root)
+        proc = tree.run_cli(*args, "--config", str(other.config))
+        assert proc.returncode == 6, proc.stderr
+        assert "refusing calibration_b.json" in _error_line(proc)
+        assert snapshot_tree(tree.root) == before
+
+    def test_the_first_config_keeps_working(self, shared: tuple[DeployTree, Paths]) -> None:
+        """Its own rollback goes through, and the chain stays complete."""
+        tree, _ = shared
+        proc = tree.run_cli("rollback", "--yes")
+        assert proc.returncode == 0, proc.stderr
+        assert tree.live_version() == A
+        tree.assert_consistent()
+
+    def test_whichever_config_acts_first_owns_a_fresh_directory(self, tree: DeployTree) -> None:
+        """With no archive yet, the second file's approve claims it; the first is then refused."""
+        other = attrs.evolve(tree.paths, config=tree.paths.config_dir / "calibration_b.json")
+        other_tree = DeployTree(root=tree.root, paths=other)
+        other_tree.add_job(A)
+        deploy.approve(other, A, approved_by="alice", now=ticking_clock())
+        tree.add_job(B)
+        with pytest.raises(
+            DeploymentError, match=r"refusing calibration\.json: .*'calibration_b\.json'"
+        ):
+            deploy.approve(tree.paths, B, approved_by="alice", now=ticking_clock())
+        assert not tree.paths.config.exists()
+        with pytest.raises(DeploymentError, match=r"refusing calibration\.json"):
+            deploy.status(tree.paths)
