@@ -560,7 +560,8 @@ class TestVerdict:
         assert preflight.reason == "pre-flight probe 'engine' failed: exit 3: inactive"
         readiness = assess_readiness(_summary(), api_url=None, preflight=preflight)
         assert not readiness.ready
-        assert readiness.reason.endswith("; pre-flight probe 'engine' failed: exit 3: inactive")
+        # What blocks leads the NOT READY reason (cli's rule), before what is sufficient.
+        assert readiness.reason.startswith("pre-flight probe 'engine' failed: exit 3: inactive; ")
 
     def test_all_passing_keeps_the_gate_ready(self, tmp_path: Path) -> None:
         """Every probe passing leaves the verdict to the other checks."""
@@ -684,7 +685,8 @@ class TestCli:
         proc = _cli(site, "check", "--preflight", str(site / "broken.toml"))
         assert proc.returncode == 2
         assert proc.stdout == ""
-        (line,) = proc.stderr.splitlines()
+        # Besides the error, stderr lists the paths the job uses (one per line, no "error").
+        (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error")]
         assert re.fullmatch(
             r"error: preflight file .*broken\.toml: .*\(at line 3, column \d+\)", line
         )
@@ -693,7 +695,7 @@ class TestCli:
         """A broken probe file stops `run --force` too: exit 2 and no job."""
         proc = _cli(site, "run", "--force", "--preflight", str(site / "broken.toml"))
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert proc.stderr.startswith("error: preflight file ")
+        assert "\nerror: preflight file " in "\n" + proc.stderr
         assert not (site / "reports" / "jobs").exists() or not _jobs(site)
 
     def test_run_is_refused_by_a_failing_probe(self, site: Path) -> None:
