@@ -22,6 +22,7 @@ PURE_MODULES = (
     "validation",
     "analysis",
     "monitor",
+    "text",
 )
 FORBIDDEN = frozenset(
     {
