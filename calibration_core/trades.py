@@ -36,6 +36,8 @@ from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, open_regu
 from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -579,6 +581,24 @@ _INT_COLUMNS = 6  # line number, symbol, side, calibration version, consensus, n
 _FLOAT_COLUMNS = 6  # timestamp, confidence, entry, exit, pnl, calibrated confidence
 
 
+def _object_hook(duplicates_seen: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """Return the decoder's object hook: a dict, noting in ``duplicates_seen`` any repeated key."""
+
+    def hook(pairs: list[tuple[str, Any]], dict_: type[dict[str, Any]] = dict) -> dict[str, Any]:
+        # Called for every object of every line: a plain function with its
+        # names bound locally, and the slow bookkeeping only on a repeat.
+        record = dict_(pairs)
+        if len(record) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen and key not in duplicates_seen:
+                    duplicates_seen.append(key)
+                seen.add(key)
+        return record
+
+    return hook
+
+
 class _Reader:
     """Accumulates columns while lines are fed to it; ``batch()`` turns them into a TradeBatch."""
 
@@ -603,22 +623,13 @@ class _Reader:
         # the last silently, which would let a second "side" flip a trade.
         self.duplicates_seen: list[str] = []
         self.decoder = json.JSONDecoder(
-            parse_constant=self._nonfinite, object_pairs_hook=self._object
+            parse_constant=self._nonfinite,
+            object_pairs_hook=_object_hook(self.duplicates_seen),
         )
 
     def _nonfinite(self, token: str) -> _NonFinite:
         self.nonfinite_seen.append(token)
         return _NonFinite(token)
-
-    def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        record = dict(pairs)
-        if len(record) != len(pairs):
-            seen: set[str] = set()
-            for key, _ in pairs:
-                if key in seen and key not in self.duplicates_seen:
-                    self.duplicates_seen.append(key)
-                seen.add(key)
-        return record
 
     def report(self, lineno: int, reasons: list[str]) -> None:
         """Record the problems of one line."""
