@@ -233,6 +233,29 @@ class TestInjection:
         assert "x\\nerror: forged\\x1b[0m is NaN (not valid JSON)" in proc.stderr
 
 
+class TestOperatorNames:
+    @pytest.mark.parametrize(
+        ("flag", "value"),
+        [
+            ("--by", "alice\x9b2J"),  # C1 CSI: clears the screen on some terminals
+            ("--by", "alice\u202eecila"),  # right-to-left override
+            ("--reason", "ok\u2066hidden\u2069"),  # isolates
+            ("--reason", "line\u2028break"),
+        ],
+    )
+    def test_abort_refuses_c1_and_bidi_in_names_and_reasons(
+        self, site: _Site, flag: str, value: str
+    ) -> None:
+        """--by and --reason refuse C1 controls and bidi characters, as they refuse C0."""
+        proc = site.cli("abort", "cal_20260101_000000", flag, value)
+        assert proc.returncode == 2, proc.stderr
+        line = _error_line(proc)
+        assert "without control or bidirectional characters" in line
+        assert escape(value) in line
+        for char in ("\x9b", "\u202e", "\u2066", "\u2028"):
+            assert char not in proc.stderr
+
+
 # --------------------------------------------------------------------------- item 2: what is read
 
 
