@@ -73,6 +73,7 @@ def _add_job(paths: Paths, n: int) -> str:
             n_trades=500,
             base_version=live.version,
             base_config_sha256=live.sha256,
+            recommendation="APPROVE CANDIDATE",
         )
     )
     return job_id

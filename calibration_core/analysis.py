@@ -35,6 +35,7 @@ from calibration_core.constants import (
     NEUTRAL_PNL_BAND_PCT,
 )
 from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
+from calibration_core.gate import GateEvidence, paired_gate
 from calibration_core.isotonic import IsotonicCalibration, bound_confidence_change, fit_isotonic
 from calibration_core.metrics import (
     ReliabilityTable,
@@ -803,6 +804,9 @@ class SymbolCalibration:
         proposal) rather than the raw confidence.
     calibration : IsotonicCalibration or None
         The bounded map fitted on all the symbol's trades, when kept.
+    gate : GateEvidence or None
+        Its own map against the fallback on its held-out trades (the paired
+        test of gate.py); None when not evaluated.
     """
 
     symbol: str
@@ -818,6 +822,7 @@ class SymbolCalibration:
     brier_symbol: float = math.nan
     fallback_is_global: bool = True
     calibration: IsotonicCalibration | None = attrs.field(default=None, repr=False)
+    gate: GateEvidence | None = None
 
     @property
     def win_rate(self) -> float:
@@ -852,6 +857,7 @@ class SymbolCalibration:
             "max_abs_change": (
                 None if self.calibration is None else float(self.calibration.max_abs_change())
             ),
+            "gate": None if self.gate is None else self.gate.to_dict(),
         }
 
 
@@ -909,7 +915,9 @@ def _symbol_oos(
     rows: npt.NDArray[np.intp],
     bounds: Sequence[int],
     max_change: float,
-) -> tuple[float, float, float, int]:
+    *,
+    global_enabled: bool,
+) -> tuple[float, float, float, int, GateEvidence]:
     # Fold i holds out the symbol's chunk i. Its own map sees only the symbol's earlier
     # chunks; the global map sees every trade (any symbol) that closed before the first
     # held-out trade, rows [0, rows[start]) of the time-sorted data. Neither sees a
@@ -929,11 +937,13 @@ def _symbol_oos(
         own.append(np.asarray(symbol_map.predict(x[test]), dtype=np.float64))
         outcomes.append(y[test])
     held_out = np.concatenate(outcomes)
+    fallback = np.concatenate(global_ if global_enabled else raw)
     return (
         _pooled_brier(raw, held_out),
         _pooled_brier(global_, held_out),
         _pooled_brier(own, held_out),
         int(held_out.size),
+        paired_gate(fallback, np.concatenate(own), held_out),
     )
 
 
@@ -974,7 +984,9 @@ def _evaluate_symbol(
     bounds, note = _fold_plan(n, n_folds, min_fold_trades)
     if not bounds:
         return attrs.evolve(row, reason=f"fallback: {note}")
-    raw, global_, own, n_evaluated = _symbol_oos(x, y, rows, bounds, max_change)
+    raw, global_, own, n_evaluated, gate = _symbol_oos(
+        x, y, rows, bounds, max_change, global_enabled=global_enabled
+    )
     row = attrs.evolve(
         row,
         n_folds=len(bounds) - 2,
@@ -982,6 +994,7 @@ def _evaluate_symbol(
         brier_raw=raw,
         brier_global=global_,
         brier_symbol=own,
+        gate=gate,
     )
     fallback_name = "the global map" if global_enabled else "the raw confidence"
     fallback = global_ if global_enabled else raw
@@ -1003,12 +1016,21 @@ def _evaluate_symbol(
                 f"only {gain:+.1%} ({scores}), below the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum"
             ),
         )
+    if not gate.distinguishable:
+        return attrs.evolve(
+            row,
+            reason=(
+                f"fallback: its own map improves the held-out MSE over {fallback_name} by "
+                f"{gain:+.1%} ({scores}), but that is {gate.noise_text()} "
+                f"(95% lower bound {gate.gain_lower:+.1%})"
+            ),
+        )
     return attrs.evolve(
         row,
         kept=True,
         reason=(
             f"kept: its own map improves the held-out MSE over {fallback_name} by "
-            f"{gain:.1%} ({scores})"
+            f"{gain:.1%} ({scores}; 95% lower bound {gate.gain_lower:+.1%})"
         ),
         calibration=bound_confidence_change(fit_isotonic(x[rows], y[rows]), max_change),
     )
@@ -1073,7 +1095,10 @@ def evaluate_per_symbol(
     own map (fitted on all its trades) only when
 
     ``B_symbol < B_global`` and
-    ``(B_fallback - B_symbol) / B_fallback >= MIN_CONFIDENCE_IMPROVEMENT``;
+    ``(B_fallback - B_symbol) / B_fallback >= MIN_CONFIDENCE_IMPROVEMENT`` and
+    the gain is distinguishable from noise (the one-sided paired t-test of
+    :func:`calibration_core.gate.paired_gate` on the per-trade squared errors of
+    the fallback and of its own map);
 
     every other symbol falls back to the global map.
     """
@@ -1554,6 +1579,8 @@ class ConsensusAnalysis:
         Largest total change ``|min(1, f(c)·m) - c|`` from a raw confidence ``c``
         in [0, 1] that map ``f`` and multiplier together make, over the global
         map (or none) and every kept per-symbol map.
+    gate : GateEvidence or None
+        The paired test of the held-out gain (gate.py); None when unavailable.
     """
 
     available: bool
@@ -1567,6 +1594,7 @@ class ConsensusAnalysis:
     brier_before: float = math.nan
     brier_after: float = math.nan
     max_abs_change: float = 0.0
+    gate: GateEvidence | None = None
 
     @property
     def improvement(self) -> float:
@@ -1652,7 +1680,9 @@ def evaluate_consensus(
     ``calibration`` is None), estimates the multipliers on ``[0, stop)`` and
     scores ``min(1, b·m)`` against ``b`` on the test chunk. The multipliers are
     enabled only when the pooled relative Brier reduction is at least
-    ``MIN_CONFIDENCE_IMPROVEMENT``; the deployed ones are estimated on all trades.
+    ``MIN_CONFIDENCE_IMPROVEMENT`` and distinguishable from noise (the one-sided
+    paired t-test of :func:`calibration_core.gate.paired_gate`); the deployed
+    ones are estimated on all trades.
     Every multiplier is clamped into :func:`multiplier_limits` of the maps it
     follows (the fold's map in a fold), so map and multiplier together never move
     a confidence by more than ``MAX_CONFIDENCE_CHANGE``.
@@ -1736,13 +1766,21 @@ def evaluate_consensus(
         stage, y, codes, shrinkage_trades=shrinkage_trades, limits=multiplier_limits(followed)
     )
     gain = _relative_improvement(brier_before, brier_after)
-    enabled = gain >= MIN_CONFIDENCE_IMPROVEMENT
+    gate = paired_gate(np.concatenate(before_parts), np.concatenate(after_parts), pooled_y)
+    large_enough = gain >= MIN_CONFIDENCE_IMPROVEMENT
+    enabled = bool(large_enough and gate.distinguishable)
     gain_text = "n/a" if math.isnan(gain) else f"{gain:+.1%}"
-    relation = "meets" if enabled else "is below"
+    relation = "meets" if large_enough else "is below"
     reason = (
         f"out-of-sample MSE improvement {gain_text} over {pooled_y.size} held-out trades "
         f"{relation} the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum"
     )
+    if large_enough:
+        reason += (
+            f" and is distinguishable from noise (95% lower bound {gate.gain_lower:+.1%})"
+            if gate.distinguishable
+            else f" but is {gate.noise_text()} (95% lower bound {gate.gain_lower:+.1%})"
+        )
     return ConsensusAnalysis(
         available=True,
         enabled=enabled,
@@ -1755,6 +1793,7 @@ def evaluate_consensus(
         max_abs_change=max_combined_change(followed, [b.multiplier for b in buckets]),
         n_bucketed=n_bucketed,
         n_unbucketed=n_unbucketed,
+        gate=gate,
     )
 
 
@@ -2090,6 +2129,9 @@ class Proposal:
     weights_carried_over : bool
         The live config's enabled weights are kept, unchanged, because no weight
         change is proposed for the same models.
+    confidence_gate : GateEvidence or None
+        The map's out-of-sample gate (gain, lower bound, trades used); None
+        when no fold was possible.
     """
 
     n_trades: int
@@ -2123,6 +2165,7 @@ class Proposal:
         factory=lambda: propose_hold_bias(HoldEvidence.none())
     )
     weights_carried_over: bool = False
+    confidence_gate: GateEvidence | None = None
 
     @property
     def acceptable(self) -> bool:
@@ -2177,7 +2220,7 @@ class Proposal:
 
 def _confidence_checks(
     oos: OutOfSampleResult, in_sample: MetricsComparison, bounded: IsotonicCalibration
-) -> tuple[list[CheckResult], bool, str]:
+) -> tuple[list[CheckResult], bool, str, GateEvidence | None]:
     if oos.available:
         mse_before, mse_after = oos.brier_raw, oos.brier_calibrated
     else:
@@ -2188,20 +2231,29 @@ def _confidence_checks(
         improvement,
         check_confidence_change_bound(float(bounded.max_abs_change())),
     ]
-    enabled = bool(improvement.passed)
+    # The gate: >= 5 % AND distinguishable from noise (gate.py, one-sided paired t-test).
+    gate = paired_gate(oos.raw, oos.calibrated, oos.outcomes) if oos.available else None
+    enabled = bool(improvement.passed) and gate is not None and gate.passed
     gain = _relative_improvement(mse_before, mse_after)
     gain_text = "n/a" if math.isnan(gain) else f"{gain:+.1%}"
-    if not oos.available:
+    if not oos.available or gate is None:
         reason = oos.note
     elif enabled:
         reason = (
             f"out-of-sample MSE improvement {gain_text} over {oos.n_evaluated} held-out "
-            f"trades meets the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum"
+            f"trades meets the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum and is "
+            f"distinguishable from noise ({gate.summary()})"
         )
-    else:
+    elif not improvement.passed:
         reason = (
             f"out-of-sample MSE improvement {gain_text} over {oos.n_evaluated} "
             f"held-out trades is below the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum"
+        )
+    else:
+        reason = (
+            f"out-of-sample MSE improvement {gain_text} over {oos.n_evaluated} held-out "
+            f"trades meets the {MIN_CONFIDENCE_IMPROVEMENT:.0%} minimum but is "
+            f"{gate.noise_text()} (95% lower bound {gate.gain_lower:+.1%})"
         )
     # "No model gets worse" (checklist 2.2) for what would be deployed: with the
     # map disabled the deployed confidence is the raw one, which cannot degrade.
@@ -2214,7 +2266,7 @@ def _confidence_checks(
             "oos_brier", mse_before, mse_before, higher_is_better=False
         )
     checks.append(degradation)
-    return checks, enabled, reason
+    return checks, enabled, reason, gate
 
 
 def _weight_checks(weights: WeightAnalysis) -> list[CheckResult]:
@@ -2314,10 +2366,11 @@ def build_proposal(
     Notes
     -----
     The map is enabled only when the out-of-sample MSE improvement is at
-    least ``MIN_CONFIDENCE_IMPROVEMENT``; the weights only when a change is
-    proposed and every weight check passed, or carried over unchanged when the
-    live config enables weights for the same models and no change is
-    proposed. Per-symbol maps, consensus multipliers and the HOLD bias each
+    least ``MIN_CONFIDENCE_IMPROVEMENT`` and distinguishable from noise (the
+    one-sided paired t-test of :func:`calibration_core.gate.paired_gate`); the
+    weights only when a change is proposed and every weight check passed, or
+    carried over unchanged when the live config enables weights for the same
+    models and no change is proposed. Per-symbol maps, consensus multipliers and the HOLD bias each
     pass their own out-of-sample gate (see their functions). The job is
     rejected when validation fails, the risk blocks deployment, or nothing
     would change.
@@ -2342,7 +2395,7 @@ def build_proposal(
     fitted = np.asarray(bounded.predict(x), dtype=np.float64)
     in_sample = compare_metrics(x, fitted, y, label="in-sample (optimistic)")
     oos = evaluate_out_of_sample(x, y, n_folds=n_folds, min_fold_trades=min_fold_trades)
-    confidence_checks, confidence_enabled, confidence_reason = _confidence_checks(
+    confidence_checks, confidence_enabled, confidence_reason, confidence_gate = _confidence_checks(
         oos, in_sample, bounded
     )
     checks.extend(confidence_checks)
@@ -2430,6 +2483,7 @@ def build_proposal(
         consensus=consensus,
         hold_bias=hold,
         weights_carried_over=carried is not None,
+        confidence_gate=confidence_gate,
     )
     return attrs.evolve(proposal, rejection_reasons=_rejection_reasons(proposal))
 

@@ -7,12 +7,17 @@
 
 from __future__ import annotations
 
-import http.client
+import ipaddress
 import json
 import math
+import re
+import socket
+import ssl
+import threading
 import time
+import unicodedata
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import attrs
@@ -21,25 +26,28 @@ from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
 from calibration_core.exceptions import InvalidInputError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
+    from calibration_core.preflight import Preflight
     from calibration_core.trades import IntegritySummary
 
 __all__ = [
-    "DEPLOYED_PATH",
+    "FALLBACK_READINESS_PATH",
     "FORBIDDEN_ACTIONS",
     "PRODUCTION_MIN_DAYS",
     "PRODUCTION_MIN_TRADES",
     "READINESS_PATH",
     "SHADOW_MIN_DAYS",
     "SHADOW_MIN_TRADES",
+    "STATS_PATH",
+    "TRAINING_COMPLETED_PATH",
     "ApiReadiness",
     "AuthorizationLevel",
     "Readiness",
     "assess_readiness",
     "authorization_levels",
+    "get_json",
     "notify_deployment",
     "query_readiness_api",
+    "terminal_safe",
 ]
 
 SHADOW_MIN_TRADES: Final = 100
@@ -51,15 +59,25 @@ PRODUCTION_MIN_TRADES: Final = 500
 PRODUCTION_MIN_DAYS: Final = 14.0
 """Shortest time span, in days, of the trades for the production level."""
 
-READINESS_PATH: Final = "/api/learning/readiness/simple"
+READINESS_PATH: Final = "/readiness/simple"
 """Path of the cadence API's readiness answer, appended to the base URL."""
-DEPLOYED_PATH: Final = "/api/learning/calibration/deployed"
-"""Path that `notify_deployment` posts to, appended to the base URL."""
+FALLBACK_READINESS_PATH: Final = "/cadence/ready"
+"""Path asked when `READINESS_PATH` answers 404 (the same answer, another route)."""
+STATS_PATH: Final = "/readiness"
+"""Path of the cadence API's whole picture; its ``stats`` are shown when it has them."""
+TRAINING_COMPLETED_PATH: Final = "/training/completed"
+"""Path that `notify_deployment` posts to after an approve, appended to the base URL."""
 FORBIDDEN_ACTIONS: Final = frozenset({"retrain", "weights_update"})
 """Actions that must NOT be allowed for a calibration-only run (checklist 0.3)."""
 
 _MAX_ANSWER_BYTES: Final = 64 * 1024
+_MAX_HEAD_BYTES: Final = 64 * 1024  # status lines and headers, interim 1xx answers included
+_MAX_LINE_BYTES: Final = 8 * 1024
 _READ_CHUNK: Final = 4096
+_MAX_SHOWN_CHARS: Final = 300  # of one untrusted text (the API's reason) on a terminal
+_MAX_STATS: Final = 20
+# Control, format (bidi overrides), surrogate, private use, unassigned, line/paragraph separators.
+_UNSAFE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @attrs.frozen
@@ -78,7 +96,10 @@ class ApiReadiness:
 
     ``reachable`` is true when an HTTP answer arrived (whatever its status);
     ``ready`` only when it was ``{"ready": true}`` with ``"calibration"`` and
-    none of `FORBIDDEN_ACTIONS` among the actions.
+    none of `FORBIDDEN_ACTIONS` among the actions. ``api_reason`` is the
+    API's own ``reason``, verbatim but escaped for a terminal; ``stats`` the
+    ``stats`` of ``GET /readiness`` when the API has them; ``fell_back`` says
+    that ``/readiness/simple`` was not found and ``url`` is ``/cadence/ready``.
     """
 
     url: str
@@ -86,6 +107,9 @@ class ApiReadiness:
     ready: bool
     actions: tuple[str, ...]
     reason: str
+    api_reason: str | None = None
+    stats: dict[str, object] | None = attrs.field(default=None, eq=False)
+    fell_back: bool = False
 
 
 @attrs.frozen
@@ -99,6 +123,7 @@ class Readiness:
     levels: tuple[AuthorizationLevel, ...]
     api: ApiReadiness | None
     integrity: IntegritySummary
+    preflight: Preflight | None = None
 
 
 # --------------------------------------------------------------------------- levels
@@ -185,9 +210,20 @@ def authorization_levels(n_trades: int, span_days: float) -> tuple[Authorization
 
 # --------------------------------------------------------------------------- HTTP
 
+# The client speaks just enough HTTP/1.1 for three GETs and one POST, on a raw
+# socket, so that ONE wall-clock deadline bounds the whole exchange: name
+# lookup, connect, TLS, sending, the status line, every header (interim 1xx
+# answers included) and the body. http.client restarts its socket timeout on
+# every byte of the status line and headers: a server that drips one byte a
+# second, or sends `100 Continue` forever, held it for good.
+
 
 class _NoAnswerError(Exception):
     """The exchange failed before a complete HTTP answer arrived; the message says why."""
+
+
+class _DuplicateKeyError(ValueError):
+    """A JSON object in the answer names the same key twice."""
 
 
 def _check_timeout(timeout: float) -> None:
@@ -195,58 +231,299 @@ def _check_timeout(timeout: float) -> None:
         raise InvalidInputError(f"timeout must be a finite number > 0 (got {timeout!r})")
 
 
-def _exchange(method: str, url: str, body: bytes | None, timeout: float) -> tuple[int, bytes]:
-    """Send one request and read the whole answer; return ``(status, body)``.
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``; TimeoutError when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0.0:
+        raise TimeoutError
+    return left
 
-    Connecting waits at most ``timeout`` seconds; after the request is sent,
-    waiting for and reading the answer gets what is left of ``timeout``. A
-    server that accepts and then stays silent, or trickles its body, is cut
-    off at the deadline.
+
+@attrs.frozen
+class _Target:
+    """Where a URL points: scheme, host, port, request target and Host header."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    host_header: str
+
+
+def _split_url(url: str) -> _Target:
+    """Split ``url`` or say, in one line, why it cannot be used."""
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):  # noqa: PLR2004 - space, DEL
+        msg = f"cannot use URL {url!r}: it contains spaces or control characters"
+        raise _NoAnswerError(msg)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", a port that is not a number
+        msg = f"cannot use URL {url!r} ({exc})"
+        raise _NoAnswerError(msg) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"cannot use URL {url!r}: expected http://host:port"
+        raise _NoAnswerError(msg)
+    host = parts.hostname
+    port = port if port is not None else (443 if parts.scheme == "https" else 80)
+    shown = f"[{host}]" if ":" in host else host
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target(parts.scheme, host, port, path, f"{shown}:{port}")
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[tuple[int, Any]]:
+    """Return ``(family, address)`` pairs for ``host``, bounded by ``deadline``.
+
+    getaddrinfo has no timeout of its own, so a name (not a literal address)
+    is looked up in a daemon thread that is abandoned at the deadline.
+    """
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if literal.version == 6:  # noqa: PLR2004 - IPv6
+            return [(socket.AF_INET6, (host, port, 0, 0))]
+        return [(socket.AF_INET, (host, port))]
+    found: list[tuple[int, Any]] = []
+    failed: list[BaseException] = []
+
+    def look_up() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found.extend((info[0], info[4]) for info in infos)
+        except (OSError, UnicodeError) as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=look_up, name="cadence-resolve", daemon=True)
+    worker.start()
+    worker.join(_remaining(deadline))
+    if worker.is_alive():
+        raise TimeoutError
+    if failed:
+        raise failed[0]
+    if not found:
+        raise OSError(f"no address for {host}")
+    return found
+
+
+def _connect(target: _Target, deadline: float) -> socket.socket:
+    last: OSError | None = None
+    for family, address in _resolve(target.host, target.port, deadline):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(_remaining(deadline))
+            sock.connect(address)
+        except TimeoutError:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        if target.scheme == "https":
+            return _wrap_tls(sock, target.host, deadline)
+        return sock
+    raise last if last is not None else OSError(f"no address for {target.host}")
+
+
+def _wrap_tls(sock: socket.socket, host: str, deadline: float) -> socket.socket:
+    try:
+        tls = ssl.create_default_context().wrap_socket(
+            sock, server_hostname=host, do_handshake_on_connect=False
+        )
+        tls.settimeout(_remaining(deadline))
+        tls.do_handshake()  # one timeout for the whole handshake (CPython keeps a deadline)
+    except BaseException:
+        sock.close()
+        raise
+    return tls
+
+
+class _Reader:
+    """Buffered reads from ``sock``; every wait gets only what is left of the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float, url: str) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._url = url
+        self._buffer = bytearray()
+        self._eof = False
+
+    def _fill(self) -> None:
+        if self._eof:
+            msg = f"malformed HTTP answer from {self._url} (the connection closed mid-answer)"
+            raise _NoAnswerError(msg)
+        self._sock.settimeout(_remaining(self._deadline))
+        chunk = self._sock.recv(_READ_CHUNK)
+        if chunk:
+            self._buffer += chunk
+        else:
+            self._eof = True
+
+    def readline(self) -> bytes:
+        """Return one line, its end included; a line over ``_MAX_LINE_BYTES`` is refused."""
+        while True:
+            end = self._buffer.find(b"\n", 0, _MAX_LINE_BYTES)
+            if end >= 0:
+                line = bytes(self._buffer[: end + 1])
+                del self._buffer[: end + 1]
+                return line
+            if len(self._buffer) >= _MAX_LINE_BYTES:
+                msg = (
+                    f"malformed HTTP answer from {self._url} (a line over {_MAX_LINE_BYTES} bytes)"
+                )
+                raise _NoAnswerError(msg)
+            self._fill()
+
+    def read_exact(self, size: int) -> bytes:
+        """Return exactly ``size`` bytes."""
+        while len(self._buffer) < size:
+            self._fill()
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def read_to_end(self, limit: int) -> bytes:
+        """Return everything until the server closes; more than ``limit`` bytes is refused."""
+        while not self._eof:
+            if len(self._buffer) > limit:
+                break
+            self._sock.settimeout(_remaining(self._deadline))
+            chunk = self._sock.recv(_READ_CHUNK)
+            if chunk:
+                self._buffer += chunk
+            else:
+                self._eof = True
+        if len(self._buffer) > limit:
+            raise _NoAnswerError(_too_large(self._url))
+        return bytes(self._buffer)
+
+
+def _too_large(url: str) -> str:
+    return f"answer from {url} is larger than {_MAX_ANSWER_BYTES} bytes"
+
+
+_STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?\r?\n")
+
+
+def _read_head(reader: _Reader, url: str) -> tuple[int, dict[bytes, bytes]]:
+    """Read status lines and headers up to the final answer; skip interim 1xx answers."""
+    head_bytes = 0
+
+    def line() -> bytes:
+        nonlocal head_bytes
+        text = reader.readline()
+        head_bytes += len(text)
+        if head_bytes > _MAX_HEAD_BYTES:
+            msg = (
+                f"malformed HTTP answer from {url} (over {_MAX_HEAD_BYTES} bytes of "
+                "status lines and headers)"
+            )
+            raise _NoAnswerError(msg)
+        return text
+
+    while True:
+        status_line = line()
+        match = _STATUS_LINE.fullmatch(status_line)
+        if match is None:
+            msg = f"malformed HTTP answer from {url} (status line {status_line[:60]!r})"
+            raise _NoAnswerError(msg)
+        status = int(match.group(1))
+        headers: dict[bytes, bytes] = {}
+        while (header := line()) not in (b"\r\n", b"\n"):
+            name, colon, value = header.partition(b":")
+            if not colon or not name.strip():
+                msg = f"malformed HTTP answer from {url} (header line {header[:60]!r})"
+                raise _NoAnswerError(msg)
+            headers[name.strip().lower()] = value.strip()
+        if status >= 200 or status == 101:  # noqa: PLR2004 - final answer; 101 is never asked for
+            return status, headers
+
+
+def _read_chunked(reader: _Reader, url: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        size_line = reader.readline().split(b";", 1)[0].strip()
+        try:
+            length = int(size_line, 16)
+        except ValueError:
+            msg = f"malformed HTTP answer from {url} (chunk size {size_line[:20]!r})"
+            raise _NoAnswerError(msg) from None
+        if length < 0:
+            msg = f"malformed HTTP answer from {url} (chunk size {size_line[:20]!r})"
+            raise _NoAnswerError(msg)
+        if length == 0:
+            trailer_bytes = 0
+            while (trailer := reader.readline()) not in (b"\r\n", b"\n"):
+                trailer_bytes += len(trailer)
+                if trailer_bytes > _MAX_HEAD_BYTES:
+                    raise _NoAnswerError(_too_large(url))
+            return b"".join(chunks)
+        size += length
+        if size > _MAX_ANSWER_BYTES:
+            raise _NoAnswerError(_too_large(url))
+        chunks.append(reader.read_exact(length))
+        reader.readline()  # the CRLF after the chunk
+
+
+def _read_answer(reader: _Reader, url: str) -> tuple[int, bytes]:
+    status, headers = _read_head(reader, url)
+    if status in (101, 204, 304):
+        return status, b""
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        return status, _read_chunked(reader, url)
+    length_text = headers.get(b"content-length")
+    if length_text is None:
+        return status, reader.read_to_end(_MAX_ANSWER_BYTES)
+    if not length_text.isdigit():
+        msg = f"malformed HTTP answer from {url} (Content-Length {length_text[:20]!r})"
+        raise _NoAnswerError(msg)
+    length = int(length_text[:12])  # more than 12 digits is too large anyway
+    if len(length_text) > 12 or length > _MAX_ANSWER_BYTES:  # noqa: PLR2004 - see above
+        raise _NoAnswerError(_too_large(url))
+    return status, reader.read_exact(length)
+
+
+def _request_bytes(method: str, target: _Target, body: bytes | None) -> bytes:
+    lines = [
+        f"{method} {target.path} HTTP/1.1",
+        f"Host: {target.host_header}",
+        "User-Agent: calibration_core",
+        "Accept: application/json",
+        "Connection: close",
+    ]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+    return head + (body or b"")
+
+
+def _exchange(
+    method: str, url: str, body: bytes | None, *, deadline: float, timeout: float
+) -> tuple[int, bytes]:
+    """Send one request and read the whole answer by ``deadline``; return ``(status, body)``.
+
+    ``timeout`` is only named in the failure message. Every step, from the name
+    lookup to the last body byte, waits at most what is left until ``deadline``.
 
     Raises
     ------
     _NoAnswerError
-        With the reason, for any failure before the answer is complete.
+        With a one-line reason, for any failure before the answer is complete.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        msg = f"cannot use URL {url!r}: expected http://host:port"
-        raise _NoAnswerError(msg)
-    deadline = time.monotonic() + timeout
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
+    target = _split_url(url)
     try:
-        connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+        sock = _connect(target, deadline)
         try:
-            connection.request(method, parts.path or "/", body=body, headers=headers)
-            if connection.sock is not None:
-                # The answer gets what is left of the budget, not a fresh timeout.
-                connection.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            response = connection.getresponse()
-            return response.status, _read_body(response, deadline, url)
+            sock.settimeout(_remaining(deadline))
+            sock.sendall(_request_bytes(method, target, body))
+            return _read_answer(_Reader(sock, deadline, url), url)
         finally:
-            connection.close()
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise _NoAnswerError(_failure_reason(exc, url, timeout)) from exc
-
-
-def _read_body(response: http.client.HTTPResponse, deadline: float, url: str) -> bytes:
-    """Read an answer body of at most ``_MAX_ANSWER_BYTES``, stopping at ``deadline``."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.read1(_READ_CHUNK):
-        size += len(chunk)
-        if size > _MAX_ANSWER_BYTES:
-            msg = f"answer from {url} is larger than {_MAX_ANSWER_BYTES} bytes"
-            raise _NoAnswerError(msg)
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        chunks.append(chunk)
-    return b"".join(chunks)
+            sock.close()
+    except (OSError, ValueError) as exc:  # TimeoutError is an OSError; UnicodeError a ValueError
+        raise _NoAnswerError(_failure_reason(exc, url, timeout)) from None
 
 
 def _failure_reason(exc: Exception, url: str, timeout: float) -> str:
@@ -256,41 +533,174 @@ def _failure_reason(exc: Exception, url: str, timeout: float) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot reach {url} (connection refused)"
     if isinstance(exc, OSError):
-        return f"cannot reach {url} ({exc.strerror or exc})"
-    if isinstance(exc, http.client.HTTPException):
-        return f"malformed HTTP answer from {url} ({type(exc).__name__})"
-    return f"cannot use URL {url!r} ({exc})"  # a ValueError, e.g. a port that is not a number
+        return f"cannot reach {url} ({_one_line(exc.strerror or str(exc))})"
+    return f"cannot use URL {url!r} ({_one_line(str(exc))})"  # e.g. a host name IDNA refuses
 
 
 def _url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 
 
-def _judge_answer(answer: object) -> tuple[bool, tuple[str, ...], str]:
-    """Turn a decoded readiness answer into ``(ready, actions, reason)``."""
+# --------------------------------------------------------------------------- answers
+
+
+def terminal_safe(text: str, *, limit: int = _MAX_SHOWN_CHARS) -> str:
+    r"""Return ``text`` safe to print on a terminal or in a report, on one line.
+
+    Parameters
+    ----------
+    text : str
+        Untrusted text, e.g. the cadence API's ``reason``.
+    limit : int, optional
+        Characters kept; a longer text is cut and says how much was left out.
+
+    Returns
+    -------
+    str
+        ``text`` with every control, format (bidirectional overrides included),
+        surrogate, private-use, unassigned and line/paragraph separator
+        character written as a ``\x..``/``\u....``/``\U........`` escape;
+        everything else (emoji too) is kept verbatim.
+
+    Examples
+    --------
+    >>> terminal_safe("❌ Gate failed\n\x1b[2J")
+    '❌ Gate failed\\x0a\\x1b[2J'
+    """
+    shown = text[:limit]
+    out = []
+    for ch in shown:
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            code = ord(ch)
+            out.append(_escape(code))
+        else:
+            out.append(ch)
+    if len(text) > limit:
+        out.append(f"… ({len(text) - limit} more characters)")
+    return "".join(out)
+
+
+def _escape(code: int) -> str:
+    if code < 0x100:  # noqa: PLR2004 - Latin-1
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"  # noqa: PLR2004 - the BMP
+
+
+def _one_line(text: str) -> str:
+    return terminal_safe(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _decode(body: bytes, who: str = "cadence API") -> tuple[object, str | None]:
+    """Decode a JSON answer; return ``(value, None)`` or ``(None, why it is unusable)``."""
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys), None
+    except _DuplicateKeyError as exc:
+        return None, f"{who} answer names the key {terminal_safe(str(exc.args[0]))!r} twice"
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, not UTF-8, huge ints, nesting
+        return None, f"{who} answered invalid JSON ({_one_line(str(exc))})"
+
+
+def get_json(url: str, *, timeout: float) -> tuple[object, str | None]:
+    """GET ``url`` and decode its JSON answer, within one wall-clock ``timeout``.
+
+    Parameters
+    ----------
+    url : str
+        Full ``http(s)://host:port/path`` URL.
+    timeout : float
+        Seconds for the whole exchange, connect to last byte.
+
+    Returns
+    -------
+    value : object
+        The decoded answer, or None when there is none.
+    problem : str or None
+        None on HTTP 200 with valid JSON (no key named twice in any object);
+        otherwise one line saying what went wrong, naming the URL.
+
+    Raises
+    ------
+    InvalidInputError
+        Only if ``timeout`` is not a finite positive number.
+    """
+    _check_timeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        status, body = _exchange("GET", url, None, deadline=deadline, timeout=timeout)
+    except _NoAnswerError as exc:
+        return None, str(exc)
+    if status != 200:  # noqa: PLR2004 - HTTP OK
+        return None, f"{url} answered {_http_failure(status, body)}"
+    return _decode(body, who=url)
+
+
+def _judge_answer(answer: object) -> tuple[bool, tuple[str, ...], str, str | None]:
+    """Turn a decoded readiness answer into ``(ready, actions, reason, the API's reason)``."""
     if type(answer) is not dict:
-        return False, (), "cadence API answer is not a JSON object"
+        return False, (), "cadence API answer is not a JSON object", None
+    said = answer.get("reason")
+    api_reason = terminal_safe(said) if isinstance(said, str) else None
     ready = answer.get("ready")
     actions = answer.get("actions")
     if type(ready) is not bool:
-        return False, (), "cadence API answer has no boolean 'ready'"
+        return False, (), "cadence API answer has no boolean 'ready'", api_reason
     if type(actions) is not list or not all(type(a) is str for a in actions):
-        return False, (), "cadence API answer has no list of strings 'actions'"
-    allowed = tuple(actions)
+        return False, (), "cadence API answer has no list of strings 'actions'", api_reason
+    allowed = tuple(terminal_safe(a) for a in actions)
     forbidden = sorted(FORBIDDEN_ACTIONS.intersection(allowed))
+    says = f": {api_reason}" if api_reason else ""
     if not ready:
-        reason = f"cadence API says not ready (actions: {list(allowed)})"
+        reason = f"cadence API says not ready{says} (actions: {list(allowed)})"
     elif "calibration" not in allowed:
-        reason = f"cadence API does not allow calibration (actions: {list(allowed)})"
+        reason = f"cadence API does not allow calibration{says} (actions: {list(allowed)})"
     elif forbidden:
         pronoun = "it" if len(forbidden) == 1 else "them"
         reason = (
             f"cadence allows {' and '.join(forbidden)}; "
             f"calibration-only policy requires {pronoun} absent"
+            + (f" (API: {api_reason})" if api_reason else "")
         )
     else:
-        return True, allowed, f"cadence API ready (actions: {list(allowed)})"
-    return False, allowed, reason
+        return True, allowed, f"cadence API ready{says} (actions: {list(allowed)})", api_reason
+    return False, allowed, reason, api_reason
+
+
+def _http_failure(status: int, body: bytes) -> str:
+    """Say what a non-2xx answer was, with FastAPI's ``detail`` when it gives one."""
+    answer, _ = _decode(body)
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    if isinstance(detail, str) and detail:
+        return f"HTTP {status}: {terminal_safe(detail)}"
+    return f"HTTP {status}"
+
+
+def _fetch_stats(base_url: str, deadline: float, timeout: float) -> dict[str, object] | None:
+    """Return the ``stats`` of ``GET /readiness`` when the API has them, else None."""
+    url = _url(base_url, STATS_PATH)
+    try:
+        status, body = _exchange("GET", url, None, deadline=deadline, timeout=timeout)
+    except _NoAnswerError:
+        return None
+    answer, _ = _decode(body) if status == 200 else (None, None)  # noqa: PLR2004 - HTTP OK
+    stats = answer.get("stats") if isinstance(answer, dict) else None
+    if not isinstance(stats, dict):
+        return None
+    shown: dict[str, object] = {}
+    for key, value in list(stats.items())[:_MAX_STATS]:
+        if value is None or isinstance(value, bool | int | float):
+            shown[terminal_safe(key, limit=40)] = value
+        elif isinstance(value, str):
+            shown[terminal_safe(key, limit=40)] = terminal_safe(value, limit=80)
+    return shown
 
 
 def query_readiness_api(base_url: str, *, timeout: float = 2.0) -> ApiReadiness:
@@ -301,15 +711,20 @@ def query_readiness_api(base_url: str, *, timeout: float = 2.0) -> ApiReadiness:
     base_url : str
         ``http://host:port`` of the learning API, e.g. ``http://127.0.0.1:8003``.
     timeout : float, optional
-        Seconds to wait for each network step and for the whole answer body.
+        Seconds for the whole conversation: one wall-clock deadline covers
+        every request below, from connecting to the last byte.
 
     Returns
     -------
     ApiReadiness
-        Ready only for HTTP 200 with ``{"ready": true, "actions": [...]}``
-        where the actions include ``"calibration"`` and none of
+        Asks ``GET /readiness/simple``, and ``GET /cadence/ready`` when that
+        answers 404. Ready only for HTTP 200 with ``{"ready": true, "actions":
+        [...]}`` where the actions include ``"calibration"`` and none of
         `FORBIDDEN_ACTIONS`. Every other outcome (unreachable, timeout,
-        non-200, bad JSON, wrong types) is "not ready" with the reason.
+        non-200, bad JSON, a key named twice, wrong types) is "not ready" with
+        the reason. The API's own ``reason`` is kept verbatim (escaped for a
+        terminal), and the ``stats`` of ``GET /readiness`` when time is left
+        and the API has them.
 
     Raises
     ------
@@ -318,43 +733,62 @@ def query_readiness_api(base_url: str, *, timeout: float = 2.0) -> ApiReadiness:
         does or fails to do raises.
     """
     _check_timeout(timeout)
+    deadline = time.monotonic() + timeout
     url = _url(base_url, READINESS_PATH)
+    fell_back = False
     try:
-        status, body = _exchange("GET", url, None, timeout)
+        status, body = _exchange("GET", url, None, deadline=deadline, timeout=timeout)
+        if status == 404:  # noqa: PLR2004 - not found: the API's other readiness path
+            url, fell_back = _url(base_url, FALLBACK_READINESS_PATH), True
+            status, body = _exchange("GET", url, None, deadline=deadline, timeout=timeout)
     except _NoAnswerError as exc:
-        return ApiReadiness(url, reachable=False, ready=False, actions=(), reason=str(exc))
+        return ApiReadiness(
+            url, reachable=False, ready=False, actions=(), reason=str(exc), fell_back=fell_back
+        )
     if status != 200:  # noqa: PLR2004 - HTTP OK
-        reason = f"cadence API answered HTTP {status}"
-        return ApiReadiness(url, reachable=True, ready=False, actions=(), reason=reason)
-    try:
-        answer = json.loads(body)
-    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
-        reason = f"cadence API answered invalid JSON ({exc})"
-        return ApiReadiness(url, reachable=True, ready=False, actions=(), reason=reason)
-    ready, actions, reason = _judge_answer(answer)
-    return ApiReadiness(url, reachable=True, ready=ready, actions=actions, reason=reason)
+        reason = f"cadence API answered {_http_failure(status, body)} at {url}"
+        return ApiReadiness(
+            url, reachable=True, ready=False, actions=(), reason=reason, fell_back=fell_back
+        )
+    answer, problem = _decode(body)
+    if problem is not None:
+        return ApiReadiness(
+            url, reachable=True, ready=False, actions=(), reason=problem, fell_back=fell_back
+        )
+    ready, actions, reason, api_reason = _judge_answer(answer)
+    return ApiReadiness(
+        url,
+        reachable=True,
+        ready=ready,
+        actions=actions,
+        reason=reason,
+        api_reason=api_reason,
+        stats=_fetch_stats(base_url, deadline, timeout),
+        fell_back=fell_back,
+    )
 
 
-def notify_deployment(
-    base_url: str, payload: Mapping[str, object], *, timeout: float = 2.0
-) -> tuple[bool, str]:
-    """Tell the learning API that a calibration config was deployed; best effort.
+def notify_deployment(base_url: str, version: str, *, timeout: float = 2.0) -> tuple[bool, str]:
+    """Tell the learning API that a calibration was applied; best effort.
+
+    Posts ``{"action": "calibration", "notes": version}`` to
+    ``<base_url>/training/completed``.
 
     Parameters
     ----------
     base_url : str
         ``http://host:port`` of the learning API.
-    payload : mapping
-        JSON-serialisable description of the deployment (version, job id, ...).
+    version : str
+        The version that went live.
     timeout : float, optional
-        Seconds to wait for each network step and for the whole answer body.
+        Seconds for the whole exchange, connect to last byte.
 
     Returns
     -------
     ok : bool
         Whether the API answered with a 2xx status.
     reason : str
-        What happened, for the log.
+        What happened, one line naming the URL, for the log and the audit trail.
 
     Raises
     ------
@@ -362,27 +796,29 @@ def notify_deployment(
         Only if ``timeout`` is not a finite positive number.
     """
     _check_timeout(timeout)
-    url = _url(base_url, DEPLOYED_PATH)
+    deadline = time.monotonic() + timeout
+    url = _url(base_url, TRAINING_COMPLETED_PATH)
+    body = json.dumps({"action": "calibration", "notes": version}).encode("utf-8")
     try:
-        body = json.dumps(payload, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        return False, f"deployment notice not sent: payload is not JSON ({exc})"
-    try:
-        status, _ = _exchange("POST", url, body, timeout)
+        status, answer = _exchange("POST", url, body, deadline=deadline, timeout=timeout)
     except _NoAnswerError as exc:
-        return False, f"deployment notice not delivered: {exc}"
+        return False, f"calibration notice not delivered to {url}: {exc}"
     if 200 <= status < 300:  # noqa: PLR2004 - the 2xx range
-        return True, f"deployment notice accepted by {url} (HTTP {status})"
-    return False, f"deployment notice refused by {url} (HTTP {status})"
+        return True, f"calibration notice recorded by {url} (HTTP {status})"
+    return False, f"calibration notice refused by {url} ({_http_failure(status, answer)})"
 
 
 # --------------------------------------------------------------------------- verdict
 
 
 def assess_readiness(
-    summary: IntegritySummary, *, api_url: str | None, timeout: float = 2.0
+    summary: IntegritySummary,
+    *,
+    api_url: str | None,
+    timeout: float = 2.0,
+    preflight: Preflight | None = None,
 ) -> Readiness:
-    """Combine the authorization levels, data integrity and the cadence API into one verdict.
+    """Combine the authorization levels, data integrity, the cadence API and pre-flight.
 
     Parameters
     ----------
@@ -391,15 +827,20 @@ def assess_readiness(
     api_url : str or None
         Base URL of the learning API; None skips the API (no API configured).
     timeout : float, optional
-        Seconds allowed for the API call.
+        Seconds allowed for the whole conversation with the API.
+    preflight : Preflight, optional
+        The pre-flight probes' verdict (checklist 0.1); None when no probe
+        file is configured. Probes that were skipped (``--force``) never
+        count as passed.
 
     Returns
     -------
     Readiness
         ``READY`` when calibration is authorized by the trade count, the data
-        integrity is ok and, if an API is configured, the API is ready.
-        ``allowed_actions`` is then ``("calibration",)``: calibration_core
-        only ever calibrates, whatever else ``levels`` authorizes.
+        integrity is ok, the API (if configured) is ready and the pre-flight
+        probes (if configured) passed. ``allowed_actions`` is then
+        ``("calibration",)``: calibration_core only ever calibrates, whatever
+        else ``levels`` authorizes.
 
     Raises
     ------
@@ -410,12 +851,19 @@ def assess_readiness(
     levels = authorization_levels(summary.n_trades, summary.span_days)
     calibration = levels[0]
     api = query_readiness_api(api_url, timeout=timeout) if api_url else None
-    ready = calibration.authorized and summary.ok and (api is None or api.ready)
+    ready = (
+        calibration.authorized
+        and summary.ok
+        and (api is None or api.ready)
+        and (preflight is None or preflight.passed)
+    )
     parts = [calibration.reason]
     if not summary.ok:
         parts.append("data integrity: " + "; ".join(summary.problems))
     if api is not None:
         parts.append(api.reason)
+    if preflight is not None and not preflight.passed:
+        parts.append(preflight.reason)
     return Readiness(
         ready=ready,
         status="READY" if ready else "NOT READY",
@@ -424,4 +872,5 @@ def assess_readiness(
         levels=levels,
         api=api,
         integrity=summary,
+        preflight=preflight,
     )

@@ -69,7 +69,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DEPLOYMENT: "approve/rollback could not complete; the live config is untouched "
     "(also: run/analyze could not write their files; nothing partial is left)",
     EXIT_REFUSED: "the job was refused (unknown, rejected, high risk, forced, stale, "
-    "already deployed, or not confirmed)",
+    "already deployed, its report says DO NOT APPLY and no --override was given, "
+    "or not confirmed)",
     EXIT_ROLLBACK_ADVISED: "monitor: ROLLBACK verdict (with --auto-rollback: rolled back; "
     "if that failed, the failure's own code 5/6/7 is returned instead)",
     EXIT_INTERNAL: "internal error: a bug, please report it with the log",

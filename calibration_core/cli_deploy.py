@@ -9,7 +9,8 @@ import math
 from typing import IO, TYPE_CHECKING, Any
 
 from calibration_core import deploy
-from calibration_core.exceptions import JobRefusedError
+from calibration_core.exceptions import CalibrationError, JobRefusedError
+from calibration_core.jobs import RECOMMEND_APPROVE
 
 if TYPE_CHECKING:
     from calibration_core.cli import JobContext
@@ -39,12 +40,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "back up the live config, archive the new version, replace calibration.json "
             "atomically, touch .calibration_reload, append the audit record and mark the job "
             "deployed. Refuses unknown, rejected, forced, failed, high-risk, aborted, already "
-            "deployed and stale jobs."
+            "deployed and stale jobs, and a job whose report says DO NOT APPLY unless "
+            "--override says why."
         ),
     )
     approve.add_argument("job_id", help="the job to deploy, e.g. cal_20260210_143022")
     approve.add_argument(
         "--approved-by", metavar="NAME", help="who approves (default: the login user)"
+    )
+    approve.add_argument(
+        "--override",
+        metavar="WHY",
+        type=_override_reason,
+        help=(
+            "deploy a job whose report says DO NOT APPLY, for this reason (at least 10 "
+            "characters; recorded in the job, the audit trail and the config). Never lifts "
+            "the refusal of a forced, rejected or high-risk job"
+        ),
     )
     _add_confirmation(approve)
     approve.set_defaults(handler=_approve)
@@ -121,6 +133,14 @@ def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _override_reason(text: str) -> str:
+    try:
+        return deploy.require_override_reason(text)
+    except CalibrationError as exc:
+        # argparse prefixes "argument --override: "; drop our own "--override ".
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--override ")) from None
+
+
 def _lock_timeout(text: str) -> float:
     # float() accepts "nan" and "inf": a NaN deadline never passes, so the wait never ends.
     try:
@@ -168,16 +188,25 @@ def _prompt_stream(ctx: JobContext) -> IO[str]:
 
 def _approve(args: argparse.Namespace, ctx: JobContext) -> int:
     approver = _login_name() if args.approved_by is None else args.approved_by
-    plan = deploy.plan_approval(ctx.paths, args.job_id)
+    override = getattr(args, "override", None)
+    plan = deploy.plan_approval(ctx.paths, args.job_id, override=override)
     out = _prompt_stream(ctx)
     out.write(_approval_summary(plan) + "\n")
-    _confirm(args, ctx, f"Deploy {args.job_id}? [y/N] ", out)
+    question = f"Deploy {args.job_id}? [y/N] "
+    if override is not None:
+        out.write(
+            f"⚠️  OVERRIDE: you deploy {args.job_id} against its report's DO NOT APPLY.\n"
+            f"   your reason: {override}\n"
+        )
+        question = f"Deploy {args.job_id} against the report, for the reason above? [y/N] "
+    _confirm(args, ctx, question, out)
     result = deploy.approve(
         ctx.paths,
         args.job_id,
         approved_by=approver,
         now=ctx.now,
         lock_timeout=args.lock_timeout,
+        override=override,
     )
     ctx.emit({"ok": True, **result.to_dict()}, _render_result(result, ctx.paths))
     return 0
@@ -251,8 +280,14 @@ def _approval_summary(plan: deploy.ApprovalPlan) -> str:
     points = "  ".join(
         f"{x:.2f}→{deploy.calibrated_value(proposed.confidence, x):.3f}" for x in _SUMMARY_POINTS
     )
-    lines = [
-        f"📋 Calibration job {job.job_id}",
+    lines = [f"📋 Calibration job {job.job_id}"]
+    if job.recommendation == RECOMMEND_APPROVE:
+        lines.append(f"   recommendation: ✅ {RECOMMEND_APPROVE} (the report's words)")
+    else:
+        shown = job.recommendation or "UNKNOWN"
+        lines.append(f"   recommendation: ❌ {shown} (the report's words)")
+        lines.extend(f"     - {reason}" for reason in job.do_not_apply_reasons)
+    lines += [
         f"   created:     {job.created_at}",
         f"   trades:      {job.n_trades}",
         f"   data hash:   {job.data_hash}",
@@ -297,9 +332,13 @@ def _render_result(result: deploy.DeployResult, paths: Paths) -> str:
         f"   audit:   {result.event} by {result.by} at {result.at}",
         f"   reload:  signalled via {paths.sentinel}",
     ]
+    if result.override is not None:
+        lines.append(f"   override: {result.override}")
     if result.cadence is not None:
         ok, message = result.cadence
-        lines.append(f"   cadence: {'notified' if ok else 'NOT notified'} ({message})")
+        lines.append(
+            f"   cadence: notified ({message})" if ok else f"⚠️  cadence: NOT notified ({message})"
+        )
     lines.extend(f"⚠️  {w}" for w in result.warnings)
     if result.event == "deploy" and result.changed:
         lines += ["", "Next: monitor for 24-48 hours; `rollback` if needed."]
@@ -316,6 +355,11 @@ def _render_status(report: deploy.StatusReport) -> str:
         lines.append(f"   ⚠️ live config: {report.live_error}")
     lines += [
         f"   approved:      {report.approved_at or '-'} by {report.approved_by or '-'}",
+        *(
+            [f"   override:      {report.override_reason} (deployed against DO NOT APPLY)"]
+            if report.override_reason
+            else []
+        ),
         f"   data hash:     {report.data_hash or '-'}",
         f"   sha256:        {report.config_sha256 or '-'}",
         f"   matches archive: {match[report.matches_archive]}",
@@ -333,6 +377,8 @@ def _render_status(report: deploy.StatusReport) -> str:
     for job in report.pending_jobs:
         flags = " STALE" if job["stale"] else ""
         flags += " FORCED" if job["forced"] else ""
+        if job.get("recommendation") != RECOMMEND_APPROVE:
+            flags += f" {job.get('recommendation')}"
         lines.append(
             f"     {job['job_id']}  risk {job['risk_score']:.1%} ({job['risk_category']}){flags}"
         )
@@ -351,6 +397,7 @@ def _render_history(report: deploy.HistoryReport, paths: Paths) -> str:
         version = event.get("version") or event.get("job_id") or "-"
         by = event.get("approved_by") or event.get("by") or "-"
         extra = f"  reason: {event['reason']}" if event.get("reason") else ""
+        extra += f"  override: {event['override']}" if event.get("override") else ""
         lines.append(
             f"   {event.get('at', '-')!s:<26} {kind:<17} {version!s:<22} "
             f"{event.get('previous_version') or '-'!s:<22} {by}{extra}"

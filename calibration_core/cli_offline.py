@@ -15,6 +15,11 @@ from calibration_core.cli import lazy_handler
 
 __all__ = ["register"]
 
+_PREFLIGHT_HELP = (
+    "TOML file of pre-flight probes (checklist phase 0.1) that must all pass "
+    "(default: $CALIBRATION_PREFLIGHT; see docs/preflight.md)"
+)
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
     """Add ``check``, ``run`` and ``analyze`` to the CLI's subparsers."""
@@ -27,6 +32,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
             "integrity summary. Exit 0 only when calibration is authorized."
         ),
     )
+    check.add_argument("--preflight", metavar="FILE", help=_PREFLIGHT_HELP)
     check.set_defaults(handler=lazy_handler("offline", "run_check"))
 
     run = subparsers.add_parser(
@@ -44,8 +50,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     run.add_argument(
         "--force",
         action="store_true",
-        help="run even when calibration is not authorized; the job is marked FORCED and can "
-        "never be approved (testing only)",
+        help="run even when calibration is not authorized (pre-flight probes are skipped); "
+        "the job is marked FORCED and can never be approved (testing only)",
     )
     run.add_argument(
         "--per-symbol",
@@ -54,6 +60,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         "its own held-out trades, the map beats the global map and improves by at least 5%% "
         "on what the symbol would otherwise get (report section 7a)",
     )
+    run.add_argument("--preflight", metavar="FILE", help=_PREFLIGHT_HELP)
     run.set_defaults(handler=lazy_handler("offline", "run_calibration"))
 
     analyze = subparsers.add_parser(

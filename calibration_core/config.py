@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +31,10 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_CONSENSUS_MULTIPLIER",
     "MAX_HOLD_BIAS",
+    "MAX_OVERRIDE_CHARS",
     "METHOD_PATTERN",
     "MIN_CONSENSUS_MULTIPLIER",
+    "MIN_OVERRIDE_CHARS",
     "MODEL_NAME_PATTERN",
     "SYMBOL_PATTERN",
     "VERSION_PATTERN",
@@ -43,6 +46,7 @@ __all__ = [
     "PerSymbolMaps",
     "consensus_bucket",
     "is_valid_version",
+    "override_reason_problem",
 ]
 
 MAX_CONFIG_BYTES = 1_048_576
@@ -56,6 +60,36 @@ SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}")
 METHOD_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 """What a map's ``method`` may be: a short lower-case identifier such as ``isotonic``."""
 _APPROVER_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+
+MIN_OVERRIDE_CHARS = 10
+"""Fewest characters of an ``approve --override`` reason (after trimming blanks)."""
+MAX_OVERRIDE_CHARS = 500
+"""Most characters of an ``approve --override`` reason."""
+
+
+def override_reason_problem(text: object) -> str:
+    """Return why ``text`` is not an acceptable override reason, or ``""`` when it is.
+
+    Parameters
+    ----------
+    text : object
+        The ``approve --override`` reason: a string of ``MIN_OVERRIDE_CHARS`` to
+        ``MAX_OVERRIDE_CHARS`` characters (blanks at either end do not count)
+        without control or format characters (bidi overrides, zero-width marks),
+        so that what ``status`` and ``history`` print is what was typed.
+    """
+    if not isinstance(text, str):
+        return f"must be a string (got {type(text).__name__})"
+    stripped = text.strip()
+    if len(stripped) < MIN_OVERRIDE_CHARS:
+        return f"must say why in at least {MIN_OVERRIDE_CHARS} characters (got {len(stripped)})"
+    if len(text) > MAX_OVERRIDE_CHARS:
+        return f"must be at most {MAX_OVERRIDE_CHARS} characters (got {len(text)})"
+    bad = next((c for c in text if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"}), None)
+    if bad is not None:
+        return f"must not hold control or bidi/format characters (found U+{ord(bad):04X})"
+    return ""
+
 
 CONSENSUS_BUCKETS = ("unanimous", "strong", "split", "weak")
 """Consensus buckets, from all models agreeing to few agreeing."""
@@ -457,6 +491,7 @@ _TOP_FIELDS = (
     "approved_by",
     "source_job",
     "data_hash",
+    "override_reason",
     "confidence_calibration",
     "ensemble_weights",
     "per_symbol",
@@ -493,6 +528,8 @@ class CalibrationConfig:
     source_job: str | None = None
     data_hash: str | None = None
     schema_version: int = CONFIG_SCHEMA_VERSION
+    override_reason: str | None = None
+    """Why a person deployed it against its report's DO NOT APPLY (``approve --override``)."""
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CalibrationConfig:
@@ -582,6 +619,9 @@ class CalibrationConfig:
             # status and history print it: no control characters may reach a terminal.
             if _APPROVER_PATTERN.fullmatch(data_hash) is None:
                 raise _fail("data_hash", "must be 1-128 printable characters")
+        override_reason = data.get("override_reason")
+        if override_reason is not None and (problem := override_reason_problem(override_reason)):
+            raise _fail("override_reason", problem)
         return cls(
             schema_version=schema,
             version=version,
@@ -599,11 +639,12 @@ class CalibrationConfig:
                 data.get("consensus_multipliers", ConsensusMultipliers().to_dict())
             ),
             hold_bias=HoldBias.from_dict(data.get("hold_bias", HoldBias().to_dict())),
+            override_reason=override_reason,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready document, in schema order."""
-        return {
+        """Return the JSON-ready document, in schema order (``override_reason`` only when set)."""
+        document = {
             "schema_version": self.schema_version,
             "version": self.version,
             "created_at": self.created_at,
@@ -617,6 +658,9 @@ class CalibrationConfig:
             "consensus_multipliers": self.consensus.to_dict(),
             "hold_bias": self.hold_bias.to_dict(),
         }
+        if self.override_reason is not None:
+            document["override_reason"] = self.override_reason
+        return document
 
     def to_json(self) -> str:
         """Serialise to the canonical text form (validated by a round trip).

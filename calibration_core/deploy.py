@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from calibration_core.config import MAX_CONFIG_BYTES, CalibrationConfig, is_valid_version
+from calibration_core.config import (
+    MAX_CONFIG_BYTES,
+    CalibrationConfig,
+    is_valid_version,
+    override_reason_problem,
+)
 from calibration_core.exceptions import (
     CalibrationError,
     ConfigRejectedError,
@@ -82,6 +87,7 @@ __all__ = [
     "read_archived",
     "read_audit",
     "read_live",
+    "require_override_reason",
     "resolve_reference",
     "rollback",
     "status",
@@ -117,6 +123,7 @@ DIFF_GRID = tuple(round(0.50 + 0.05 * i, 2) for i in range(10))
 """Raw confidences at which ``diff`` compares two maps: 0.50, 0.55, ..., 0.95."""
 
 _LIVE_EVENTS = frozenset({"deploy", "rollback", "recovered"})
+_NOTICE_LOCK_TIMEOUT = 5.0  # seconds to wait for the lock to record the cadence notice
 _MAX_NAME_CHARS = 128
 _MAX_REASON_CHARS = 500
 _MAX_LIVE_BYTES = 64 * MAX_CONFIG_BYTES  # an absurd live file is moved aside by a person
@@ -203,6 +210,7 @@ class DeployResult:
     resumed: bool = False
     warnings: tuple[str, ...] = ()
     cadence: tuple[bool, str] | None = None
+    override: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready result."""
@@ -278,6 +286,7 @@ class StatusReport:
     last_audit_event: dict[str, Any] | None
     audit_bad_lines: tuple[int, ...]
     lock_held: bool
+    override_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report."""
@@ -299,6 +308,7 @@ class VersionSummary:
     job_id: str | None
     archived: bool
     live_now: bool
+    override: str | None = None
 
 
 @attrs.frozen
@@ -427,6 +437,7 @@ def _recovery_record(trail: AuditTrail, live: LiveConfig, at: datetime) -> dict[
     if live.config is None or live.version == trail.last_live_version:
         return None
     seen = live.config.version in trail.ever_live()
+    override = live.config.override_reason
     return {
         "event": "recovered",
         "as": "rollback" if seen else "deploy",
@@ -438,6 +449,7 @@ def _recovery_record(trail: AuditTrail, live: LiveConfig, at: datetime) -> dict[
         "at": _iso(at),
         "config_sha256": live.sha256,
         "note": "live config had no audit record (interrupted approve/rollback or hand edit)",
+        **({} if seen or override is None else {"override": override}),
     }
 
 
@@ -988,8 +1000,18 @@ def _touch_sentinel(session: _Session, event: str, version: str, at: datetime) -
 
 
 def _mark_deployed(
-    store: JobStore, job: JobRecord, *, at: datetime, by: str, note: str | None, warn: list[str]
+    store: JobStore,
+    job: JobRecord,
+    *,
+    at: datetime,
+    by: str,
+    note: str | None,
+    warn: list[str],
+    override: str | None = None,
 ) -> None:
+    if override is not None:
+        job = attrs.evolve(job, override={"reason": override, "by": by, "at": _iso(at)})
+        note = f"deployed against its report's DO NOT APPLY; override: {override}"
     try:
         store.save(job.with_status(STATUS_DEPLOYED, at=at, by=by, note=note))
     except (OSError, CalibrationError) as exc:
@@ -1007,12 +1029,30 @@ def _notify_cadence(paths: Paths, payload: dict[str, Any]) -> tuple[bool, str] |
     # Imported here: only a deploy with a configured API pays for the HTTP client.
     from calibration_core.cadence import notify_deployment  # noqa: PLC0415
 
+    version = str(payload["version"])
     try:
-        ok, message = notify_deployment(paths.cadence_api, payload, timeout=2.0)
+        ok, message = notify_deployment(paths.cadence_api, version, timeout=2.0)
     except Exception as exc:  # noqa: BLE001 - best effort: a notification never undoes a deploy
         ok, message = False, f"notification failed: {exc!r}"
     if not ok:
         logger.warning("Learning Cadence not notified: %s", message)
+    record = {
+        "event": "cadence_notice",
+        "version": version,
+        "delivered": ok,
+        "message": message,
+        "at": payload.get("at"),
+    }
+    try:  # under the lock again: another approve/rollback may be appending meanwhile
+        with _deploy_lock(paths, _NOTICE_LOCK_TIMEOUT):
+            fd = _open_audit(paths)
+            try:
+                _append_audit(fd, record, paths.audit_log)
+            finally:
+                os.close(fd)
+    except CalibrationError as exc:
+        logger.warning("the cadence notice for %s is not in the audit trail: %s", version, exc)
+        message += f"; the audit trail does not record this notice ({exc})"
     return (ok, message)
 
 
@@ -1047,13 +1087,55 @@ def _check_deployable(job: JobRecord) -> None:
         )
 
 
+def require_override_reason(override: object) -> str:
+    """Return a valid ``approve --override`` reason, or raise.
+
+    Raises
+    ------
+    InvalidInputError
+        When it is shorter than ``MIN_OVERRIDE_CHARS`` (10) characters, longer
+        than 500, or holds control or bidi/format characters.
+    """
+    problem = override_reason_problem(override)
+    if problem:
+        raise InvalidInputError(f"--override {problem}")
+    return str(override)
+
+
+def _check_recommendation(job: JobRecord, override: str | None) -> None:
+    # The report's verdict binds: DO NOT APPLY (or an unknown verdict) needs a person's
+    # written override; an override of an APPROVE CANDIDATE would record a false story.
+    reasons = job.do_not_apply_reasons
+    if reasons and override is None:
+        verdict = (
+            "its report says DO NOT APPLY"
+            if job.recommendation is not None
+            else "its recommendation is unknown, treated as DO NOT APPLY"
+        )
+        raise JobRefusedError(
+            f"job {job.job_id}: {verdict}: {'; '.join(reasons)} "
+            '(to deploy it anyway, approve with --override "<why>")'
+        )
+    if not reasons and override is not None:
+        raise JobRefusedError(
+            f"job {job.job_id} is an APPROVE CANDIDATE: --override is only for a job whose "
+            "report says DO NOT APPLY; approve it without --override"
+        )
+
+
 def _is_stale(job: JobRecord, live: LiveConfig | None) -> bool:
     # Both the version and the bytes: a hand edit that kept the version still invalidates.
     return live is None or job.base_version != live.version or job.base_config_sha256 != live.sha256
 
 
-def _approval_decision(job: JobRecord, live: LiveConfig, trail: AuditTrail) -> bool:
-    """Refuse what may not be approved; return True when the job only needs finishing."""
+def _approval_decision(
+    job: JobRecord, live: LiveConfig, trail: AuditTrail, override: str | None = None
+) -> bool:
+    """Refuse what may not be approved; return True when the job only needs finishing.
+
+    Forced, rejected, failed, high-risk, already deployed and stale jobs are
+    refused whatever the override; a DO NOT APPLY job only without one.
+    """
     _check_deployable(job)
     if live.version == job.job_id:
         return True
@@ -1070,10 +1152,11 @@ def _approval_decision(job: JobRecord, live: LiveConfig, trail: AuditTrail) -> b
             f"{'' if job.base_version != live.version else ' (its content changed)'}; "
             "run a new calibration"
         )
+    _check_recommendation(job, override)
     return False
 
 
-def plan_approval(paths: Paths, job_id: str) -> ApprovalPlan:
+def plan_approval(paths: Paths, job_id: str, *, override: str | None = None) -> ApprovalPlan:
     """Check that ``job_id`` may be approved, without changing anything.
 
     Parameters
@@ -1082,6 +1165,8 @@ def plan_approval(paths: Paths, job_id: str) -> ApprovalPlan:
         Config and jobs locations.
     job_id : str
         The job to approve.
+    override : str, optional
+        Why a person deploys a job whose report says DO NOT APPLY.
 
     Returns
     -------
@@ -1092,15 +1177,20 @@ def plan_approval(paths: Paths, job_id: str) -> ApprovalPlan:
     ------
     JobRefusedError
         Invalid or unknown id; rejected, aborted, forced, failed, high-risk,
-        already deployed or stale job.
+        already deployed or stale job; a DO NOT APPLY job without ``override``
+        (or an APPROVE CANDIDATE with one).
+    InvalidInputError
+        An override reason that is too short or holds control characters.
     DeploymentError
         The config directory does not exist.
     """
     _require_version_name(job_id, "job id")
+    if override is not None:
+        require_override_reason(override)
     _require_config_dir(paths)
     job = JobStore(paths.jobs_dir).load(job_id)
     live = read_live(paths)
-    resumes = _approval_decision(job, live, read_audit(paths))
+    resumes = _approval_decision(job, live, read_audit(paths), override)
     return ApprovalPlan(job=job, live=live, resumes=resumes)
 
 
@@ -1111,6 +1201,7 @@ def approve(
     approved_by: str,
     now: Callable[[], datetime] | datetime,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    override: str | None = None,
 ) -> DeployResult:
     """Deploy a reviewed job's proposed config as the new live config.
 
@@ -1126,6 +1217,11 @@ def approve(
         Clock (``ctx.now``) or a fixed moment.
     lock_timeout : float
         Seconds to wait for another approve/rollback.
+    override : str, optional
+        Why a person deploys a job whose report says DO NOT APPLY (at least
+        10 characters, no control or bidi characters). Recorded in the job
+        record, the audit record and the config's ``override_reason``. It
+        never lifts the refusal of a forced, rejected, failed or high-risk job.
 
     Returns
     -------
@@ -1153,6 +1249,8 @@ def approve(
     """
     _require_version_name(job_id, "job id")
     _require_text(approved_by, "approved_by", _MAX_NAME_CHARS)
+    if override is not None:
+        require_override_reason(override)
     clock = _as_clock(now)
     store = JobStore(paths.jobs_dir)
     _require_config_dir(paths)
@@ -1161,7 +1259,7 @@ def approve(
     with _locked_session(paths, timeout=lock_timeout, clock=clock, warnings=warnings) as session:
         job = store.load(job_id)  # again: another process may have changed it meanwhile
         try:
-            resumes = _approval_decision(job, session.live, session.trail)
+            resumes = _approval_decision(job, session.live, session.trail, override)
         except _AlreadyDeployedError:
             _mark_deployed(
                 store, job, at=clock(), by=approved_by, note="repaired record", warn=warnings
@@ -1170,7 +1268,7 @@ def approve(
         result = (
             _resume_approval(session, store, job, clock(), approved_by)
             if resumes
-            else _deploy(session, store, job, clock(), approved_by)
+            else _deploy(session, store, job, clock(), approved_by, override=override)
         )
     cadence = _notify_cadence(
         paths,
@@ -1181,13 +1279,20 @@ def approve(
             "job_id": job_id,
             "approved_by": result.by,
             "at": result.at,
+            **({} if result.override is None else {"override": result.override}),
         },
     )
     return attrs.evolve(result, warnings=tuple(warnings), cadence=cadence)
 
 
 def _deploy(
-    session: _Session, store: JobStore, job: JobRecord, at: datetime, approved_by: str
+    session: _Session,
+    store: JobStore,
+    job: JobRecord,
+    at: datetime,
+    approved_by: str,
+    *,
+    override: str | None = None,
 ) -> DeployResult:
     new = attrs.evolve(
         job.proposed_config,
@@ -1196,6 +1301,7 @@ def _deploy(
         approved_at=_iso(at),
         approved_by=approved_by,
         data_hash=job.proposed_config.data_hash or job.data_hash,
+        override_reason=override,
     )
     data = new.to_json().encode("utf-8")  # validates by round trip before anything is written
     previous = session.live.version
@@ -1221,10 +1327,13 @@ def _deploy(
             "approved_by": approved_by,
             "at": _iso(at),
             "config_sha256": sha,
+            **({} if override is None else {"override": override}),
         },
     )
     _checkpoint("after_audit")
-    _mark_deployed(store, job, at=at, by=approved_by, note=None, warn=session.warnings)
+    _mark_deployed(
+        store, job, at=at, by=approved_by, note=None, warn=session.warnings, override=override
+    )
     _checkpoint("after_job_mark")
     logger.info("deployed %s (previous: %s)", job.job_id, previous)
     return DeployResult(
@@ -1236,6 +1345,7 @@ def _deploy(
         config_sha256=sha,
         changed=True,
         job_id=job.job_id,
+        override=override,
     )
 
 
@@ -1250,7 +1360,13 @@ def _resume_approval(
     _touch_sentinel(session, "deploy", job.job_id, at)
     by = live.config.approved_by or approved_by
     _mark_deployed(
-        store, job, at=at, by=by, note="finished an interrupted approve", warn=session.warnings
+        store,
+        job,
+        at=at,
+        by=by,
+        note="finished an interrupted approve",
+        warn=session.warnings,
+        override=live.config.override_reason,
     )
     made_live = [r for r in session.trail.live_events() if r["version"] == job.job_id]
     previous = made_live[-1].get("previous_version") if made_live else None
@@ -1264,6 +1380,7 @@ def _resume_approval(
         changed=False,
         job_id=job.job_id,
         resumed=True,
+        override=live.config.override_reason,
     )
 
 
@@ -1609,6 +1726,8 @@ def status(paths: Paths) -> StatusReport:
             "risk_category": job.risk_category,
             "forced": job.forced,
             "stale": _is_stale(job, live),
+            "recommendation": job.recommendation or "UNKNOWN",
+            "do_not_apply_reasons": list(job.do_not_apply_reasons),
         }
         for job in JobStore(paths.jobs_dir).list_jobs()
         if job.status == STATUS_PENDING
@@ -1626,6 +1745,7 @@ def status(paths: Paths) -> StatusReport:
         last_audit_event=trail.records[-1] if trail.records else None,
         audit_bad_lines=trail.bad_lines,
         lock_held=_lock_is_held(paths),
+        override_reason=None if config is None else config.override_reason,
     )
 
 
@@ -1651,13 +1771,14 @@ def history(paths: Paths) -> HistoryReport:
         version = record["version"]
         entry = summaries.setdefault(
             version,
-            {"first": record.get("at"), "count": 0, "by": None, "job": None},
+            {"first": record.get("at"), "count": 0, "by": None, "job": None, "override": None},
         )
         entry["count"] += 1
         entry["last"] = record.get("at")
         if record["event"] == "deploy" or record.get("as") == "deploy":
             entry["by"] = record.get("approved_by")
             entry["job"] = record.get("job_id")
+            entry["override"] = record.get("override")
     versions = tuple(
         VersionSummary(
             version=version,
@@ -1670,6 +1791,7 @@ def history(paths: Paths) -> HistoryReport:
             if is_valid_version(version)
             else False,
             live_now=version == live_version,
+            override=entry["override"] if isinstance(entry["override"], str) else None,
         )
         for version, entry in summaries.items()
     )

@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_RECORD_SCHEMA_VERSION",
     "JOB_STATUSES",
+    "RECOMMENDATIONS",
+    "RECOMMEND_APPROVE",
+    "RECOMMEND_DO_NOT_APPLY",
     "STATUS_ABORTED",
     "STATUS_DEPLOYED",
     "STATUS_PENDING",
     "STATUS_REJECTED",
+    "UNKNOWN_RECOMMENDATION",
     "JobRecord",
     "JobStore",
     "format_job_id",
@@ -37,6 +41,15 @@ STATUS_REJECTED = "rejected"
 STATUS_DEPLOYED = "deployed"
 STATUS_ABORTED = "aborted"
 JOB_STATUSES = (STATUS_PENDING, STATUS_REJECTED, STATUS_DEPLOYED, STATUS_ABORTED)
+
+RECOMMEND_APPROVE = "APPROVE CANDIDATE"
+RECOMMEND_DO_NOT_APPLY = "DO NOT APPLY"
+RECOMMENDATIONS = (RECOMMEND_APPROVE, RECOMMEND_DO_NOT_APPLY)
+UNKNOWN_RECOMMENDATION = (
+    "the job record stores no recommendation (it was written by an older release), "
+    "so approve cannot tell whether its report says DO NOT APPLY; read the report"
+)
+"""The refusal reason of a record without a recommendation: unknown is treated as DO NOT APPLY."""
 
 _MAX_SAME_SECOND = 999
 
@@ -62,6 +75,13 @@ class JobRecord:
     ``base_version`` / ``base_config_sha256`` identify the live config the
     proposal was computed against; ``approve`` refuses the job as stale when
     the live config no longer matches.
+
+    ``recommendation`` and ``reasons`` are the report's verdict in the report's
+    words (``APPROVE CANDIDATE``, or ``DO NOT APPLY`` and why); None for a
+    record written before they were stored (and whose summary does not hold
+    them either), which approve treats as DO NOT APPLY. ``override`` is set
+    when a person deployed a DO NOT APPLY job with ``approve --override``:
+    ``{"reason", "by", "at"}``.
     """
 
     job_id: str
@@ -83,6 +103,23 @@ class JobRecord:
     summary: dict[str, Any] = attrs.field(factory=dict)
     events: tuple[dict[str, Any], ...] = ()
     schema_version: int = JOB_RECORD_SCHEMA_VERSION
+    recommendation: str | None = None
+    reasons: tuple[str, ...] = ()
+    override: dict[str, Any] | None = None
+
+    @property
+    def do_not_apply_reasons(self) -> tuple[str, ...]:
+        """Why approve must refuse this job without an override; empty for an APPROVE CANDIDATE.
+
+        An unknown recommendation (an old record) is one reason,
+        :data:`UNKNOWN_RECOMMENDATION`; a DO NOT APPLY without stored reasons
+        still gives one.
+        """
+        if self.recommendation == RECOMMEND_APPROVE:
+            return ()
+        if self.recommendation is None:
+            return (UNKNOWN_RECOMMENDATION,)
+        return self.reasons or ("its report says DO NOT APPLY",)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready record."""
@@ -104,6 +141,9 @@ class JobRecord:
             "report_markdown": self.report_markdown,
             "report_json": self.report_json,
             "summary": self.summary,
+            "recommendation": self.recommendation,
+            "reasons": list(self.reasons),
+            "override": self.override,
             "events": list(self.events),
             "proposed_config": self.proposed_config.to_dict(),
         }
@@ -132,6 +172,8 @@ class JobRecord:
             n_trades = _field(raw, "n_trades", int)
             if n_trades < 0:
                 raise CalibrationError(f"job record field n_trades is negative ({n_trades})")
+            summary = _field({"summary": raw.get("summary", {})}, "summary", dict)
+            recommendation, reasons = _recommendation(raw, summary)
             return cls(
                 job_id=job_id,
                 created_at=_field(raw, "created_at", str),
@@ -149,8 +191,11 @@ class JobRecord:
                 base_config_sha256=_optional(raw, "base_config_sha256"),
                 report_markdown=_optional(raw, "report_markdown"),
                 report_json=_optional(raw, "report_json"),
-                summary=_field({"summary": raw.get("summary", {})}, "summary", dict),
+                summary=summary,
                 events=tuple(_dicts(raw, "events", required=False)),
+                recommendation=recommendation,
+                reasons=reasons,
+                override=_override(raw),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"job record is malformed ({exc!r})") from None
@@ -200,6 +245,40 @@ def _dicts(raw: dict[str, Any], name: str, *, required: bool = True) -> list[dic
     value = raw[name] if required else raw.get(name, [])
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise CalibrationError(f"job record field {name} must be a list of objects")
+    return value
+
+
+def _recommendation(
+    raw: dict[str, Any], summary: dict[str, Any]
+) -> tuple[str | None, tuple[str, ...]]:
+    # The top-level fields are authoritative. A record written before they existed may
+    # still hold the report's verdict in its summary (same words, same run); with
+    # neither, the recommendation is unknown (None) and approve treats it as DO NOT APPLY.
+    if raw.get("recommendation") is not None:
+        source, where = raw, "job record field"
+    elif summary.get("recommendation") is not None:
+        source, where = summary, "job record field summary."
+    else:
+        return None, ()
+    recommendation = source["recommendation"]
+    if recommendation not in RECOMMENDATIONS:
+        msg = (
+            f"{where}recommendation must be one of {', '.join(RECOMMENDATIONS)} "
+            f"(got {recommendation!r:.40})"
+        )
+        raise CalibrationError(msg)
+    reasons = source.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise CalibrationError(f"{where}reasons must be a list of strings")
+    return recommendation, tuple(reasons)
+
+
+def _override(raw: dict[str, Any]) -> dict[str, Any] | None:
+    value = raw.get("override")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("reason"), str):
+        raise CalibrationError("job record field override must be an object with a reason")
     return value
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_right
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
@@ -28,6 +29,8 @@ import numpy as np
 from calibration_core.config import (
     CONSENSUS_BUCKETS,
     MAX_CONFIG_BYTES,
+    MAX_CONSENSUS_MULTIPLIER,
+    MIN_CONSENSUS_MULTIPLIER,
     CalibrationConfig,
     consensus_bucket,
 )
@@ -48,7 +51,9 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "K8S_DATA_LINK",
     "LOGGER_NAME",
+    "WATCHING_DIRECTORY_GONE",
     "CalibrationLoader",
+    "ConsensusCalibrator",
     "LoaderStatus",
     "Snapshot",
     "WatchMode",
@@ -56,10 +61,13 @@ __all__ = [
     "apply_confidence_calibration_batch",
     "apply_hold_bias",
     "consensus_bucket",
+    "get_calibration_loader",
     "get_calibration_snapshot",
+    "get_calibrator",
     "get_consensus_multiplier",
     "get_default_loader",
     "get_ensemble_weights",
+    "reload_calibration",
     "reset_default_loader",
     "set_default_loader",
 ]
@@ -71,6 +79,8 @@ DEFAULT_POLL_INTERVAL: Final = 2.0
 """Seconds between two stat() checks of the config, the backstop for missed events."""
 K8S_DATA_LINK: Final = "..data"
 """The symlink a Kubernetes ConfigMap volume swaps atomically on every update."""
+WATCHING_DIRECTORY_GONE: Final = "poll (directory gone)"
+"""``status().watching`` while the config directory is missing: polled, re-armed on return."""
 
 WatchMode = Literal["auto", "inotify", "poll", "none"]
 _WATCH_MODES: Final = ("auto", "inotify", "poll", "none")
@@ -105,6 +115,10 @@ _IDENTITY_ARRAYS: Final[_Arrays] = (
     _readonly(np.array([0.0, 1.0])),
 )
 _EMPTY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType({})
+# numpy dtype kinds the batch path converts in one call: float, signed, unsigned, bool.
+_REAL_KINDS: Final = frozenset("fiub")
+# Concrete real types checked before the (slower) numbers.Real ABC check.
+_CONCRETE_REALS: Final = (float, int, np.floating, np.integer, np.bool_)
 
 
 class _Counters:
@@ -114,12 +128,13 @@ class _Counters:
     counts are approximate by design (a lock would cost more than the call itself).
     """
 
-    __slots__ = ("batch_errors", "invalid_inputs", "nan_inputs")
+    __slots__ = ("batch_errors", "invalid_inputs", "nan_inputs", "uncovered_logged")
 
     def __init__(self) -> None:
         self.nan_inputs = 0
         self.invalid_inputs = 0
         self.batch_errors = 0
+        self.uncovered_logged = False
 
 
 def _curve_of(section: ConfidenceMap) -> _Curve:
@@ -143,10 +158,69 @@ def _arrays_of(section: ConfidenceMap) -> _Arrays:
 
 
 def _is_real_number(value: object) -> bool:
-    # Decimal is a Number but not Complex; complex numbers have no order.
-    return isinstance(value, numbers.Real) or (
+    # Decimal is a Number but not Complex; complex numbers have no order. numpy's bool
+    # is not registered as a Number, but Python's bool is an int: treat both alike.
+    return isinstance(value, numbers.Real | np.bool_) or (
         isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex)
     )
+
+
+def _as_float(value: object) -> float | None:
+    """Convert any real number to a Python float; None for anything else. Never raises.
+
+    numpy scalars of every float, int and bool dtype, ``Decimal``, ``Fraction``,
+    ``bool`` and float subclasses all become a plain ``float`` before any
+    comparison, so the maths runs in float64 whatever the input precision. An int
+    or Fraction too large for a float becomes ±inf (it is clipped anyway); a
+    signalling-NaN Decimal, which refuses conversion, is not a usable number.
+    """
+    if not isinstance(value, _CONCRETE_REALS) and not _is_real_number(value):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        try:
+            return math.inf if value > 0 else -math.inf  # type: ignore[operator]
+        except Exception:  # noqa: BLE001 - cannot even be compared: not usable
+            return None
+    except Exception:  # noqa: BLE001 - e.g. Decimal("sNaN"): not usable
+        return None
+
+
+def _iso_timestamp(value: object) -> str | None:
+    """Normalise a load time to an ISO-8601 UTC string (epoch floats and datetimes too)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="microseconds")
+    msg = f"loaded_at must be an ISO-8601 string, a datetime or epoch seconds (got {value!r})"
+    raise InvalidInputError(msg)
+
+
+def _trade_count(value: object) -> int | None:
+    """Validate a trade count (a non-negative int) or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"based_on_trades must be a count >= 0 or None (got {value!r})"
+        raise InvalidInputError(msg)
+    return value
+
+
+def _provenance_trades(config: CalibrationConfig) -> int | None:
+    """Return the trade count a config's provenance records, if it records one.
+
+    Our schema keeps the trade count in the job record, not in the config; a
+    config type that carries ``based_on_trades`` (the old deployer's documents do)
+    fills the snapshot's field through this function.
+    """
+    count = getattr(config, "based_on_trades", None)
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
+    return None
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -165,17 +239,22 @@ class Snapshot:
         The config version, or None when no config is loaded (identity map).
     source : str
         Path of the config file.
-    loaded_at : float or None
-        ``time.time()`` when this version went live (None for the identity snapshot).
+    loaded_at : str or None
+        When this version went live, as an ISO-8601 UTC timestamp
+        (``2026-02-20T14:30:22.123456+00:00``; None for the identity snapshot).
+        An epoch float or a datetime given to the constructor is converted.
     digest : str or None
         BLAKE2b-128 hex digest of the file content.
     config : CalibrationConfig or None
         The parsed document.
+    based_on_trades : int or None
+        How many trades the served version was fitted on, when its provenance
+        records it (None: not recorded, or no config).
     """
 
     version: str | None
     source: str
-    loaded_at: float | None
+    loaded_at: str | None = attrs.field(converter=_iso_timestamp)
     digest: str | None
     config: CalibrationConfig | None
     _curve: _Curve
@@ -188,6 +267,12 @@ class Snapshot:
     _consensus: tuple[float, ...] | None
     _hold_bias: float
     _counters: _Counters
+    based_on_trades: int | None = attrs.field(default=None, converter=_trade_count)
+    # Derived: the configured members, to check a host's baseline against in one C call.
+    _weight_names: frozenset[str] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: frozenset(self._weights or ()), takes_self=True),
+    )
 
     @classmethod
     def identity(
@@ -228,9 +313,10 @@ class Snapshot:
         *,
         source: str = "",
         digest: str | None = None,
-        loaded_at: float | None = None,
+        loaded_at: float | str | datetime | None = None,
         default_weights: Mapping[str, float] | None = None,
         counters: _Counters | None = None,
+        based_on_trades: int | None = None,
     ) -> Snapshot:
         """Precompute everything the hot path needs from a validated config.
 
@@ -239,11 +325,16 @@ class Snapshot:
         config : CalibrationConfig
             A document that passed :meth:`CalibrationConfig.from_json`.
         source, digest, loaded_at
-            Provenance recorded on the snapshot.
+            Provenance recorded on the snapshot (``loaded_at`` as an epoch float,
+            a datetime or an ISO-8601 string; it is stored as ISO-8601).
         default_weights : mapping, optional
             Weights served when the config's weights are disabled.
         counters : optional
             The owning loader's hot-path counters.
+        based_on_trades : int, optional
+            The number of trades behind this version. When omitted it is taken
+            from the config's provenance (a ``based_on_trades`` field) if the
+            config records one.
         """
         enabled = config.confidence.enabled
         curve = _curve_of(config.confidence) if enabled else _IDENTITY_CURVE
@@ -278,6 +369,9 @@ class Snapshot:
             consensus=consensus,
             hold_bias=config.hold_bias.bias if config.hold_bias.enabled else 0.0,
             counters=counters if counters is not None else _Counters(),
+            based_on_trades=(
+                based_on_trades if based_on_trades is not None else _provenance_trades(config)
+            ),
         )
 
     def __repr__(self) -> str:
@@ -300,11 +394,13 @@ class Snapshot:
         Returns
         -------
         float
-            The calibrated confidence in [0, 1]. NaN comes back unchanged (and is
-            counted). A real number of another type (``Decimal``, ``Fraction``) is
-            converted to float first; anything else (a string, None) comes back
-            unchanged and is counted as an invalid input. With calibration
-            disabled this is the identity on [0, 1].
+            The calibrated confidence in [0, 1], always a Python ``float``. NaN
+            comes back as a float NaN (and is counted). Every other real number
+            (numpy scalars of any float, int or bool dtype, ``Decimal``,
+            ``Fraction``, ``bool``) is converted to a Python float first, so the
+            maths runs in float64. Anything else (a string, None, a complex)
+            comes back unchanged and is counted as an invalid input. With
+            calibration disabled this is the identity on [0, 1].
 
         Notes
         -----
@@ -313,6 +409,10 @@ class Snapshot:
         [0, 1], so after the clip there is no extrapolation. A disabled map is the
         two-knot identity, so both cases run the same code.
         """
+        if type(confidence) is not float:
+            # Everything but an exact float: convert first (numpy scalars, Decimal, ...),
+            # so that no comparison or subtraction below runs in another precision.
+            return self._odd_input(confidence, symbol, self.apply)
         if symbol is None:
             xs, ys, slopes = self._curve
         else:
@@ -320,16 +420,14 @@ class Snapshot:
                 xs, ys, slopes = self._curves.get(symbol, self._curve)
             except Exception:  # noqa: BLE001 - an unhashable (or hostile) "symbol" is unknown
                 xs, ys, slopes = self._curve
-        try:
-            if confidence >= 1.0:
-                return ys[-1]
-            if confidence > 0.0:
-                i = bisect_right(xs, confidence) - 1
-                return ys[i] + slopes[i] * (confidence - xs[i])
-            if confidence <= 0.0:
-                return ys[0]
-        except Exception:  # noqa: BLE001 - the hot path never raises into the host
-            return self._odd_input(confidence, symbol, self.apply)
+        # A float cannot make these raise: no try block on the hot path.
+        if confidence >= 1.0:
+            return ys[-1]
+        if confidence > 0.0:
+            i = bisect_right(xs, confidence) - 1
+            return ys[i] + slopes[i] * (confidence - xs[i])
+        if confidence <= 0.0:
+            return ys[0]
         # Only NaN fails all three comparisons.
         self._counters.nan_inputs += 1
         return confidence
@@ -340,8 +438,10 @@ class Snapshot:
         Parameters
         ----------
         values : array_like
-            Raw confidences of any shape; converted once to float64 (the caller's
-            array is never modified).
+            Raw confidences of any shape. An array or sequence of real numbers
+            (float, int or bool dtypes) is converted once to float64 (the caller's
+            array is never modified); other elements are converted one by one as
+            in :meth:`apply`.
         symbol : str, optional
             As for :meth:`apply`.
 
@@ -349,7 +449,8 @@ class Snapshot:
         -------
         numpy.ndarray
             float64 array of the same shape. NaN stays NaN (and is counted);
-            elements that are not numbers become NaN and are counted as invalid.
+            elements that are not real numbers (strings, bytes, None, complex)
+            become NaN and are counted as invalid; they are never parsed.
 
         Notes
         -----
@@ -357,9 +458,19 @@ class Snapshot:
         needs no separate clip; the disabled (identity) path is ``np.clip``.
         """
         try:
-            array = np.asarray(values, dtype=np.float64)
-        except Exception:  # noqa: BLE001 - fall back to element-wise conversion
-            array = self._coerce_batch(values)
+            # Fast path: an array (or list) of real numbers converts in one call. Any
+            # other dtype (strings, bytes, objects such as None or Decimal, complex,
+            # datetimes) goes element by element, like the scalar path: a number is
+            # converted, anything else becomes NaN and is counted as invalid. Nothing
+            # is parsed from text and no imaginary part is dropped.
+            bad = 0
+            array = np.asarray(values)
+            if array.dtype.kind in _REAL_KINDS:
+                array = array.astype(np.float64, copy=False)
+            else:
+                array, bad = self._coerce_batch(values)
+        except Exception:  # noqa: BLE001 - e.g. a ragged list: element-wise conversion
+            array, bad = self._coerce_batch(values)
         try:
             if symbol is None:
                 xp, fp = self._arrays
@@ -372,8 +483,9 @@ class Snapshot:
                 out = np.clip(array, 0.0, 1.0)
             else:
                 out = np.asarray(np.interp(array, xp, fp), dtype=np.float64)
-            nans = int(np.count_nonzero(np.isnan(array)))
-            if nans:
+            # An invalid element is NaN now, but it is counted as invalid, not as a NaN input.
+            nans = int(np.count_nonzero(np.isnan(array))) - bad
+            if nans > 0:
                 self._counters.nan_inputs += nans
         except Exception:  # the hot path never raises into the host
             counters = self._counters
@@ -386,37 +498,60 @@ class Snapshot:
             return _all_nan(array)
         return out
 
-    def _coerce_batch(self, values: object) -> NDArray[np.float64]:
+    def _coerce_batch(self, values: object) -> tuple[NDArray[np.float64], int]:
+        """Convert element by element; return the array and how many elements were invalid."""
         try:
             items = np.asarray(values, dtype=object)
             flat = [_float_or_nan(v) for v in items.ravel()]
             bad = sum(1 for v, f in zip(items.ravel(), flat, strict=True) if _bad_item(v, f))
             self._count_invalid(bad, type(values))
-            return np.array(flat, dtype=np.float64).reshape(items.shape)
+            return np.array(flat, dtype=np.float64).reshape(items.shape), bad
         except Exception:  # noqa: BLE001 - truly unusable input: all NaN, in its shape
             self._count_invalid(1, type(values))
-            return _all_nan(values)
+            nan = _all_nan(values)
+            return nan, nan.size
 
     def get_ensemble_weights(
-        self, default: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float] | None = None,
+        *,
+        default: Mapping[str, float] | None = None,
     ) -> Mapping[str, float]:
         """Return the ensemble weights as a read-only mapping; never raises.
 
         Parameters
         ----------
+        baseline : mapping, optional
+            The host's own weights, used when the config has none enabled (no copy
+            is made if it is already a ``MappingProxyType``).
         default : mapping, optional
-            Weights to use when the config has none enabled (no copy is made if it
-            is already a ``MappingProxyType``).
+            The earlier name of ``baseline`` (keyword only); ``baseline`` wins
+            when both are given.
 
         Returns
         -------
         Mapping[str, float]
-            The configured weights when enabled; else ``default``; else the loader's
-            ``default_weights``; else an empty mapping.
+            The configured weights only when they are enabled; else ``baseline``
+            (or ``default``); else the loader's ``default_weights``; else an
+            **empty** mapping, so that ``if w:`` falls back to the host's own
+            weights. Never a made-up model set. When a ``baseline`` is given,
+            the configured weights are returned only if they name every one of
+            its members (a host that indexes each member never meets a
+            ``KeyError``); otherwise the baseline is, with one warning.
         """
         weights = self._weights
+        if baseline is not None:
+            default = baseline
         if weights is not None:
-            return weights
+            if default is None:
+                return weights
+            try:
+                covered = self._weight_names.issuperset(default)  # one C-level call
+            except Exception:  # noqa: BLE001 - an unusable baseline: the configured weights
+                covered = True
+            if covered:
+                return weights
+            self._warn_uncovered(weights, default)
         if default is None:
             return self._fallback_weights
         if type(default) is MappingProxyType:
@@ -426,6 +561,34 @@ class Snapshot:
         except Exception:  # noqa: BLE001 - a bad default is an invalid input, not a crash
             self._count_invalid(1, type(default))
             return self._fallback_weights
+
+    def _warn_uncovered(self, weights: Mapping[str, float], members: Mapping[str, float]) -> None:
+        """Warn once per loader that the configured weights miss some host members."""
+        counters = self._counters
+        if counters.uncovered_logged:
+            return
+        counters.uncovered_logged = True
+        with contextlib.suppress(Exception):  # a warning must not raise into the host
+            missing = [name for name in members if name not in weights]
+            logger.warning(
+                "[CalibrationLoader] ⚠️ version %s has weights for %s but the host's ensemble "
+                "also has %s: serving the host's own weights (logged once)",
+                self.version,
+                ", ".join(sorted(weights)),
+                ", ".join(sorted(map(str, missing))),
+            )
+
+    def bucket_multiplier(self, bucket: str) -> float:
+        """Return the configured multiplier of a consensus bucket (1.0 when disabled).
+
+        Raises
+        ------
+        ValueError
+            If ``bucket`` is not one of ``CONSENSUS_BUCKETS``.
+        """
+        multipliers = self._consensus
+        index = CONSENSUS_BUCKETS.index(bucket)
+        return 1.0 if multipliers is None else multipliers[index]
 
     def consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
         """Return the confidence multiplier for a vote's consensus; never raises.
@@ -449,6 +612,8 @@ class Snapshot:
         [0, 1] again. Without an enabled HOLD bias this is the clipped identity.
         NaN and non-numeric inputs are handled as in :meth:`apply`.
         """
+        if type(confidence) is not float:
+            return self._odd_input(confidence, None, _hold_bias_adapter(self))
         bias = self._hold_bias
         try:
             if confidence >= 1.0:
@@ -470,8 +635,8 @@ class Snapshot:
         self, value: object, symbol: str | None, again: Callable[[float, str | None], float]
     ) -> float:
         """Convert another real-number type and retry, or count and return ``value`` as is."""
-        number = _float_or_nan(value)
-        if number == number:  # noqa: PLR0124 - NaN here means "could not convert"
+        number = _as_float(value)
+        if number is not None:
             return again(number, symbol)
         self._count_invalid(1, type(value))
         # Typed float for the caller's sake: a non-number comes back exactly as it came.
@@ -520,6 +685,12 @@ class Snapshot:
         """The HOLD bias in effect (0.0 when disabled)."""
         return self._hold_bias
 
+    @property
+    def created_at(self) -> str | None:
+        """The config's ``created_at``, or None when no config is served."""
+        config = self.config
+        return None if config is None else config.created_at
+
 
 def _hold_bias_adapter(snapshot: Snapshot) -> Callable[[float, str | None], float]:
     def again(value: float, _symbol: str | None) -> float:
@@ -529,12 +700,8 @@ def _hold_bias_adapter(snapshot: Snapshot) -> Callable[[float, str | None], floa
 
 
 def _float_or_nan(value: object) -> float:
-    if _is_real_number(value):
-        try:
-            return float(value)  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - unconvertible: NaN
-            return math.nan
-    return math.nan
+    number = _as_float(value)
+    return math.nan if number is None else number
 
 
 def _bad_item(value: object, converted: float) -> bool:
@@ -569,8 +736,9 @@ class LoaderStatus:
     ----------
     version : str or None
         Version being served (None: identity, no valid config loaded yet).
-    loaded_at : float or None
-        ``time.time()`` when that version went live.
+    loaded_at : str or None
+        When that version went live, as an ISO-8601 UTC timestamp
+        (``2026-02-20T14:30:22.123456+00:00``).
     source : str
         Config path.
     digest : str or None
@@ -587,7 +755,9 @@ class LoaderStatus:
     nan_inputs, invalid_inputs : int
         Hot-path inputs that were NaN or not numbers (approximate under threads).
     watching : str
-        ``"watchdog"`` (events plus polling backstop), ``"poll"`` or ``"none"``.
+        ``"watchdog"`` (events plus polling backstop), ``"poll"``,
+        ``"poll (directory gone)"`` (the config directory is missing: polled, and
+        the watch is re-armed when it is back) or ``"none"``.
     observer : str or None
         The watchdog observer class in use.
     fallback_reason : str or None
@@ -597,7 +767,7 @@ class LoaderStatus:
     """
 
     version: str | None
-    loaded_at: float | None
+    loaded_at: str | None
     source: str
     digest: str | None
     last_error: str | None
@@ -677,6 +847,15 @@ def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
         os.close(fd)
 
 
+def _directory_identity(path: str) -> tuple[int, int] | None:
+    """Return a directory's (device, inode), or None when it is not there."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -693,9 +872,10 @@ class CalibrationLoader:
 
     Parameters
     ----------
-    config_path : path-like
+    config_path : path-like, optional
         The live config. Its parent directory is watched (not the file: a file
-        watch goes deaf after the first rename-over).
+        watch goes deaf after the first rename-over). None (the old loader's
+        default) means ``CALIBRATION_CONFIG_PATH``, else ``config/calibration.json``.
     default_weights : mapping, optional
         Ensemble weights to serve while no config (or one with weights disabled)
         is live.
@@ -735,7 +915,7 @@ class CalibrationLoader:
 
     def __init__(
         self,
-        config_path: str | os.PathLike[str],
+        config_path: str | os.PathLike[str] | None = None,
         *,
         default_weights: Mapping[str, float] | None = None,
         debounce: float = DEFAULT_DEBOUNCE,
@@ -752,6 +932,8 @@ class CalibrationLoader:
                 raise InvalidInputError(f"{name} must be a finite positive number (got {value})")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise InvalidInputError(f"max_bytes must be a positive integer (got {max_bytes!r})")
+        if config_path is None:
+            config_path = resolve_paths().config
         absolute = Path(config_path).absolute()
         self._path = str(absolute)
         self._dir = str(absolute.parent)
@@ -781,6 +963,10 @@ class CalibrationLoader:
         self._watching = "none"
         self._observer_name: str | None = None
         self._fallback_reason: str | None = None
+        # The watched directory's (device, inode) when the observer was armed, and
+        # whether polling should re-arm the observer once the directory is back.
+        self._dir_identity: tuple[int, int] | None = None
+        self._rearm = False
         self._trigger_names = frozenset({self._name, SENTINEL_NAME, K8S_DATA_LINK})
         # Bookkeeping of the last file the loader looked at (good or bad).
         self._seen_state: _FileState | None = None
@@ -811,10 +997,17 @@ class CalibrationLoader:
         return self._snapshot.apply_batch(values, symbol)
 
     def get_ensemble_weights(
-        self, default: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float] | None = None,
+        *,
+        default: Mapping[str, float] | None = None,
     ) -> Mapping[str, float]:
-        """Return the live weights (see :meth:`Snapshot.get_ensemble_weights`)."""
-        return self._snapshot.get_ensemble_weights(default)
+        """Return the live weights, or ``baseline``, or an empty mapping.
+
+        See :meth:`Snapshot.get_ensemble_weights`; ``default=`` is the earlier
+        name of ``baseline`` and still works.
+        """
+        return self._snapshot.get_ensemble_weights(baseline, default=default)
 
     def get_consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
         """Return the live consensus multiplier (see :meth:`Snapshot.consensus_multiplier`)."""
@@ -921,13 +1114,72 @@ class CalibrationLoader:
         worker = self._worker
         return worker is not None and worker.is_alive()
 
-    def reload(self) -> Snapshot:
+    def reload(self) -> bool:
+        """Check the file now (synchronously); True when the file on disk is what is served.
+
+        This is the old loader's ``reload() -> bool``. It is False when there is
+        no file, or the file was rejected (the loader then keeps serving the last
+        good version, or the identity). Never raises. Use :meth:`reload_snapshot`
+        to get the snapshot that is live after the check.
+        """
+        self._check(force=True)
+        return self._last_error is None and self._snapshot.version is not None
+
+    def reload_snapshot(self) -> Snapshot:
         """Check the file now (synchronously) and return the snapshot then live.
 
-        Never raises; an invalid file is rejected and counted as usual.
+        Never raises; an invalid file is rejected and counted as usual. (Before
+        the host API, ``reload()`` returned this; it now returns a bool.)
         """
         self._check(force=True)
         return self._snapshot
+
+    # -- the old loader's API (the EnsembleManager calls these) ------------------------------
+
+    @property
+    def calibration_loaded(self) -> bool:
+        """Whether a config version is live (False: identity map, no config)."""
+        return self._snapshot.version is not None
+
+    @property
+    def version(self) -> str | None:
+        """The live config version, or None."""
+        return self._snapshot.version
+
+    @property
+    def based_on_trades(self) -> int | None:
+        """How many trades the live version was fitted on, when its provenance says."""
+        return self._snapshot.based_on_trades
+
+    def get_calibrator(self) -> ConsensusCalibrator:
+        """Return a consensus multiplier adapter bound to this loader (see `get_calibrator`)."""
+        return ConsensusCalibrator(self)
+
+    def get_status(self) -> dict[str, Any]:
+        """Return the old loader's status dict, extended with :meth:`status`'s fields.
+
+        Keys ``loaded``, ``version``, ``created_at``, ``based_on_trades``,
+        ``confidence_enabled``, ``weights_override``, ``config_path`` and
+        ``config_exists`` mean what they meant in the old loader; every field of
+        :class:`LoaderStatus` follows. Never raises.
+        """
+        snap = self._snapshot
+        status = self.status().as_dict()
+        try:
+            exists = Path(self._path).is_file()
+        except OSError:
+            exists = False
+        return {
+            "loaded": snap.version is not None,
+            "version": snap.version,
+            "created_at": snap.created_at,
+            "based_on_trades": snap.based_on_trades,
+            "confidence_enabled": snap.calibration_enabled,
+            "weights_override": snap.weights_enabled,
+            "config_path": self._path,
+            "config_exists": exists,
+            **{k: v for k, v in status.items() if k != "version"},
+        }
 
     def status(self) -> LoaderStatus:
         """Return a frozen summary of what the loader serves and has done."""
@@ -979,6 +1231,9 @@ class CalibrationLoader:
 
     def _start_observer(self) -> None:
         observer: Any = None
+        # Taken before the watch is placed: a directory replaced in between differs
+        # from it, and the next poll re-arms.
+        identity = _directory_identity(self._dir)
         try:
             # Imported here so that importing the loader does not pay for watchdog.
             from watchdog.observers import Observer  # noqa: PLC0415
@@ -996,7 +1251,10 @@ class CalibrationLoader:
             if observer is not None:
                 _stop_observer(observer)
             self._fallback_reason = f"{type(exc).__name__}: {exc}"
-            self._watching = "poll"
+            # A missing directory is waited for and the watch re-armed when it appears;
+            # other failures (inotify limits) keep polling.
+            self._rearm = _directory_identity(self._dir) is None
+            self._watching = WATCHING_DIRECTORY_GONE if self._rearm else "poll"
             self._observer_name = None
             logger.warning(
                 "[CalibrationLoader] ⚠️ file watcher could not start (%s); "
@@ -1009,16 +1267,80 @@ class CalibrationLoader:
         self._observer = observer
         self._observer_name = type(observer).__name__
         self._fallback_reason = None
+        self._dir_identity = identity
+        self._rearm = False
         self._watching = "watchdog"
+
+    def _watch_lost(self, why: str) -> None:
+        """Record that the directory watch is dead (its directory went away); poll meanwhile."""
+        if self._watching != "watchdog":
+            return
+        self._watching = WATCHING_DIRECTORY_GONE
+        self._fallback_reason = f"config directory {self._dir} {why}"
+        self._rearm = True
+        logger.warning(
+            "[CalibrationLoader] ⚠️ config directory %s %s: the file watch is lost; "
+            "polling %s every %.3g s and re-arming the watch when the directory is back",
+            self._dir,
+            why,
+            self._path,
+            self._poll_interval,
+        )
+        self._notify()
+
+    def _check_watch(self) -> None:
+        """At each poll: notice a lost or stale directory watch, and re-arm it when possible.
+
+        A watch on a directory that was removed (or renamed away and replaced) is
+        dead: inotify follows the old inode. The directory's (device, inode) is
+        compared with the one the watch was placed on.
+        """
+        if self._watch not in ("auto", "inotify") or self._stopping:
+            return
+        identity = _directory_identity(self._dir)
+        if self._watching == "watchdog":
+            if identity == self._dir_identity:
+                return
+            if identity is None:
+                self._watch_lost("is gone")
+                return
+            self._watch_lost("was replaced")
+        if not self._rearm or identity is None:
+            return
+        # Never wait for the lifecycle lock here: stop() holds it while it joins this
+        # worker. A busy lock means start/stop is under way; the next poll retries.
+        if not self._lifecycle_lock.acquire(blocking=False):
+            return
+        try:
+            if self._stopping or self._worker is None:
+                return
+            old, self._observer = self._observer, None
+            if old is not None:
+                _stop_observer(old)
+            self._start_observer()
+        finally:
+            self._lifecycle_lock.release()
+        if self._watching == "watchdog":
+            logger.info(
+                "[CalibrationLoader] ✅ config directory %s is back: file watch re-armed (%s)",
+                self._dir,
+                self._observer_name,
+            )
+            self._notify()  # the file may have arrived with the directory
 
     def _on_event(self, event: object) -> None:
         """Handle one watchdog event: wake the worker if it may concern the config."""
-        if getattr(event, "event_type", None) not in _RELEVANT_EVENTS:
+        event_type = getattr(event, "event_type", None)
+        if event_type not in _RELEVANT_EVENTS:
             return
         names = self._trigger_names
         src = getattr(event, "src_path", "") or ""
         dest = getattr(event, "dest_path", "") or ""
         sep = os.sep
+        if event_type in {"deleted", "moved"} and os.fsdecode(src).rstrip(sep) == self._dir:
+            # The watched directory itself went away: watchdog's emitter stops after this.
+            self._watch_lost("is gone" if event_type == "deleted" else "was moved away")
+            return
         if os.fsdecode(src).rpartition(sep)[2] not in names and (
             not dest or os.fsdecode(dest).rpartition(sep)[2] not in names
         ):
@@ -1052,6 +1374,7 @@ class CalibrationLoader:
                     self._check(force=True)
                     last_event_check = time.monotonic()
                 if time.monotonic() >= next_poll:
+                    self._check_watch()
                     self._check(force=False)
                     next_poll = time.monotonic() + poll
             except Exception:
@@ -1160,6 +1483,7 @@ class CalibrationLoader:
             _publish_default(self, snapshot)
 
     def _log_loaded(self, snapshot: Snapshot) -> None:
+        # The checklist's three lines (phase 4.1) ...
         logger.info("[CalibrationLoader] ✅ Loaded config version: %s", snapshot.version)
         logger.info(
             "[CalibrationLoader] Confidence calibration: %s",
@@ -1167,6 +1491,21 @@ class CalibrationLoader:
         )
         count = len(snapshot.weights) if snapshot.weights_enabled else 0
         logger.info("[CalibrationLoader] Ensemble weights: %d models", count)
+        # ... and the old loader's four, which operators' grep already looks for.
+        logger.info("[CalibrationLoader] ✅ Loaded calibration: %s", snapshot.version)
+        trades = snapshot.based_on_trades
+        logger.info(
+            "[CalibrationLoader]    Based on %s trades",
+            "an unrecorded number of" if trades is None else trades,
+        )
+        logger.info(
+            "[CalibrationLoader]    Confidence calibration: %s",
+            "✅ ENABLED" if snapshot.calibration_enabled else "⏸ DISABLED",
+        )
+        logger.info(
+            "[CalibrationLoader]    Ensemble weights: %s",
+            "✅ OVERRIDE" if snapshot.weights_enabled else "⏸ BASELINE",
+        )
 
     def _reject(self, reason: str, state: _FileState | None, digest: str | None) -> None:
         if digest is None:
@@ -1268,9 +1607,12 @@ class _Unbound:
         return _bind_default().apply_batch(values, symbol)
 
     def get_ensemble_weights(
-        self, default: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float] | None = None,
+        *,
+        default: Mapping[str, float] | None = None,
     ) -> Mapping[str, float]:
-        return _bind_default().get_ensemble_weights(default)
+        return _bind_default().get_ensemble_weights(baseline, default=default)
 
     def consensus_multiplier(self, consensus_count: int, total_models: int) -> float:
         return _bind_default().consensus_multiplier(consensus_count, total_models)
@@ -1352,11 +1694,156 @@ def get_default_loader() -> CalibrationLoader:
 
     It serves ``CALIBRATION_CONFIG_PATH`` (default ``config/calibration.json``).
     """
+    global _current, _default_loader, _default_owned  # noqa: PLW0603
     _bind_default()
     loader = _default_loader
-    if loader is None:  # creation failed and was logged: hand back an unwatched loader
-        return CalibrationLoader(resolve_paths().config, watch="none")
+    if loader is None:
+        # Creation failed and was logged: install an unwatched loader, so that every
+        # later call returns this same object.
+        with _default_lock:
+            if _default_loader is None:
+                fallback = CalibrationLoader(resolve_paths().config, watch="none")
+                _default_loader, _default_owned = fallback, True
+                _current = fallback.snapshot
+            loader = _default_loader
     return loader
+
+
+def get_calibration_loader() -> CalibrationLoader:
+    """Return the process-wide, started loader: the old ``ai_engine`` entry point.
+
+    The EnsembleManager's one changed import line is
+    ``from calibration_core import get_calibration_loader``. The loader serves
+    ``CALIBRATION_CONFIG_PATH`` (default ``config/calibration.json``), watches
+    it, and is the same object on every call in a process. A forked child gets a
+    fresh one of its own on its first call (see :func:`get_default_loader`).
+
+    Returns
+    -------
+    CalibrationLoader
+        It has the old API: ``calibration_loaded``, ``apply_confidence_calibration``,
+        ``get_ensemble_weights(baseline=None)``, ``get_status()``, ``version``,
+        ``based_on_trades`` and ``reload() -> bool``.
+    """
+    return get_default_loader()
+
+
+def reload_calibration() -> bool:
+    """Check the process-wide loader's file now; True when the file on disk is served.
+
+    The old module-level ``reload_calibration() -> bool``; never raises.
+    """
+    try:
+        return get_calibration_loader().reload()
+    except Exception:
+        logger.exception("[CalibrationLoader] reload_calibration failed")
+        return False
+
+
+class ConsensusCalibrator:
+    """The old adaptive calibrator's read side, served from the approved config.
+
+    ``get_multiplier(consensus_count, total_models)`` keeps the old signature,
+    labels and thresholds, but the multiplier is the approved config's consensus
+    multiplier for that bucket (1.0 when none is enabled). It never learns
+    online: :meth:`update_from_outcome` is accepted and ignored, because a
+    multiplier changes only through ``run`` and a human ``approve``.
+
+    Parameters
+    ----------
+    loader : CalibrationLoader, optional
+        Serve this loader's live version; None follows the process-wide default
+        loader (also across a fork).
+    """
+
+    __slots__ = ("_loader",)
+
+    def __init__(self, loader: CalibrationLoader | None = None) -> None:
+        self._loader = loader
+
+    def _live(self) -> Snapshot:
+        loader = self._loader
+        return get_calibration_snapshot() if loader is None else loader.snapshot
+
+    def get_multiplier(self, consensus_count: int, total_models: int) -> tuple[float, str]:
+        """Return ``(multiplier, label)`` for a vote; never raises.
+
+        Parameters
+        ----------
+        consensus_count : int
+            Models that voted for the winning action.
+        total_models : int
+            Models that voted.
+
+        Returns
+        -------
+        tuple of (float, str)
+            ``label`` is ``"unanimous"`` (count ≥ total), ``"strong"``
+            (≥ 0.75·total), ``"split"`` (≥ 0.5·total) or ``"weak"``; the
+            multiplier is the live config's multiplier for it, clamped to
+            [0.5, 1.5], and 1.0 when consensus multipliers are disabled. Counts
+            that are not counts (total < 1, negative, fractional, bools) give
+            ``(1.0, "weak")``.
+        """
+        try:
+            label = _old_consensus_label(consensus_count, total_models)
+            if label is None:
+                return 1.0, "weak"
+            multiplier = self._live().bucket_multiplier(label)
+        except Exception:  # noqa: BLE001 - the hot path never raises into the host
+            return 1.0, "weak"
+        return min(MAX_CONSENSUS_MULTIPLIER, max(MIN_CONSENSUS_MULTIPLIER, multiplier)), label
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The live multiplier of every bucket (the old calibrator's ``weights``)."""
+        try:
+            snapshot = self._live()
+            return {bucket: snapshot.bucket_multiplier(bucket) for bucket in CONSENSUS_BUCKETS}
+        except Exception:  # noqa: BLE001 - never raises into the host
+            return dict.fromkeys(CONSENSUS_BUCKETS, 1.0)
+
+    def update_from_outcome(self, *_args: object, **_kwargs: object) -> None:
+        """Ignore an outcome: multipliers are learned offline and approved, never online."""
+        global _ignored_outcome_logged  # noqa: PLW0603 - a once-per-process log line
+        if not _ignored_outcome_logged:
+            _ignored_outcome_logged = True
+            logger.info(
+                "[CalibrationLoader] update_from_outcome ignored: consensus multipliers "
+                "change only through `run` and `approve` (logged once)"
+            )
+
+    def __repr__(self) -> str:
+        """Name the loader it follows."""
+        follows = "the default loader" if self._loader is None else repr(self._loader)
+        return f"ConsensusCalibrator({follows})"
+
+
+_ignored_outcome_logged = False
+_DEFAULT_CALIBRATOR: Final = ConsensusCalibrator()
+
+
+def _old_consensus_label(consensus_count: int, total_models: int) -> str | None:
+    """Return the old loader's bucket: :func:`consensus_bucket`, but count > total is unanimous."""
+    bucket = consensus_bucket(consensus_count, total_models)
+    if bucket is not None:
+        return bucket
+    # Both valid counts (total >= 1, count >= 1) yet no bucket: count > total.
+    if consensus_bucket(0, total_models) is not None and consensus_bucket(
+        consensus_count, consensus_count
+    ):
+        return CONSENSUS_BUCKETS[0]
+    return None
+
+
+def get_calibrator() -> ConsensusCalibrator:
+    """Return the process-wide consensus calibrator (the old ``get_calibrator()``).
+
+    ``get_calibrator().get_multiplier(consensus_count, total_models)`` returns
+    ``(multiplier, label)`` from the default loader's live config; see
+    :class:`ConsensusCalibrator`. The same object on every call.
+    """
+    return _DEFAULT_CALIBRATOR
 
 
 def set_default_loader(loader: CalibrationLoader) -> CalibrationLoader | None:
@@ -1413,12 +1900,17 @@ def apply_confidence_calibration_batch(
     return _current.apply_batch(values, symbol)
 
 
-def get_ensemble_weights(default: Mapping[str, float] | None = None) -> Mapping[str, float]:
+def get_ensemble_weights(
+    baseline: Mapping[str, float] | None = None,
+    *,
+    default: Mapping[str, float] | None = None,
+) -> Mapping[str, float]:
     """Return the default loader's live ensemble weights as a read-only mapping.
 
-    See :meth:`Snapshot.get_ensemble_weights`.
+    See :meth:`Snapshot.get_ensemble_weights`: the configured weights when
+    enabled, else ``baseline`` (or ``default``), else an empty mapping.
     """
-    return _current.get_ensemble_weights(default)
+    return _current.get_ensemble_weights(baseline, default=default)
 
 
 def get_consensus_multiplier(consensus_count: int, total_models: int) -> float:

@@ -33,6 +33,7 @@ from calibration_core.exceptions import (
 )
 from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
+from calibration_core.preflight import preflight_path, run_preflight, skipped_preflight
 from calibration_core.report import (
     ReportContext,
     analysis_csv,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from calibration_core.cadence import Readiness
     from calibration_core.cli import JobContext
     from calibration_core.config import CalibrationConfig
+    from calibration_core.preflight import Preflight
     from calibration_core.settings import Paths
     from calibration_core.trades import IntegritySummary, TradeBatch
 
@@ -93,9 +95,49 @@ def _readiness_dict(readiness: Readiness, *, forced: bool = False) -> dict[str, 
             "ready": api.ready,
             "actions": list(api.actions),
             "reason": api.reason,
+            "api_reason": api.api_reason,
+            "stats": api.stats,
+            "fell_back": api.fell_back,
         },
+        "preflight": None if readiness.preflight is None else readiness.preflight.to_dict(),
         "forced": forced,
     }
+
+
+def _preflight(args: argparse.Namespace, *, forced: bool) -> Preflight | None:
+    # --preflight FILE or $CALIBRATION_PREFLIGHT; --force skips the probes (the job is FORCED).
+    path = preflight_path(getattr(args, "preflight", None))
+    if path is None:
+        return None
+    return skipped_preflight(path) if forced else run_preflight(path)
+
+
+def _cadence_lines(readiness: Readiness) -> list[str]:
+    api = readiness.api
+    if api is None:
+        lines = ["   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)"]
+    else:
+        lines = [f"   Learning Cadence API {escape(api.url)}: {escape(api.reason)}"]
+        if api.fell_back:
+            lines.append("      (/readiness/simple was not found; asked /cadence/ready)")
+        if api.stats:
+            shown = ", ".join(f"{escape(key)}={escape(value)}" for key, value in api.stats.items())
+            lines.append(f"      stats: {shown}")
+    preflight = readiness.preflight
+    if preflight is None:
+        lines.append("   Pre-flight probes: not configured (--preflight / CALIBRATION_PREFLIGHT)")
+    elif preflight.skipped:
+        lines.append(f"   Pre-flight probes: SKIPPED (--force) — {preflight.source}")
+    else:
+        passed = len(preflight.results) - len(preflight.failures)
+        lines.append(
+            f"   Pre-flight probes ({preflight.source}): {passed}/{len(preflight.results)} passed"
+        )
+        lines.extend(
+            f"      {'✅' if r.passed else '❌'} {escape(r.name)}: {escape(r.detail)}"
+            for r in preflight.results
+        )
+    return lines
 
 
 def _calibration_authorized(readiness: Readiness) -> bool:
@@ -159,7 +201,9 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     except DataIntegrityError as exc:
         return _check_bad_data(ctx, paths, exc)
     summary = summarize_integrity(batch)
-    readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    readiness = assess_readiness(
+        summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=False)
+    )
     authorized = _calibration_authorized(readiness)
     payload = {
         "ok": authorized,
@@ -191,11 +235,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
             else ""
         )
         lines.append(f"   {mark} {escape(level.name)}: {escape(level.reason)}{manual}")
-    api = readiness.api
-    if api is None:
-        lines.append("   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)")
-    else:
-        lines.append(f"   Learning Cadence API {escape(api.url)}: {escape(api.reason)}")
+    lines.extend(_cadence_lines(readiness))
     lines.append("")
     lines.extend(_integrity_lines(summary, paths.data))
     lines.append("")
@@ -352,7 +392,9 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     paths = ctx.paths
     forced = bool(args.force)
     batch, summary = _load_checked(paths)
-    readiness = assess_readiness(summary, api_url=paths.cadence_api)
+    readiness = assess_readiness(
+        summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=forced)
+    )
     if not _calibration_authorized(readiness) and not forced:
         raise NotAuthorizedError(
             f"calibration is not authorized: {readiness.reason} "
@@ -473,6 +515,8 @@ def _make_job(
         report_markdown=str(files.markdown.resolve()),
         report_json=str(files.json.resolve()),
         summary=_job_summary(proposal),
+        recommendation=proposal.recommendation,
+        reasons=proposal.do_not_apply_reasons(),
     ).with_status(
         status,
         at=now,
@@ -535,7 +579,10 @@ def _print_run(
         caution = (
             ""
             if proposal.recommendation == "APPROVE CANDIDATE"
-            else (" (only if the reasons above no longer hold; see section 10 of the report)")
+            else (
+                " (the report says DO NOT APPLY: approve refuses it unless a person who has "
+                'read the report adds --override "<why>")'
+            )
         )
         next_steps += [
             f"2. Approve{caution}: {approve}",

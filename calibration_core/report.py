@@ -151,6 +151,7 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "max_abs_change",
         "n_knots",
         "table",
+        "gate",
     ),
     "reliability": ("picture", "picture_note", "n_bins", "raw", "calibrated"),
     "weights": (
@@ -181,6 +182,7 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "max_abs_change",
         "buckets",
         "folds",
+        "gate",
     ),
     "hold_bias": (
         "enabled",
@@ -396,13 +398,15 @@ _PER_SYMBOL_RULE = (
     "held-out trades (forward-chaining over its trades; the global map refitted each fold on "
     "every trade that closed before the fold's first held-out trade), the map's MSE beats "
     f"the global map's and improves on the fallback's by at least "
-    f"{MIN_CONFIDENCE_IMPROVEMENT:.0%}; every other symbol uses the global map"
+    f"{MIN_CONFIDENCE_IMPROVEMENT:.0%}, distinguishable from noise (one-sided paired t-test "
+    "at 95 % on the per-trade squared errors); every other symbol uses the global map"
 )
 _CONSENSUS_RULE = (
     "m = clip(1 + n/(n + k)·(win rate / mean calibrated confidence − 1), "
     f"{MIN_CONSENSUS_MULTIPLIER}, {MAX_CONSENSUS_MULTIPLIER}) per bucket, k = "
     f"{CONSENSUS_SHRINKAGE_TRADES}; enabled only when min(1, c·m) lowers the pooled "
-    f"held-out MSE by at least {MIN_CONFIDENCE_IMPROVEMENT:.0%}"
+    f"held-out MSE by at least {MIN_CONFIDENCE_IMPROVEMENT:.0%}, distinguishable from noise "
+    "(one-sided paired t-test at 95 % on the per-trade squared errors)"
 )
 
 
@@ -435,6 +439,7 @@ def _consensus_section(proposal: Proposal) -> dict[str, Any]:
         "max_abs_change": analysis.max_abs_change,
         "buckets": [b.to_dict() for b in analysis.buckets],
         "folds": [f.to_dict() for f in analysis.folds],
+        "gate": None if analysis.gate is None else analysis.gate.to_dict(),
     }
 
 
@@ -578,6 +583,12 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
         notes.append("FORCED — NOT DEPLOYABLE: approve refuses forced jobs.")
     if not proposal.acceptable:
         notes.append("The job is rejected: approve refuses it.")
+    elif deployable and proposal.recommendation != "APPROVE CANDIDATE":
+        notes.append(
+            "The report says DO NOT APPLY: approve refuses this job unless a person who has "
+            'read the report adds --override "<why>" (recorded in the job, the audit trail '
+            "and the deployed config)."
+        )
     return {
         "report_schema_version": REPORT_SCHEMA_VERSION,
         "kind": "calibration_report",
@@ -641,6 +652,9 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
                 }
                 for r in proposal.mapping
             ],
+            "gate": None
+            if proposal.confidence_gate is None
+            else proposal.confidence_gate.to_dict(),
         },
         "reliability": {
             "picture": context.picture,
@@ -798,6 +812,12 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
         if oos["available"]
         else f"not available ({oos['note']})"
     )
+    gate = doc["confidence_map"].get("gate")
+    if gate is not None:
+        oos_text += (
+            f"; {gate['confidence']:.0%} lower bound "
+            f"{_pct(gate['gain_lower_bound'], signed=True)} over {gate['n_trades']} trades"
+        )
     if weights["status"] == "proposed":
         weights_text = "PROPOSED"
     elif weights["status"] == "no_change":
@@ -844,10 +864,27 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
         ["Validation", validation_text],
         ["Risk", f"{risk['score']:.1%} ({risk['category']})"],
         ["Live config (base)", job["live_config_note"]],
+        ["Pre-flight (checklist 0.1)", _preflight_text(doc["authorization"].get("preflight"))],
         ["Data hash", f"`{job['data_hash']}`"],
     ]
     lines.extend(_table(["Item", "Value"], rows))
     return lines
+
+
+def _preflight_text(preflight: Mapping[str, Any] | None) -> str:
+    if not preflight:
+        return "not configured (--preflight / CALIBRATION_PREFLIGHT)"
+    if preflight.get("skipped"):
+        return f"SKIPPED (--force) — `{preflight.get('source')}`"
+    probes = preflight.get("probes") or []
+    failed = [p for p in probes if not p.get("passed")]
+    if not failed:
+        return f"✅ {len(probes)}/{len(probes)} probes passed (`{preflight.get('source')}`)"
+    first = failed[0]
+    return (
+        f"❌ {len(failed)} of {len(probes)} probes failed — "
+        f"{first.get('name')}: {first.get('detail')}"
+    )
 
 
 def _data_md(doc: Mapping[str, Any]) -> list[str]:
@@ -888,6 +925,15 @@ def _data_md(doc: Mapping[str, Any]) -> list[str]:
     api = auth.get("api")
     if api:
         lines.append(f"- API {api.get('url')}: {api.get('reason')}")
+        if api.get("stats"):
+            stats = ", ".join(f"{key}={value}" for key, value in api["stats"].items())
+            lines.append(f"- Cadence stats (GET /readiness): {_cell(stats)}")
+    preflight = auth.get("preflight")
+    if preflight:
+        lines.append(f"- Pre-flight: {_cell(_preflight_text(preflight))}")
+        for probe in preflight.get("probes") or []:
+            mark = "✅" if probe.get("passed") else "❌"
+            lines.append(f"  - {mark} {_cell(probe.get('name'))}: {_cell(probe.get('detail'))}")
     levels = auth.get("levels") or []
     if levels:
         lines.append("")
@@ -975,6 +1021,7 @@ def _mapping_md(doc: Mapping[str, Any]) -> list[str]:
             f"(largest change {section['max_abs_change']:.3f}, {section['n_knots']} knots)."
         ),
     ]
+    lines.extend(_gate_md(section.get("gate")))
     if not section["enabled"]:
         lines.append("The table shows what the map would do; the proposal does not enable it.")
     lines.append("")
@@ -1081,6 +1128,29 @@ def _mse_cell(value: float | None) -> str:
     return _fmt(value)
 
 
+def _gate_md(gate: Mapping[str, Any] | None) -> list[str]:
+    # The out-of-sample gate's evidence: gain, lower bound, trades used, verdict.
+    if gate is None:
+        return []
+    return [
+        "",
+        (
+            f"Out-of-sample gate (≥ {gate['min_gain']:.0%} and distinguishable from noise, "
+            f"one-sided paired t-test at {gate['confidence']:.0%}): {gate['text']}."
+        ),
+        "",
+    ]
+
+
+def _gate_cell(gate: Mapping[str, Any] | None) -> str:
+    if gate is None:
+        return "—"
+    return (
+        f"{_pct(gate['gain'], signed=True)} (≥ {_pct(gate['gain_lower_bound'], signed=True)}, "
+        f"{gate['n_trades']} trades)"
+    )
+
+
 def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["per_symbol"]
     lines = [f"## {MARKDOWN_SECTIONS[7]}", ""]
@@ -1107,6 +1177,7 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
             _mse_cell(r["oos_mse_raw"]),
             _mse_cell(r["oos_mse_global"]),
             _mse_cell(r["oos_mse_symbol"]),
+            _gate_cell(r.get("gate")),
             "✅ kept" if r["kept"] else "fallback",
             r["reason"],
         ]
@@ -1121,6 +1192,7 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
                 "OOS MSE raw",
                 "OOS MSE global map",
                 "OOS MSE symbol map",
+                "Gain (95 % lower bound, trades)",
                 "Decision",
                 "Reason",
             ],
@@ -1176,6 +1248,7 @@ def _consensus_md(doc: Mapping[str, Any]) -> list[str]:
         f"{_fmt(section['oos_mse_before'])} without → {_fmt(section['oos_mse_after'])} with "
         f"the multipliers ({_pct(section['oos_mse_improvement'], signed=True)})."
     )
+    lines.extend(_gate_md(section.get("gate")))
     lines.append("")
     lines.extend(
         _table(

@@ -27,7 +27,7 @@ from calibration_core.config import (
 )
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MAX_WEIGHT, MIN_WEIGHT
 from calibration_core.exceptions import ConfigRejectedError
-from calibration_core.jobs import STATUS_PENDING, JobRecord, JobStore
+from calibration_core.jobs import RECOMMEND_APPROVE, STATUS_PENDING, JobRecord, JobStore
 from calibration_core.settings import Paths
 
 if TYPE_CHECKING:
@@ -115,8 +115,14 @@ def make_job(
     validation_passed: bool = True,
     risk_score: float = 0.10,
     risk_category: str = "low",
+    recommendation: str | None = RECOMMEND_APPROVE,
+    reasons: tuple[str, ...] = (),
 ) -> JobRecord:
-    """Build a job record proposing ``config`` (by default ``make_config(job_id)``)."""
+    """Build a job record proposing ``config`` (by default ``make_config(job_id)``).
+
+    Its report's verdict is ``recommendation`` (APPROVE CANDIDATE unless told;
+    None stands for an old record that stored none) with ``reasons``.
+    """
     return JobRecord(
         job_id=job_id,
         created_at="2026-01-01T00:00:00+00:00",
@@ -133,6 +139,8 @@ def make_job(
         base_version=base_version,
         base_config_sha256=base_config_sha256,
         summary={"win_rate": 0.52},
+        recommendation=recommendation,
+        reasons=reasons,
     )
 
 

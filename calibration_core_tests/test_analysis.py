@@ -20,7 +20,9 @@ from calibration_core.analysis import (
     choose_current_weights,
     compare_metrics,
     confidence_mapping_table,
+    evaluate_consensus,
     evaluate_out_of_sample,
+    evaluate_per_symbol,
     summarize_confidence,
     trade_age_hours,
     weighted_vote_precision,
@@ -28,6 +30,7 @@ from calibration_core.analysis import (
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
 from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
+from calibration_core.gate import paired_gate, t_quantile_95
 from calibration_core.isotonic import IsotonicCalibration
 from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 
@@ -562,3 +565,182 @@ class TestVotePrecisionCheckOnTies:
         assert check.passed
         assert check.value == pytest.approx(proposal.weights.vote_after.precision)
         assert check.value > 0.0
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+class TestGateStatistics:
+    @pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 9, 20, 39, 100, 599, 5000])
+    def test_t_quantile_matches_scipy(self, df: int) -> None:
+        """The Cornish-Fisher t quantile agrees with scipy to 3e-4 (1e-5 from 20 df)."""
+        tolerance = 3e-4 if df < 20 else 1e-5
+        assert t_quantile_95(df) == pytest.approx(stats.t.ppf(0.95, df), abs=tolerance)
+
+    @given(n=st.integers(5, 300), seed=st.integers(0, 2**32 - 1), shift=st.floats(-0.1, 0.1))
+    def test_lower_bound_is_the_one_sided_paired_t_test(
+        self, n: int, seed: int, shift: float
+    ) -> None:
+        """gain_lower > 0 exactly when scipy's one-sided paired t-test rejects at 5 %."""
+        rng = np.random.default_rng(seed)
+        y = (rng.random(n) < 0.6).astype(np.float64)
+        before = rng.uniform(0.3, 0.95, n)
+        after = np.clip(before + shift + rng.normal(0, 0.05, n), 0.0, 1.0)
+        evidence = paired_gate(before, after, y)
+        d = (before - y) ** 2 - (after - y) ** 2
+        assert evidence.n == n
+        assert evidence.gain == pytest.approx(d.mean() / ((before - y) ** 2).mean())
+        if d.std() == 0:
+            return
+        p_value = stats.ttest_1samp(d, 0.0, alternative="greater").pvalue
+        if abs(p_value - 0.05) > 1e-3:
+            assert evidence.distinguishable == (p_value < 0.05)
+
+    def test_needed_trades_is_about_where_the_same_effect_becomes_significant(self) -> None:
+        """Repeating a sample's differences until ``needed`` makes the effect distinguishable."""
+        rng = np.random.default_rng(5)
+        n = 40
+        y = (rng.random(n) < 0.5).astype(np.float64)
+        before = rng.uniform(0.55, 0.9, n)
+        after = np.clip(before - 0.03 + rng.normal(0, 0.08, n), 0.0, 1.0)
+        small = paired_gate(before, after, y)
+        assert small.gain > 0
+        assert not small.distinguishable
+        assert small.needed is not None
+        assert small.needed > n
+        assert f"not distinguishable from noise at {n} held-out trades: needs about" in (
+            small.summary()
+        )
+        reps = math.ceil(1.2 * small.needed / n)
+        big = paired_gate(np.tile(before, reps), np.tile(after, reps), np.tile(y, reps))
+        assert big.distinguishable
+        fewer = max(2, math.floor(0.6 * small.needed / n))
+        assert not paired_gate(
+            np.tile(before, fewer), np.tile(after, fewer), np.tile(y, fewer)
+        ).distinguishable
+
+    def test_a_gain_that_is_not_positive_needs_no_number_of_trades(self) -> None:
+        """A correction that makes things worse is refused and no M is promised."""
+        y = np.array([1.0, 0.0] * 30)
+        before = np.where(y == 1.0, 0.7, 0.4)
+        evidence = paired_gate(before, before + 0.05, y)
+        assert evidence.gain < 0
+        assert evidence.needed is None
+        assert not evidence.passed
+        assert "more trades would not help" in evidence.summary()
+
+    def test_too_few_pairs_or_zero_error_is_refused(self) -> None:
+        """One pair or a perfect baseline gives no test: refused, NaN evidence."""
+        assert not paired_gate([0.6], [0.5], [0.0]).passed
+        assert not paired_gate([1.0, 0.0], [0.9, 0.1], [1.0, 0.0]).passed
+
+    def test_bad_inputs_are_one_line_errors(self) -> None:
+        """Shapes and non-finite values are refused by name."""
+        with pytest.raises(InvalidInputError, match="one length"):
+            paired_gate([0.5, 0.6], [0.5], [1.0, 0.0])
+        with pytest.raises(InvalidInputError, match="finite"):
+            paired_gate([0.5, math.nan], [0.5, 0.5], [1.0, 0.0])
+        with pytest.raises(InvalidInputError, match="degrees of freedom"):
+            t_quantile_95(0)
+
+
+def _market(n: int, seed: int, *, calibrated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` trades then 400 later ones; calibrated or over-confident (0.7-0.95 winning 50 %)."""
+    rng = np.random.default_rng(seed)
+    total = n + 400
+    if calibrated:
+        confidence = rng.uniform(0.5, 0.95, total)
+        p_win = confidence
+    else:
+        confidence = rng.uniform(0.7, 0.95, total)
+        p_win = np.full(total, 0.5)
+    wins = rng.random(total) < p_win
+    return confidence, np.where(wins, 1.0, -1.0) * rng.uniform(0.06, 2.0, total)
+
+
+SIMULATION_SEEDS = range(20)
+
+
+def _later_briers(proposal: Proposal, x: np.ndarray, pnl: np.ndarray) -> tuple[float, float]:
+    """Brier score of raw and of the proposal's map on the later trades."""
+    y = (pnl > 0).astype(np.float64)
+    mapped = np.asarray(proposal.calibration.predict(x))
+    return float(np.mean((x - y) ** 2)), float(np.mean((mapped - y) ** 2))
+
+
+class TestGateSimulation:
+    @pytest.mark.parametrize("n", [50, 60, 80, 120, 200])
+    def test_calibrated_data_never_gets_a_harmful_map(self, n: int) -> None:
+        """Already-calibrated trades: no enabled map worsens the Brier score of the next 400."""
+        harmful = []
+        for seed in SIMULATION_SEEDS:
+            x, pnl = _market(n, seed, calibrated=True)
+            proposal = propose(x[:n], pnl[:n])
+            brier_raw, brier_map = _later_briers(proposal, x[n:], pnl[n:])
+            if proposal.confidence_enabled and brier_map > brier_raw:
+                harmful.append((seed, brier_raw, brier_map))
+            gate = proposal.confidence_gate
+            if gate is not None and gate.large_enough and not gate.distinguishable:
+                assert "not distinguishable from noise" in proposal.confidence_reason
+        assert harmful == []
+
+    def test_the_five_percent_rule_alone_fails_the_same_simulation(self) -> None:
+        """Without the test, a noise map of >= 5 % held-out gain would be enabled and hurt."""
+        harmful_without_test = 0
+        for n in (50, 60, 80):
+            for seed in SIMULATION_SEEDS:
+                x, pnl = _market(n, seed, calibrated=True)
+                proposal = propose(x[:n], pnl[:n])
+                gate = proposal.confidence_gate
+                brier_raw, brier_map = _later_briers(proposal, x[n:], pnl[n:])
+                if gate is not None and gate.large_enough and brier_map > brier_raw:
+                    assert not proposal.confidence_enabled
+                    harmful_without_test += 1
+        assert harmful_without_test >= 1
+
+    @pytest.mark.parametrize("n", [200, 300, 500])
+    def test_overconfident_data_still_gets_its_map(self, n: int) -> None:
+        """Raw 0.7-0.95 winning half the time: the map is enabled from 200 trades on."""
+        for seed in SIMULATION_SEEDS:
+            x, pnl = _market(n, seed, calibrated=False)
+            proposal = propose(x[:n], pnl[:n])
+            assert proposal.confidence_enabled, (seed, proposal.confidence_reason)
+            assert proposal.confidence_gate is not None
+            assert proposal.confidence_gate.gain_lower > 0
+
+
+class TestSameRuleEverywhere:
+    def test_a_symbol_map_whose_gain_is_noise_falls_back(self) -> None:
+        """+10.9 % on 50 held-out trades, lower bound below zero: the symbol falls back."""
+        rng = np.random.default_rng(16)
+        codes = np.array([0] * 100 + [1] * 60)
+        rng.shuffle(codes)
+        x = rng.uniform(0.5, 0.95, codes.size)
+        p_win = np.where(codes == 1, 0.5 + 0.6 * (x - 0.5), x)  # BUSDT over-confident
+        pnl = np.where(rng.random(codes.size) < p_win, 1.0, -1.0)
+        analysis = evaluate_per_symbol(x, pnl, codes, ["AUSDT", "BUSDT"], global_enabled=False)
+        row = analysis.symbols[1]
+        assert row.symbol == "BUSDT"
+        assert row.improvement >= MIN_CONFIDENCE_IMPROVEMENT
+        assert row.brier_symbol < row.brier_global
+        assert not row.kept
+        assert row.gate is not None
+        assert not row.gate.distinguishable
+        assert "not distinguishable from noise at 50 held-out trades: needs about" in row.reason
+        assert row.to_dict()["gate"]["n_trades"] == 50
+
+    def test_consensus_multipliers_whose_gain_is_noise_stay_disabled(self) -> None:
+        """+6.2 % on 91 held-out trades with a lower bound below zero: DISABLED, says why."""
+        rng = np.random.default_rng(174)
+        n = int(rng.integers(60, 200))
+        x = rng.uniform(0.02, 0.98, n)
+        codes = rng.choice([0, 3], n).astype(np.int8)
+        s = rng.uniform(0.05, 0.3)
+        p_win = np.clip(x * np.where(codes == 0, 1 + s, 1 - s), 0, 1)
+        y = (rng.random(n) < p_win).astype(np.float64)
+        analysis = evaluate_consensus(x, y, codes)
+        assert analysis.improvement >= MIN_CONFIDENCE_IMPROVEMENT
+        assert not analysis.enabled
+        assert analysis.gate is not None
+        assert analysis.gate.n == analysis.n_evaluated
+        assert "but is not distinguishable from noise at" in analysis.reason

@@ -120,7 +120,7 @@ class _Cadence(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Answer the readiness path with the configured JSON."""
-        if self.path != "/api/learning/readiness/simple":
+        if self.path != "/readiness/simple":
             self.send_error(404)
             return
         self.send_response(200)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +37,15 @@ V2 = "cal_20260220_000002"
 V3 = "cal_20260220_000003"
 REPO = Path(__file__).parent.parent
 LOADED_LINES = [
+    # The production checklist's phase 4.1 lines ...
     "[CalibrationLoader] ✅ Loaded config version: {v}",
     "[CalibrationLoader] Confidence calibration: {state}",
     "[CalibrationLoader] Ensemble weights: {n} models",
+    # ... and the old loader's, which operators' grep looks for (real_system.md §4).
+    "[CalibrationLoader] ✅ Loaded calibration: {v}",
+    "[CalibrationLoader]    Based on {trades} trades",
+    "[CalibrationLoader]    Confidence calibration: {old_state}",
+    "[CalibrationLoader]    Ensemble weights: {old_weights}",
 ]
 
 
@@ -138,14 +147,24 @@ class TestStartup:
 
 
 class TestLogLines:
-    def test_a_successful_load_logs_exactly_the_three_lines(
+    def test_a_successful_load_logs_exactly_the_checklist_and_old_lines(
         self, config_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """Phase 4.1: version, calibration state and model count, nothing else."""
+        """Phase 4.1's three lines, then the old loader's four, nothing else."""
         atomic_write_text(config_path, config_text(V1))
         with caplog.at_level(logging.DEBUG, logger=runtime.LOGGER_NAME):
             CalibrationLoader(config_path, watch="none")
-        expected = [line.format(v=V1, state="enabled", n=4) for line in LOADED_LINES]
+        expected = [
+            line.format(
+                v=V1,
+                state="enabled",
+                n=4,
+                trades="an unrecorded number of",
+                old_state="✅ ENABLED",
+                old_weights="✅ OVERRIDE",
+            )
+            for line in LOADED_LINES
+        ]
         assert [r.getMessage() for r in caplog.records] == expected
         assert all(r.levelno == logging.INFO for r in caplog.records)
 
@@ -156,7 +175,17 @@ class TestLogLines:
         atomic_write_text(config_path, config_text(V1, calibration=False, weights_enabled=False))
         with caplog.at_level(logging.INFO, logger=runtime.LOGGER_NAME):
             CalibrationLoader(config_path, watch="none")
-        expected = [line.format(v=V1, state="disabled", n=0) for line in LOADED_LINES]
+        expected = [
+            line.format(
+                v=V1,
+                state="disabled",
+                n=0,
+                trades="an unrecorded number of",
+                old_state="⏸ DISABLED",
+                old_weights="⏸ BASELINE",
+            )
+            for line in LOADED_LINES
+        ]
         assert [r.getMessage() for r in caplog.records] == expected
 
 
@@ -400,13 +429,80 @@ class TestPolling:
         assert any("falling back to polling" in r.getMessage() for r in caplog.records)
 
     def test_missing_directory_falls_back_to_polling_and_converges(self, tmp_path: Path) -> None:
-        """A config directory that does not exist yet is polled until the file appears."""
+        """A config directory that does not exist yet is polled, then watched once it exists."""
         config_path = tmp_path / "later" / "calibration.json"
         with CalibrationLoader(config_path, watch="inotify", poll_interval=0.05) as loader:
-            assert loader.status().watching == "poll"
+            assert loader.status().watching == runtime.WATCHING_DIRECTORY_GONE
             config_path.parent.mkdir()
             atomic_write_text(config_path, config_text(V1))
             assert served(loader, V1)
+            assert wait_until(lambda: loader.status().watching == "watchdog")
+            assert loader.status().fallback_reason is None
+
+
+@pytest.mark.usefixtures("no_thread_leak")
+class TestDirectoryLifecycle:
+    """Issue 11 item 10: the watch survives its directory being removed and recreated."""
+
+    def deploy_is_seen_by_the_watch(self, loader: CalibrationLoader, path: Path, v: str) -> bool:
+        """Deploy ``v``; True when it is served AND a watchdog event announced it."""
+        events = loader.status().events
+        atomic_write_text(path, config_text(v))
+        return served(loader, v) and wait_until(lambda: loader.status().events > events)
+
+    def test_removed_and_recreated_directory_rearms_the_watch(
+        self, config_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Rm -r, then mkdir: status says so meanwhile, and events flow again afterwards."""
+        atomic_write_text(config_path, config_text(V1))
+        with (
+            caplog.at_level(logging.INFO, logger=runtime.LOGGER_NAME),
+            CalibrationLoader(config_path, poll_interval=0.05) as loader,
+        ):
+            assert loader.status().watching == "watchdog"
+            shutil.rmtree(config_path.parent)
+            assert wait_until(lambda: loader.status().watching == runtime.WATCHING_DIRECTORY_GONE)
+            status = loader.status()
+            assert "is gone" in (status.fallback_reason or "")
+            assert status.observer is None
+            assert loader.snapshot.version == V1  # the last good version is kept
+            config_path.parent.mkdir()
+            assert wait_until(lambda: loader.status().watching == "watchdog")
+            assert loader.status().observer is not None
+            assert self.deploy_is_seen_by_the_watch(loader, config_path, V2)
+        messages = caplog.messages
+        assert any("the file watch is lost" in m for m in messages)
+        assert any("file watch re-armed" in m for m in messages)
+
+    def test_a_directory_renamed_away_and_replaced_rearms_the_watch(
+        self, config_path: Path
+    ) -> None:
+        """Mv config config.old; mkdir config: the stale watch is noticed and replaced."""
+        atomic_write_text(config_path, config_text(V1))
+        with CalibrationLoader(config_path, poll_interval=0.05) as loader:
+            directory = config_path.parent
+            directory.rename(directory.with_name("config.old"))
+            directory.mkdir()
+            atomic_write_text(config_path, config_text(V2))
+            assert served(loader, V2)
+            assert wait_until(
+                lambda: loader._dir_identity == runtime._directory_identity(str(directory))
+            )
+            assert loader.status().watching == "watchdog"
+            assert self.deploy_is_seen_by_the_watch(loader, config_path, V3)
+
+    def test_the_watch_is_rearmed_after_repeated_removals(self, config_path: Path) -> None:
+        """Three rm/mkdir cycles: each ends watched, serving the newest deploy."""
+        atomic_write_text(config_path, config_text(V1))
+        with CalibrationLoader(config_path, poll_interval=0.05) as loader:
+            for k in range(2, 5):
+                shutil.rmtree(config_path.parent)
+                assert wait_until(
+                    lambda: loader.status().watching == runtime.WATCHING_DIRECTORY_GONE
+                )
+                config_path.parent.mkdir()
+                assert wait_until(lambda: loader.status().watching == "watchdog")
+                assert self.deploy_is_seen_by_the_watch(loader, config_path, version_name(k))
 
 
 class FakeEvent:
@@ -560,7 +656,7 @@ class TestLifecycle:
             # <=: an unrelated thread of an earlier test may finish meanwhile.
             assert set(threading.enumerate()) <= before
             atomic_write_text(config_path, config_text(V2))
-            assert loader.reload().version == V2
+            assert loader.reload_snapshot().version == V2
 
     @pytest.mark.usefixtures("no_thread_leak")
     def test_status_reports_the_served_version(self, config_path: Path) -> None:
@@ -576,6 +672,11 @@ class TestLifecycle:
         assert status.observer is not None
         assert status.nan_inputs == 1
         assert status.loaded_at is not None
+        # ISO-8601 with its zone, readable by datetime and JSON alike (issue 12).
+        loaded_at = datetime.fromisoformat(status.loaded_at)
+        assert loaded_at.utcoffset() == timedelta(0)
+        assert abs((datetime.now(UTC) - loaded_at).total_seconds()) < 600
+        assert json.loads(json.dumps(data))["loaded_at"] == status.loaded_at
         assert status.running
         assert data["succeeded"] == 1
         with pytest.raises(AttributeError):

@@ -355,7 +355,15 @@ class TestEndToEnd:
         assert doge_row["oos_mse_symbol"] < doge_row["oos_mse_global"]
 
         paths = resolve_paths(data=data, config=config_path, report_dir=reports, environ={})
-        approve(paths, job_id, approved_by="tester", now=datetime.now(UTC))
+        # The synthetic trades are old: the report says DO NOT APPLY (stale data), so the
+        # test deploys it the way a person would, with a written override.
+        approve(
+            paths,
+            job_id,
+            approved_by="tester",
+            now=datetime.now(UTC),
+            override="test fixture: synthetic trades are old on purpose",
+        )
         loader = CalibrationLoader(config_path, watch="none")
         snapshot = loader.snapshot
         assert snapshot.version == job_id

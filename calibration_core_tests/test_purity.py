@@ -22,6 +22,7 @@ PURE_MODULES = (
     "validation",
     "analysis",
     "monitor",
+    "gate",
     "text",
 )
 FORBIDDEN = frozenset(

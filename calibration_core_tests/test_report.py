@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -405,3 +406,63 @@ class TestAnalysisExport:
         )
         assert document["analysis_schema_version"] == 1
         json.dumps(document, allow_nan=False)
+
+
+class TestGateEvidence:
+    def test_report_shows_gain_lower_bound_and_trades_used(self, document: dict[str, Any]) -> None:
+        """Section 1 and section 4 give the gain, its 95 % lower bound and the trades tested."""
+        gate = document["confidence_map"]["gate"]
+        assert gate["passed"] is document["confidence_map"]["enabled"] is True
+        assert gate["n_trades"] == document["metrics"]["out_of_sample"]["n_trades"]
+        assert gate["gain_lower_bound"] < gate["gain"]
+        markdown = render_markdown(document)
+        lower = f"{gate['gain_lower_bound']:+.1%}"
+        summary_row = next(line for line in markdown.splitlines() if "Out-of-sample MSE" in line)
+        assert f"95% lower bound {lower} over {gate['n_trades']} trades" in summary_row
+        assert "Out-of-sample gate (≥ 5% and distinguishable from noise" in markdown
+        assert gate["text"] in markdown
+        assert validate_report_document(document) == []
+
+    def test_refused_map_says_how_many_trades_it_would_need(self) -> None:
+        """Calibrated noise: +7 % on 50 held-out trades is refused, "needs about M" shown."""
+        rng = np.random.default_rng(12)
+        x = rng.uniform(0.05, 0.95, 60)
+        pnl = np.where(rng.random(60) < x, 1.0, -1.0)
+        noisy = build_proposal(
+            x, pnl, job_id=JOB, created_at="2026-02-10T14:30:22+00:00", data_hash="sha256:0"
+        )
+        document = build_report_document(noisy, _context())
+        gate = document["confidence_map"]["gate"]
+        assert gate["large_enough"] is True
+        assert gate["distinguishable"] is False
+        assert document["confidence_map"]["enabled"] is False
+        needs = re.search(
+            r"not distinguishable from noise at 50 held-out trades: needs about (\d+)",
+            render_markdown(document),
+        )
+        assert needs is not None
+        assert int(needs.group(1)) == gate["needed_trades"] > 50
+
+    def test_per_symbol_and_consensus_rows_carry_their_gate(self) -> None:
+        """The extras' gates are in the JSON and in their Markdown tables."""
+        document = build_report_document(_proposal(extras=True), _context())
+        rows = [r for r in document["per_symbol"]["symbols"] if r["n_evaluated"]]
+        assert rows
+        assert all(r["gate"]["n_trades"] == r["n_evaluated"] for r in rows)
+        assert all(r["gate"]["passed"] for r in document["per_symbol"]["symbols"] if r["kept"])
+        consensus = document["consensus"]
+        if consensus["available"]:
+            assert consensus["gate"]["n_trades"] == sum(
+                f["test_rows"][1] - f["test_rows"][0] for f in consensus["folds"]
+            )
+            assert consensus["enabled"] is consensus["gate"]["passed"]
+        assert "Gain (95 % lower bound, trades)" in render_markdown(document)
+
+    def test_a_do_not_apply_job_says_approve_refuses_it(self, proposal: Proposal) -> None:
+        """Stale data: the deployment section says approve refuses it without --override."""
+        stale = attrs.evolve(proposal, newest_trade_age_hours=30.0)
+        document = build_report_document(stale, _context())
+        assert document["summary"]["recommendation"] == "DO NOT APPLY"
+        assert any("--override" in note for note in document["deployment"]["notes"])
+        fresh = build_report_document(proposal, _context())
+        assert not any("--override" in note for note in fresh["deployment"]["notes"])

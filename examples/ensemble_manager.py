@@ -1,9 +1,12 @@
 """A runnable EnsembleManager-style consumer of the calibration runtime API.
 
-Four toy models (xgb, lgbm, nhits, patchtst) vote BUY/SELL/HOLD with a confidence;
-each decision takes ONE snapshot, weights the votes with its ensemble weights,
-calibrates the winning confidence, applies the consensus multiplier (and the HOLD
-bias for HOLD) and logs the decision with the snapshot's version.
+Six toy models (the host's members: xgb, lgbm, nhits, patchtst, tft, dlinear, with
+its own weights 0.17/0.17/0.17/0.17/0.16/0.16) vote BUY/SELL/HOLD with a confidence;
+each decision takes ONE snapshot, weights the votes with its ensemble weights
+(indexing every member, as the real host does), calibrates the winning confidence,
+applies the consensus multiplier (and the HOLD bias for HOLD) and logs the decision
+with the snapshot's version. The old loader's API (``get_calibration_loader``,
+``get_calibrator``) is exercised alongside.
 
 Run it against a config, then deploy or edit the config in another terminal::
 
@@ -29,7 +32,9 @@ from calibration_core.loader import (
     CalibrationLoader,
     Snapshot,
     apply_confidence_calibration,
+    get_calibration_loader,
     get_calibration_snapshot,
+    get_calibrator,
     get_consensus_multiplier,
     get_default_loader,
     get_ensemble_weights,
@@ -40,10 +45,17 @@ from calibration_core.loader import (
 if TYPE_CHECKING:
     from types import FrameType
 
-MODELS = ("xgb", "lgbm", "nhits", "patchtst")
+HOST_WEIGHTS = {
+    "xgb": 0.17,
+    "lgbm": 0.17,
+    "nhits": 0.17,
+    "patchtst": 0.17,
+    "tft": 0.16,
+    "dlinear": 0.16,
+}
+MODELS = tuple(HOST_WEIGHTS)
 ACTIONS = ("BUY", "SELL", "HOLD")
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-EQUAL_WEIGHTS = {name: 1.0 / len(MODELS) for name in MODELS}
 
 logger = logging.getLogger("ensemble_manager")
 
@@ -57,10 +69,11 @@ def decide(
     votes: dict[str, tuple[str, float]], symbol: str, snapshot: Snapshot
 ) -> tuple[str, float, int]:
     """Weighted vote with one snapshot: (action, final confidence, consensus count)."""
-    weights = snapshot.get_ensemble_weights(EQUAL_WEIGHTS)
+    # The configured weights when enabled, else the host's own (never a made-up set).
+    weights = snapshot.get_ensemble_weights(HOST_WEIGHTS)
     score = dict.fromkeys(ACTIONS, 0.0)
     for name, (action, confidence) in votes.items():
-        score[action] += weights.get(name, 0.0) * confidence
+        score[action] += weights[name] * confidence
     action = max(ACTIONS, key=score.__getitem__)
     agreeing = [conf for act, conf in votes.values() if act == action]
     raw = sum(agreeing) / len(agreeing)
@@ -92,8 +105,14 @@ def worker(index: int, stop: threading.Event, stats: Stats, log_every: int) -> N
             action, confidence, agreeing = decide(model_votes(rng), symbol, snapshot)
             # The module-level functions serve the same live version without a snapshot.
             apply_confidence_calibration(confidence, symbol=symbol)
-            get_ensemble_weights(EQUAL_WEIGHTS)
+            get_ensemble_weights(HOST_WEIGHTS)
             get_consensus_multiplier(agreeing, len(MODELS))
+            # ... and so does the old loader's API, which the EnsembleManager calls.
+            host_loader = get_calibration_loader()
+            host_loader.apply_confidence_calibration(confidence)
+            if host_loader.calibration_loaded:
+                host_loader.get_ensemble_weights()
+            get_calibrator().get_multiplier(agreeing, len(MODELS))
             made += 1
             with stats.lock:
                 stats.decisions += 1
@@ -150,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.config is not None:
         loader = CalibrationLoader(
-            args.config, default_weights=EQUAL_WEIGHTS, poll_interval=args.poll_interval
+            args.config, default_weights=HOST_WEIGHTS, poll_interval=args.poll_interval
         ).start()
         set_default_loader(loader)
     # Without --config the first API call creates the default loader from the environment.
@@ -174,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     for version, count in sorted(stats.versions.items()):
         print(f"version {version}: {count} decisions")
     print(
-        f"loader: version={status.version} attempts={status.attempts} "
+        f"loader: version={status.version} loaded_at={status.loaded_at} "
+        f"attempts={status.attempts} "
         f"succeeded={status.succeeded} rejected={status.rejected} skipped={status.skipped} "
         f"nan_inputs={status.nan_inputs} invalid_inputs={status.invalid_inputs} "
         f"watching={status.watching}"
