@@ -787,8 +787,9 @@ class _Reader:
         for model, action, confidence in row.votes:
             if model not in self.model_bases and not MODEL_NAME_PATTERN.fullmatch(model):
                 self.warnings.append(
-                    f"{self.name}:{lineno}: model {model!r} cannot be a config key (a name "
-                    f"matches {MODEL_NAME_PATTERN.pattern}); the ensemble weights step is skipped"
+                    f"{self.name}:{lineno}: model {model!r} cannot be a config key (names "
+                    f"must match {MODEL_NAME_PATTERN.pattern}); the ensemble weights step is "
+                    "skipped"
                 )
             base = self.model_bases.setdefault(model, 4 * len(self.model_bases))
             self.votes.append(base + _VOTE_OFFSETS[action])
