@@ -80,6 +80,30 @@ def _timestamp(value: object) -> float | None:
     return epoch if _EPOCH_MIN <= epoch <= _EPOCH_MAX else None
 
 
+def _decode(line: bytes) -> tuple[object, str | None]:
+    """Decode one line, or say why not: too long, blank, not JSON, or a key given twice."""
+    if len(line) > MAX_LINE_BYTES:
+        return None, "line is longer than 1 MiB (skipped)"
+    if not line.strip():
+        return None, "blank line"
+    repeated: list[str] = []
+
+    def one_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        record = dict(pairs)
+        if len(record) != len(pairs):  # json would keep the last value silently
+            keys = [key for key, _ in pairs]
+            repeated.extend(key for i, key in enumerate(keys) if key in keys[:i])
+        return record
+
+    try:
+        record = json.loads(line, object_pairs_hook=one_object)
+    except (ValueError, RecursionError):
+        return None, "not valid JSON"
+    if repeated:
+        return None, f"duplicate key {repeated[0]!r}"
+    return record, None
+
+
 def _valid_unicode(value: str) -> bool:
     try:
         value.encode("utf-8")
@@ -180,16 +204,9 @@ def read_signals(path: Path) -> SignalBatch:
     symbols: dict[str, None] = {}
     problems: list[str] = []
     for number, line in _candidate_lines(raw):
-        if len(line) > MAX_LINE_BYTES:
-            problems.append(f"{name}:{number}: line is longer than 1 MiB (skipped)")
-            continue
-        if not line.strip():
-            problems.append(f"{name}:{number}: blank line")
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            problems.append(f"{name}:{number}: not valid JSON")
+        record, problem = _decode(line)
+        if problem is not None:
+            problems.append(f"{name}:{number}: {problem}")
             continue
         parsed = _parse_signal(record) if isinstance(record, dict) else "not a JSON object"
         if isinstance(parsed, str):

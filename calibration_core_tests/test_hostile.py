@@ -538,6 +538,18 @@ class TestHostileValues:
             "signals.jsonl:3",
         ]
 
+    def test_signals_duplicate_key(self, tmp_path: Path) -> None:
+        """A signal whose action is given twice is a numbered problem, as in the trades."""
+        path = tmp_path / "signals.jsonl"
+        line = (
+            '{"timestamp": "2026-02-09T21:40:12Z", "symbol": "ETH", "action": "HOLD", '
+            '"confidence": 0.6, "action": "BUY"}'
+        )
+        path.write_text(line + "\n", encoding="utf-8")
+        with pytest.raises(DataIntegrityError) as info:
+            read_signals(path)
+        assert info.value.problems == ("signals.jsonl:1: duplicate key 'action'",)
+
 
 # --------------------------------------------------------------------------- item 6: model names
 
