@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import math
 import os
 import re
 import resource
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,13 @@ from calibration_core.fsio import MAX_LINE_BYTES
 from calibration_core.signals import read_signals
 from calibration_core.text import escape, escape_controls, markdown_cell
 from calibration_core.trades import read_trades
+from calibration_core_tests.monitor_helpers import (
+    DEPLOY_A,
+    DEPLOY_B,
+    monitor_tree,
+    trade_records,
+    write_jsonl,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -519,6 +528,23 @@ class TestHostileValues:
         assert proc.returncode == 3, proc.stderr
         assert "(and 599 more problems)" in _error_line(proc)
         assert _files(site.reports) == []
+
+    def test_monitor_with_pnl_at_1e308_is_exit_3_not_nan(self, tmp_path: Path) -> None:
+        """Monitor once printed "+nan%"; now the bad lines are listed and nothing is written."""
+        tree = monitor_tree(tmp_path / "site")
+        after = DEPLOY_B + timedelta(minutes=5)
+        records = [
+            *trade_records(200, start=DEPLOY_A + timedelta(hours=1), step=timedelta(minutes=40)),
+            *trade_records(100, start=after, step=timedelta(minutes=10)),
+        ]
+        for rec in records[-100:]:
+            rec["actual_pnl_pct"] = math.copysign(1e308, rec["actual_pnl_pct"])
+        write_jsonl(tree.paths.data, records)
+        proc = tree.run_cli("monitor")
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert _error_line(proc).startswith(f"error: {tree.paths.data.name}:201: actual_pnl_pct")
+        assert "nan" not in proc.stdout.lower()
+        assert list(tree.paths.report_dir.glob("monitor_*.md")) == []
 
     def test_signals_with_out_of_range_time_or_surrogate(self, tmp_path: Path) -> None:
         """The signals reader reports the same values by line instead of raising."""
