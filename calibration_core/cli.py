@@ -21,6 +21,7 @@ from calibration_core.settings import (
     Paths,
     resolve_paths,
 )
+from calibration_core.text import escape, escape_controls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -65,7 +66,8 @@ EXIT_CODES: dict[int, str] = {
     "is listed)",
     EXIT_NOT_AUTHORIZED: "the Learning Cadence gate did not authorize calibration",
     EXIT_CONFIG_REJECTED: "a config document failed validation; nothing was deployed",
-    EXIT_DEPLOYMENT: "approve/rollback could not complete; the live config is untouched",
+    EXIT_DEPLOYMENT: "approve/rollback could not complete; the live config is untouched "
+    "(also: run/analyze could not write their files; nothing partial is left)",
     EXIT_REFUSED: "the job was refused (unknown, rejected, high risk, forced, stale, "
     "already deployed, its report says DO NOT APPLY and no --override was given, "
     "or not confirmed)",
@@ -94,7 +96,9 @@ class JobContext:
         if self.as_json:
             self.stdout.write(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
         else:
-            self.stdout.write(human.rstrip("\n") + "\n")
+            # The views escape each untrusted piece (text.escape); this pass catches
+            # any control character, C1 or bidi override that one of them missed.
+            self.stdout.write(escape_controls(human.rstrip("\n")) + "\n")
 
 
 def lazy_handler(module: str, name: str) -> Callable[[argparse.Namespace, JobContext], int]:
@@ -254,9 +258,9 @@ def main(
 
 def _report_error(ctx: JobContext, message: str, code: int, *, problems: Sequence[str] = ()) -> int:
     first_line = message.splitlines()[0] if message else "unknown error"
-    ctx.stderr.write(f"error: {first_line}\n")
+    ctx.stderr.write(f"error: {escape(first_line)}\n")
     for problem in problems:
-        ctx.stderr.write(f"  {problem}\n")
+        ctx.stderr.write(f"  {escape(problem)}\n")
     if ctx.as_json:
         payload = {"ok": False, "error": first_line, "exit_code": code, "problems": list(problems)}
         ctx.stdout.write(json.dumps(payload, indent=2) + "\n")

@@ -31,7 +31,6 @@ from calibration_core.exceptions import (
     DataIntegrityError,
     NotAuthorizedError,
 )
-from calibration_core.fsio import atomic_write_text
 from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
 from calibration_core.preflight import preflight_path, run_preflight, skipped_preflight
@@ -41,11 +40,15 @@ from calibration_core.report import (
     analysis_document,
     build_report_document,
     integrity_to_dict,
+    output_error,
+    remove_outputs,
     render_json,
     render_markdown,
     report_paths,
+    write_outputs,
     write_report,
 )
+from calibration_core.text import escape
 from calibration_core.trades import read_trades, summarize_integrity
 
 if TYPE_CHECKING:
@@ -114,11 +117,11 @@ def _cadence_lines(readiness: Readiness) -> list[str]:
     if api is None:
         lines = ["   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)"]
     else:
-        lines = [f"   Learning Cadence API {api.url}: {api.reason}"]
+        lines = [f"   Learning Cadence API {escape(api.url)}: {escape(api.reason)}"]
         if api.fell_back:
             lines.append("      (/readiness/simple was not found; asked /cadence/ready)")
         if api.stats:
-            shown = ", ".join(f"{key}={value}" for key, value in api.stats.items())
+            shown = ", ".join(f"{escape(key)}={escape(value)}" for key, value in api.stats.items())
             lines.append(f"      stats: {shown}")
     preflight = readiness.preflight
     if preflight is None:
@@ -131,7 +134,8 @@ def _cadence_lines(readiness: Readiness) -> list[str]:
             f"   Pre-flight probes ({preflight.source}): {passed}/{len(preflight.results)} passed"
         )
         lines.extend(
-            f"      {'✅' if r.passed else '❌'} {r.name}: {r.detail}" for r in preflight.results
+            f"      {'✅' if r.passed else '❌'} {escape(r.name)}: {escape(r.detail)}"
+            for r in preflight.results
         )
     return lines
 
@@ -143,9 +147,9 @@ def _calibration_authorized(readiness: Readiness) -> bool:
 def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
     first = summary.first_timestamp or "—"
     last = summary.last_timestamp or "—"
-    symbols = ", ".join(summary.symbols) or "none"
+    symbols = ", ".join(escape(s) for s in summary.symbols) or "none"
     lines = [
-        f"📁 DATA INTEGRITY ({data_path})",
+        f"📁 DATA INTEGRITY ({escape(data_path)})",
         f"   Trades: {summary.n_trades}",
         f"   Symbols: {summary.n_symbols} ({symbols})",
         (
@@ -157,12 +161,12 @@ def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
     ]
     if summary.warnings:
         lines.append(f"   ⚠️  Warnings ({len(summary.warnings)}):")
-        lines.extend(f"      {w}" for w in summary.warnings)
+        lines.extend(f"      {escape(w)}" for w in summary.warnings)
     else:
         lines.append("   Warnings: none")
     if summary.problems:
         lines.append(f"   ❌ Problems ({len(summary.problems)}):")
-        lines.extend(f"      {p}" for p in summary.problems)
+        lines.extend(f"      {escape(p)}" for p in summary.problems)
     else:
         lines.append("   Problems: none")
     return lines
@@ -217,9 +221,9 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
         "📊 LEARNING CADENCE READINESS CHECK",
         _RULE,
         "",
-        f"{dot} Status: {readiness.status}",
-        f"   Reason: {readiness.reason}",
-        f"   Allowed actions: {list(readiness.allowed_actions)}",
+        f"{dot} Status: {escape(readiness.status)}",
+        f"   Reason: {escape(readiness.reason)}",
+        f"   Allowed actions: {escape(list(readiness.allowed_actions))}",
         "",
         "🔐 AUTHORIZATION LEVELS",
     ]
@@ -230,7 +234,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
             if level.requires_manual_approval and "manual approval" not in level.reason
             else ""
         )
-        lines.append(f"   {mark} {level.name}: {level.reason}{manual}")
+        lines.append(f"   {mark} {escape(level.name)}: {escape(level.reason)}{manual}")
     lines.extend(_cadence_lines(readiness))
     lines.append("")
     lines.extend(_integrity_lines(summary, paths.data))
@@ -238,7 +242,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     if authorized:
         lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {_command(args, 'run')}"])
     else:
-        lines.extend(["❌ CALIBRATION NOT AUTHORIZED", f"   {readiness.reason}"])
+        lines.extend(["❌ CALIBRATION NOT AUTHORIZED", f"   {escape(readiness.reason)}"])
     ctx.emit(payload, "\n".join(lines))
     return EXIT_OK if authorized else EXIT_NEGATIVE
 
@@ -272,9 +276,9 @@ def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> i
         f"   Reason: {reason}",
         "   Allowed actions: []",
         "",
-        f"📁 DATA INTEGRITY ({paths.data})",
+        f"📁 DATA INTEGRITY ({escape(paths.data)})",
         f"   ❌ Problems ({len(problems)}):",
-        *(f"      {p}" for p in problems),
+        *(f"      {escape(p)}" for p in problems),
         "",
         "❌ CALIBRATION NOT AUTHORIZED",
         "   Fix the producer of the trades file; the run stops on bad data.",
@@ -410,7 +414,10 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     base = _read_base(paths)
     now = ctx.now().astimezone(UTC)
     store = JobStore(paths.jobs_dir)
-    job_id = store.reserve_job_id(now)
+    try:
+        job_id = store.reserve_job_id(now)
+    except OSError as exc:
+        raise output_error(exc, paths.jobs_dir) from None
     try:
         record, proposal, files = _make_job(
             args,
@@ -422,8 +429,14 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
             job_id=job_id,
             now=now,
         )
-        store.save(record)
+        try:
+            store.save(record)
+        except OSError as exc:
+            raise output_error(exc, paths.jobs_dir / f"{job_id}.json") from None
     except BaseException:
+        # Nothing of a failed run stays behind: its report files and its reservation.
+        written = report_paths(paths.report_dir, job_id)
+        remove_outputs((written.picture, written.json, written.markdown))
         store.release(job_id)
         raise
     _print_run(args, ctx, record, proposal, files)
@@ -534,7 +547,7 @@ def _section_lines(proposal: Proposal) -> list[str]:
     if not symbols.requested:
         per_symbol = "not requested (--per-symbol)"
     elif symbols.enabled:
-        kept = ", ".join(s.symbol for s in symbols.kept)
+        kept = ", ".join(escape(s.symbol) for s in symbols.kept)
         per_symbol = f"ENABLED for {kept}; the other symbols use the global map"
     else:
         per_symbol = "DISABLED — no symbol's own map passed the out-of-sample selection"
@@ -542,11 +555,11 @@ def _section_lines(proposal: Proposal) -> list[str]:
     state = "ENABLED" if config.consensus.enabled else "DISABLED"
     if consensus.available:
         listed = ", ".join(f"{b.bucket} {b.multiplier:.3f}" for b in consensus.buckets)
-        consensus_text = f"{state} ({listed}) — {consensus.reason}"
+        consensus_text = f"{state} ({listed}) — {escape(consensus.reason)}"
     else:
-        consensus_text = f"{state} — {consensus.reason}"
+        consensus_text = f"{state} — {escape(consensus.reason)}"
     hold = proposal.hold_bias
-    hold_text = f"{'ENABLED' if config.hold_bias.enabled else 'DISABLED'} — {hold.reason}"
+    hold_text = f"{'ENABLED' if config.hold_bias.enabled else 'DISABLED'} — {escape(hold.reason)}"
     return [
         f"   Per-symbol maps: {per_symbol}",
         f"   Consensus multipliers: {consensus_text}",
@@ -653,7 +666,9 @@ def _print_run(
         f"   Validation: {'✅ PASSED' if validation.passed else '❌ FAILED'}",
     ]
     for check in failures:
-        lines.append(f"      ❌ {check.name} ({check.severity.value}): {check.message}")
+        lines.append(
+            f"      ❌ {escape(check.name)} ({check.severity.value}): {escape(check.message)}"
+        )
     lines += [
         f"   Risk: {risk.score:.1%} ({risk.category})",
         (
@@ -662,12 +677,12 @@ def _print_run(
         ),
         (
             f"   Ensemble weights: {proposal.weights.status.replace('_', ' ')} — "
-            f"{proposal.weights.reason}"
+            f"{escape(proposal.weights.reason)}"
         ),
         *_section_lines(proposal),
         f"   Recommendation: {proposal.recommendation}",
     ]
-    lines.extend(f"      - {reason}" for reason in proposal.do_not_apply_reasons())
+    lines.extend(f"      - {escape(reason)}" for reason in proposal.do_not_apply_reasons())
     lines += ["", "📋 NEXT STEPS:", *next_steps]
     ctx.emit(payload, "\n".join(lines))
 
@@ -720,7 +735,7 @@ def _analysis_lines(analysis: ConfidenceAnalysis) -> list[str]:
     lines.append("")
     lines.append("   Per symbol: trades, mean confidence, Pearson with wins")
     lines.extend(
-        f"   {s.scope:<12} {s.distribution.count:>7}  {s.distribution.mean:.4f}  "
+        f"   {escape(s.scope):<12} {s.distribution.count:>7}  {s.distribution.mean:.4f}  "
         f"{corr(s.correlations.pearson_wins)}"
         for s in analysis.per_symbol
     )
@@ -738,14 +753,21 @@ def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
     )
     now = ctx.now().astimezone(UTC)
     out_dir: Path = paths.report_dir if args.out_dir is None else Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(exc, out_dir) from None
     stem = _unique_stem(out_dir, f"analysis_{now.strftime('%Y%m%d_%H%M%S')}")
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     document = analysis_document(
         analysis, data_path=str(paths.data), data_hash=batch.data_hash, created_at=now.isoformat()
     )
-    atomic_write_text(csv_path, analysis_csv(analysis))
-    atomic_write_text(json_path, render_json(document))
+    # Both texts are rendered before anything is written, and written both or neither.
+    outputs = [
+        (csv_path, analysis_csv(analysis).encode("utf-8")),
+        (json_path, render_json(document).encode("utf-8")),
+    ]
+    write_outputs(outputs)
     payload = {"ok": True, "json": str(json_path), "csv": str(csv_path), **document}
     lines = [*_analysis_lines(analysis), "", f"   JSON: {json_path}", f"   CSV:  {csv_path}"]
     ctx.emit(payload, "\n".join(lines))
