@@ -1,6 +1,6 @@
 """Make untrusted text safe to show: on a terminal, in a log line or in a Markdown table."""
 
-# Pure: imports nothing outside the standard library's ``re``.
+# Pure: imports nothing outside the standard library's ``unicodedata``.
 #
 # Symbols, model names, field names and reasons come from files and APIs we do
 # not control. Before any of them reaches an operator's terminal or the review
@@ -11,56 +11,65 @@
 
 from __future__ import annotations
 
-import re
+import unicodedata
 
 __all__ = ["escape", "escape_controls", "markdown_cell"]
 
-# C0 controls (newline and tab included), DEL, the C1 controls U+0080-U+009F
-# (U+009B is a one-byte CSI on some terminals), the bidirectional embeddings,
-# overrides and isolates, the implicit direction marks, the Unicode line and
-# paragraph separators, and lone surrogates (which cannot even be encoded).
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-# The same set without the newline, for whole documents whose lines are ours.
-_UNSAFE_KEEP_NEWLINE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff]"
-)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\x1b"}
 
 
-def _visible(match: re.Match[str]) -> str:
-    char = match.group()
+def _is_unsafe(char: str) -> bool:
+    # Not printable means a control (C0, DEL, C1 such as U+009B, a one-byte CSI on
+    # some terminals), a format character (bidirectional embeddings, overrides,
+    # isolates and marks, zero-width characters), a surrogate, a private-use or
+    # unassigned code point, or a line/paragraph separator. Spaces (Zs) are
+    # harmless and stay.
+    return not char.isprintable() and unicodedata.category(char) != "Zs"
+
+
+def _visible(char: str) -> str:
     named = _NAMED.get(char)
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"  # noqa: PLR2004 - Latin-1
+    if code <= 0xFF:  # noqa: PLR2004 - Latin-1
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"  # noqa: PLR2004 - BMP
 
 
-def escape(text: object) -> str:
+def escape(text: object, *, limit: int | None = None) -> str:
     r"""Return ``text`` as one line of inert characters.
 
     Parameters
     ----------
     text : object
         Untrusted text (anything else is converted with ``str``).
+    limit : int, optional
+        Characters kept; a longer text is cut and says how many were left out.
 
     Returns
     -------
     str
-        The text with every control character, bidirectional control, line
-        separator and lone surrogate replaced by a visible escape (``\n``,
-        ``\x1b``, ``\x9b``, ``\u202e``, ``\ud800``). Printable text,
+        The text with every control character, format character (bidirectional
+        controls and zero-width characters included), line separator, private-use
+        or unassigned code point and lone surrogate replaced by a visible escape
+        (``\n``, ``\x1b``, ``\x9b``, ``\u202e``, ``\ud800``). Printable text,
         including non-Latin scripts and emoji, is unchanged.
 
     Examples
     --------
     >>> escape("BTC\n   Problems: none\x1b[2K")
     'BTC\\n   Problems: none\\x1b[2K'
+    >>> escape("abcdef", limit=3)
+    'abc… (3 more characters)'
     """
-    return _UNSAFE.sub(_visible, str(text))
+    whole = str(text)
+    shown = whole if limit is None else whole[:limit]
+    if not shown.isprintable():
+        shown = "".join(_visible(c) if _is_unsafe(c) else c for c in shown)
+    if limit is not None and len(whole) > limit:
+        shown += f"… ({len(whole) - limit} more characters)"
+    return shown
 
 
 def escape_controls(text: str) -> str:
@@ -77,7 +86,7 @@ def escape_controls(text: str) -> str:
     str
         The text with its newlines kept and everything else unsafe escaped.
     """
-    return _UNSAFE_KEEP_NEWLINE.sub(_visible, text)
+    return "\n".join(escape(line) for line in text.split("\n"))
 
 
 def markdown_cell(text: object) -> str:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,6 +198,16 @@ class TestEscape:
         )
         shown.encode("utf-8")
         assert escape(shown) == shown  # idempotent: escaping twice changes nothing
+
+    @given(st.text())
+    def test_output_is_one_printable_line(self, text: str) -> None:
+        """Whatever comes in, what goes out holds no control, format or separator character."""
+        shown = escape(text, limit=10_000)
+        assert all(ch.isprintable() or unicodedata.category(ch) == "Zs" for ch in shown), shown
+
+    def test_a_long_text_is_cut_and_says_so(self) -> None:
+        """``limit`` keeps that many characters and counts the rest."""
+        assert escape("❌ Gate failed", limit=6) == "❌ Gate… (7 more characters)"
 
 
 _FORGED_SYMBOL = "ETH\n   Problems: none\n\x1b[2KFORGED \x9b31m \u202eDSGROF"
