@@ -17,6 +17,7 @@ from calibration_core.config import (
     MAX_CONSENSUS_MULTIPLIER,
     MAX_HOLD_BIAS,
     MIN_CONSENSUS_MULTIPLIER,
+    MODEL_NAME_PATTERN,
     SYMBOL_PATTERN,
     CalibrationConfig,
     ConfidenceMap,
@@ -728,6 +729,15 @@ def _analyze_weights(
             WEIGHTS_SKIPPED,
             "the trades carry no model_breakdown, so there are no member votes "
             "to measure; ensemble weights stay as they are",
+        )
+    unusable = [name for name in model_names if not MODEL_NAME_PATTERN.fullmatch(name)]
+    if unusable:
+        # Such a name could never be a key of the proposed config: skip the weights
+        # (and say which model) rather than let the whole proposal be rejected.
+        return WeightAnalysis(
+            WEIGHTS_SKIPPED,
+            f"skipped: member model {unusable[0]!r} cannot be a config key (names must match "
+            f"{MODEL_NAME_PATTERN.pattern}); ensemble weights stay as they are",
         )
     actions = np.asarray(model_actions)
     try:

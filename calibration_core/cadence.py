@@ -15,7 +15,6 @@ import socket
 import ssl
 import threading
 import time
-import unicodedata
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ import attrs
 
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
 from calibration_core.exceptions import InvalidInputError
+from calibration_core.text import escape
 
 if TYPE_CHECKING:
     from calibration_core.preflight import Preflight
@@ -47,7 +47,6 @@ __all__ = [
     "get_json",
     "notify_deployment",
     "query_readiness_api",
-    "terminal_safe",
 ]
 
 SHADOW_MIN_TRADES: Final = 100
@@ -77,7 +76,6 @@ _READ_CHUNK: Final = 4096
 _MAX_SHOWN_CHARS: Final = 300  # of one untrusted text (the API's reason) on a terminal
 _MAX_STATS: Final = 20
 # Control, format (bidi overrides), surrogate, private use, unassigned, line/paragraph separators.
-_UNSAFE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @attrs.frozen
@@ -544,50 +542,8 @@ def _url(base_url: str, path: str) -> str:
 # --------------------------------------------------------------------------- answers
 
 
-def terminal_safe(text: str, *, limit: int = _MAX_SHOWN_CHARS) -> str:
-    r"""Return ``text`` safe to print on a terminal or in a report, on one line.
-
-    Parameters
-    ----------
-    text : str
-        Untrusted text, e.g. the cadence API's ``reason``.
-    limit : int, optional
-        Characters kept; a longer text is cut and says how much was left out.
-
-    Returns
-    -------
-    str
-        ``text`` with every control, format (bidirectional overrides included),
-        surrogate, private-use, unassigned and line/paragraph separator
-        character written as a ``\x..``/``\u....``/``\U........`` escape;
-        everything else (emoji too) is kept verbatim.
-
-    Examples
-    --------
-    >>> terminal_safe("❌ Gate failed\n\x1b[2J")
-    '❌ Gate failed\\x0a\\x1b[2J'
-    """
-    shown = text[:limit]
-    out = []
-    for ch in shown:
-        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
-            code = ord(ch)
-            out.append(_escape(code))
-        else:
-            out.append(ch)
-    if len(text) > limit:
-        out.append(f"… ({len(text) - limit} more characters)")
-    return "".join(out)
-
-
-def _escape(code: int) -> str:
-    if code < 0x100:  # noqa: PLR2004 - Latin-1
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"  # noqa: PLR2004 - the BMP
-
-
 def _one_line(text: str) -> str:
-    return terminal_safe(text)
+    return escape(text, limit=_MAX_SHOWN_CHARS)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -604,7 +560,7 @@ def _decode(body: bytes, who: str = "cadence API") -> tuple[object, str | None]:
     try:
         return json.loads(body, object_pairs_hook=_unique_keys), None
     except _DuplicateKeyError as exc:
-        return None, f"{who} answer names the key {terminal_safe(str(exc.args[0]))!r} twice"
+        return None, f"{who} answer names the key {_one_line(str(exc.args[0]))!r} twice"
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, not UTF-8, huge ints, nesting
         return None, f"{who} answered invalid JSON ({_one_line(str(exc))})"
 
@@ -648,14 +604,14 @@ def _judge_answer(answer: object) -> tuple[bool, tuple[str, ...], str, str | Non
     if type(answer) is not dict:
         return False, (), "cadence API answer is not a JSON object", None
     said = answer.get("reason")
-    api_reason = terminal_safe(said) if isinstance(said, str) else None
+    api_reason = _one_line(said) if isinstance(said, str) else None
     ready = answer.get("ready")
     actions = answer.get("actions")
     if type(ready) is not bool:
         return False, (), "cadence API answer has no boolean 'ready'", api_reason
     if type(actions) is not list or not all(type(a) is str for a in actions):
         return False, (), "cadence API answer has no list of strings 'actions'", api_reason
-    allowed = tuple(terminal_safe(a) for a in actions)
+    allowed = tuple(_one_line(a) for a in actions)
     forbidden = sorted(FORBIDDEN_ACTIONS.intersection(allowed))
     says = f": {api_reason}" if api_reason else ""
     if not ready:
@@ -679,7 +635,7 @@ def _http_failure(status: int, body: bytes) -> str:
     answer, _ = _decode(body)
     detail = answer.get("detail") if isinstance(answer, dict) else None
     if isinstance(detail, str) and detail:
-        return f"HTTP {status}: {terminal_safe(detail)}"
+        return f"HTTP {status}: {_one_line(detail)}"
     return f"HTTP {status}"
 
 
@@ -697,9 +653,9 @@ def _fetch_stats(base_url: str, deadline: float, timeout: float) -> dict[str, ob
     shown: dict[str, object] = {}
     for key, value in list(stats.items())[:_MAX_STATS]:
         if value is None or isinstance(value, bool | int | float):
-            shown[terminal_safe(key, limit=40)] = value
+            shown[escape(key, limit=40)] = value
         elif isinstance(value, str):
-            shown[terminal_safe(key, limit=40)] = terminal_safe(value, limit=80)
+            shown[escape(key, limit=40)] = escape(value, limit=80)
     return shown
 
 

@@ -31,6 +31,7 @@ from calibration_core.settings import (
     Paths,
     resolve_paths,
 )
+from calibration_core.text import escape, escape_controls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -86,7 +87,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_CONFIG_REJECTED: "a config failed validation (a corrupt archive entry or an invalid "
     "proposal); nothing was deployed",
     EXIT_DEPLOYMENT: "approve/rollback could not complete (no config directory, lock held "
-    "past --lock-timeout, permission denied, disk full); the live config is untouched",
+    "past --lock-timeout, permission denied, disk full); the live config is untouched "
+    "(also: run/analyze could not write their files; nothing partial is left)",
     EXIT_REFUSED: "refused: unknown, rejected, high-risk, forced, stale or already deployed "
     "job; a job whose report says DO NOT APPLY without --override (or an APPROVE CANDIDATE "
     "with one); not confirmed; unknown version; a symlink planted in the archive; monitor "
@@ -186,7 +188,9 @@ class JobContext:
         if self.as_json:
             self.stdout.write(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
         else:
-            self.stdout.write(human.rstrip("\n") + "\n")
+            # The views escape each untrusted piece (text.escape); this pass catches
+            # any control character, C1 or bidi override that one of them missed.
+            self.stdout.write(escape_controls(human.rstrip("\n")) + "\n")
 
     def command(self, job: str, *words: str) -> str:
         """Return a command line for ``job`` that finds the same files, from any directory.
@@ -726,12 +730,12 @@ def _usage_error(exc: _UsageError, out: IO[str], err: IO[str], *, as_json: bool)
 
 def _report_error(ctx: JobContext, message: str, code: int, *, problems: Sequence[str] = ()) -> int:
     first_line = message.splitlines()[0] if message else "unknown error"
-    ctx.stderr.write(f"error: {first_line}\n")
+    ctx.stderr.write(f"error: {escape(first_line)}\n")
     # The message already names the first problem ("<it> (and N more)"): list each of
     # the others once below it, and none of them twice.
     rest = [p for p in problems if p not in first_line]
     for problem in rest:
-        ctx.stderr.write(f"  {problem}\n")
+        ctx.stderr.write(f"  {escape(problem)}\n")
     if ctx.as_json:
         payload = {"ok": False, "error": first_line, "exit_code": code, "problems": list(problems)}
         ctx.stdout.write(json.dumps(payload, indent=2) + "\n")

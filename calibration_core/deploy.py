@@ -52,6 +52,7 @@ from calibration_core.jobs import (
     JobRecord,
     JobStore,
 )
+from calibration_core.text import escape
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -640,10 +641,12 @@ def _require_text(value: object, what: str, limit: int) -> str:
     if (
         not isinstance(value, str)
         or not 1 <= len(value) <= limit
-        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)  # noqa: PLR2004 - C0 controls
+        # C0, DEL, C1 (U+009B is a CSI), bidi overrides, line separators: what text.escape escapes.
+        or escape(value) != value
     ):
         raise InvalidInputError(
-            f"{what} must be 1-{limit} printable characters on one line (got {value!r})"
+            f"{what} must be 1-{limit} printable characters on one line, without control or "
+            f"bidirectional characters (got {escape(repr(value))})"
         )
     return value
 

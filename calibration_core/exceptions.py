@@ -11,6 +11,7 @@ __all__ = [
     "InvalidInputError",
     "JobRefusedError",
     "NotAuthorizedError",
+    "OutputWriteError",
 ]
 
 
@@ -72,6 +73,16 @@ class DeploymentError(CalibrationError):
     """Raised when approve/rollback cannot complete; the live config is untouched."""
 
     exit_code = 6
+
+
+class OutputWriteError(DeploymentError):
+    """Raised when ``run`` or ``analyze`` cannot write its report, job record or analysis files.
+
+    A full disk, a file-size limit or a directory the user may not write. The
+    files of the failed job are removed, so nothing partial is left behind; the
+    live config is never touched by these jobs. Exit code 6, as for an
+    ``approve`` that cannot write.
+    """
 
 
 class JobRefusedError(CalibrationError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,10 +15,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISK_FULL_ERRNOS",
+    "MAX_LINE_BYTES",
     "TEMP_PREFIX",
+    "NotRegularFileError",
     "atomic_write_bytes",
     "atomic_write_text",
     "fsync_directory",
+    "open_regular_file",
+    "read_regular_file",
     "remove_stale_temp_files",
 ]
 
@@ -26,6 +31,104 @@ TEMP_PREFIX = ".tmp-calibration-"
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 """errnos that mean "no room to write": disk full, quota, or file-size limit."""
+
+
+MAX_LINE_BYTES = 1 << 20
+"""The longest line (without its newline) the trades and signals readers accept: 1 MiB."""
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+class NotRegularFileError(OSError):
+    """Raised by `open_regular_file` for a FIFO, device, socket or directory.
+
+    ``kind`` names what the path is instead ("a FIFO", "a directory", ...).
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"not a regular file (it is {kind})", str(path))
+        self.kind = kind
+
+
+def open_regular_file(path: Path) -> tuple[int, int]:
+    """Open a regular file for reading without ever blocking, and snapshot its size.
+
+    The file is opened with ``O_NONBLOCK`` (a FIFO planted at the path must not
+    hang ``open()`` until a writer appears), then ``fstat`` refuses anything
+    that is not a regular file (a FIFO, ``/dev/zero``, a socket, a directory).
+
+    Parameters
+    ----------
+    path : Path
+        The file to read.
+
+    Returns
+    -------
+    fd : int
+        An open descriptor; the caller closes it.
+    size : int
+        The file's size when it was opened. Readers read up to this size only,
+        so a file that grows while it is read is read as it was, and the rest
+        is left for the next run.
+
+    Raises
+    ------
+    NotRegularFileError
+        If ``path`` is not a regular file (symlinks are followed).
+    OSError
+        From ``open`` (missing file, permission denied, ...).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a file")
+        raise NotRegularFileError(path, kind)
+    return fd, info.st_size
+
+
+def read_regular_file(path: Path) -> bytes:
+    """Read a whole regular file as it was when opened (see `open_regular_file`).
+
+    Parameters
+    ----------
+    path : Path
+        The file to read.
+
+    Returns
+    -------
+    bytes
+        At most the size the file had when it was opened.
+
+    Raises
+    ------
+    NotRegularFileError, OSError
+        As `open_regular_file`, or from reading.
+    """
+    fd, size = open_regular_file(path)
+    chunks: list[bytes] = []
+    try:
+        remaining = size
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:  # the file shrank while it was read
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def fsync_directory(directory: Path) -> None:

@@ -55,6 +55,7 @@ from calibration_core.monitor import (
     select_windows,
 )
 from calibration_core.signals import read_signals
+from calibration_core.text import escape_controls, markdown_cell
 from calibration_core.trades import ACTION_MISSING, read_trades
 
 if TYPE_CHECKING:
@@ -711,7 +712,10 @@ class _MonitorView:
         ]
         if v.checks:
             lines += ["## Checks", "", "| check | status | message |", "|---|---|---|"]
-            lines += [f"| {c.name} | {c.status} | {c.message} |" for c in v.checks]
+            lines += [
+                f"| {markdown_cell(c.name)} | {c.status} | {markdown_cell(c.message)} |"
+                for c in v.checks
+            ]
             lines.append("")
         b, c = v.baseline, v.current
         lines += [
@@ -744,7 +748,7 @@ class _MonitorView:
             *[f"- {line.strip()}" for line in self.next_step()],
             "",
         ]
-        return "\n".join(lines)
+        return escape_controls("\n".join(lines))
 
 
 def _check_line(check: SignalCheck) -> str:

@@ -32,7 +32,6 @@ from calibration_core.exceptions import (
     DataIntegrityError,
     NotAuthorizedError,
 )
-from calibration_core.fsio import atomic_write_text
 from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
 from calibration_core.preflight import preflight_path, run_preflight, skipped_preflight
@@ -42,12 +41,16 @@ from calibration_core.report import (
     analysis_document,
     build_report_document,
     integrity_to_dict,
+    output_error,
+    remove_outputs,
     render_json,
     render_markdown,
     report_paths,
+    write_outputs,
     write_report,
 )
 from calibration_core.settings import PATH_SETTINGS
+from calibration_core.text import escape
 from calibration_core.trades import read_trades, summarize_integrity
 from calibration_core.validation import CheckResult, Severity
 
@@ -160,11 +163,11 @@ def _cadence_lines(readiness: Readiness) -> list[str]:
     if api is None:
         lines = ["   Learning Cadence API: not configured (LEARNING_CADENCE_API unset)"]
     else:
-        lines = [f"   Learning Cadence API {api.url}: {api.reason}"]
+        lines = [f"   Learning Cadence API {escape(api.url)}: {escape(api.reason)}"]
         if api.fell_back:
             lines.append("      (/readiness/simple was not found; asked /cadence/ready)")
         if api.stats:
-            shown = ", ".join(f"{key}={value}" for key, value in api.stats.items())
+            shown = ", ".join(f"{escape(key)}={escape(value)}" for key, value in api.stats.items())
             lines.append(f"      stats: {shown}")
     preflight = readiness.preflight
     if preflight is None:
@@ -177,7 +180,8 @@ def _cadence_lines(readiness: Readiness) -> list[str]:
             f"   Pre-flight probes ({preflight.source}): {passed}/{len(preflight.results)} passed"
         )
         lines.extend(
-            f"      {'✅' if r.passed else '❌'} {r.name}: {r.detail}" for r in preflight.results
+            f"      {'✅' if r.passed else '❌'} {escape(r.name)}: {escape(r.detail)}"
+            for r in preflight.results
         )
     return lines
 
@@ -189,9 +193,9 @@ def _calibration_authorized(readiness: Readiness) -> bool:
 def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
     first = summary.first_timestamp or "—"
     last = summary.last_timestamp or "—"
-    symbols = ", ".join(summary.symbols) or "none"
+    symbols = ", ".join(escape(s) for s in summary.symbols) or "none"
     lines = [
-        f"📁 DATA INTEGRITY ({data_path})",
+        f"📁 DATA INTEGRITY ({escape(data_path)})",
         f"   Trades: {summary.n_trades}",
         f"   Symbols: {summary.n_symbols} ({symbols})",
         (
@@ -203,12 +207,12 @@ def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
     ]
     if summary.warnings:
         lines.append(f"   ⚠️  Warnings ({len(summary.warnings)}):")
-        lines.extend(f"      {w}" for w in summary.warnings)
+        lines.extend(f"      {escape(w)}" for w in summary.warnings)
     else:
         lines.append("   Warnings: none")
     if summary.problems:
         lines.append(f"   ❌ Problems ({len(summary.problems)}):")
-        lines.extend(f"      {p}" for p in summary.problems)
+        lines.extend(f"      {escape(p)}" for p in summary.problems)
     else:
         lines.append("   Problems: none")
     return lines
@@ -250,9 +254,9 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
         "📊 LEARNING CADENCE READINESS CHECK",
         _RULE,
         "",
-        f"{dot} Status: {readiness.status}",
-        f"   Reason: {readiness.reason}",
-        f"   Allowed actions: {list(readiness.allowed_actions)}",
+        f"{dot} Status: {escape(readiness.status)}",
+        f"   Reason: {escape(readiness.reason)}",
+        f"   Allowed actions: {escape(list(readiness.allowed_actions))}",
         "",
         "🔐 AUTHORIZATION LEVELS",
     ]
@@ -263,7 +267,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
             if level.requires_manual_approval and "manual approval" not in level.reason
             else ""
         )
-        lines.append(f"   {mark} {level.name}: {level.reason}{manual}")
+        lines.append(f"   {mark} {escape(level.name)}: {escape(level.reason)}{manual}")
     lines.extend(_cadence_lines(readiness))
     lines.append("")
     lines.extend(_integrity_lines(summary, paths.data))
@@ -322,9 +326,9 @@ def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> i
         f"   Reason: {reason}",
         "   Allowed actions: []",
         "",
-        f"📁 DATA INTEGRITY ({paths.data})",
+        f"📁 DATA INTEGRITY ({escape(paths.data)})",
         f"   ❌ Problems ({len(problems)}):",
-        *(f"      {p}" for p in problems),
+        *(f"      {escape(p)}" for p in problems),
         "",
         "❌ CALIBRATION NOT AUTHORIZED",
         f"   {advice}",
@@ -463,7 +467,10 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     base = _read_base(paths)
     now = ctx.now().astimezone(UTC)
     store = JobStore(paths.jobs_dir)
-    job_id = store.reserve_job_id(now)
+    try:
+        job_id = store.reserve_job_id(now)
+    except OSError as exc:
+        raise output_error(exc, paths.jobs_dir) from None
     try:
         record, proposal, files = _make_job(
             args,
@@ -475,8 +482,14 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
             job_id=job_id,
             now=now,
         )
-        store.save(record)
+        try:
+            store.save(record)
+        except OSError as exc:
+            raise output_error(exc, paths.jobs_dir / f"{job_id}.json") from None
     except BaseException:
+        # Nothing of a failed run stays behind: its report files and its reservation.
+        written = report_paths(paths.report_dir, job_id)
+        remove_outputs((written.picture, written.json, written.markdown))
         store.release(job_id)
         raise
     logger.info(
@@ -606,7 +619,7 @@ def _section_lines(proposal: Proposal) -> list[str]:
     if not symbols.requested:
         per_symbol = "not requested (--per-symbol)"
     elif symbols.enabled:
-        kept = ", ".join(s.symbol for s in symbols.kept)
+        kept = ", ".join(escape(s.symbol) for s in symbols.kept)
         per_symbol = f"ENABLED for {kept}; the other symbols use the global map"
     else:
         per_symbol = "DISABLED — no symbol's own map passed the out-of-sample selection"
@@ -614,11 +627,11 @@ def _section_lines(proposal: Proposal) -> list[str]:
     state = "ENABLED" if config.consensus.enabled else "DISABLED"
     if consensus.available:
         listed = ", ".join(f"{b.bucket} {b.multiplier:.3f}" for b in consensus.buckets)
-        consensus_text = f"{state} ({listed}) — {consensus.reason}"
+        consensus_text = f"{state} ({listed}) — {escape(consensus.reason)}"
     else:
-        consensus_text = f"{state} — {consensus.reason}"
+        consensus_text = f"{state} — {escape(consensus.reason)}"
     hold = proposal.hold_bias
-    hold_text = f"{'ENABLED' if config.hold_bias.enabled else 'DISABLED'} — {hold.reason}"
+    hold_text = f"{'ENABLED' if config.hold_bias.enabled else 'DISABLED'} — {escape(hold.reason)}"
     return [
         f"   Per-symbol maps: {per_symbol}",
         f"   Consensus multipliers: {consensus_text}",
@@ -734,7 +747,9 @@ def _print_run(
     for check in failures:
         # A failed warning does not fail the validation: mark it as a warning, not a ❌.
         mark = "⚠️ " if check.severity is Severity.WARNING else "❌"
-        lines.append(f"      {mark} {check.name} ({check.severity.value}): {check.message}")
+        lines.append(
+            f"      {mark} {escape(check.name)} ({check.severity.value}): {escape(check.message)}"
+        )
     lines += [
         f"   Risk: {risk.score:.1%} ({risk.category})",
         (
@@ -743,12 +758,12 @@ def _print_run(
         ),
         (
             f"   Ensemble weights: {proposal.weights.status.replace('_', ' ')} — "
-            f"{proposal.weights.reason}"
+            f"{escape(proposal.weights.reason)}"
         ),
         *_section_lines(proposal),
         f"   Recommendation: {proposal.recommendation}",
     ]
-    lines.extend(f"      - {reason}" for reason in proposal.do_not_apply_reasons())
+    lines.extend(f"      - {escape(reason)}" for reason in proposal.do_not_apply_reasons())
     lines += ["", "📋 NEXT STEPS:", *next_steps]
     ctx.emit(payload, "\n".join(lines))
 
@@ -801,7 +816,7 @@ def _analysis_lines(analysis: ConfidenceAnalysis) -> list[str]:
     lines.append("")
     lines.append("   Per symbol: trades, mean confidence, Pearson with wins")
     lines.extend(
-        f"   {s.scope:<12} {s.distribution.count:>7}  {s.distribution.mean:.4f}  "
+        f"   {escape(s.scope):<12} {s.distribution.count:>7}  {s.distribution.mean:.4f}  "
         f"{corr(s.correlations.pearson_wins)}"
         for s in analysis.per_symbol
     )
@@ -819,14 +834,21 @@ def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
     )
     now = ctx.now().astimezone(UTC)
     out_dir: Path = paths.report_dir if args.out_dir is None else Path(args.out_dir).absolute()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(exc, out_dir) from None
     stem = _unique_stem(out_dir, f"analysis_{now.strftime('%Y%m%d_%H%M%S')}")
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     document = analysis_document(
         analysis, data_path=str(paths.data), data_hash=batch.data_hash, created_at=now.isoformat()
     )
-    atomic_write_text(csv_path, analysis_csv(analysis))
-    atomic_write_text(json_path, render_json(document))
+    # Both texts are rendered before anything is written, and written both or neither.
+    outputs = [
+        (csv_path, analysis_csv(analysis).encode("utf-8")),
+        (json_path, render_json(document).encode("utf-8")),
+    ]
+    write_outputs(outputs)
     logger.info(
         "analysis written to %s and %s",
         json_path,

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from calibration_core.cadence import get_json, terminal_safe
+from calibration_core.cadence import get_json
 from calibration_core.exceptions import InvalidInputError
+from calibration_core.text import escape
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -144,6 +145,11 @@ class Preflight:
 # --------------------------------------------------------------------------- the file
 
 
+# An untrusted text (a probe's output line, a TOML value) is cut at 300 characters.
+def _shown(text: str) -> str:
+    return escape(text, limit=300)
+
+
 def preflight_path(flag: str | os.PathLike[str] | None) -> Path | None:
     """Return the probe file: ``flag`` when given, else ``$CALIBRATION_PREFLIGHT``, else None.
 
@@ -206,7 +212,7 @@ def load_probes(path: Path) -> tuple[Probe, ...]:
         said = str(exc)
         if said.endswith("(at end of document)"):  # tomllib names no line there: the last one
             said = f"{said[:-1]}, line {max(len(text.splitlines()), 1)})"
-        msg = f"preflight file {path}: {terminal_safe(said)}"
+        msg = f"preflight file {path}: {_shown(said)}"
         raise InvalidInputError(msg) from None
     unknown = sorted(set(document) - {"probe"})
     if unknown:
@@ -238,7 +244,7 @@ def _text(table: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         msg = f"{where}: {key!r} must be a non-empty string"
         raise InvalidInputError(msg)
-    if terminal_safe(value) != value:
+    if _shown(value) != value:
         msg = f"{where}: {key!r} holds control characters"
         raise InvalidInputError(msg)
     return value
@@ -417,7 +423,7 @@ def run_probe(probe: Probe) -> ProbeResult:
     pattern = re.compile(probe.pattern or "", flags)
     matched = next((ln for ln in ran.output.splitlines() if pattern.search(ln)), None)
     if matched is not None:
-        detail = f"output matches {probe.pattern!r}: {terminal_safe(matched.strip())}"
+        detail = f"output matches {probe.pattern!r}: {_shown(matched.strip())}"
         return ProbeResult(probe.name, probe.kind, passed=False, detail=detail)
     if ran.exit_code != 0:
         return ProbeResult(probe.name, probe.kind, passed=False, detail=exited)
@@ -429,7 +435,7 @@ def run_probe(probe: Probe) -> ProbeResult:
 def _first_line(output: str) -> str:
     for line in output.splitlines():
         if line.strip():
-            return terminal_safe(line.strip())
+            return _shown(line.strip())
     return ""
 
 
@@ -451,7 +457,7 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 def _run_command(argv: tuple[str, ...], timeout: float) -> _Ran:
     """Run ``argv`` (no shell), capture at most 1 MiB of its output, stop it at ``timeout``."""
-    shown = terminal_safe(argv[0], limit=80)
+    shown = escape(argv[0], limit=80)
     process = _start(argv, shown)
     if isinstance(process, str):
         return _Ran("", None, truncated=False, failure=process)
@@ -544,13 +550,13 @@ def _same(found: object, expected: object) -> bool:
 
 def _show(value: object) -> str:
     if isinstance(value, str):
-        return repr(terminal_safe(value, limit=80))
+        return repr(escape(value, limit=80))
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, int | float):
-        return terminal_safe(repr(value), limit=40)
+        return escape(repr(value), limit=40)
     return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -37,7 +38,9 @@ from calibration_core.constants import (
     MIN_TRADES_FOR_CALIBRATION,
     MIN_WEIGHT,
 )
-from calibration_core.fsio import atomic_write_bytes, atomic_write_text
+from calibration_core.exceptions import OutputWriteError
+from calibration_core.fsio import DISK_FULL_ERRNOS, atomic_write_bytes
+from calibration_core.text import escape, escape_controls, markdown_cell
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -57,10 +60,13 @@ __all__ = [
     "analysis_document",
     "build_report_document",
     "integrity_to_dict",
+    "output_error",
+    "remove_outputs",
     "render_json",
     "render_markdown",
     "report_paths",
     "validate_report_document",
+    "write_outputs",
     "write_report",
 ]
 
@@ -724,7 +730,18 @@ def render_json(document: Mapping[str, Any]) -> str:
 
 def _cell(value: object) -> str:
     # Table cells: a literal "|" would split the cell, and newlines end the row.
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return markdown_cell(value)
+
+
+def _escaped(value: Any) -> Any:  # noqa: ANN401 - mirrors the JSON document's shape
+    """Return the document with every string (keys too) passed through `text.escape`."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, dict):
+        return {escape(k) if isinstance(k, str) else k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -1409,6 +1426,9 @@ def render_markdown(document: Mapping[str, Any]) -> str:
     -------
     str
     """
+    # Symbols, model names and reasons come from files and APIs: none of them may
+    # start a line of its own or carry a control character into the report.
+    document = _escaped(document)
     job = document["job"]
     lines = [f"# Calibration report `{job['job_id']}`", ""]
     if job["forced"]:
@@ -1443,7 +1463,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
     ):
         lines.append("")
         lines.extend(part(document))
-    return "\n".join(lines) + "\n"
+    return escape_controls("\n".join(lines)) + "\n"
 
 
 def write_report(
@@ -1460,11 +1480,74 @@ def write_report(
     picture : bytes or None
         PNG of the reliability diagram, if one was drawn.
     """
-    paths.markdown.parent.mkdir(parents=True, exist_ok=True)
+    files = [(paths.json, json_text.encode("utf-8")), (paths.markdown, markdown.encode("utf-8"))]
     if picture is not None:
-        atomic_write_bytes(paths.picture, picture)
-    atomic_write_text(paths.json, json_text)
-    atomic_write_text(paths.markdown, markdown)
+        files.insert(0, (paths.picture, picture))
+    write_outputs(files)
+
+
+def output_error(exc: OSError, path: Path) -> OutputWriteError:
+    """Turn an OSError met while writing ``path`` into a one-line `OutputWriteError`.
+
+    Parameters
+    ----------
+    exc : OSError
+        What the write raised.
+    path : Path
+        The file (or directory) being written.
+
+    Returns
+    -------
+    OutputWriteError
+        ``disk full or file size limit while writing <path> (<reason>)`` or
+        ``cannot write <path>: <reason>``.
+    """
+    reason = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL_ERRNOS:
+        return OutputWriteError(f"disk full or file size limit while writing {path} ({reason})")
+    return OutputWriteError(f"cannot write {path}: {reason} (nothing was written)")
+
+
+def remove_outputs(paths: Sequence[Path]) -> None:
+    """Remove files a failed job wrote, ignoring those that are not there.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        Files named after the failed job, so no other job owns them.
+    """
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def write_outputs(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write each file atomically, all of them or none.
+
+    Parameters
+    ----------
+    files : sequence of (Path, bytes)
+        Destinations (their directories are created when missing) and contents.
+
+    Raises
+    ------
+    OutputWriteError
+        When a directory or a file cannot be written (a full disk, a file-size
+        limit, a directory the user may not write, a path under a regular
+        file). The files already written by this call are removed first.
+    """
+    written: list[Path] = []
+    try:
+        for target, data in files:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, data)
+            except OSError as exc:
+                raise output_error(exc, target) from None
+            written.append(target)
+    except BaseException:
+        remove_outputs(written)
+        raise
 
 
 # --------------------------------------------------------------------------- analyze

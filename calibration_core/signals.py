@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration_core.exceptions import DataIntegrityError
+from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, read_regular_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,6 +24,9 @@ SIGNAL_ACTIONS = {"BUY": 1, "SELL": -1, "HOLD": 0}
 """Action codes of the signals log."""
 
 _ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
+# The trades reader's range: a time that stays a datetime in UTC (see trades.py).
+_EPOCH_MIN = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_EPOCH_MAX = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 
 def _frozen(values: npt.ArrayLike, dtype: type) -> npt.NDArray[np.generic]:
@@ -69,7 +73,43 @@ def _timestamp(value: object) -> float | None:
         return None
     if parsed.tzinfo is None:
         return None
-    return parsed.timestamp()
+    try:
+        epoch = parsed.timestamp()
+    except (ValueError, OverflowError):  # a zone that pushes the time past year 1 or 9999
+        return None
+    return epoch if _EPOCH_MIN <= epoch <= _EPOCH_MAX else None
+
+
+def _decode(line: bytes) -> tuple[object, str | None]:
+    """Decode one line, or say why not: too long, blank, not JSON, or a key given twice."""
+    if len(line) > MAX_LINE_BYTES:
+        return None, "line is longer than 1 MiB (skipped)"
+    if not line.strip():
+        return None, "blank line"
+    repeated: list[str] = []
+
+    def one_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        record = dict(pairs)
+        if len(record) != len(pairs):  # json would keep the last value silently
+            keys = [key for key, _ in pairs]
+            repeated.extend(key for i, key in enumerate(keys) if key in keys[:i])
+        return record
+
+    try:
+        record = json.loads(line, object_pairs_hook=one_object)
+    except (ValueError, RecursionError):
+        return None, "not valid JSON"
+    if repeated:
+        return None, f"duplicate key {repeated[0]!r}"
+    return record, None
+
+
+def _valid_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        return False
+    return True
 
 
 def _number(value: object) -> float | None:
@@ -86,7 +126,7 @@ def _parse_signal(record: dict[str, object]) -> _Parsed | str:  # noqa: PLR0911 
     """Return the signal's fields, or the reason it is bad."""
     stamp = _timestamp(record.get("timestamp"))
     if stamp is None:
-        return "timestamp missing, not ISO-8601 or without a zone"
+        return "timestamp missing, not ISO-8601, without a zone or out of range"
     action = record.get("action")
     if not isinstance(action, str) or action not in SIGNAL_ACTIONS:
         return f"action must be BUY, SELL or HOLD (got {action!r})"
@@ -98,11 +138,13 @@ def _parse_signal(record: dict[str, object]) -> _Parsed | str:  # noqa: PLR0911 
     if cal is None or (not math.isnan(cal) and not 0.0 <= cal <= 1.0):
         return "calibrated_confidence is not a number in [0, 1]"
     version = record.get("calibration_version")
-    if version is not None and not isinstance(version, str):
-        return "calibration_version must be a string or null"
+    if version is not None and (not isinstance(version, str) or not _valid_unicode(version)):
+        return "calibration_version must be a string (valid Unicode) or null"
     symbol = record.get("symbol")
     if not isinstance(symbol, str) or not symbol:
         return "symbol missing or not a string"
+    if not _valid_unicode(symbol):
+        return "symbol is not valid Unicode (a lone surrogate)"
     return stamp, SIGNAL_ACTIONS[action], confidence, cal, version, symbol
 
 
@@ -138,13 +180,19 @@ def read_signals(path: Path) -> SignalBatch:
     ------
     DataIntegrityError
         When the file is missing or any line is bad; ``problems`` lists them all.
-        A partial last line (no trailing newline, not JSON) is ignored.
+        A partial last line (no trailing newline, not JSON) is ignored. Only a
+        regular file is read (a FIFO or a device is refused), as it was when
+        opened, and a line may be at most 1 MiB long.
     """
     name = path.name
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path)
     except FileNotFoundError:
         raise DataIntegrityError(f"signals log not found: {path}") from None
+    except NotRegularFileError as exc:
+        raise DataIntegrityError(
+            f"signals log is not a regular file: {path} (it is {exc.kind})"
+        ) from None
     except OSError as exc:
         raise DataIntegrityError(f"signals log unreadable: {path}: {exc.strerror}") from None
     times = array("d")
@@ -156,13 +204,9 @@ def read_signals(path: Path) -> SignalBatch:
     symbols: dict[str, None] = {}
     problems: list[str] = []
     for number, line in _candidate_lines(raw):
-        if not line.strip():
-            problems.append(f"{name}:{number}: blank line")
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            problems.append(f"{name}:{number}: not valid JSON")
+        record, problem = _decode(line)
+        if problem is not None:
+            problems.append(f"{name}:{number}: {problem}")
             continue
         parsed = _parse_signal(record) if isinstance(record, dict) else "not a JSON object"
         if isinstance(parsed, str):

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 import attrs
 import numpy as np
 
+from calibration_core.config import MODEL_NAME_PATTERN
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION, NEUTRAL_PNL_BAND_PCT
 from calibration_core.exceptions import DataIntegrityError, InvalidInputError
+from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, open_regular_file
 
 # One set of vote codes for the reader and the weight math: +1 BUY, -1 SELL,
 # 0 HOLD, -128 where a model did not vote (weights.py defines them; re-exported).
@@ -35,7 +37,6 @@ from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, AC
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import BinaryIO
 
     from numpy.typing import ArrayLike, NDArray
 
@@ -78,7 +79,17 @@ _VOTE_ACTIONS = np.array([ACTION_HOLD, ACTION_BUY, ACTION_SELL, ACTION_MISSING],
 _FLOAT_MAX: Final = sys.float_info.max
 _INT16_MAX: Final = 32767
 _BLOCK_BYTES: Final = 1 << 20
+_MAX_LINE: Final = MAX_LINE_BYTES
+_LINE_TOO_LONG: Final = f"line is longer than {MAX_LINE_BYTES // (1 << 20)} MiB (skipped)"
 _SECONDS_PER_DAY: Final = 86_400.0
+# A close time must stay a datetime in UTC and back: a zone like -23:59 on
+# 9999-12-31 would push it past year 9999. A day of margin at each end keeps
+# every conversion of an accepted time (to UTC, to local time) in range.
+_EPOCH_MIN: Final = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_EPOCH_MAX: Final = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+# A realized return beyond a million percent is not a trade; left in, a few
+# values near the float limit overflow every sum and mean to inf/NaN.
+MAX_ABS_PNL_PCT: Final = 1e6
 
 
 # --------------------------------------------------------------------------- values
@@ -359,7 +370,28 @@ def _timestamp_problem(value: object, name: str) -> tuple[str | None, float]:
         return f"{name} is not ISO-8601 (got {_json_kind(value)})", math.nan
     if parsed.tzinfo is None:
         return f"{name} has no zone: add Z or +00:00 (got {_json_kind(value)})", math.nan
-    return None, parsed.timestamp()
+    try:
+        epoch = parsed.timestamp()
+    except (ValueError, OverflowError):
+        epoch = math.nan
+    if not _EPOCH_MIN <= epoch <= _EPOCH_MAX:
+        return (
+            f"{name} is out of range: in UTC it must fall between 0001-01-02 and 9999-12-30 "
+            f"(got {_json_kind(value)})"
+        ), math.nan
+    return None, epoch
+
+
+def _unicode_problem(value: str, name: str) -> str | None:
+    """Say why a decoded string is not valid Unicode (a lone surrogate), or return None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"{name} is not valid Unicode (lone surrogate \\u{ord(value[exc.start]):04x} "
+            f"at character {exc.start + 1})"
+        )
+    return None
 
 
 def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
@@ -377,8 +409,13 @@ def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
 def _check_vote(model: str, vote: object, problems: list[str]) -> tuple[str, str, float] | None:
     """Check one member model's vote; return it as ``(model, action, confidence)`` if sound."""
     where = f"model_breakdown.{model}"
-    if not model:
-        problems.append("model_breakdown has an empty model name")
+    name_problem = (
+        "model_breakdown has an empty model name"
+        if not model
+        else _unicode_problem(model, "a model_breakdown name")
+    )
+    if name_problem:
+        problems.append(name_problem)
         return None
     if type(vote) is not dict:
         problems.append(f"{where} must be an object (got {_json_kind(vote)})")
@@ -417,6 +454,8 @@ def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float,
         problems.append(f"symbol must be a string (got {_json_kind(symbol)})")
     elif not symbol:
         problems.append("symbol is empty")
+    elif problem := _unicode_problem(symbol, "symbol"):
+        problems.append(problem)
     side = record.get("side", "BUY")
     if type(side) is str and side in _SIDE_CODES:
         side_code = _SIDE_CODES[side]
@@ -435,7 +474,13 @@ def _required_number_problem(value: object, name: str) -> str | None:
     if name == "confidence":
         return _unit_problem(value, name)
     problem = _number_problem(value, name)
-    if problem is None and name != "actual_pnl_pct" and not value > 0:  # type: ignore[operator]
+    if problem is not None:
+        return problem
+    if name == "actual_pnl_pct":
+        if not -MAX_ABS_PNL_PCT <= value <= MAX_ABS_PNL_PCT:  # type: ignore[operator]
+            bound = f"{MAX_ABS_PNL_PCT:,.0f}"
+            problem = f"{name} must be within ±{bound} percent (got {_json_kind(value)})"
+    elif not value > 0:  # type: ignore[operator]
         problem = f"{name} must be > 0 (got {value!r})"
     return problem
 
@@ -461,6 +506,8 @@ def _check_optional(
     version = record.get("calibration_version")
     if version is not None and type(version) is not str:
         problems.append(f"calibration_version must be a string or null (got {_json_kind(version)})")
+    elif version is not None and (problem := _unicode_problem(version, "calibration_version")):
+        problems.append(problem)
     votes: list[tuple[str, str, float]] = []
     breakdown = record.get("model_breakdown", {})
     if type(breakdown) is dict:
@@ -534,6 +581,24 @@ _INT_COLUMNS = 6  # line number, symbol, side, calibration version, consensus, n
 _FLOAT_COLUMNS = 6  # timestamp, confidence, entry, exit, pnl, calibrated confidence
 
 
+def _object_hook(duplicates_seen: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """Return the decoder's object hook: a dict, noting in ``duplicates_seen`` any repeated key."""
+
+    def hook(pairs: list[tuple[str, Any]], dict_: type[dict[str, Any]] = dict) -> dict[str, Any]:
+        # Called for every object of every line: a plain function with its
+        # names bound locally, and the slow bookkeeping only on a repeat.
+        record = dict_(pairs)
+        if len(record) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen and key not in duplicates_seen:
+                    duplicates_seen.append(key)
+                seen.add(key)
+        return record
+
+    return hook
+
+
 class _Reader:
     """Accumulates columns while lines are fed to it; ``batch()`` turns them into a TradeBatch."""
 
@@ -554,7 +619,13 @@ class _Reader:
         self.versions: dict[str | None, int] = {None: -1}
         self.model_bases: dict[str, int] = {}
         self.nonfinite_seen: list[str] = []
-        self.decoder = json.JSONDecoder(parse_constant=self._nonfinite)
+        # Keys repeated inside one object of the line being decoded: json keeps
+        # the last silently, which would let a second "side" flip a trade.
+        self.duplicates_seen: list[str] = []
+        self.decoder = json.JSONDecoder(
+            parse_constant=self._nonfinite,
+            object_pairs_hook=_object_hook(self.duplicates_seen),
+        )
 
     def _nonfinite(self, token: str) -> _NonFinite:
         self.nonfinite_seen.append(token)
@@ -573,6 +644,7 @@ class _Reader:
         else:
             parsed = True
         self.nonfinite_seen.clear()
+        self.duplicates_seen.clear()
         return parsed
 
     def feed(self, lines: list[str], lineno: int) -> None:  # noqa: C901, PLR0912, PLR0915
@@ -581,6 +653,9 @@ class _Reader:
         # global look-ups are a measurable share of the per-line cost.
         scan = self.decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
         nonfinite_seen = self.nonfinite_seen
+        duplicates_seen = self.duplicates_seen
+        epoch_min, epoch_max = _EPOCH_MIN, _EPOCH_MAX
+        pnl_max = MAX_ABS_PNL_PCT
         fromiso = datetime.fromisoformat
         fmax = _FLOAT_MAX
         int16_max = _INT16_MAX
@@ -604,10 +679,13 @@ class _Reader:
             # model) and the line goes to the slow path, which decides.
             try:
                 record, end = scan(line, 0)
-                if end != len(line) or nonfinite_seen:
+                if end != len(line) or nonfinite_seen or duplicates_seen:
                     raise _SlowPath
                 stamp = fromiso(record["timestamp"])
                 if stamp.tzinfo is None:
+                    raise _SlowPath
+                epoch = stamp.timestamp()
+                if not epoch_min <= epoch <= epoch_max:
                     raise _SlowPath
                 symbol = symbols[record["symbol"]]
                 side = side_codes[record["side"]]
@@ -623,7 +701,7 @@ class _Reader:
                     and type(exit_) is float
                     and 0.0 < exit_ <= fmax
                     and type(pnl) is float
-                    and -fmax <= pnl <= fmax
+                    and -pnl_max <= pnl <= pnl_max
                 ):
                     raise _SlowPath
                 get = record.get
@@ -656,38 +734,51 @@ class _Reader:
                     del votes[n_votes:]
                     del vote_confidence[n_votes:]
                 nonfinite_seen.clear()
+                duplicates_seen.clear()
                 n_votes += self._feed_slow(line, lineno)
                 continue
             n_votes += row_votes
             ints_extend((lineno, symbol, side, version, consensus, row_votes))
-            floats_extend((stamp.timestamp(), conf, entry, exit_, pnl, calibrated))
+            floats_extend((epoch, conf, entry, exit_, pnl, calibrated))
             if pnl == 0.0:
                 warnings.append(
                     f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
                 )
 
+    def _decode_slow(self, line: str) -> tuple[str | None, object]:
+        """Decode one line, or say why it is not one JSON value without repeated keys."""
+        problem: str | None = None
+        record: object = None
+        if not line.strip():
+            problem = "blank line"
+        elif line.startswith("\ufeff"):
+            problem = "not valid JSON (starts with a byte-order mark, U+FEFF)"
+        else:
+            try:
+                record = self.decoder.decode(line)
+            except json.JSONDecodeError as exc:
+                # json's own messages may end in "at" ("Unterminated string starting at").
+                problem = f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
+            except RecursionError:
+                problem = "not valid JSON (nested too deeply)"
+            except ValueError:
+                # int() refuses a literal of more than sys.get_int_max_str_digits() digits.
+                limit = sys.get_int_max_str_digits()
+                problem = f"not valid JSON (a number has more than {limit} digits)"
+            finally:
+                self.nonfinite_seen.clear()
+                duplicates = list(self.duplicates_seen)
+                self.duplicates_seen.clear()
+            if problem is None and duplicates:
+                problem = "; ".join(f"duplicate key {key!r}" for key in duplicates)
+        return problem, record
+
     def _feed_slow(self, line: str, lineno: int) -> int:
         """Check and append one line the fast path did not take; return how many votes it added."""
-        if not line.strip():
-            self.report(lineno, ["blank line"])
+        problem, record = self._decode_slow(line)
+        if problem is not None:
+            self.report(lineno, [problem])
             return 0
-        if line.startswith("\ufeff"):
-            self.report(lineno, ["not valid JSON (starts with a byte-order mark, U+FEFF)"])
-            return 0
-        try:
-            record = self.decoder.decode(line)
-        except json.JSONDecodeError as exc:
-            self.report(
-                lineno,
-                # json's own messages may end in "at" ("Unterminated string starting at").
-                [f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"],
-            )
-            return 0
-        except RecursionError:
-            self.report(lineno, ["not valid JSON (nested too deeply)"])
-            return 0
-        finally:
-            self.nonfinite_seen.clear()
         reasons, row = _check_record(record)
         if row is None:
             self.report(lineno, reasons)
@@ -695,6 +786,12 @@ class _Reader:
         symbol = self.symbols.setdefault(row.symbol, len(self.symbols))
         version = self.versions.setdefault(row.calibration_version, len(self.versions) - 1)
         for model, action, confidence in row.votes:
+            if model not in self.model_bases and not MODEL_NAME_PATTERN.fullmatch(model):
+                self.warnings.append(
+                    f"{self.name}:{lineno}: model {model!r} cannot be a config key (names "
+                    f"must match {MODEL_NAME_PATTERN.pattern}); the ensemble weights step is "
+                    "skipped"
+                )
             base = self.model_bases.setdefault(model, 4 * len(self.model_bases))
             self.votes.append(base + _VOTE_OFFSETS[action])
             self.vote_confidence.append(confidence)
@@ -774,30 +871,57 @@ class _Reader:
         )
 
 
+def _no_progress(done: int) -> None:
+    del done  # nobody is watching
+
+
 def _ingest(
-    stream: BinaryIO, reader: _Reader, progress: Callable[[int], None] | None = None
+    fd: int, size: int, reader: _Reader, progress: Callable[[int], None] = _no_progress
 ) -> tuple[str, bool]:
-    """Feed every line of ``stream`` to ``reader``; return the data hash and the partial flag."""
+    """Feed the first ``size`` bytes of ``fd`` to ``reader``; return the data hash and partial flag.
+
+    ``size`` is the file's size when it was opened: bytes appended while the
+    file is read are left for the next run. A line longer than
+    ``MAX_LINE_BYTES`` is a numbered problem and is skipped without being held
+    in memory.
+    """
     hasher = hashlib.sha256()
     # The start of a line that continues in the next block. Pieces are joined
     # once the line's newline arrives, so a very long line costs linear time.
     pending: list[bytes] = []
+    pending_bytes = 0
+    too_long = False  # inside a line already known to be over the limit
     lineno = 0
-    done = 0
-    while block := stream.read(_BLOCK_BYTES):
-        done += len(block)
-        if progress is not None:
-            progress(done)
+    remaining = size
+    while remaining > 0 and (block := os.read(fd, min(_BLOCK_BYTES, remaining))):
+        remaining -= len(block)
+        progress(size - remaining)
+        start = 0
+        first = block.find(b"\n")
+        if (too_long or pending) and first >= 0 and (too_long or pending_bytes + first > _MAX_LINE):
+            # The line carried over from earlier blocks ends here, over the limit.
+            lineno += 1
+            reader.report(lineno, [_LINE_TOO_LONG])
+            pending, pending_bytes, too_long, start = [], 0, False, first + 1
         cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            pending.append(block)
+        if cut <= start:  # no newline in the rest of the block
+            if not too_long:
+                pending.append(block[start:] if start else block)
+                pending_bytes += len(block) - start
+                if pending_bytes > _MAX_LINE:
+                    pending, pending_bytes, too_long = [], 0, True
             continue
-        complete = b"".join([*pending, block[:cut]]) if pending else block[:cut]
+        piece = block[start:cut] if start or cut < len(block) else block
+        complete = b"".join([*pending, piece]) if pending else piece
         pending = [block[cut:]] if cut < len(block) else []
+        pending_bytes = len(block) - cut
         hasher.update(complete)
         lineno = reader.feed_block(complete, lineno)
-    tail = b"".join(pending)
     partial = False
+    if too_long:
+        reader.report(lineno + 1, [_LINE_TOO_LONG])
+        return f"sha256:{hasher.hexdigest()}", partial
+    tail = b"".join(pending)
     if tail:
         # No newline at the end: a complete record is a trade like any other,
         # anything else is the producer's half-written line.
@@ -874,12 +998,20 @@ def read_trades(
     file = Path(source)
     reader = _Reader(file.name or source)
     try:
-        with file.open("rb") as stream:
-            data_hash, partial = _ingest(stream, reader, progress)
+        fd, size = open_regular_file(file)
+        try:
+            data_hash, partial = _ingest(fd, size, reader, progress or _no_progress)
+        finally:
+            os.close(fd)
     except FileNotFoundError as exc:
         raise DataIntegrityError(f"trades file not found: {source}") from exc
-    except IsADirectoryError as exc:
-        raise DataIntegrityError(f"trades file is a directory: {source}") from exc
+    except (IsADirectoryError, NotRegularFileError) as exc:
+        if isinstance(exc, IsADirectoryError) or exc.kind == "a directory":
+            raise DataIntegrityError(f"trades file is a directory: {source}") from exc
+        raise DataIntegrityError(
+            f"trades file is not a regular file: {source} (it is {exc.kind}); "
+            "point --data at the trades file itself"
+        ) from exc
     except PermissionError as exc:
         raise DataIntegrityError(
             f"trades file is not readable: {source} (permission denied)"

@@ -23,6 +23,7 @@ PURE_MODULES = (
     "analysis",
     "monitor",
     "gate",
+    "text",
 )
 FORBIDDEN = frozenset(
     {

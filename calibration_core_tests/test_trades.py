@@ -889,7 +889,7 @@ _valid_records = st.fixed_dictionaries(
         "confidence": st.floats(0.0, 1.0),
         "entry_price": st.floats(min_value=0.0, exclude_min=True, allow_infinity=False),
         "exit_price": st.floats(min_value=0.0, exclude_min=True, allow_infinity=False),
-        "actual_pnl_pct": _finite,
+        "actual_pnl_pct": st.floats(-trades.MAX_ABS_PNL_PCT, trades.MAX_ABS_PNL_PCT),
     },
     optional={
         "consensus_count": st.integers(0, 32767),
