@@ -43,6 +43,10 @@ __all__ = [
     "ACTION_HOLD",
     "ACTION_MISSING",
     "ACTION_SELL",
+    "OUTCOME_LOSS",
+    "OUTCOME_NEUTRAL",
+    "OUTCOME_NONE",
+    "OUTCOME_WIN",
     "IntegritySummary",
     "TradeBatch",
     "read_trades",
@@ -59,18 +63,45 @@ _REQUIRED = (
     "exit_price",
     "actual_pnl_pct",
 )
-# The optional fields that are read, and so checked. trade_id, model_id and
-# entry_timestamp are in the contract too, but nothing here reads them: like
+# The other dialects' names of a required field (real_system.md §1): dialect A
+# and B write pnl_percent, dialect B writes action for the side.
+_ALIASES: Final = {"side": "action", "actual_pnl_pct": "pnl_percent"}
+# The optional fields that are read, and so checked. trade_id, model_id,
+# entry_timestamp and the dialects' duration_*, strategy_id, position_size and
+# exit_reason are optional and may be null; nothing here reads them: like
 # unknown fields they are passed over (a NaN token in them is still reported).
 _OPTIONAL_READ = (
     "model_breakdown",
+    "model_predictions",
     "consensus_count",
     "calibration_version",
     "calibrated_confidence",
+    "outcome_label",
+    *_ALIASES.values(),
 )
 _CHECKED_FIELDS: Final = frozenset(_REQUIRED + _OPTIONAL_READ)
 _ABSENT: Final = object()
-_SIDE_CODES: Final = {"BUY": ACTION_BUY, "SELL": ACTION_SELL}
+# LONG and SHORT are the production recorder's words for BUY and SELL.
+_SIDE_CODES: Final = {
+    "BUY": ACTION_BUY,
+    "SELL": ACTION_SELL,
+    "LONG": ACTION_BUY,
+    "SHORT": ACTION_SELL,
+}
+_SIDE_WORDS: Final = '"BUY", "SELL", "LONG" or "SHORT"'
+# The producer's own outcome_label (dialects A and B), kept for `run --outcome label`.
+OUTCOME_NONE: Final = -1
+OUTCOME_LOSS: Final = 0
+OUTCOME_WIN: Final = 1
+OUTCOME_NEUTRAL: Final = 2
+_OUTCOME_CODES: Final = {
+    None: OUTCOME_NONE,
+    "WIN": OUTCOME_WIN,
+    "LOSS": OUTCOME_LOSS,
+    "NEUTRAL": OUTCOME_NEUTRAL,
+}
+_ZONELESS_SHOWN: Final = 5
+_MIN_TIMESTAMP_CHARS: Final = 11  # a date alone ("2026-02-09") has no time of day
 # Member votes are packed into one int as ``4 * model code + action offset``.
 _VOTE_OFFSETS: Final = {"HOLD": 0, "BUY": 1, "SELL": 2}
 _VOTE_ACTIONS = np.array([ACTION_HOLD, ACTION_BUY, ACTION_SELL, ACTION_MISSING], dtype=np.int8)
@@ -167,6 +198,17 @@ class TradeBatch:
     data_hash: str = ""
     partial_last_line_ignored: bool = False
     neutral_band_pct: float = attrs.field(default=NEUTRAL_PNL_BAND_PCT, converter=float)
+    outcome_labels: NDArray[np.int8] = attrs.field(
+        default=attrs.Factory(
+            lambda self: np.full(self.line_numbers.shape[0], OUTCOME_NONE, dtype=np.int8),
+            takes_self=True,
+        ),
+        converter=_int8_array,
+        eq=_ARRAY_EQ,
+        hash=False,
+    )
+    zoneless_count: int = 0
+    zoneless_first_lines: tuple[int, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         """Check that every column has one row per trade."""
@@ -185,6 +227,7 @@ class TradeBatch:
             "calibrated_confidence",
             "calibration_version_codes",
             "consensus_count",
+            "outcome_labels",
         ):
             shape = getattr(self, name).shape
             if shape != shape_1d:
@@ -280,6 +323,7 @@ class TradeBatch:
             consensus_count=self.consensus_count[index],
             model_actions=self.model_actions[index],
             model_confidence=self.model_confidence[index],
+            outcome_labels=self.outcome_labels[index],
         )
 
 
@@ -309,6 +353,9 @@ class _Row(NamedTuple):
     calibration_version: str | None
     consensus_count: int
     votes: tuple[tuple[str, str, float], ...]
+    outcome: int
+    zoneless: bool
+    pnl_field: str
 
 
 def _json_kind(value: object) -> str:
@@ -348,17 +395,22 @@ def _unit_problem(value: object, name: str) -> str | None:
     return problem
 
 
-def _timestamp_problem(value: object, name: str) -> tuple[str | None, float]:
-    """Parse an ISO-8601 time with a zone into epoch seconds, or say why not."""
+def _timestamp_problem(value: object, name: str) -> tuple[str | None, float, bool]:
+    """Parse an ISO-8601 time into epoch seconds, or say why not; also say if it had no zone.
+
+    A time without a zone (dialect B) is read as UTC.
+    """
     if type(value) is not str:
-        return f"{name} must be an ISO-8601 string (got {_json_kind(value)})", math.nan
+        return f"{name} must be an ISO-8601 string (got {_json_kind(value)})", math.nan, False
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return f"{name} is not ISO-8601 (got {_json_kind(value)})", math.nan
-    if parsed.tzinfo is None:
-        return f"{name} has no zone: add Z or +00:00 (got {_json_kind(value)})", math.nan
-    return None, parsed.timestamp()
+        return f"{name} is not ISO-8601 (got {_json_kind(value)})", math.nan, False
+    if parsed.tzinfo is not None:
+        return None, parsed.timestamp(), False
+    if len(value) < _MIN_TIMESTAMP_CHARS:
+        return f"{name} has no time of day (got {_json_kind(value)})", math.nan, False
+    return None, parsed.replace(tzinfo=UTC).timestamp(), True
 
 
 def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
@@ -373,11 +425,13 @@ def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
             _report_nonfinite(item, f"{path}[{i}]", problems)
 
 
-def _check_vote(model: str, vote: object, problems: list[str]) -> tuple[str, str, float] | None:
+def _check_vote(
+    model: str, vote: object, problems: list[str], field: str = "model_breakdown"
+) -> tuple[str, str, float] | None:
     """Check one member model's vote; return it as ``(model, action, confidence)`` if sound."""
-    where = f"model_breakdown.{model}"
+    where = f"{field}.{model}"
     if not model:
-        problems.append("model_breakdown has an empty model name")
+        problems.append(f"{field} has an empty model name")
         return None
     if type(vote) is not dict:
         problems.append(f"{where} must be an object (got {_json_kind(vote)})")
@@ -403,12 +457,38 @@ def _check_vote(model: str, vote: object, problems: list[str]) -> tuple[str, str
     return model, action, float(confidence)
 
 
-def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float, int]:
-    """Check the required fields; return the close time (epoch s) and the side code."""
-    problems.extend(f"{name} is missing" for name in _REQUIRED if name not in record)
-    epoch, side_code = math.nan, 0
+def _field_name(record: dict[str, Any], name: str) -> str:
+    """Return the key a record uses for a required field (its name, else its alias)."""
+    alias = _ALIASES.get(name)
+    return alias if name not in record and alias is not None and alias in record else name
+
+
+def _check_pnl(record: dict[str, Any], problems: list[str]) -> tuple[float, str]:
+    """Check the PnL under either name; both present and different is an error."""
+    present = [name for name in ("actual_pnl_pct", "pnl_percent") if name in record]
+    found = len(problems)
+    problems.extend(problem for name in present if (problem := _number_problem(record[name], name)))
+    if len(problems) > found or not present:
+        return math.nan, present[0] if present else "actual_pnl_pct"
+    values = [float(record[name]) for name in present]
+    if len(values) == 2 and values[0] != values[1]:  # noqa: PLR2004 - the two names
+        problems.append(
+            f"actual_pnl_pct ({values[0]!r}) and pnl_percent ({values[1]!r}) differ; "
+            "they are one field under two names"
+        )
+    return values[0], present[0]
+
+
+def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float, int, bool]:
+    """Check the required fields; return the close time (epoch s), side code and zone-less flag."""
+    for name in _REQUIRED:
+        alias = _ALIASES.get(name)
+        if name not in record and (alias is None or alias not in record):
+            also = f" (and so is its other name {alias})" if alias else ""
+            problems.append(f"{name} is missing{also}")
+    epoch, side_code, zoneless = math.nan, 0, False
     if "timestamp" in record:
-        problem, epoch = _timestamp_problem(record["timestamp"], "timestamp")
+        problem, epoch, zoneless = _timestamp_problem(record["timestamp"], "timestamp")
         if problem:
             problems.append(problem)
     symbol = record.get("symbol", "-")
@@ -416,17 +496,18 @@ def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float,
         problems.append(f"symbol must be a string (got {_json_kind(symbol)})")
     elif not symbol:
         problems.append("symbol is empty")
-    side = record.get("side", "BUY")
+    side_name = _field_name(record, "side")
+    side = record.get(side_name, "BUY")
     if type(side) is str and side in _SIDE_CODES:
         side_code = _SIDE_CODES[side]
     else:
-        problems.append(f'side must be "BUY" or "SELL" (got {_json_kind(side)})')
+        problems.append(f"{side_name} must be {_SIDE_WORDS} (got {_json_kind(side)})")
     problems.extend(
         problem
-        for name in ("confidence", "entry_price", "exit_price", "actual_pnl_pct")
+        for name in ("confidence", "entry_price", "exit_price")
         if name in record and (problem := _required_number_problem(record[name], name))
     )
-    return epoch, side_code
+    return epoch, side_code, zoneless
 
 
 def _required_number_problem(value: object, name: str) -> str | None:
@@ -434,7 +515,7 @@ def _required_number_problem(value: object, name: str) -> str | None:
     if name == "confidence":
         return _unit_problem(value, name)
     problem = _number_problem(value, name)
-    if problem is None and name != "actual_pnl_pct" and not value > 0:  # type: ignore[operator]
+    if problem is None and not value > 0:  # type: ignore[operator]
         problem = f"{name} must be > 0 (got {value!r})"
     return problem
 
@@ -461,15 +542,29 @@ def _check_optional(
     if version is not None and type(version) is not str:
         problems.append(f"calibration_version must be a string or null (got {_json_kind(version)})")
     votes: list[tuple[str, str, float]] = []
-    breakdown = record.get("model_breakdown", {})
+    # Dialect B calls the member votes model_predictions.
+    field = "model_predictions" if "model_breakdown" not in record else "model_breakdown"
+    breakdown = record.get(field, {})
     if type(breakdown) is dict:
         for model, vote in breakdown.items():
-            checked = _check_vote(model, vote, problems)
+            checked = _check_vote(model, vote, problems, field)
             if checked is not None:
                 votes.append(checked)
     else:
-        problems.append(f"model_breakdown must be an object (got {_json_kind(breakdown)})")
+        problems.append(f"{field} must be an object (got {_json_kind(breakdown)})")
     return consensus, calibrated, version, tuple(votes)
+
+
+def _check_outcome_label(record: dict[str, Any], problems: list[str]) -> int:
+    """Check the producer's optional outcome_label; return its code."""
+    label = record.get("outcome_label")
+    if type(label) is str and label in _OUTCOME_CODES:
+        return _OUTCOME_CODES[label]
+    if label is not None:
+        problems.append(
+            f'outcome_label must be "WIN", "LOSS", "NEUTRAL" or null (got {_json_kind(label)})'
+        )
+    return OUTCOME_NONE
 
 
 def _check_record(record: object) -> tuple[list[str], _Row | None]:
@@ -488,8 +583,10 @@ def _check_record(record: object) -> tuple[list[str], _Row | None]:
     if type(record) is not dict:
         return [f"not a JSON object (got {_json_kind(record)})"], None
     problems: list[str] = []
-    epoch, side = _check_required(record, problems)
+    epoch, side, zoneless = _check_required(record, problems)
+    pnl, pnl_field = _check_pnl(record, problems)
     consensus, calibrated, version, votes = _check_optional(record, problems)
+    outcome = _check_outcome_label(record, problems)
     # A NaN/Infinity token in a field that is not read is still not JSON; the
     # fields that are read have said so already.
     for key, value in record.items():
@@ -504,11 +601,14 @@ def _check_record(record: object) -> tuple[list[str], _Row | None]:
         float(record["confidence"]),
         float(record["entry_price"]),
         float(record["exit_price"]),
-        float(record["actual_pnl_pct"]),
+        pnl,
         calibrated,
         version,
         consensus,
         votes,
+        outcome,
+        zoneless,
+        pnl_field,
     )
 
 
@@ -529,7 +629,8 @@ _FAST_PATH_MISSES = (
     RecursionError,
     OverflowError,
 )
-_INT_COLUMNS = 6  # line number, symbol, side, calibration version, consensus, number of votes
+# line number, symbol, side, calibration version, consensus, number of votes, outcome label
+_INT_COLUMNS = 7
 _FLOAT_COLUMNS = 6  # timestamp, confidence, entry, exit, pnl, calibrated confidence
 
 
@@ -552,6 +653,8 @@ class _Reader:
         self.symbols: dict[str, int] = {}
         self.versions: dict[str | None, int] = {None: -1}
         self.model_bases: dict[str, int] = {}
+        # Zone-less close times (dialect B) are read as UTC and reported once.
+        self.zoneless = array.array("q")
         self.nonfinite_seen: list[str] = []
         self.decoder = json.JSONDecoder(parse_constant=self._nonfinite)
 
@@ -586,9 +689,12 @@ class _Reader:
         nan = math.nan
         absent = _ABSENT
         side_codes = _SIDE_CODES
+        outcome_codes = _OUTCOME_CODES
         vote_offsets = _VOTE_OFFSETS
+        utc = UTC
         symbols, versions, model_bases = self.symbols, self.versions, self.model_bases
         warnings = self.warnings
+        zoneless_append = self.zoneless.append
         ints_extend = self.ints.extend
         floats_extend = self.floats.extend
         votes, vote_confidence = self.votes, self.vote_confidence
@@ -605,15 +711,29 @@ class _Reader:
                 record, end = scan(line, 0)
                 if end != len(line) or nonfinite_seen:
                     raise _SlowPath
-                stamp = fromiso(record["timestamp"])
-                if stamp.tzinfo is None:
-                    raise _SlowPath
+                text = record["timestamp"]
+                stamp = fromiso(text)
+                zoneless = stamp.tzinfo is None
+                if zoneless:
+                    if len(text) < _MIN_TIMESTAMP_CHARS:
+                        raise _SlowPath
+                    stamp = stamp.replace(tzinfo=utc)
+                get = record.get
                 symbol = symbols[record["symbol"]]
-                side = side_codes[record["side"]]
+                side = get("side", absent)
+                side = side_codes[record["action"] if side is absent else side]
                 conf = record["confidence"]
                 entry = record["entry_price"]
                 exit_ = record["exit_price"]
-                pnl = record["actual_pnl_pct"]
+                pnl = get("actual_pnl_pct", absent)
+                if pnl is absent:
+                    pnl = record["pnl_percent"]
+                    pnl_field = "pnl_percent"
+                elif "pnl_percent" in record:
+                    raise _SlowPath  # both names: the slow path compares them
+                else:
+                    pnl_field = "actual_pnl_pct"
+                outcome = outcome_codes[get("outcome_label")]
                 if not (
                     type(conf) is float
                     and 0.0 <= conf <= 1.0
@@ -625,7 +745,6 @@ class _Reader:
                     and -fmax <= pnl <= fmax
                 ):
                     raise _SlowPath
-                get = record.get
                 consensus = get("consensus_count", absent)
                 if consensus is absent:
                     consensus = -1
@@ -638,6 +757,8 @@ class _Reader:
                     raise _SlowPath
                 version = versions[get("calibration_version")]
                 breakdown = get("model_breakdown", absent)
+                if breakdown is absent:
+                    breakdown = get("model_predictions", absent)
                 row_votes = 0
                 if breakdown is not absent:
                     if type(breakdown) is not dict:
@@ -658,12 +779,12 @@ class _Reader:
                 n_votes += self._feed_slow(line, lineno)
                 continue
             n_votes += row_votes
-            ints_extend((lineno, symbol, side, version, consensus, row_votes))
+            ints_extend((lineno, symbol, side, version, consensus, row_votes, outcome))
             floats_extend((stamp.timestamp(), conf, entry, exit_, pnl, calibrated))
+            if zoneless:
+                zoneless_append(lineno)
             if pnl == 0.0:
-                warnings.append(
-                    f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
-                )
+                warnings.append(f"{self.name}:{lineno}: {pnl_field} is exactly 0.0 (suspect data)")
 
     def _feed_slow(self, line: str, lineno: int) -> int:
         """Check and append one line the fast path did not take; return how many votes it added."""
@@ -693,7 +814,11 @@ class _Reader:
             base = self.model_bases.setdefault(model, 4 * len(self.model_bases))
             self.votes.append(base + _VOTE_OFFSETS[action])
             self.vote_confidence.append(confidence)
-        self.ints.extend((lineno, symbol, row.side, version, row.consensus_count, len(row.votes)))
+        self.ints.extend(
+            (lineno, symbol, row.side, version, row.consensus_count, len(row.votes), row.outcome)
+        )
+        if row.zoneless:
+            self.zoneless.append(lineno)
         self.floats.extend(
             (
                 row.timestamp,
@@ -706,7 +831,7 @@ class _Reader:
         )
         if row.pnl_pct == 0.0:
             self.warnings.append(
-                f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
+                f"{self.name}:{lineno}: {row.pnl_field} is exactly 0.0 (suspect data)"
             )
         return len(row.votes)
 
@@ -766,6 +891,9 @@ class _Reader:
             data_hash=data_hash,
             partial_last_line_ignored=partial,
             neutral_band_pct=neutral_band_pct,
+            outcome_labels=ints[:, 6],
+            zoneless_count=len(self.zoneless),
+            zoneless_first_lines=tuple(self.zoneless[:_ZONELESS_SHOWN]),
         )
 
 

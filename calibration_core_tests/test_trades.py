@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from calibration_core import trades
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
+from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
 from calibration_core.trades import (
     ACTION_BUY,
@@ -125,7 +126,16 @@ BAD_LINES = [
     pytest.param("42", r"not a JSON object \(got number 42\)", id="number"),
     pytest.param("null", r"not a JSON object \(got null\)", id="null"),
     *(
-        pytest.param(line(**{field: DROP}), rf"{field} is missing", id=f"missing-{field}")
+        pytest.param(
+            line(**{field: DROP}),
+            rf"{field} is missing"
+            + (
+                rf" \(and so is its other name {trades._ALIASES[field]}\)"
+                if field in trades._ALIASES
+                else ""
+            ),
+            id=f"missing-{field}",
+        )
         for field in trades._REQUIRED
     ),
     pytest.param(line(exit_price=None), r"exit_price is null", id="null-price"),
@@ -202,25 +212,36 @@ BAD_LINES = [
     pytest.param(
         line(confidence=-0.01), r"confidence must be in \[0, 1\] \(got -0\.01\)", id="conf-low"
     ),
-    pytest.param(line(side="buy"), r'side must be "BUY" or "SELL" \(got string "buy"\)', id="buy"),
     pytest.param(
-        line(side="HOLD"), r'side must be "BUY" or "SELL" \(got string "HOLD"\)', id="hold"
+        line(side="buy"),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got string "buy"\)',
+        id="buy",
     ),
-    pytest.param(line(side=1), r'side must be "BUY" or "SELL" \(got number 1\)', id="side-num"),
-    pytest.param(line(side=None), r'side must be "BUY" or "SELL" \(got null\)', id="side-null"),
+    pytest.param(
+        line(side="HOLD"),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got string "HOLD"\)',
+        id="hold",
+    ),
+    pytest.param(
+        line(side=1),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got number 1\)',
+        id="side-num",
+    ),
+    pytest.param(
+        line(side=None),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got null\)',
+        id="side-null",
+    ),
     pytest.param(line(symbol=5), r"symbol must be a string \(got number 5\)", id="symbol-number"),
     pytest.param(
-        line(side="KJØP"), r'side must be "BUY" or "SELL" \(got string "KJØP"\)', id="side-utf8"
+        line(side="KJØP"),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got string "KJØP"\)',
+        id="side-utf8",
     ),
     pytest.param(line(symbol=""), r"symbol is empty", id="symbol-empty"),
     pytest.param(
-        line(timestamp="2026-02-09T21:40:12"),
-        r'timestamp has no zone: add Z or \+00:00 \(got string "2026-02-09T21:40:12"\)',
-        id="no-zone",
-    ),
-    pytest.param(
         line(timestamp="2026-02-09"),
-        r'timestamp has no zone: .* \(got string "2026-02-09"\)',
+        r'timestamp has no time of day \(got string "2026-02-09"\)',
         id="date",
     ),
     pytest.param(
@@ -351,7 +372,7 @@ class TestBadLines:
         ]
         assert problems[0] == "clm_trades.jsonl:2: exit_price is null"
         assert problems[2] == (
-            'clm_trades.jsonl:8: side must be "BUY" or "SELL" (got string "buy"); '
+            'clm_trades.jsonl:8: side must be "BUY", "SELL", "LONG" or "SHORT" (got string "buy"); '
             "confidence must be in [0, 1] (got 2.0)"
         )
 
@@ -832,10 +853,10 @@ class TestSummarizeIntegrity:
 
 class TestExampleData:
     def test_shipped_file_is_what_the_generator_writes(self, tmp_path: Path) -> None:
-        """data/clm_trades.jsonl is exactly the generator's output with default arguments."""
+        """data/clm_trades.jsonl is exactly the generator's output from 2026-01-21 on."""
         generator = load_generator()
         out = tmp_path / "regenerated.jsonl"
-        assert generator.main(["--out", str(out)]) == 0
+        assert generator.main(["--out", str(out), "--start", "2026-01-21T00:00:00Z"]) == 0
         assert out.read_bytes() == (REPO / "data" / "clm_trades.jsonl").read_bytes()
 
     def test_generated_prices_agree_with_side_and_pnl(self) -> None:
@@ -1020,3 +1041,153 @@ class TestFastPathAgreesWithContract:
         assert int(np.sum(batch.model_actions != ACTION_MISSING)) == sum(
             len(row.votes) for row in rows
         )
+
+
+def _columns(batch: TradeBatch) -> dict[str, list[Any]]:
+    return {
+        name: getattr(batch, name).tolist()
+        for name in ("sides", "confidence", "entry_price", "exit_price", "pnl_pct")
+    }
+
+
+class TestDialects:
+    """Dialects A (production recorder), B (the system's test data) and C (ours), one reader."""
+
+    END = "2026-03-01T00:00:00Z"
+
+    def _write(self, tmp_path: Path, dialect: str, **options: Any) -> Path:
+        return write_example_trades(
+            tmp_path / f"{dialect}.jsonl", n_trades=300, end=self.END, dialect=dialect, **options
+        )
+
+    @pytest.mark.parametrize("dialect", ["A", "B", "mixed"])
+    def test_every_dialect_reads_the_same_trades_as_ours(
+        self, tmp_path: Path, dialect: str
+    ) -> None:
+        """The same generated trades read alike in every dialect: sides, prices, PnL, confidence."""
+        ours = read_trades(self._write(tmp_path, "C"))
+        theirs = read_trades(self._write(tmp_path, dialect))
+        assert theirs.n_trades == ours.n_trades == 300
+        assert _columns(theirs) == _columns(ours)
+        np.testing.assert_allclose(theirs.timestamps, ours.timestamps, atol=1.0)
+        assert theirs.warnings == ()
+
+    def test_dialect_a_keeps_the_recorders_outcome_label_and_has_no_votes(
+        self, tmp_path: Path
+    ) -> None:
+        """LONG/SHORT become BUY/SELL; outcome_label follows the recorder's ±0.5 thresholds."""
+        path = self._write(tmp_path, "A")
+        text = path.read_text()
+        assert '"side": "LONG"' in text
+        assert '"side": "SHORT"' in text
+        batch = read_trades(path)
+        assert not batch.has_model_breakdown
+        expected = np.where(
+            batch.pnl_pct > 0.5,
+            trades.OUTCOME_WIN,
+            np.where(batch.pnl_pct < -0.5, trades.OUTCOME_LOSS, trades.OUTCOME_NEUTRAL),
+        )
+        assert batch.outcome_labels.tolist() == expected.tolist()
+        assert batch.zoneless_count == 0
+
+    def test_dialect_b_reads_votes_and_counts_zoneless_stamps_once(self, tmp_path: Path) -> None:
+        """model_predictions are the votes; zone-less stamps are UTC, counted once, not per line."""
+        ours = read_trades(self._write(tmp_path, "C"))
+        batch = read_trades(self._write(tmp_path, "B"))
+        assert batch.model_names == ours.model_names
+        assert batch.model_actions.tolist() == ours.model_actions.tolist()
+        assert batch.zoneless_count == 300
+        assert batch.zoneless_first_lines == (1, 2, 3, 4, 5)
+        assert batch.warnings == ()
+        assert set(batch.outcome_labels.tolist()) == {trades.OUTCOME_WIN, trades.OUTCOME_LOSS}
+
+    def test_mixed_file_counts_only_the_zoneless_lines(self, tmp_path: Path) -> None:
+        """In a mixed file the zone-less count is exactly the dialect-B lines."""
+        path = self._write(tmp_path, "mixed")
+        b_lines = [
+            n
+            for n, text in enumerate(path.read_text().splitlines(), 1)
+            if '"trade_id": "mock_' in text
+        ]
+        batch = read_trades(path)
+        assert 0 < batch.zoneless_count == len(b_lines) < 300
+        assert batch.zoneless_first_lines == tuple(b_lines[:5])
+
+    def test_zoneless_stamp_is_read_as_utc(self, tmp_path: Path) -> None:
+        """2026-02-09T21:40:12 without a zone is the same instant as 2026-02-09T21:40:12Z."""
+        path = write(tmp_path, [line(timestamp="2026-02-09T21:40:12"), line()])
+        batch = read_trades(path)
+        assert batch.timestamps[0] == batch.timestamps[1]
+        assert (batch.zoneless_count, batch.zoneless_first_lines) == (1, (1,))
+
+    @pytest.mark.parametrize(
+        ("changes", "side"),
+        [
+            ({"side": "LONG"}, ACTION_BUY),
+            ({"side": "SHORT"}, ACTION_SELL),
+            ({"side": DROP, "action": "SELL"}, ACTION_SELL),
+            ({"side": "BUY", "action": "SELL"}, ACTION_BUY),
+        ],
+    )
+    def test_side_words(self, tmp_path: Path, changes: dict[str, Any], side: int) -> None:
+        """LONG is BUY, SHORT is SELL, and action is the side only when side is absent."""
+        batch = read_trades(write(tmp_path, [line(**changes)]))
+        assert batch.sides.tolist() == [side]
+
+    def test_pnl_percent_is_actual_pnl_pct(self, tmp_path: Path) -> None:
+        """pnl_percent alone, or equal to actual_pnl_pct, is the PnL."""
+        lines = [line(actual_pnl_pct=DROP, pnl_percent=-0.25), line(pnl_percent=1.018)]
+        assert read_trades(write(tmp_path, lines)).pnl_pct.tolist() == [-0.25, 1.018]
+
+    @pytest.mark.parametrize(
+        ("changes", "reason"),
+        [
+            (
+                {"pnl_percent": 2.0},
+                (
+                    r"actual_pnl_pct \(1\.018\) and pnl_percent \(2\.0\) differ; "
+                    r"they are one field under two names"
+                ),
+            ),
+            ({"actual_pnl_pct": DROP, "pnl_percent": None}, r"pnl_percent is null"),
+            (
+                {"side": DROP, "action": "HOLD"},
+                r'action must be "BUY", "SELL", "LONG" or "SHORT" \(got string "HOLD"\)',
+            ),
+            (
+                {"outcome_label": "win"},
+                r'outcome_label must be "WIN", "LOSS", "NEUTRAL" or null \(got string "win"\)',
+            ),
+            (
+                {"model_breakdown": DROP, "model_predictions": {"xgb": {"action": "UP"}}},
+                r'model_predictions\.xgb\.action must be "BUY", "SELL" or "HOLD" .*',
+            ),
+        ],
+    )
+    def test_dialect_field_errors(
+        self, tmp_path: Path, changes: dict[str, Any], reason: str
+    ) -> None:
+        """Both PnL names differing, a bad action, a bad outcome_label: numbered errors."""
+        (problem,) = problems_of(write(tmp_path, [line(), line(**changes)]))
+        assert re.fullmatch(rf"clm_trades\.jsonl:2: {reason}", problem), problem
+
+    def test_optional_dialect_fields_may_be_null(self, tmp_path: Path) -> None:
+        """The dialects' optional fields (outcome_label, duration_*, ...) may be null."""
+        nulls = dict.fromkeys(
+            (
+                "outcome_label",
+                "duration_seconds",
+                "duration_minutes",
+                "strategy_id",
+                "position_size",
+                "exit_reason",
+                "trade_id",
+            )
+        )
+        batch = read_trades(write(tmp_path, [line(**nulls)]))
+        assert batch.outcome_labels.tolist() == [trades.OUTCOME_NONE]
+
+    def test_zero_pnl_warning_names_the_field_the_line_used(self, tmp_path: Path) -> None:
+        """A dialect-A line with PnL 0.0 is flagged under its own field name."""
+        batch = read_trades(write(tmp_path, [line(actual_pnl_pct=DROP, pnl_percent=0.0)]))
+        assert batch.warnings == ("clm_trades.jsonl:1: pnl_percent is exactly 0.0 (suspect data)",)
