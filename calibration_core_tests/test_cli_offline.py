@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
-import shutil
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 
 from calibration_core.cli import JobContext, build_parser
 from calibration_core.config import CalibrationConfig, EnsembleWeights
+from calibration_core.example_data import write_example_trades
 from calibration_core.jobs import JobStore
 from calibration_core.offline import run_calibration
 from calibration_core.report import MARKDOWN_SECTIONS, validate_report_document
@@ -29,7 +29,6 @@ from calibration_core.settings import resolve_paths
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import ModuleType
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +41,6 @@ PATH_VARIABLES = (
     "LEARNING_CADENCE_API",
 )
 LIVE_VERSION = "cal_20260201_000000"
-
-
-def _generator() -> ModuleType:
-    path = REPO / "scripts" / "generate_example_trades.py"
-    spec = importlib.util.spec_from_file_location("generate_example_trades", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _generator()
 
 
 @attrs.frozen
@@ -98,18 +84,16 @@ class Workspace:
 
 
 def _write_trades(path: Path, n: int, *, seed: int = 20260209) -> None:
-    GENERATOR.write_trades(path, n=n, seed=seed)
+    # Fresh trades (the newest minutes old): the shipped example is months old and starved.
+    write_example_trades(path, n_trades=n, seed=seed)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
-    """Return a workspace holding the shipped example trades (or the generator's default)."""
+    """Return a workspace holding the example trades, ending now (the generator's default)."""
     data = tmp_path / "data" / "clm_trades.jsonl"
     data.parent.mkdir()
-    if SHIPPED.exists():
-        shutil.copyfile(SHIPPED, data)
-    else:  # the shipped file is the generator's default output
-        _write_trades(data, 600)
+    _write_trades(data, 600)
     config = tmp_path / "config" / "calibration.json"
     config.parent.mkdir()
     return Workspace(tmp_path, data, config, tmp_path / "reports")
@@ -216,14 +200,19 @@ class TestCheck:
         assert "(20/50)" in result.stdout
 
     def test_bad_lines_are_all_listed_and_not_ready(self, workspace: Workspace) -> None:
-        """Every bad line is printed with its line number and the answer is NOT READY."""
+        """Every bad line is named by number (grouped), listed in full in the problems file."""
         _break_lines(workspace.data, {3: "not json", 7: '{"symbol": "BTCUSDT"}', 11: ""})
         result = workspace.cli("check")
         assert result.returncode == 1
         assert "🔴 Status: NOT READY" in result.stdout
         for number in (3, 7, 11):
-            assert f"clm_trades.jsonl:{number}:" in result.stdout
+            assert re.search(rf"— 1 record; line {number}$", result.stdout, re.MULTILINE)
         assert "3 problems" in result.stdout
+        (problems_file,) = workspace.reports.glob("problems_*.txt")
+        assert f"full list (3): {problems_file}" in result.stdout
+        listed = problems_file.read_text()
+        for number in (3, 7, 11):
+            assert f"clm_trades.jsonl:{number}:" in listed
 
     def test_json_output_is_one_document(self, workspace: Workspace) -> None:
         """With --json the readiness, levels and integrity come as one JSON document."""
@@ -264,11 +253,9 @@ class TestCheck:
 
 class TestRun:
     def test_fresh_data_is_an_approve_candidate(self, workspace: Workspace) -> None:
-        """Trades ending an hour ago: APPROVE CANDIDATE with no DO-NOT-APPLY reason."""
-        start = datetime.now(UTC) - timedelta(days=20, hours=1)
-        GENERATOR.write_trades(
-            workspace.data, n=600, days=20.0, start=start.isoformat().replace("+00:00", "Z")
-        )
+        """Trades ending minutes ago: APPROVE CANDIDATE with no DO-NOT-APPLY reason."""
+        end = datetime.now(UTC) - timedelta(minutes=5)
+        write_example_trades(workspace.data, n_trades=600, days=20.0, end=end)
         result = workspace.cli("run", "--json")
         assert result.returncode == 0, result.stderr
         (record,) = workspace.jobs()
@@ -414,13 +401,17 @@ class TestRun:
         assert workspace.jobs() == []
 
     def test_bad_lines_exit_3_listing_every_one(self, workspace: Workspace) -> None:
-        """Bad lines stop the run with exit 3 and every line number on stderr."""
+        """Bad lines stop the run with exit 3, every line number on stderr and in --json."""
         _break_lines(workspace.data, {2: "{", 5: '{"side": "HOLD"}'})
         result = workspace.cli("run")
         assert result.returncode == 3
         assert "clm_trades.jsonl:2:" in result.stderr
-        assert "clm_trades.jsonl:5:" in result.stderr
+        assert re.search(r"line 5$", result.stderr, re.MULTILINE)
         assert workspace.jobs() == []
+        result = workspace.cli("run", "--json")
+        assert result.returncode == 3
+        problems = json.loads(result.stdout)["problems"]
+        assert [p.split(":")[1] for p in problems] == ["2", "5"]
 
     def test_not_authorized_exits_4_with_the_reason(
         self, workspace: Workspace, cadence_api: Any
@@ -494,6 +485,7 @@ class TestRun:
     def test_two_runs_in_the_same_second_get_distinct_ids(self, workspace: Workspace) -> None:
         """Two jobs created at the same instant are cal_…, then cal_…_01, both saved."""
         moment = datetime(2026, 2, 10, 14, 30, 22, tzinfo=UTC)
+        write_example_trades(workspace.data, end=moment - timedelta(minutes=5))
         paths = resolve_paths(
             data=workspace.data,
             config=workspace.config,

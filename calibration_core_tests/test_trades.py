@@ -74,6 +74,18 @@ def line(**changes: Any) -> str:
     return json.dumps(record(**changes))
 
 
+def trade_line(i: int, *, pnl: float, **changes: Any) -> str:
+    """Return a distinct, self-consistent BUY line: prices agree with ``pnl``."""
+    entry = 100.0 + i
+    return line(
+        entry_price=entry,
+        exit_price=entry * (1.0 + pnl / 100.0),
+        actual_pnl_pct=pnl,
+        confidence=0.5 + (i % 40) / 100.0,
+        **changes,
+    )
+
+
 def write(tmp_path: Path, lines: Iterable[str], *, end: str = "\n") -> Path:
     """Write lines joined by newlines, with ``end`` after the last one."""
     path = tmp_path / NAME
@@ -797,7 +809,7 @@ class TestSummarizeIntegrity:
     def test_counts_rates_and_range(self, tmp_path: Path) -> None:
         """The summary counts outcomes and gives the time range."""
         lines = [
-            line(timestamp=f"2026-02-0{1 + i % 3}T12:00:00Z", symbol=s, actual_pnl_pct=p)
+            trade_line(i, timestamp=f"2026-02-0{1 + i % 3}T12:00:00Z", symbol=s, pnl=p)
             for i, (s, p) in enumerate([("A", 1.0), ("B", -1.0), ("A", 0.01), ("B", 0.0)] * 15)
         ]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
@@ -815,7 +827,7 @@ class TestSummarizeIntegrity:
 
     def test_too_few_trades(self, tmp_path: Path) -> None:
         """Fewer trades than the minimum is a dataset problem."""
-        lines = [line(symbol="AB"[i % 2], actual_pnl_pct=(-1) ** i) for i in range(42)]
+        lines = [trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i) for i in range(42)]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
         assert not summary.ok
         assert summary.problems == (
@@ -824,18 +836,18 @@ class TestSummarizeIntegrity:
 
     def test_one_symbol_no_win(self, tmp_path: Path) -> None:
         """One symbol and no WIN are both reported."""
-        lines = [line(symbol="BTCUSDT", actual_pnl_pct=-1.0)] * 50
+        lines = [trade_line(i, symbol="BTCUSDT", pnl=-1.0) for i in range(50)]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
         assert summary.problems == (
             "only 1 symbol (BTCUSDT); at least 2 are required",
-            "no WIN trade (actual_pnl_pct > 0); at least 1 is required",
+            "no WIN trade (PnL > 0); at least 1 is required",
         )
 
     def test_no_loss(self, tmp_path: Path) -> None:
         """Only wins is a dataset problem."""
-        lines = [line(symbol="AB"[i % 2]) for i in range(50)]
+        lines = [trade_line(i, symbol="AB"[i % 2], pnl=1.0) for i in range(50)]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
-        assert summary.problems == ("no LOSS trade (actual_pnl_pct < 0); at least 1 is required",)
+        assert summary.problems == ("no LOSS trade (PnL < 0); at least 1 is required",)
 
     def test_empty_batch(self, tmp_path: Path) -> None:
         """An empty file fails every dataset rule, with zero rates and no range."""
@@ -845,8 +857,8 @@ class TestSummarizeIntegrity:
         assert summary.problems == (
             f"only 0 trades; at least {MIN_TRADES_FOR_CALIBRATION} are required",
             "only 0 symbols; at least 2 are required",
-            "no WIN trade (actual_pnl_pct > 0); at least 1 is required",
-            "no LOSS trade (actual_pnl_pct < 0); at least 1 is required",
+            "no WIN trade (PnL > 0); at least 1 is required",
+            "no LOSS trade (PnL < 0); at least 1 is required",
         )
         assert (summary.win_rate, summary.first_timestamp, summary.span_days) == (0.0, None, 0.0)
 
