@@ -511,7 +511,7 @@ def _data_summary(summary: IntegritySummary, outcome: str, n_fitted: int) -> dic
         "outcome_definition_text": _OUTCOME_DEFINITIONS[outcome],
         "trades_in_fit": n_fitted,
         "duplicates_dropped": summary.duplicates_dropped,
-        "zoneless_timestamps": summary.zoneless_count,
+        "zoneless_timestamp_count": summary.zoneless_count,
     }
 
 

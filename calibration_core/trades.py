@@ -1059,7 +1059,7 @@ class Finding:
             more = len(self.pairs) > FIRST_LINES_SHOWN
         else:
             shown = [str(n) for n in self.lines[:FIRST_LINES_SHOWN]]
-            more = len(self.lines) > FIRST_LINES_SHOWN
+            more = max(len(self.lines), self.count) > len(shown)
         if not shown:
             return ""
         return (
