@@ -1430,12 +1430,20 @@ def group_line_messages(messages: Sequence[str], *, stop: bool) -> tuple[Finding
         Finding(
             kind="line",
             stop=stop,
-            message=examples[key] if len(lines) <= 1 else f"{key} (e.g. {examples[key]})",
+            message=_group_message(key, examples[key], len(lines)),
             count=max(len(lines), 1),
             lines=tuple(lines),
         )
         for key, lines in groups.items()
     )
+
+
+def _group_message(key: str, example: str, count: int) -> str:
+    """Return the group's reason, with the first line's left-out value as an example."""
+    if count <= 1 or example == key:
+        return example
+    left_out = " ".join(m.group(0).strip() for m in _GOT.finditer(example))
+    return f"{key}, e.g. {left_out}"
 
 
 def format_findings(findings: Sequence[Finding], *, limit: int = _MAX_GROUPS_SHOWN) -> list[str]:

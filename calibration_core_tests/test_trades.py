@@ -24,6 +24,7 @@ from calibration_core import trades
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
 from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
+from calibration_core.settings import resolve_paths
 from calibration_core.trades import (
     ACTION_BUY,
     ACTION_HOLD,
@@ -1203,3 +1204,137 @@ class TestDialects:
         """A dialect-A line with PnL 0.0 is flagged under its own field name."""
         batch = read_trades(write(tmp_path, [line(actual_pnl_pct=DROP, pnl_percent=0.0)]))
         assert batch.warnings == ("clm_trades.jsonl:1: pnl_percent is exactly 0.0 (suspect data)",)
+
+
+class TestIntegrityFindings:
+    """The pathologies of issue 9 §2, vectorised over the columns."""
+
+    def test_duplicates_pair_each_repeat_with_the_previous_copy(self, tmp_path: Path) -> None:
+        """Same symbol, side, prices and PnL within 60 s repeat; 61 s or another price do not."""
+        base = trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:00Z")
+        lines = [
+            base,
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:30Z"),  # repeats line 1
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:01:20Z"),  # 50 s after line 2
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:03:00Z"),  # 100 s later: new
+            trade_line(2, pnl=1.0, timestamp="2026-02-09T10:00:00Z"),  # other prices
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:00Z", symbol="BTCUSDT"),
+        ]
+        batch = read_trades(write(tmp_path, lines))
+        repeats, pairs = trades.find_duplicates(batch)
+        assert repeats.tolist() == [False, True, True, False, False, False]
+        assert pairs.tolist() == [[2, 1], [3, 2]]
+        kept = batch.select(~repeats)
+        assert not trades.find_duplicates(kept)[0].any()
+
+    def test_duplicate_finding_is_a_stop_with_line_pairs(self, tmp_path: Path) -> None:
+        """The summary stops on repeats and shows the first pairs."""
+        lines = [
+            trade_line(i // 2, symbol="AB"[i // 2 % 2], pnl=(-1) ** (i // 2)) for i in range(120)
+        ]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        (finding,) = [f for f in summary.findings if f.kind == "duplicates"]
+        assert (finding.stop, finding.count) == (True, 60)
+        assert finding.first_lines_text() == "lines 2↔1, 4↔3, 6↔5, 8↔7, 10↔9, …"
+        assert finding.message in summary.problems
+
+    @pytest.mark.parametrize(("flipped", "stop"), [(4, False), (5, True)])
+    def test_contradicting_sides_warn_then_stop_at_ten_percent(
+        self, tmp_path: Path, flipped: int, stop: bool
+    ) -> None:
+        """4 of 50 nonzero-PnL trades warn; 5 (10 %) stop."""
+        lines = [
+            trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i, side="SELL" if i < flipped else "BUY")
+            for i in range(50)
+        ]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        (finding,) = [f for f in summary.findings if f.kind == "side_contradicts_pnl"]
+        assert (finding.count, finding.stop) == (flipped, stop)
+        assert finding.lines == tuple(range(1, flipped + 1))
+        assert summary.ok is not stop
+
+    def test_future_close_needs_now_and_stops(self, tmp_path: Path) -> None:
+        """A close 6 min ahead of now stops; 4 min ahead is tolerated."""
+        now = datetime(2026, 2, 9, 12, 0, tzinfo=UTC)
+        lines = [
+            trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i, timestamp="2026-02-09T11:00:00Z")
+            for i in range(50)
+        ]
+        lines.append(trade_line(60, pnl=1.0, timestamp="2026-02-09T12:04:00Z"))
+        lines.append(trade_line(61, pnl=1.0, timestamp="2026-02-09T12:06:00Z"))
+        batch = read_trades(write(tmp_path, lines))
+        assert summarize_integrity(batch).ok
+        summary = summarize_integrity(batch, now=now.timestamp())
+        (finding,) = [f for f in summary.findings if f.kind == "future_close"]
+        assert (finding.count, finding.lines) == (1, (52,))
+        assert not summary.ok
+
+    def test_starvation_after_two_hours(self, tmp_path: Path) -> None:
+        """The newest close 2 h 1 min old is starvation; 1 h 59 min is not."""
+        lines = [
+            trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i, timestamp="2026-02-09T10:00:00Z")
+            for i in range(50)
+        ]
+        batch = read_trades(write(tmp_path, lines))
+        ten = datetime(2026, 2, 9, 10, 0, tzinfo=UTC).timestamp()
+        assert summarize_integrity(batch, now=ten + 119 * 60).starvation is None
+        starved = summarize_integrity(batch, now=ten + 121 * 60)
+        assert starved.starvation is not None
+        assert starved.starvation.startswith("SimpleCLM STARVATION: the newest close is 2.0 h old")
+        assert starved.ok  # starvation refuses run unless --force; it is not a data STOP
+
+    @pytest.mark.parametrize(
+        ("stamps", "expected"),
+        [
+            ([], None),
+            ([5.0], (5.0, 5.0)),
+            ([9.0, 1.0], (1.0, 9.0)),
+            ([0.0, 10.0, 11.0, 12.0, 1e12], (10.0, 12.0)),
+            ([-1e12, 10.0, 11.0, 12.0, 13.0], (10.0, 12.0)),
+        ],
+    )
+    def test_robust_time_range_ignores_one_outlier(
+        self, stamps: list[float], expected: tuple[float, float] | None
+    ) -> None:
+        """One stray stamp at either end cannot stretch the range."""
+        assert trades.robust_time_range(stamps) == expected
+
+    @given(st.lists(st.floats(0, 1e9), min_size=3, max_size=30), st.floats(-1e12, 1e12))
+    def test_one_outlier_moves_the_range_at_most_to_a_neighbour(
+        self, stamps: list[float], outlier: float
+    ) -> None:
+        """Adding any one timestamp keeps the robust range within the data's own range."""
+        low, high = min(stamps), max(stamps)
+        result = trades.robust_time_range([*stamps, outlier])
+        assert result is not None
+        assert low <= result[0] <= result[1] <= high
+
+    def test_grouped_output_is_short_for_any_number_of_lines(self) -> None:
+        """10,000 bad lines of 3 kinds are 3 lines; 40 kinds are 12 lines plus one."""
+        messages = [
+            f"t.jsonl:{n}: " + ("blank line", "exit_price is null", "side must be X (got 1)")[n % 3]
+            for n in range(1, 10_001)
+        ]
+        groups = trades.group_line_messages(messages, stop=True)
+        assert [g.count for g in groups] == [3334, 3333, 3333]
+        shown = trades.format_findings(groups)
+        assert len(shown) == 3
+        assert shown[0] == "❌ exit_price is null — 3334 records; lines 1, 4, 7, 10, 13, …"
+        assert (
+            shown[2] == "❌ side must be X, e.g. (got 1) — 3333 records; lines 3, 6, 9, 12, 15, …"
+        )
+        many = [f"t.jsonl:{n}: field_{n} is missing" for n in range(40)]
+        shown = trades.format_findings(trades.group_line_messages(many, stop=True))
+        assert len(shown) == 13
+        assert shown[-1].startswith("… and 28 more kinds")
+
+
+class TestRecorderStorage:
+    def test_simple_clm_storage_is_the_fallback(self) -> None:
+        """SIMPLE_CLM_STORAGE names the trades file only when CLM_DATA_PATH is not set."""
+        recorder = {"SIMPLE_CLM_STORAGE": "/srv/clm.jsonl"}
+        assert resolve_paths(environ=recorder).data == Path("/srv/clm.jsonl")
+        both = {**recorder, "CLM_DATA_PATH": "/srv/ours.jsonl"}
+        assert resolve_paths(environ=both).data == Path("/srv/ours.jsonl")
+        assert resolve_paths(data="x.jsonl", environ=both).data == Path("x.jsonl")
+        assert resolve_paths(environ={}).data == Path("data/clm_trades.jsonl")
