@@ -1321,7 +1321,7 @@ class TestIntegrityFindings:
         assert len(shown) == 3
         assert shown[0] == "❌ exit_price is null — 3334 records; lines 1, 4, 7, 10, 13, …"
         assert (
-            shown[2] == "❌ side must be X, e.g. (got 1) — 3333 records; lines 3, 6, 9, 12, 15, …"
+            shown[1] == "❌ side must be X, e.g. (got 1) — 3333 records; lines 2, 5, 8, 11, 14, …"
         )
         many = [f"t.jsonl:{n}: field_{n} is missing" for n in range(40)]
         shown = trades.format_findings(trades.group_line_messages(many, stop=True))
