@@ -79,8 +79,9 @@ def propose(confidence: np.ndarray, pnl: np.ndarray, codes: np.ndarray, **option
 
 
 def write_trades(path: Path, confidence: np.ndarray, pnl: np.ndarray, codes: np.ndarray) -> None:
-    """Write the columns as a valid clm_trades.jsonl, 30 minutes apart."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    """Write the columns as a valid clm_trades.jsonl, 30 minutes apart, the last one now."""
+    # Relative to now: a months-old file is starved, and run refuses it without --force.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30 * len(confidence))
     lines = []
     for i, (c, r, code) in enumerate(zip(confidence, pnl, codes, strict=True)):
         side = "BUY" if i % 2 else "SELL"
