@@ -613,6 +613,9 @@ def _make_job(
     )
     status = STATUS_PENDING if proposal.acceptable else STATUS_REJECTED
     files = report_paths(paths.report_dir, job_id)
+    # The full list of findings lives next to the report; the report shows them grouped.
+    problem_lines = _problem_lines(summary)
+    problems_file = _problems_path(paths, now, f"calibration_{job_id}_problems")
     picture = render_reliability_png(
         proposal.reliability_raw,
         proposal.reliability_calibrated,
@@ -630,6 +633,7 @@ def _make_job(
             **_findings_dict(summary),
             **_data_summary(summary, outcome, batch.n_trades),
             "partial_last_line_ignored": batch.partial_last_line_ignored,
+            "problems_file": str(problems_file) if problem_lines else None,
         },
         authorization=_readiness_dict(readiness, forced=forced),
         base_version=base.version,
@@ -643,6 +647,8 @@ def _make_job(
     )
     document = build_report_document(proposal, context)
     write_report(files, render_markdown(document), render_json(document), picture)
+    if problem_lines:
+        _write_problems(problems_file, problem_lines)
     record = JobRecord(
         job_id=job_id,
         created_at=created_at,

@@ -680,6 +680,13 @@ class TestDialectsAndPathologies:
         check = workspace.cli("check")
         assert check.returncode == 0
         assert "⚠️  18 trades (3.0% of the 600 with a nonzero PnL) carry a side" in check.stdout
+        assert workspace.cli("run").returncode == 0
+        (record,) = workspace.jobs()
+        problems_file = workspace.reports / f"calibration_{record['job_id']}_problems.txt"
+        listed = problems_file.read_text().splitlines()
+        assert len([p for p in listed if p.startswith("side_contradicts_pnl: line ")]) == 18
+        markdown = Path(record["report_markdown"]).read_text()
+        assert str(problems_file) in markdown
 
     def test_many_contradicting_sides_stop(self, workspace: Workspace) -> None:
         """At 10 % or more the side cannot be trusted: check, run and run --json refuse."""
