@@ -992,7 +992,13 @@ _anything = st.one_of(
     st.integers(-3, 3),
     st.integers(),
     st.floats(),
-    st.sampled_from(["BUY", "SELL", "HOLD", "buy", "", "2026-02-09T21:40:12Z", "2026-02-09"]),
+    st.sampled_from(
+        [
+            *("BUY", "SELL", "HOLD", "buy", "", "2026-02-09T21:40:12Z", "2026-02-09"),
+            # The other dialects' words: LONG/SHORT sides, outcome labels, a zone-less stamp.
+            *("LONG", "SHORT", "WIN", "LOSS", "NEUTRAL", "2026-02-09T21:40:12.334338"),
+        ]
+    ),
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
@@ -1054,6 +1060,9 @@ class TestFastPathAgreesWithContract:
         assert int(np.sum(batch.model_actions != ACTION_MISSING)) == sum(
             len(row.votes) for row in rows
         )
+        assert batch.sides.tolist() == [row.side for row in rows]
+        assert batch.outcome_labels.tolist() == [row.outcome for row in rows]
+        assert batch.zoneless_count == sum(row.zoneless for row in rows)
 
 
 def _columns(batch: TradeBatch) -> dict[str, list[Any]]:
