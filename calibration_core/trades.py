@@ -61,6 +61,7 @@ __all__ = [
     "format_findings",
     "group_line_messages",
     "read_trades",
+    "refuse_future_closes",
     "robust_time_range",
     "summarize_integrity",
 ]
@@ -1300,6 +1301,27 @@ def _spread_finding(batch: TradeBatch) -> Finding | None:
         message=f"{problem}: no confidence map will be proposed (weights may still be)",
         count=batch.n_trades,
     )
+
+
+def refuse_future_closes(batch: TradeBatch, now: float) -> None:
+    """Raise DataIntegrityError when a close lies more than 5 min after ``now``.
+
+    ``monitor`` and ``compare`` call it so that one far-future stamp cannot
+    fall into a window or a "most recent" selection.
+
+    Raises
+    ------
+    DataIntegrityError
+        With the finding's one-line message, its first lines, and every line.
+    """
+    finding = _future_finding(batch, now)
+    if finding is not None:
+        name = Path(batch.source).name or batch.source
+        raise DataIntegrityError(
+            f"{batch.source}: {finding.message} ({finding.first_lines_text()})",
+            problems=tuple(f"{name}:{n}: closed in the future" for n in finding.lines),
+            shown=(),
+        )
 
 
 def summarize_integrity(
