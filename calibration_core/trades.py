@@ -114,6 +114,7 @@ _OUTCOME_CODES: Final = {
     "NEUTRAL": OUTCOME_NEUTRAL,
 }
 _ZONELESS_SHOWN: Final = 5
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)  # noqa: DTZ001 - zone-less stamps are UTC
 _MIN_TIMESTAMP_CHARS: Final = 11  # a date alone ("2026-02-09") has no time of day
 # Member votes are packed into one int as ``4 * model code + action offset``.
 _VOTE_OFFSETS: Final = {"HOLD": 0, "BUY": 1, "SELL": 2}
@@ -423,7 +424,8 @@ def _timestamp_problem(value: object, name: str) -> tuple[str | None, float, boo
         return None, parsed.timestamp(), False
     if len(value) < _MIN_TIMESTAMP_CHARS:
         return f"{name} has no time of day (got {_json_kind(value)})", math.nan, False
-    return None, parsed.replace(tzinfo=UTC).timestamp(), True
+    # Zone-less is UTC: the same arithmetic as an aware stamp's timestamp(), and faster.
+    return None, (parsed - _NAIVE_EPOCH).total_seconds(), True
 
 
 def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
@@ -704,7 +706,7 @@ class _Reader:
         side_codes = _SIDE_CODES
         outcome_codes = _OUTCOME_CODES
         vote_offsets = _VOTE_OFFSETS
-        utc = UTC
+        naive_epoch = _NAIVE_EPOCH
         symbols, versions, model_bases = self.symbols, self.versions, self.model_bases
         warnings = self.warnings
         zoneless_append = self.zoneless.append
@@ -730,7 +732,9 @@ class _Reader:
                 if zoneless:
                     if len(text) < _MIN_TIMESTAMP_CHARS:
                         raise _SlowPath
-                    stamp = stamp.replace(tzinfo=utc)
+                    epoch = (stamp - naive_epoch).total_seconds()
+                else:
+                    epoch = stamp.timestamp()
                 get = record.get
                 symbol = symbols[record["symbol"]]
                 side = get("side", absent)
@@ -793,7 +797,7 @@ class _Reader:
                 continue
             n_votes += row_votes
             ints_extend((lineno, symbol, side, version, consensus, row_votes, outcome))
-            floats_extend((stamp.timestamp(), conf, entry, exit_, pnl, calibrated))
+            floats_extend((epoch, conf, entry, exit_, pnl, calibrated))
             if zoneless:
                 zoneless_append(lineno)
             if pnl == 0.0:
