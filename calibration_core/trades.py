@@ -1391,8 +1391,9 @@ def summarize_integrity(
     newest_age = (now - robust[1]) / 3600.0 if robust is not None and now is not None else None
     starvation = None
     if newest_age is not None and newest_age > STARVATION_HOURS:
+        age = f"{newest_age:.1f} h" if newest_age < 48.0 else f"{newest_age / 24.0:.1f} days"  # noqa: PLR2004 - days from two days on, as format_age
         starvation = (
-            f"SimpleCLM STARVATION: the newest close is {newest_age:.1f} h old "
+            f"SimpleCLM STARVATION: the newest close is {age} old "
             f"(no trade for more than {STARVATION_HOURS:.0f} h)"
         )
     labels = batch.outcome_labels
