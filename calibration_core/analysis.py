@@ -80,6 +80,8 @@ __all__ = [
     "CONSENSUS_SHRINKAGE_TRADES",
     "DEFAULT_OOS_FOLDS",
     "MAPPING_GRID",
+    "MIN_CONFIDENCE_SPAN",
+    "MIN_CONFIDENCE_VALUES",
     "MIN_FOLD_TRADES",
     "NO_HOLD_OUTCOMES",
     "PER_SYMBOL_NOT_REQUESTED",
@@ -111,6 +113,7 @@ __all__ = [
     "choose_current_weights",
     "compare_metrics",
     "confidence_mapping_table",
+    "confidence_spread_problem",
     "consensus_bucket_codes",
     "consensus_unavailable",
     "estimate_consensus_multipliers",
@@ -146,6 +149,12 @@ CONFIDENCE_BIN_EDGES = (0.0, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.9
 """Fixed confidence bins of ``analyze``: everything below 0.50, then steps of 0.05."""
 
 STALE_DATA_HOURS = 24.0
+
+# A confidence column with fewer distinct values, or a narrower range, carries
+# no ranking to learn a map from (the real recorder writes 0.7 on every close).
+MIN_CONFIDENCE_VALUES = 5
+MIN_CONFIDENCE_SPAN = 0.02
+_SPREAD_VALUES_SHOWN = 5
 """A newest trade older than this when the job runs is flagged in the report."""
 
 _TIE = 1e-12  # a weighted vote this close to 0 is a tie: the ensemble took no side
@@ -2398,6 +2407,11 @@ def build_proposal(
     confidence_checks, confidence_enabled, confidence_reason, confidence_gate = _confidence_checks(
         oos, in_sample, bounded
     )
+    if (no_spread := confidence_spread_problem(x)) is not None:
+        # Whatever a fit scores on such a column, it learned no ranking: refuse the map,
+        # and let the weights be analysed on their own.
+        confidence_enabled = False
+        confidence_reason = f"confidence map refused: {no_spread}"
     checks.extend(confidence_checks)
 
     weights = _analyze_weights(model_names, model_actions, sides, wins, live_config)
@@ -2647,6 +2661,42 @@ def _rejection_reasons(proposal: Proposal) -> tuple[str, ...]:
             "and no per-symbol map, consensus multiplier or HOLD bias is enabled"
         )
     return tuple(rejection)
+
+
+def confidence_spread_problem(confidence: npt.ArrayLike) -> str | None:
+    """Say why a confidence column cannot carry a map, naming the values seen; None if it can.
+
+    Parameters
+    ----------
+    confidence : array_like of float, shape (n,)
+        Raw confidence.
+
+    Returns
+    -------
+    str or None
+        One line when there are fewer than ``MIN_CONFIDENCE_VALUES`` distinct
+        values or they span less than ``MIN_CONFIDENCE_SPAN``; None otherwise
+        (and for no trades, which other rules refuse).
+    """
+    values = np.unique(np.asarray(confidence, dtype=np.float64))
+    if values.size == 0:
+        return None
+    span = float(values[-1] - values[0])
+    if values.size >= MIN_CONFIDENCE_VALUES and span >= MIN_CONFIDENCE_SPAN:
+        return None
+    shown = ", ".join(f"{v:g}" for v in values[:_SPREAD_VALUES_SHOWN].tolist())
+    if values.size > _SPREAD_VALUES_SHOWN:
+        shown += ", ..."
+    if values.size < MIN_CONFIDENCE_VALUES:
+        plural = "value" if values.size == 1 else "values"
+        return (
+            f"confidence takes only {values.size} distinct {plural} ({shown}); at least "
+            f"{MIN_CONFIDENCE_VALUES} spanning {MIN_CONFIDENCE_SPAN} are needed to learn a map"
+        )
+    return (
+        f"confidence spans only {span:.4f} ({values[0]:g} to {values[-1]:g}); at least "
+        f"{MIN_CONFIDENCE_SPAN} is needed to learn a map"
+    )
 
 
 def format_age(hours: float) -> str:

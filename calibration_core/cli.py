@@ -247,7 +247,13 @@ def main(
     try:
         return handler(args, ctx)
     except CalibrationError as exc:
-        return _report_error(ctx, str(exc), exc.exit_code, problems=getattr(exc, "problems", ()))
+        return _report_error(
+            ctx,
+            str(exc),
+            exc.exit_code,
+            problems=getattr(exc, "problems", ()),
+            shown=getattr(exc, "shown", None),
+        )
     except KeyboardInterrupt:
         err.write("error: interrupted\n")
         return EXIT_INTERRUPTED
@@ -256,10 +262,18 @@ def main(
         return _report_error(ctx, f"internal error: {exc!r} (this is a bug)", EXIT_INTERNAL)
 
 
-def _report_error(ctx: JobContext, message: str, code: int, *, problems: Sequence[str] = ()) -> int:
+def _report_error(
+    ctx: JobContext,
+    message: str,
+    code: int,
+    *,
+    problems: Sequence[str] = (),
+    shown: Sequence[str] | None = None,
+) -> int:
     first_line = message.splitlines()[0] if message else "unknown error"
     ctx.stderr.write(f"error: {escape(first_line)}\n")
-    for problem in problems:
+    # A long list is shown grouped; --json carries every problem.
+    for problem in problems if shown is None else shown:
         ctx.stderr.write(f"  {escape(problem)}\n")
     if ctx.as_json:
         payload = {"ok": False, "error": first_line, "exit_code": code, "problems": list(problems)}

@@ -14,6 +14,7 @@ __all__ = [
     "ENV_CADENCE_API",
     "ENV_CONFIG_PATH",
     "ENV_DATA_PATH",
+    "ENV_RECORDER_STORAGE",
     "ENV_REPORT_DIR",
     "Paths",
     "resolve_paths",
@@ -21,6 +22,8 @@ __all__ = [
 
 ENV_CONFIG_PATH = "CALIBRATION_CONFIG_PATH"
 ENV_DATA_PATH = "CLM_DATA_PATH"
+# The production recorder's own variable; used when CLM_DATA_PATH is not set.
+ENV_RECORDER_STORAGE = "SIMPLE_CLM_STORAGE"
 ENV_REPORT_DIR = "CALIBRATION_REPORT_DIR"
 ENV_CADENCE_API = "LEARNING_CADENCE_API"
 
@@ -83,6 +86,9 @@ def resolve_paths(
 ) -> Paths:
     """Resolve paths: explicit flags win, then the environment, then the defaults.
 
+    The trades file falls back to ``SIMPLE_CLM_STORAGE`` (the recorder's own
+    variable) when ``CLM_DATA_PATH`` is not set.
+
     Parameters
     ----------
     data, config, report_dir : path-like, optional
@@ -106,7 +112,7 @@ def resolve_paths(
 
     api = cadence_api if cadence_api is not None else env.get(ENV_CADENCE_API, "").strip()
     return Paths(
-        data=pick(data, ENV_DATA_PATH, DEFAULT_DATA_PATH),
+        data=pick(data, ENV_DATA_PATH, pick(None, ENV_RECORDER_STORAGE, DEFAULT_DATA_PATH)),
         config=pick(config, ENV_CONFIG_PATH, DEFAULT_CONFIG_PATH),
         report_dir=pick(report_dir, ENV_REPORT_DIR, DEFAULT_REPORT_DIR),
         cadence_api=api.rstrip("/") or None,
