@@ -45,6 +45,10 @@ _MAX_WINDOW: Final = 1 << 16
 _TIE_TOLERANCE: Final = 2.0**-44
 """Pooled means closer than this times the largest absolute mean count as equal (≈ 5.7e-14)."""
 
+_ONE_BLOCK_MAX_SIZE: Final = 1 << 20
+"""Largest input the one-block certificate checks: it then cuts the input into at most
+about 1,024 chunks of at most about 1,024 items, which bounds the rounding of its sums."""
+
 
 # ---------------------------------------------------------------------------
 # Input checks
@@ -127,6 +131,20 @@ class IsotonicResult:
     x: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
     weights: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
     blocks: IndexArray = attrs.field(converter=_frozen_indices, eq=_ARRAY_EQ, hash=False)
+
+
+def _adopt_result(x: FloatArray, weights: FloatArray, blocks: IndexArray) -> IsotonicResult:
+    """Build an :class:`IsotonicResult` around fresh private arrays, without copying them.
+
+    The converters copy every array handed in from outside; the fit's own arrays are
+    new and unshared, so they are only made read-only (a copy of ``x`` costs as much as
+    a pass of PAV at 1e6 points).
+    """
+    result = object.__new__(IsotonicResult)
+    for name, array in (("x", x), ("weights", weights), ("blocks", blocks)):
+        array.setflags(write=False)
+        object.__setattr__(result, name, array)
+    return result
 
 
 def _check_knots(instance: IsotonicCalibration, _attribute: object, values: FloatArray) -> None:
@@ -261,6 +279,10 @@ class _PavStats:
     """Adjacent violations left for the cleanup phase."""
     cleanup_work: int
     """Blocks visited by the cleanup phase (scalar steps plus numpy window elements)."""
+    certificate_work: int = 0
+    """Items visited by the flat-middle certificate (phase 3)."""
+    middle_block: bool = False
+    """Whether the certificate settled the fit (rising head, one block, rising tail)."""
 
 
 @attrs.frozen
@@ -478,6 +500,8 @@ class _Stage:
     means: FloatArray
     weights: FloatArray | None
     starts: IndexArray | None
+    rises: npt.NDArray[np.bool_] | None = None
+    """``means[:-1] < means[1:]`` when the last pass computed it for these blocks."""
 
 
 def _compress(y: FloatArray, weights: FloatArray | None) -> _Stage:
@@ -515,6 +539,7 @@ def _merge_runs(stage: _Stage) -> tuple[_Stage, int, int]:
     sums, means, weights, starts = stage.sums, stage.means, stage.weights, stage.starts
     count = means.shape[0]
     passes = work = 0
+    rises = None
     while count > 1:
         passes += 1
         work += count
@@ -522,7 +547,10 @@ def _merge_runs(stage: _Stage) -> tuple[_Stage, int, int]:
         head[0] = True
         np.less(means[:-1], means[1:], out=head[1:])
         removed = count - int(np.count_nonzero(head))
-        if removed == 0:
+        # A pass that would remove too few blocks is not worth its grouped sums: the
+        # cleanup visits only the violations, so leave them to it.
+        if removed < _STOP_FRACTION * count:
+            rises = head[1:]
             break
         kept = np.flatnonzero(head)
         if weights is None:
@@ -533,9 +561,298 @@ def _merge_runs(stage: _Stage) -> tuple[_Stage, int, int]:
         starts = kept if starts is None else starts[kept]
         means = sums / weights
         count = kept.shape[0]
-        if removed < _STOP_FRACTION * (count + removed):
+    merged = _Stage(sums=sums, means=means, weights=weights, starts=starts, rises=rises)
+    return merged, passes, work
+
+
+_ROWS_PER_BATCH_ITEMS: Final = 1 << 16
+"""The one-block certificate works through its chunks in batches of about this many items
+(512 KiB of float64), so its temporaries stay in cache and it allocates no O(n) array."""
+
+
+def _centred_rows(
+    values: FloatArray, weights: FloatArray | None, mean: float, rows: IndexArray, size: int
+) -> FloatArray:
+    """Return ``w * (y - mean)`` of the chunks ``rows`` as a ``(len(rows), size)`` array.
+
+    Items past the end of ``values`` (the last chunk may be short) are 0.
+    """
+    n = values.shape[0]
+    index = rows[:, None] * size + np.arange(size)
+    outside = index >= n
+    np.minimum(index, n - 1, out=index)
+    rows_z: FloatArray = values[index] - mean
+    if weights is not None:
+        rows_z *= weights[index]
+    rows_z[outside] = 0.0
+    return rows_z
+
+
+def _piece_bounds(
+    values: FloatArray, weights: FloatArray | None, mean: float, layout: tuple[int, int, int]
+) -> tuple[FloatArray, FloatArray]:
+    """Sum and negative part of ``z = w * (y - mean)`` over every piece of every chunk.
+
+    ``layout`` is ``(chunks, pieces, piece)``: chunk ``j`` holds items
+    ``j * pieces * piece`` onwards, cut into ``pieces`` pieces of ``piece`` items; the
+    last chunk is zero-padded. The work goes in cache-sized batches of whole chunks.
+
+    Returns
+    -------
+    tuple of ndarray of shape (chunks, pieces)
+        The sum of each piece and the sum of its negative terms.
+    """
+    chunks, pieces, piece = layout
+    size = pieces * piece
+    n = values.shape[0]
+    full = n // size
+    sums = np.empty((chunks, pieces))
+    negative = np.empty((chunks, pieces))
+    batch = max(1, _ROWS_PER_BATCH_ITEMS // size)
+    buffer = np.empty((min(batch, max(full, 1)), pieces, piece))
+    cells = values[: full * size].reshape(full, pieces, piece)
+    cell_weights = None if weights is None else weights[: full * size].reshape(full, pieces, piece)
+    for first in range(0, full, batch):
+        last = min(full, first + batch)
+        block = buffer[: last - first]
+        np.subtract(cells[first:last], mean, out=block)
+        if cell_weights is not None:
+            np.multiply(block, cell_weights[first:last], out=block)
+        # einsum sums short rows several times faster than sum(axis=2).
+        np.einsum("ijk->ij", block, out=sums[first:last])
+        np.abs(block, out=block)
+        np.einsum("ijk->ij", block, out=negative[first:last])
+    if full < chunks:
+        tail = _centred_rows(values, weights, mean, np.array([full]), size)
+        tail_cells = tail.reshape(1, pieces, piece)
+        sums[full:] = np.einsum("ijk->ij", tail_cells)
+        negative[full:] = np.einsum("ijk->ij", np.abs(tail_cells))
+    # The negative terms sum to (sum - sum of absolute values) / 2.
+    np.subtract(sums, negative, out=negative)
+    negative *= 0.5
+    return sums, negative
+
+
+def _exact_prefix_minima(
+    values: FloatArray, weights: FloatArray | None, mean: float, rows: IndexArray, size: int
+) -> tuple[FloatArray, FloatArray]:
+    """Smallest in-chunk prefix sums of ``z = w * (y - mean)`` over the chunks ``rows``.
+
+    Returns
+    -------
+    tuple of ndarray
+        Per chunk, the smallest sum of a nonempty prefix of the chunk (the prefix sums
+        that end in it), and the smallest sum of a proper prefix, the empty one included
+        (what precedes each suffix that starts in it).
+    """
+    n = values.shape[0]
+    inside = _centred_rows(values, weights, mean, rows, size)
+    np.cumsum(inside, axis=1, out=inside)
+    ending = np.min(inside, axis=1)
+    proper = np.minimum(np.min(inside[:, :-1], axis=1, initial=0.0), 0.0)
+    if (rows[-1] + 1) * size > n:
+        # The last chunk is short: only its real items start suffixes.
+        proper[-1] = min(0.0, float(np.min(inside[-1, : n - rows[-1] * size - 1], initial=0.0)))
+    return ending, proper
+
+
+def _one_block(
+    values: FloatArray, weights: FloatArray | None, totals: tuple[float, float] | None = None
+) -> tuple[tuple[float, float, float] | None, int]:
+    r"""Return ``((mean, weight, scale), work)`` if the fit is one block, else ``(None, work)``.
+
+    ``scale`` is :math:`\max |y|`, the scale of the tie tolerance. ``totals`` are
+    :math:`(\sum w y, \sum w)` when the caller already has them.
+
+    With :math:`m` the weighted mean, :math:`z_i = w_i (y_i - m)` and :math:`W_k` the
+    weight of the first ``k`` items, the fit is the single block :math:`m` exactly when
+    every prefix sum :math:`\sum_{i<k} z_i \ge 0` (every prefix mean is at least the mean,
+    so every suffix mean at most). Within the tie tolerance :math:`t = 2^{-44} \max|y|`
+    the check accepts :math:`\sum_{i<k} z_i \ge -t W_k` and
+    :math:`\sum_{i \ge k} z_i \le t (W - W_k)`; then every exact fitted value lies in
+    :math:`[m - t, m + t]`.
+
+    The items are cut into about :math:`\sqrt n` chunks of about :math:`\sqrt n` items,
+    each cut into about :math:`n^{1/4}` pieces. A chunk passes on bounds first: a
+    prefix sum that ends in a piece is at least the sum before the piece plus the
+    piece's negative terms; from the other end, it is minus the sum after it minus the
+    positive terms (the two forms differ by :math:`\sum z \approx 0`; the one far from
+    cancellation decides). Only the chunks these bounds cannot clear get their exact
+    in-chunk prefix sums. Every sum runs over at most about 1,024 terms per level, so
+    the rounding stays below about :math:`2^{-41} \sum_{i<k} |z_i| \le 2^{-40} W_k
+    \max|y|`, and an accepted fit is within :math:`10^{-12} \max|y|` of the exact one.
+    Cost: a few passes over the data, plus a cumsum over the chunks that need it.
+    """
+    n = values.shape[0]
+    # Necessary: the first value is a prefix mean (>= m) and the last a suffix mean (<= m).
+    if n < 2 or n > _ONE_BLOCK_MAX_SIZE or values[0] < values[-1]:  # noqa: PLR2004
+        return None, 0
+    scale = max(float(np.max(values)), -float(np.min(values)))
+    piece = math.isqrt(math.isqrt(n - 1)) + 1
+    pieces = -(-(math.isqrt(n - 1) + 1) // piece)
+    size = piece * pieces
+    chunks = -(-n // size)
+    if totals is None:
+        totals = (
+            (float(np.sum(values)), float(n))
+            if weights is None
+            else (float(np.dot(weights, values)), float(np.sum(weights)))
+        )
+    total_weight = totals[1]
+    mean = totals[0] / total_weight
+    if weights is None:
+        weight_before = np.arange(chunks, dtype=np.float64) * size
+        weight_through = np.minimum(weight_before + size, total_weight)
+    else:
+        weight_through = np.cumsum(np.add.reduceat(weights, np.arange(0, n, size)))
+        weight_before = np.concatenate(([0.0], weight_through[:-1]))
+    piece_sums, low = _piece_bounds(values, weights, mean, (chunks, pieces, piece))
+    # Per piece, a lower bound of every in-chunk prefix sum that ends in it.
+    low[:, 1:] += np.cumsum(piece_sums[:, :-1], axis=1)
+    ending = np.min(low, axis=1)
+    proper = np.minimum(ending, 0.0)
+    chunk_sums = np.sum(piece_sums, axis=1)
+    before = np.zeros(chunks)  # sum of the chunks before each chunk
+    np.cumsum(chunk_sums[:-1], out=before[1:])
+    after = np.zeros(chunks)  # sum of the chunks after each chunk
+    np.cumsum(chunk_sums[:0:-1], out=after[-2::-1])
+    tol = _TIE_TOLERANCE * scale
+    prefix_floor = -tol * weight_before
+    suffix_ceiling = tol * (total_weight - weight_through)
+    # Prefix sums ending in a chunk are >= max(before, -after - sum) + lowest in-chunk
+    # prefix; suffix sums starting in it are <= min(after + sum, -before) - lowest
+    # proper in-chunk prefix (the empty one, 0, included).
+    prefix_base = np.maximum(before, -after - chunk_sums)
+    suffix_base = np.minimum(after + chunk_sums, -before)
+    unclear = np.flatnonzero(
+        (prefix_base + ending < prefix_floor) | (suffix_base - proper > suffix_ceiling)
+    )
+    work = 2 * n
+    if unclear.size:
+        ending, proper = _exact_prefix_minima(values, weights, mean, unclear, size)
+        work += unclear.size * size
+        if not (
+            bool(np.all(prefix_base[unclear] + ending >= prefix_floor[unclear]))
+            and bool(np.all(suffix_base[unclear] - proper <= suffix_ceiling[unclear]))
+        ):
+            return None, work
+    return (mean, total_weight, scale), work
+
+
+_MIDDLE_ROUNDS: Final = 4
+"""Rounds the flat-middle search may take to settle where the middle block starts and ends."""
+
+
+@attrs.frozen
+class _Middle:
+    """A fit made of a rising head ``[0, start)``, one block ``[start, end)`` and a rising tail."""
+
+    start: int
+    end: int
+    mean: float
+    weight: float
+
+
+def _weighted_sum(values: FloatArray, weights: FloatArray | None, lo: int, hi: int) -> float:
+    """Return the weighted sum of ``values[lo:hi]``."""
+    if weights is None:
+        return float(np.sum(values[lo:hi]))
+    return float(np.dot(values[lo:hi], weights[lo:hi]))
+
+
+def _flat_middle(  # noqa: PLR0911 (each early return is one failed condition)
+    values: FloatArray, weights: FloatArray | None, rises: npt.NDArray[np.bool_] | None = None
+) -> tuple[_Middle | None, int]:
+    """Return the fit if it is a rising head, one block and a rising tail; else None.
+
+    ``values`` are block means (weights ``weights``, all ones when None). The head is
+    the longest strictly rising prefix, the tail the longest strictly rising suffix;
+    all the violations lie between them and must end in one block. The block's mean
+    ``m`` decides how much of the head and tail it takes (the items ``>= m`` of the head
+    and ``<= m`` of the tail), which in turn moves ``m``; a few rounds settle it. The
+    block is then proven one block by :func:`_one_block`, and the head and tail items
+    next to it must be strictly below and above its mean (beyond the tie tolerance):
+    then each part satisfies the optimality conditions and their concatenation is
+    monotone, so it is the fit. Any doubt returns None and the general phases run.
+
+    Returns
+    -------
+    tuple
+        The middle block (or None) and the items visited.
+    """
+    n = values.shape[0]
+    if rises is None:
+        rises = values[:-1] < values[1:]
+    first = int(np.argmin(rises))
+    if rises[first]:
+        return None, n  # already rising: the cleanup has nothing to do either
+    last = n - 2 - int(np.argmin(rises[::-1]))
+    # Necessary: the block's first value (<= values[first]) is >= its mean, which is
+    # >= its last value (>= values[last + 1]).
+    if values[first] < values[last + 1]:
+        return None, n
+    start, end = first, last + 2
+    total = _weighted_sum(values, weights, start, end)
+    weight = float(end - start) if weights is None else float(np.sum(weights[start:end]))
+    work = n
+    for _ in range(_MIDDLE_ROUNDS):
+        mean = total / weight
+        new_start = int(np.searchsorted(values[:first], mean, side="left"))
+        new_end = last + 2 + int(np.searchsorted(values[last + 2 :], mean, side="right"))
+        if (new_start, new_end) == (start, end):
             break
-    return _Stage(sums=sums, means=means, weights=weights, starts=starts), passes, work
+        # The head and tail rise, so the bounds move one way per side per round... or
+        # back; recompute the sums of what changed on each side.
+        lo, hi = min(start, new_start), max(start, new_start)
+        sign = 1.0 if new_start < start else -1.0
+        total += sign * _weighted_sum(values, weights, lo, hi)
+        weight += sign * (float(hi - lo) if weights is None else float(np.sum(weights[lo:hi])))
+        lo, hi = min(end, new_end), max(end, new_end)
+        sign = 1.0 if new_end > end else -1.0
+        total += sign * _weighted_sum(values, weights, lo, hi)
+        weight += sign * (float(hi - lo) if weights is None else float(np.sum(weights[lo:hi])))
+        work += abs(new_start - start) + abs(new_end - end)
+        start, end = new_start, new_end
+    else:
+        return None, work
+    if values[start] < values[end - 1]:
+        return None, work
+    block, block_work = _one_block(
+        values[start:end], None if weights is None else weights[start:end], (total, weight)
+    )
+    work += block_work
+    if block is None:
+        return None, work
+    mean, weight, scale = block
+    tol = _TIE_TOLERANCE * max(scale, abs(float(values[0])), abs(float(values[-1])))
+    if (start > 0 and not values[start - 1] < mean - tol) or (
+        end < n and not values[end] > mean + tol
+    ):
+        return None, work
+    return _Middle(start=start, end=end, mean=mean, weight=weight), work
+
+
+def _with_middle(
+    stage: _Stage, middle: _Middle, n: int
+) -> tuple[FloatArray, FloatArray, IndexArray]:
+    """Block means, weights and boundaries of a head, the middle block and a tail."""
+    start, end = middle.start, middle.end
+    means = np.concatenate((stage.means[:start], [middle.mean], stage.means[end:]))
+    if stage.weights is None:
+        weights = np.ones(means.shape[0])
+        weights[start] = middle.weight
+    else:
+        weights = np.concatenate((stage.weights[:start], [middle.weight], stage.weights[end:]))
+    count = stage.means.shape[0]
+    boundaries = np.empty(means.shape[0] + 1, dtype=np.intp)
+    if stage.starts is None:
+        boundaries[: start + 1] = np.arange(start + 1)
+        boundaries[start + 1 : -1] = np.arange(end, count)
+    else:
+        boundaries[: start + 1] = stage.starts[: start + 1]
+        boundaries[start + 1 : -1] = stage.starts[end:]
+    boundaries[-1] = n
+    return means, weights, boundaries
 
 
 def _pool_adjacent_violators(
@@ -549,12 +866,29 @@ def _pool_adjacent_violators(
         Block means (B,), block weights (B,), block boundaries (B + 1,) ending with
         ``n``, and the work counters.
     """
+    n = y.shape[0]
     stage, passes, vector_work = _merge_runs(_compress(y, weights))
     count = stage.means.shape[0]
+    # Phase 3: when the blocks left are a rising head, one block and a rising tail
+    # (one block alone being the common case), a certificate proves it in O(n).
+    middle, certificate_work = (
+        _flat_middle(stage.means, stage.weights, stage.rises) if count > 1 else (None, 0)
+    )
+    if middle is not None:
+        stats = _PavStats(
+            passes=passes,
+            vector_work=vector_work,
+            cleanup_violations=0,
+            cleanup_work=0,
+            certificate_work=certificate_work,
+            middle_block=True,
+        )
+        means, block_weights, boundaries = _with_middle(stage, middle, n)
+        return means, block_weights, boundaries, stats
     means = stage.means
     block_weights = np.ones(count) if stage.weights is None else stage.weights
     starts = np.arange(count) if stage.starts is None else stage.starts
-    # Phase 3: a stack PAV that only visits the few violations left.
+    # Phase 4: a stack PAV that only visits the few violations left.
     violations = work = 0
     if count > 1:
         means, block_weights, kept, violations, work = _cleanup(stage.sums, block_weights, means)
@@ -568,6 +902,7 @@ def _pool_adjacent_violators(
         vector_work=vector_work,
         cleanup_violations=violations,
         cleanup_work=work,
+        certificate_work=certificate_work,
     )
     return means, block_weights, boundaries, stats
 
@@ -637,8 +972,13 @@ def isotonic_regression(
     )
     if not increasing:
         means = -means
-    fitted = np.repeat(means, np.diff(boundaries))
-    return IsotonicResult(x=fitted, weights=block_weights, blocks=boundaries)
+    if case_weights is not None and np.may_share_memory(block_weights, case_weights):
+        block_weights = block_weights.copy()  # untouched blocks may be the caller's weights
+    if means.shape[0] == 1:
+        fitted = np.full(values.shape[0], means[0])
+    else:
+        fitted = np.repeat(means, np.diff(boundaries))
+    return _adopt_result(fitted, block_weights, boundaries)
 
 
 # ---------------------------------------------------------------------------

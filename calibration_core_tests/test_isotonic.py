@@ -19,6 +19,8 @@ from calibration_core.exceptions import InvalidInputError
 from calibration_core.isotonic import (
     IsotonicCalibration,
     IsotonicResult,
+    _flat_middle,
+    _one_block,
     _pool_adjacent_violators,
     bound_confidence_change,
     fit_isotonic,
@@ -65,6 +67,25 @@ def _assert_matches_scipy(y: FloatArray, weights: FloatArray | None, *, increasi
     np.testing.assert_allclose(ours.weights, grouped, rtol=1e-12)
 
 
+@st.composite
+def _flat_middles(draw: st.DrawFn) -> tuple[FloatArray, FloatArray | None]:
+    """Draw a rising head, a middle that falls overall and a rising tail (often one block)."""
+    values = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)
+    head = np.unique(draw(hnp.arrays(np.float64, st.integers(0, 8), elements=values)))
+    middle = np.sort(draw(hnp.arrays(np.float64, st.integers(2, 40), elements=values)))[::-1]
+    if draw(st.booleans()):  # jitter the middle so it is not monotone
+        middle = middle + draw(
+            hnp.arrays(np.float64, middle.shape[0], elements=st.floats(-50.0, 50.0))
+        )
+    tail = np.unique(draw(hnp.arrays(np.float64, st.integers(0, 8), elements=values)))
+    y = np.concatenate([head - 2e3, middle, tail + 2e3])
+    weights = draw(
+        st.none()
+        | hnp.arrays(np.float64, y.shape[0], elements=st.floats(0.1, 10.0, allow_subnormal=False))
+    )
+    return y, weights
+
+
 def _weighted_sse(y: FloatArray, weights: FloatArray, fit: FloatArray) -> float:
     return float(np.sum(weights * (y - fit) ** 2))
 
@@ -95,6 +116,15 @@ class TestIsotonicRegression:
     @given(weighted_responses(), st.booleans())
     @example((np.array([0.30000000000000004, 0.3]), None), True)  # noqa: FBT003
     @example((np.array([0.3, 0.1, 0.2]), np.array([1.0, 1.0, 1.0])), False)  # noqa: FBT003
+    # The slow shapes, settled by the flat-middle certificate (one block, a block with a
+    # rising tail or head, a short last chunk, exact in-chunk sums, weights):
+    @example((adversarial_shapes(64)["increasing_then_drop"], None), True)  # noqa: FBT003
+    @example((adversarial_shapes(64)["repeated_drops"], None), True)  # noqa: FBT003
+    @example((adversarial_shapes(60)["repeated_drops"], np.linspace(1, 3, 60)), True)  # noqa: FBT003
+    @example((adversarial_shapes(64)["sawtooth"], None), True)  # noqa: FBT003
+    @example((adversarial_shapes(63)["sawtooth"], np.linspace(3, 1, 63)), True)  # noqa: FBT003
+    @example((adversarial_shapes(17)["staircase"], None), True)  # noqa: FBT003
+    @example((-adversarial_shapes(60)["alternating"], None), False)  # noqa: FBT003
     def test_equals_scipy_on_random_input(
         self, sample: tuple[FloatArray, FloatArray | None], increasing: bool
     ) -> None:
@@ -204,13 +234,72 @@ class TestIsotonicRegression:
 
     @pytest.mark.parametrize("shape", SHAPES)
     def test_work_grows_linearly_on_adversarial_shapes(self, shape: str) -> None:
-        """Counted block visits stay within 6n and grow ~4x when n grows 4x (no clock)."""
+        """Counted visits stay within 6n (+5n certificate) and grow ~4x with n (no clock)."""
         work = {}
         for n in (50_000, 200_000):
             stats = _pool_adjacent_violators(adversarial_shapes(n)[shape], None)[3]
-            work[n] = stats.vector_work + stats.cleanup_work
-            assert work[n] <= 6 * n
+            assert stats.vector_work + stats.cleanup_work <= 6 * n
+            assert stats.certificate_work <= 5 * n
+            work[n] = stats.vector_work + stats.cleanup_work + stats.certificate_work
         assert work[200_000] <= 5 * work[50_000]
+
+    @pytest.mark.parametrize(
+        ("shape", "n"),
+        [
+            (shape, n)
+            for shape in ("increasing_then_drop", "repeated_drops", "sawtooth", "staircase")
+            for n in (250_000, 250_500, 249_999)
+            # Its fit ends in several small blocks there: the cleanup's case.
+            if (shape, n) != ("sawtooth", 250_500)
+        ],
+    )
+    def test_slow_shapes_are_settled_by_the_flat_middle_certificate(
+        self, shape: str, n: int
+    ) -> None:
+        """The shapes a Python loop would cascade through skip the cleanup, and match scipy.
+
+        With n a square the shapes end on a full period; 250,500 adds a rising tail and
+        249,999 cuts the last period short.
+        """
+        y = adversarial_shapes(n)[shape]
+        stats = _pool_adjacent_violators(y, None)[3]
+        assert stats.middle_block
+        assert stats.cleanup_work == 0
+        assert stats.certificate_work <= 5 * n
+        _assert_matches_scipy(y, None, increasing=True)
+        _assert_matches_scipy(y, np.linspace(1.0, 2.0, n), increasing=True)
+
+    @given(_flat_middles())
+    def test_flat_middle_fits_equal_scipy(
+        self, sample: tuple[FloatArray, FloatArray | None]
+    ) -> None:
+        """Rising head, noisy middle, rising tail: whichever phase settles it, x is scipy's."""
+        y, weights = sample
+        _assert_matches_scipy(y, weights, increasing=True)
+        middle, _ = _flat_middle(y, weights)
+        if middle is not None:
+            ref = scipy_isotonic_regression(y, weights=weights)
+            level = ref.x[middle.start : middle.end]
+            scale = _scale(y)
+            assert float(np.ptp(level)) <= 2e-12 * scale
+            assert abs(middle.mean - float(level[0])) <= 1e-12 * scale
+
+    def test_flat_middle_certificate_refuses_a_fit_with_two_inner_blocks(self) -> None:
+        """Two middle levels apart by far more than the tolerance are not one block."""
+        y = np.array([0.0, 5.0, 4.0, 1.0, 9.0, 8.0, 10.0])
+        middle, _ = _flat_middle(y, None)
+        assert middle is None
+        _assert_matches_scipy(y, None, increasing=True)
+
+    def test_one_block_certificate_refuses_a_near_miss(self) -> None:
+        """A prefix mean 5e-10 below the mean is a second block, which scipy finds too."""
+        y = np.array([2.0, 1.0 - 2e-9, 2.0, 1.0])
+        block, _ = _one_block(y, None)
+        assert block is None
+        assert scipy_isotonic_regression(y).blocks.tolist() == [0, 2, 4]
+        _assert_matches_scipy(y, None, increasing=True)
+        # A tie to rounding may go either way; either way x is scipy's to 1e-12.
+        _assert_matches_scipy(np.array([2.0, 1.0 - 2e-15, 2.0, 1.0]), None, increasing=True)
 
     def test_random_data_is_done_almost_entirely_by_the_vectorised_passes(self) -> None:
         """On 0/1 and continuous data only a handful of violations reach the Python loop."""
