@@ -986,6 +986,68 @@ def isotonic_regression(
 # ---------------------------------------------------------------------------
 
 
+def _runs(ordered: FloatArray) -> tuple[FloatArray, IndexArray]:
+    """Distinct values of a sorted array and the length of each run of equal values."""
+    n = ordered.shape[0]
+    head = np.empty(n, dtype=bool)
+    head[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=head[1:])
+    starts = np.flatnonzero(head)
+    return ordered[starts], np.diff(starts, append=n)
+
+
+def _pool_binary_ties(
+    points: FloatArray, outcomes: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray | None] | None:
+    """Pool unweighted 0/1 outcomes by distinct ``x`` with two sorts and no permutation.
+
+    The count of each distinct ``x`` comes from ``sort(x)`` and its count of 1s from
+    ``sort(x where y == 1)``; the mean is their exact quotient. ``np.sort`` is several
+    times faster than ``np.argsort`` followed by the gathers. Returns None unless every
+    outcome is exactly 0 or 1.
+    """
+    n = points.shape[0]
+    ones = outcomes == 1.0
+    positives = int(np.count_nonzero(ones))
+    if positives + int(np.count_nonzero(outcomes == 0.0)) != n:
+        return None
+    distinct, counts = _runs(np.sort(points))
+    # x is finite (checked), so +inf sorts the 0 outcomes after every 1.
+    hits = np.where(ones, points, math.inf)
+    hits.sort()
+    hit_values, hit_counts = _runs(hits[:positives]) if positives else (np.empty(0), counts[:0])
+    successes = np.zeros(distinct.shape[0])
+    successes[np.searchsorted(distinct, hit_values)] = hit_counts
+    if distinct.shape[0] == n:
+        return distinct, successes, None
+    weights = counts.astype(np.float64)
+    return distinct, successes / weights, weights
+
+
+def _pool_ties(
+    points: FloatArray, outcomes: FloatArray, weights: FloatArray | None
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Sort by ``x`` and pool equal ``x`` into (x, weighted mean of y, summed weight)."""
+    n = points.shape[0]
+    # The default introsort measured fastest on 1e6 confidences with many ties; stability
+    # is not needed because tied points are pooled into one.
+    order = np.argsort(points)
+    sorted_x = points[order]
+    sorted_y = outcomes[order]
+    sorted_w = None if weights is None else weights[order]
+    head = np.empty(n, dtype=bool)
+    head[0] = True
+    np.not_equal(sorted_x[1:], sorted_x[:-1], out=head[1:])
+    starts = np.flatnonzero(head)
+    if starts.shape[0] == n:
+        return sorted_x, sorted_y, sorted_w
+    if sorted_w is None:
+        knots_w = np.diff(starts, append=n).astype(np.float64)
+        return sorted_x[starts], np.add.reduceat(sorted_y, starts) / knots_w, knots_w
+    knots_w = np.add.reduceat(sorted_w, starts)
+    return sorted_x[starts], np.add.reduceat(sorted_w * sorted_y, starts) / knots_w, knots_w
+
+
 def fit_isotonic(
     x: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -1057,28 +1119,10 @@ def fit_isotonic(
     if low is not None and high is not None and low > high:
         raise InvalidInputError(f"y_min must not exceed y_max (got {low} > {high})")
 
-    # The default introsort measured fastest on 1e6 confidences with many ties; stability
-    # is not needed because tied points are pooled into one.
-    order = np.argsort(points)
-    sorted_x = points[order]
-    sorted_y = outcomes[order]
-    sorted_w = None if case_weights is None else case_weights[order]
-
-    # Pool ties before PAV so that equal x share one fitted value.
-    head = np.empty(n, dtype=bool)
-    head[0] = True
-    np.not_equal(sorted_x[1:], sorted_x[:-1], out=head[1:])
-    starts = np.flatnonzero(head)
-    if starts.shape[0] == n:
-        knots_x, knots_y, knots_w = sorted_x, sorted_y, sorted_w
-    else:
-        knots_x = sorted_x[starts]
-        if sorted_w is None:
-            knots_w = np.diff(starts, append=n).astype(np.float64)
-            knots_y = np.add.reduceat(sorted_y, starts) / knots_w
-        else:
-            knots_w = np.add.reduceat(sorted_w, starts)
-            knots_y = np.add.reduceat(sorted_w * sorted_y, starts) / knots_w
+    pooled = _pool_binary_ties(points, outcomes) if case_weights is None else None
+    if pooled is None:
+        pooled = _pool_ties(points, outcomes, case_weights)
+    knots_x, knots_y, knots_w = pooled
 
     means, _, boundaries, _ = _pool_adjacent_violators(knots_y if increasing else -knots_y, knots_w)
     if not increasing:

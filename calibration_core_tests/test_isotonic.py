@@ -22,6 +22,8 @@ from calibration_core.isotonic import (
     _flat_middle,
     _one_block,
     _pool_adjacent_violators,
+    _pool_binary_ties,
+    _pool_ties,
     bound_confidence_change,
     fit_isotonic,
     isotonic_regression,
@@ -387,6 +389,29 @@ class TestFitIsotonic:
         np.testing.assert_allclose(ours.predict(points), ref.predict(points), rtol=0, atol=1e-9)
         # Same trimming rule; ours may trim more where sklearn kept levels 1 ulp apart.
         assert set(ours.thresholds.tolist()) <= set(ref.X_thresholds_.tolist())
+
+    @given(calibration_samples())
+    @example((np.array([0.2, 0.2, 0.4]), np.array([0.0, 0.0, 0.0]), None))
+    @example((np.array([0.2, 0.2, 0.4]), np.array([1.0, 1.0, 1.0]), None))
+    @example((np.array([0.6, 0.2, 0.4]), np.array([1.0, 0.0, 1.0]), None))
+    @example((np.array([0.6, 0.2, 0.4]), np.array([1.0, 0.5, 1.0]), None))
+    def test_both_tie_poolings_agree(
+        self, sample: tuple[FloatArray, FloatArray, FloatArray | None]
+    ) -> None:
+        """The two-sort pooling of unweighted 0/1 outcomes equals the argsort pooling."""
+        x, y, _ = sample
+        fast = _pool_binary_ties(x, y)
+        if not np.all((y == 0.0) | (y == 1.0)):
+            assert fast is None
+            return
+        assert fast is not None
+        slow = _pool_ties(x, y, None)
+        for ours, reference in zip(fast, slow, strict=True):
+            if reference is None:
+                assert ours is None
+            else:
+                assert ours is not None
+                np.testing.assert_array_equal(ours, reference)
 
     def test_ties_are_pooled_to_their_weighted_mean_and_summed_weight(self) -> None:
         """Equal x become one point: weighted mean of y, with the sum of the weights."""
