@@ -22,9 +22,13 @@ if TYPE_CHECKING:
 __all__ = [
     "IsotonicCalibration",
     "IsotonicResult",
+    "SufficientStatistics",
     "bound_confidence_change",
     "fit_isotonic",
+    "fit_sufficient_statistics",
     "isotonic_regression",
+    "merge_sufficient_statistics",
+    "sufficient_statistics",
 ]
 
 _STOP_FRACTION: Final = 0.125
@@ -1122,8 +1126,19 @@ def fit_isotonic(
     pooled = _pool_binary_ties(points, outcomes) if case_weights is None else None
     if pooled is None:
         pooled = _pool_ties(points, outcomes, case_weights)
-    knots_x, knots_y, knots_w = pooled
+    return _fit_pooled(pooled, n, increasing=increasing, bounds=(low, high))
 
+
+def _fit_pooled(
+    knots: tuple[FloatArray, FloatArray, FloatArray | None],
+    n_samples: int,
+    *,
+    increasing: bool,
+    bounds: tuple[float | None, float | None],
+) -> IsotonicCalibration:
+    """Fit the map from pooled points: distinct ``x``, their mean ``y`` and their weight."""
+    knots_x, knots_y, knots_w = knots
+    low, high = bounds
     means, _, boundaries, _ = _pool_adjacent_violators(knots_y if increasing else -knots_y, knots_w)
     if not increasing:
         means = -means
@@ -1138,8 +1153,221 @@ def fit_isotonic(
     keep = np.ones(fitted.shape[0], dtype=bool)
     keep[1:-1] = (fitted[1:-1] != fitted[:-2]) | (fitted[1:-1] != fitted[2:])
     return IsotonicCalibration(
-        thresholds=knots_x[keep], values=fitted[keep], increasing=increasing, n_samples=n
+        thresholds=knots_x[keep], values=fitted[keep], increasing=increasing, n_samples=n_samples
     )
+
+
+# ---------------------------------------------------------------------------
+# Sufficient statistics: fitting a history split across partitions
+# ---------------------------------------------------------------------------
+
+
+def _check_statistics(
+    instance: SufficientStatistics, _attribute: object, weight_sums: FloatArray
+) -> None:
+    """Validate a :class:`SufficientStatistics` table (several fields at once)."""
+    x, sums = instance.x, instance.weighted_sums
+    if not (x.ndim == sums.ndim == weight_sums.ndim == 1):
+        raise InvalidInputError("x, weighted_sums and weight_sums must be 1-D")
+    if not (x.shape == sums.shape == weight_sums.shape):
+        raise InvalidInputError(
+            "x, weighted_sums and weight_sums must have the same length "
+            f"(got {x.shape[0]}, {sums.shape[0]} and {weight_sums.shape[0]})"
+        )
+    require_finite("x", x)
+    require_finite("weighted_sums", sums)
+    require_finite("weight_sums", weight_sums)
+    if x.shape[0] > 1 and not float(np.min(np.diff(x))) > 0.0:
+        index = int(np.flatnonzero(np.diff(x) <= 0.0)[0]) + 1
+        raise InvalidInputError(
+            f"x must be strictly increasing (got {float(x[index])} after "
+            f"{float(x[index - 1])} at index {index})"
+        )
+    if x.shape[0] and not float(np.min(weight_sums)) > 0.0:
+        index = int(np.flatnonzero(weight_sums <= 0.0)[0])
+        raise InvalidInputError(
+            f"weight_sums must be strictly positive (got {float(weight_sums[index])} "
+            f"at index {index})"
+        )
+    if instance.n_samples < x.shape[0]:
+        raise InvalidInputError(
+            f"n_samples must be at least the number of distinct x "
+            f"(got {instance.n_samples} < {x.shape[0]})"
+        )
+
+
+@attrs.frozen
+class SufficientStatistics:
+    r"""What the isotonic fit needs from a set of samples: per distinct ``x``, ``Σw`` and ``Σwy``.
+
+    Attributes
+    ----------
+    x : ndarray of shape (K,)
+        The distinct confidences, strictly increasing.
+    weighted_sums : ndarray of shape (K,)
+        :math:`\sum_{i: x_i = u} w_i y_i` for each distinct :math:`u`.
+    weight_sums : ndarray of shape (K,)
+        :math:`\sum_{i: x_i = u} w_i` (the count when unweighted), strictly positive.
+    n_samples : int
+        Number of samples summarised.
+
+    Notes
+    -----
+    Tables of disjoint partitions merge by adding the sums of equal ``x``
+    (:func:`merge_sufficient_statistics`), and :func:`fit_sufficient_statistics` of the
+    merged table equals :func:`fit_isotonic` of all the samples (to rounding): the fit
+    pools ties first and sees nothing else. ``K`` is bounded by the distinct
+    confidences (about 1,000 at 3 decimals), whatever the number of samples.
+    """
+
+    x: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
+    weighted_sums: FloatArray = attrs.field(converter=_frozen_floats, eq=_ARRAY_EQ, hash=False)
+    weight_sums: FloatArray = attrs.field(
+        converter=_frozen_floats, eq=_ARRAY_EQ, hash=False, validator=_check_statistics
+    )
+    n_samples: int = attrs.field(
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
+    )
+
+
+def _grouped(
+    x: FloatArray, sums: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Sort by ``x`` and add ``sums`` and ``weights`` over equal ``x``."""
+    order = np.argsort(x)
+    sorted_x = x[order]
+    head = np.empty(sorted_x.shape[0], dtype=bool)
+    head[:1] = True
+    np.not_equal(sorted_x[1:], sorted_x[:-1], out=head[1:])
+    starts = np.flatnonzero(head)
+    if starts.shape[0] == 0:
+        return sorted_x, sums[:0], weights[:0]
+    return (
+        sorted_x[starts],
+        np.add.reduceat(sums[order], starts),
+        np.add.reduceat(weights[order], starts),
+    )
+
+
+def sufficient_statistics(
+    x: npt.ArrayLike, y: npt.ArrayLike, *, weights: npt.ArrayLike | None = None
+) -> SufficientStatistics:
+    """Summarise samples for the isotonic fit: per distinct ``x``, ``Σw`` and ``Σwy``.
+
+    Parameters
+    ----------
+    x : array_like of shape (n,)
+        Finite raw confidences, in any order; ``n = 0`` gives an empty table.
+    y : array_like of shape (n,)
+        Finite outcomes.
+    weights : array_like of shape (n,), optional
+        Finite, strictly positive case weights; all ones when omitted.
+
+    Returns
+    -------
+    SufficientStatistics
+        The table of this partition.
+
+    Raises
+    ------
+    InvalidInputError
+        If an array is not 1-D or not finite, the lengths differ or a weight is not
+        strictly positive.
+
+    Examples
+    --------
+    >>> table = sufficient_statistics([0.6, 0.5, 0.6], [1.0, 0.0, 0.0])
+    >>> table.x.tolist(), table.weighted_sums.tolist(), table.weight_sums.tolist()
+    ([0.5, 0.6], [0.0, 1.0], [1.0, 2.0])
+    """
+    points = as_vector("x", x, allow_empty=True)
+    n = points.shape[0]
+    outcomes = as_vector("y", y, allow_empty=True)
+    if outcomes.shape[0] != n:
+        raise InvalidInputError(
+            f"y must have the same length as x (got {outcomes.shape[0]}, expected {n})"
+        )
+    case_weights = _as_weights(weights, n, of="x")
+    unit = np.ones(n) if case_weights is None else case_weights
+    distinct, sums, weight_sums = _grouped(points, unit * outcomes, unit)
+    return SufficientStatistics(
+        x=distinct, weighted_sums=sums, weight_sums=weight_sums, n_samples=n
+    )
+
+
+def merge_sufficient_statistics(
+    first: SufficientStatistics, second: SufficientStatistics
+) -> SufficientStatistics:
+    """Merge the tables of two disjoint partitions: add the sums of equal ``x``.
+
+    Parameters
+    ----------
+    first, second : SufficientStatistics
+        Tables of disjoint sets of samples.
+
+    Returns
+    -------
+    SufficientStatistics
+        The table of their union. Merging is associative and commutative up to the
+        rounding of the sums, so partitions may be merged in any order or tree.
+
+    Examples
+    --------
+    >>> a = sufficient_statistics([0.5, 0.6], [1.0, 0.0])
+    >>> b = sufficient_statistics([0.6, 0.7], [1.0, 1.0])
+    >>> merge_sufficient_statistics(a, b).weight_sums.tolist()
+    [1.0, 2.0, 1.0]
+    """
+    distinct, sums, weight_sums = _grouped(
+        np.concatenate((first.x, second.x)),
+        np.concatenate((first.weighted_sums, second.weighted_sums)),
+        np.concatenate((first.weight_sums, second.weight_sums)),
+    )
+    return SufficientStatistics(
+        x=distinct,
+        weighted_sums=sums,
+        weight_sums=weight_sums,
+        n_samples=first.n_samples + second.n_samples,
+    )
+
+
+def fit_sufficient_statistics(
+    statistics: SufficientStatistics,
+    *,
+    increasing: bool = True,
+    y_min: float | None = 0.0,
+    y_max: float | None = 1.0,
+) -> IsotonicCalibration:
+    """Fit the calibration map from a (merged) table, as :func:`fit_isotonic` would.
+
+    Parameters
+    ----------
+    statistics : SufficientStatistics
+        A non-empty table, usually merged from every partition's.
+    increasing : bool, default True
+        Fit a nondecreasing map; False fits a nonincreasing one.
+    y_min, y_max : float or None, default 0.0 and 1.0
+        Clip the fitted values to ``[y_min, y_max]``; None leaves that side open.
+
+    Returns
+    -------
+    IsotonicCalibration
+        Equal (to rounding) to ``fit_isotonic`` of all the samples the table summarises.
+
+    Raises
+    ------
+    InvalidInputError
+        If the table is empty or ``y_min > y_max``.
+    """
+    if statistics.x.shape[0] == 0:
+        raise InvalidInputError("statistics must summarise at least one sample (got 0)")
+    low = _as_bound("y_min", y_min)
+    high = _as_bound("y_max", y_max)
+    if low is not None and high is not None and low > high:
+        raise InvalidInputError(f"y_min must not exceed y_max (got {low} > {high})")
+    weight_sums = np.array(statistics.weight_sums)
+    knots = (statistics.x, statistics.weighted_sums / weight_sums, weight_sums)
+    return _fit_pooled(knots, statistics.n_samples, increasing=increasing, bounds=(low, high))
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from calibration_core.exceptions import InvalidInputError
 from calibration_core.isotonic import (
     IsotonicCalibration,
     IsotonicResult,
+    SufficientStatistics,
     _flat_middle,
     _one_block,
     _pool_adjacent_violators,
@@ -26,7 +28,10 @@ from calibration_core.isotonic import (
     _pool_ties,
     bound_confidence_change,
     fit_isotonic,
+    fit_sufficient_statistics,
     isotonic_regression,
+    merge_sufficient_statistics,
+    sufficient_statistics,
 )
 from calibration_core_tests.strategies import (
     adversarial_shapes,
@@ -475,6 +480,104 @@ class TestFitIsotonic:
         fit_isotonic(x, y, increasing=False, y_min=None, y_max=None)
         for array, copy in zip((x, y, weights), copies, strict=True):
             np.testing.assert_array_equal(array, copy)
+
+
+class TestSufficientStatistics:
+    @given(
+        calibration_samples(),
+        st.lists(st.integers(min_value=0, max_value=80), max_size=6),
+        st.randoms(use_true_random=False),
+        st.booleans(),
+    )
+    def test_fitting_merged_partitions_equals_fitting_the_whole(
+        self,
+        sample: tuple[FloatArray, FloatArray, FloatArray | None],
+        cuts: list[int],
+        random: Any,
+        increasing: bool,
+    ) -> None:
+        """Split anywhere (empty parts too), merge in any order: the map is the whole's."""
+        x, y, weights = sample
+        order = list(range(x.shape[0]))
+        random.shuffle(order)
+        x, y = x[order], y[order]
+        weights = None if weights is None else weights[order]
+        edges = [0, *sorted(min(cut, x.shape[0]) for cut in cuts), x.shape[0]]
+        tables = [
+            sufficient_statistics(
+                x[lo:hi], y[lo:hi], weights=None if weights is None else weights[lo:hi]
+            )
+            for lo, hi in itertools.pairwise(edges)
+        ]
+        random.shuffle(tables)
+        merged = tables[0]
+        for table in tables[1:]:
+            merged = merge_sufficient_statistics(merged, table)
+        whole = fit_isotonic(x, y, weights=weights, increasing=increasing)
+        ours = fit_sufficient_statistics(merged, increasing=increasing)
+        assert merged.n_samples == x.shape[0]
+        np.testing.assert_array_equal(merged.x, np.unique(x))
+        np.testing.assert_allclose(ours.predict(DENSE), whole.predict(DENSE), rtol=0, atol=1e-12)
+        assert ours.n_samples == whole.n_samples
+
+    def test_a_table_holds_the_sums_of_each_distinct_confidence(self) -> None:
+        """Per distinct x: the sum of w * y and the sum of w; the sample count overall."""
+        table = sufficient_statistics(
+            [0.6, 0.5, 0.6, 0.5], [1.0, 0.0, 0.0, 1.0], weights=[2.0, 1.0, 1.0, 3.0]
+        )
+        assert table == SufficientStatistics(
+            x=[0.5, 0.6], weighted_sums=[3.0, 2.0], weight_sums=[4.0, 3.0], n_samples=4
+        )
+
+    @pytest.mark.parametrize(
+        ("make", "pattern"),
+        [
+            (
+                lambda: SufficientStatistics(
+                    x=[0.6, 0.5], weighted_sums=[0.0, 1.0], weight_sums=[1.0, 1.0], n_samples=2
+                ),
+                r"x must be strictly increasing \(got 0.5 after 0.6 at index 1\)",
+            ),
+            (
+                lambda: SufficientStatistics(
+                    x=[0.5], weighted_sums=[0.0], weight_sums=[0.0], n_samples=1
+                ),
+                r"weight_sums must be strictly positive \(got 0.0 at index 0\)",
+            ),
+            (
+                lambda: SufficientStatistics(
+                    x=[0.5, 0.6], weighted_sums=[0.0], weight_sums=[1.0, 1.0], n_samples=2
+                ),
+                r"must have the same length \(got 2, 1 and 2\)",
+            ),
+            (
+                lambda: SufficientStatistics(
+                    x=[0.5, 0.6], weighted_sums=[0.0, 1.0], weight_sums=[1.0, 1.0], n_samples=1
+                ),
+                r"n_samples must be at least the number of distinct x \(got 1 < 2\)",
+            ),
+            (
+                lambda: fit_sufficient_statistics(sufficient_statistics([], [])),
+                r"statistics must summarise at least one sample \(got 0\)",
+            ),
+            (
+                lambda: sufficient_statistics([0.5, 0.6], [1.0]),
+                r"y must have the same length as x \(got 1, expected 2\)",
+            ),
+            (
+                lambda: fit_sufficient_statistics(
+                    sufficient_statistics([0.5], [1.0]), y_min=0.8, y_max=0.2
+                ),
+                r"y_min must not exceed y_max \(got 0.8 > 0.2\)",
+            ),
+        ],
+    )
+    def test_bad_tables_are_refused_with_a_message(
+        self, make: Callable[[], object], pattern: str
+    ) -> None:
+        """Each bad table or call raises InvalidInputError naming what is wrong."""
+        with pytest.raises(InvalidInputError, match=pattern):
+            make()
 
 
 class TestIsotonicCalibration:
