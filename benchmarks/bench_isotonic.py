@@ -61,12 +61,8 @@ ADVERSARIAL_SECONDS_TARGET = 2.0
 
 
 def _repeats(n: int) -> int:
-    """More repeats for small inputs, whose timings are noisier."""
-    if n <= 10_000:
-        return 40
-    if n <= 100_000:
-        return 15
-    return 9
+    """More repeats for small inputs, whose timings are noisier; 15 at most on a shared box."""
+    return 40 if n <= 10_000 else 15
 
 
 SHAPE_NAMES = {
@@ -102,9 +98,14 @@ CLOCK: list[Callable[[], float]] = [time.thread_time]
 def _time_pair(
     ours: Callable[[], object], reference: Callable[[], object], repeats: int
 ) -> tuple[list[float], list[float]]:
-    """Time both callables ``repeats`` times, interleaved so that load drifts hit both."""
-    ours()
-    reference()
+    """Time both callables ``repeats`` times, interleaved so that load drifts hit both.
+
+    Three warm-up calls each first: the allocator's state (fresh pages or reused heap)
+    settles only after a few large allocations, and it affects both sides.
+    """
+    for _ in range(3):
+        ours()
+        reference()
     ours_times: list[float] = []
     reference_times: list[float] = []
     for _ in range(repeats):

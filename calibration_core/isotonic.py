@@ -959,7 +959,10 @@ def isotonic_regression(
 
     The algorithm is O(n) in the worst case: vectorised passes that pool every maximal
     non-increasing run of blocks while they keep removing at least 1/8 of the blocks,
-    then a stack PAV that visits only the violations left. See ``docs/algorithms.md``.
+    then a certificate that proves in O(n) numpy work a fit of one block between a
+    rising head and a rising tail (the shapes a sequential PAV cascades through), and
+    otherwise a stack PAV that visits only the violations left. See
+    ``docs/algorithms.md``.
 
     Examples
     --------
