@@ -286,7 +286,7 @@ class _PavStats:
     certificate_work: int = 0
     """Items visited by the flat-middle certificate (phase 3)."""
     middle_block: bool = False
-    """Whether the certificate settled the fit (rising head, one block, rising tail)."""
+    """Whether the certificate proved a stretch one block, collapsed before the cleanup."""
 
 
 @attrs.frozen
@@ -749,7 +749,7 @@ _MIDDLE_ROUNDS: Final = 4
 
 @attrs.frozen
 class _Middle:
-    """A fit made of a rising head ``[0, start)``, one block ``[start, end)`` and a rising tail."""
+    """Blocks ``[start, end)`` proven to end in one block of the fit, with their totals."""
 
     start: int
     end: int
@@ -764,25 +764,64 @@ def _weighted_sum(values: FloatArray, weights: FloatArray | None, lo: int, hi: i
     return float(np.dot(values[lo:hi], weights[lo:hi]))
 
 
-def _flat_middle(  # noqa: PLR0911 (each early return is one failed condition)
+def _weight_of(weights: FloatArray | None, lo: int, hi: int) -> float:
+    """Return the total weight of items ``lo:hi`` (all ones when ``weights`` is None)."""
+    return float(hi - lo) if weights is None else float(np.sum(weights[lo:hi]))
+
+
+def _settle_middle(
+    values: FloatArray, weights: FloatArray | None, first: int, last: int
+) -> tuple[int, int, float, float, int]:
+    """Widen ``[first, last + 2)`` by the head items ``>= m`` and tail items ``<= m``.
+
+    ``m`` is the stretch's mean, which moves as items join or leave; a few rounds
+    settle it. Returns the stretch, its weighted sum and weight, and the items visited.
+    """
+    start, end = first, last + 2
+    total = _weighted_sum(values, weights, start, end)
+    weight = _weight_of(weights, start, end)
+    work = end - start
+    for _ in range(_MIDDLE_ROUNDS):
+        mean = total / weight
+        new_start = int(np.searchsorted(values[:first], mean, side="left"))
+        new_end = last + 2 + int(np.searchsorted(values[last + 2 :], mean, side="right"))
+        if (new_start, new_end) == (start, end):
+            break
+        # Add what joined and subtract what left, on each side.
+        for old, new, outward in (
+            (start, new_start, new_start < start),
+            (end, new_end, new_end > end),
+        ):
+            lo, hi = min(old, new), max(old, new)
+            sign = 1.0 if outward else -1.0
+            total += sign * _weighted_sum(values, weights, lo, hi)
+            weight += sign * _weight_of(weights, lo, hi)
+            work += hi - lo
+        start, end = new_start, new_end
+    return start, end, total, weight, work
+
+
+def _flat_middle(
     values: FloatArray, weights: FloatArray | None, rises: npt.NDArray[np.bool_] | None = None
 ) -> tuple[_Middle | None, int]:
-    """Return the fit if it is a rising head, one block and a rising tail; else None.
+    """Find a long stretch of the blocks that is one block of the fit, proven in O(n).
 
     ``values`` are block means (weights ``weights``, all ones when None). The head is
     the longest strictly rising prefix, the tail the longest strictly rising suffix;
-    all the violations lie between them and must end in one block. The block's mean
-    ``m`` decides how much of the head and tail it takes (the items ``>= m`` of the head
-    and ``<= m`` of the tail), which in turn moves ``m``; a few rounds settle it. The
-    block is then proven one block by :func:`_one_block`, and the head and tail items
-    next to it must be strictly below and above its mean (beyond the tie tolerance):
-    then each part satisfies the optimality conditions and their concatenation is
-    monotone, so it is the fit. Any doubt returns None and the general phases run.
+    all the violations lie between them. A candidate stretch covers them, plus the
+    head items ``>= m`` and the tail items ``<= m`` for its mean ``m`` (a few rounds
+    settle ``m``); if :func:`_one_block` proves it one block *on its own*, it is one
+    block of the whole fit too: PAV on the stretch alone makes only merges of adjacent
+    violating blocks, which are valid merges of the whole sequence, and PAV's result
+    does not depend on the order of its merges. When the stretch is not one block, the
+    same is tried without the last rising run's part above ``m`` and without the
+    first rising run's part below ``m`` (a fit that ends or starts in a second block).
+    The caller collapses the stretch into one block and lets the cleanup finish.
 
     Returns
     -------
     tuple
-        The middle block (or None) and the items visited.
+        The stretch (or None) and the items visited.
     """
     n = values.shape[0]
     if rises is None:
@@ -795,68 +834,58 @@ def _flat_middle(  # noqa: PLR0911 (each early return is one failed condition)
     # >= its last value (>= values[last + 1]).
     if values[first] < values[last + 1]:
         return None, n
-    start, end = first, last + 2
-    total = _weighted_sum(values, weights, start, end)
-    weight = float(end - start) if weights is None else float(np.sum(weights[start:end]))
-    work = n
-    for _ in range(_MIDDLE_ROUNDS):
-        mean = total / weight
-        new_start = int(np.searchsorted(values[:first], mean, side="left"))
-        new_end = last + 2 + int(np.searchsorted(values[last + 2 :], mean, side="right"))
-        if (new_start, new_end) == (start, end):
-            break
-        # The head and tail rise, so the bounds move one way per side per round... or
-        # back; recompute the sums of what changed on each side.
-        lo, hi = min(start, new_start), max(start, new_start)
-        sign = 1.0 if new_start < start else -1.0
-        total += sign * _weighted_sum(values, weights, lo, hi)
-        weight += sign * (float(hi - lo) if weights is None else float(np.sum(weights[lo:hi])))
-        lo, hi = min(end, new_end), max(end, new_end)
-        sign = 1.0 if new_end > end else -1.0
-        total += sign * _weighted_sum(values, weights, lo, hi)
-        weight += sign * (float(hi - lo) if weights is None else float(np.sum(weights[lo:hi])))
-        work += abs(new_start - start) + abs(new_end - end)
-        start, end = new_start, new_end
-    else:
-        return None, work
-    if values[start] < values[end - 1]:
-        return None, work
-    block, block_work = _one_block(
-        values[start:end], None if weights is None else weights[start:end], (total, weight)
-    )
-    work += block_work
-    if block is None:
-        return None, work
-    mean, weight, scale = block
-    tol = _TIE_TOLERANCE * max(scale, abs(float(values[0])), abs(float(values[-1])))
-    if (start > 0 and not values[start - 1] < mean - tol) or (
-        end < n and not values[end] > mean + tol
-    ):
-        return None, work
-    return _Middle(start=start, end=end, mean=mean, weight=weight), work
+    start, end, total, weight, work = _settle_middle(values, weights, first, last)
+    work += n
+    mean = total / weight
+    starts = [start]
+    ends = [end]
+    if last > first:
+        # The rising run that ends at the last fall, and the one after the first fall.
+        previous = last - 1 - int(np.argmin(rises[first:last][::-1]))
+        ends.append(
+            previous + 1 + int(np.searchsorted(values[previous + 1 : last + 1], mean, "right"))
+        )
+        following = first + 1 + int(np.argmin(rises[first + 1 :]))
+        starts.append(
+            first + 1 + int(np.searchsorted(values[first + 1 : following + 1], mean, "left"))
+        )
+    for lo in starts:
+        for hi in ends:
+            if hi - lo < 2 or values[lo] < values[hi - 1]:  # noqa: PLR2004
+                continue
+            # Totals of [lo, hi) from those of [start, end) minus the trimmed ends.
+            totals = (
+                total
+                - _weighted_sum(values, weights, start, lo)
+                - _weighted_sum(values, weights, hi, end),
+                weight - _weight_of(weights, start, lo) - _weight_of(weights, hi, end),
+            )
+            block, block_work = _one_block(
+                values[lo:hi], None if weights is None else weights[lo:hi], totals
+            )
+            work += block_work
+            if block is not None:
+                return _Middle(start=lo, end=hi, mean=block[0], weight=block[1]), work
+    return None, work
 
 
-def _with_middle(
-    stage: _Stage, middle: _Middle, n: int
-) -> tuple[FloatArray, FloatArray, IndexArray]:
-    """Block means, weights and boundaries of a head, the middle block and a tail."""
+def _collapse(stage: _Stage, middle: _Middle) -> _Stage:
+    """Replace the blocks ``[middle.start, middle.end)`` of ``stage`` by one block."""
     start, end = middle.start, middle.end
+    count = stage.means.shape[0]
+    total = middle.mean * middle.weight
+    sums = np.concatenate((stage.sums[:start], [total], stage.sums[end:]))
     means = np.concatenate((stage.means[:start], [middle.mean], stage.means[end:]))
     if stage.weights is None:
         weights = np.ones(means.shape[0])
         weights[start] = middle.weight
     else:
         weights = np.concatenate((stage.weights[:start], [middle.weight], stage.weights[end:]))
-    count = stage.means.shape[0]
-    boundaries = np.empty(means.shape[0] + 1, dtype=np.intp)
     if stage.starts is None:
-        boundaries[: start + 1] = np.arange(start + 1)
-        boundaries[start + 1 : -1] = np.arange(end, count)
+        starts = np.concatenate((np.arange(start + 1), np.arange(end, count)))
     else:
-        boundaries[: start + 1] = stage.starts[: start + 1]
-        boundaries[start + 1 : -1] = stage.starts[end:]
-    boundaries[-1] = n
-    return means, weights, boundaries
+        starts = np.concatenate((stage.starts[: start + 1], stage.starts[end:]))
+    return _Stage(sums=sums, means=means, weights=weights, starts=starts)
 
 
 def _pool_adjacent_violators(
@@ -870,25 +899,16 @@ def _pool_adjacent_violators(
         Block means (B,), block weights (B,), block boundaries (B + 1,) ending with
         ``n``, and the work counters.
     """
-    n = y.shape[0]
     stage, passes, vector_work = _merge_runs(_compress(y, weights))
     count = stage.means.shape[0]
-    # Phase 3: when the blocks left are a rising head, one block and a rising tail
-    # (one block alone being the common case), a certificate proves it in O(n).
+    # Phase 3: a long stretch proven to be one block of the fit (often the whole
+    # fit but for a rising head and tail) is collapsed in O(n); the cleanup finishes.
     middle, certificate_work = (
         _flat_middle(stage.means, stage.weights, stage.rises) if count > 1 else (None, 0)
     )
     if middle is not None:
-        stats = _PavStats(
-            passes=passes,
-            vector_work=vector_work,
-            cleanup_violations=0,
-            cleanup_work=0,
-            certificate_work=certificate_work,
-            middle_block=True,
-        )
-        means, block_weights, boundaries = _with_middle(stage, middle, n)
-        return means, block_weights, boundaries, stats
+        stage = _collapse(stage, middle)
+        count = stage.means.shape[0]
     means = stage.means
     block_weights = np.ones(count) if stage.weights is None else stage.weights
     starts = np.arange(count) if stage.starts is None else stage.starts
@@ -907,6 +927,7 @@ def _pool_adjacent_violators(
         cleanup_violations=violations,
         cleanup_work=work,
         certificate_work=certificate_work,
+        middle_block=middle is not None,
     )
     return means, block_weights, boundaries, stats
 

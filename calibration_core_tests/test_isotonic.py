@@ -241,12 +241,12 @@ class TestIsotonicRegression:
 
     @pytest.mark.parametrize("shape", SHAPES)
     def test_work_grows_linearly_on_adversarial_shapes(self, shape: str) -> None:
-        """Counted visits stay within 6n (+5n certificate) and grow ~4x with n (no clock)."""
+        """Counted visits stay within 6n (+14n certificate) and grow ~4x with n (no clock)."""
         work = {}
         for n in (50_000, 200_000):
             stats = _pool_adjacent_violators(adversarial_shapes(n)[shape], None)[3]
             assert stats.vector_work + stats.cleanup_work <= 6 * n
-            assert stats.certificate_work <= 5 * n
+            assert stats.certificate_work <= 14 * n  # at most four certificates
             work[n] = stats.vector_work + stats.cleanup_work + stats.certificate_work
         assert work[200_000] <= 5 * work[50_000]
 
@@ -255,24 +255,23 @@ class TestIsotonicRegression:
         [
             (shape, n)
             for shape in ("increasing_then_drop", "repeated_drops", "sawtooth", "staircase")
-            for n in (250_000, 250_500, 249_999)
-            # Its fit ends in several small blocks there: the cleanup's case.
-            if (shape, n) != ("sawtooth", 250_500)
+            for n in (250_000, 250_500, 249_999, 200_000)
         ],
     )
     def test_slow_shapes_are_settled_by_the_flat_middle_certificate(
         self, shape: str, n: int
     ) -> None:
-        """The shapes a Python loop would cascade through skip the cleanup, and match scipy.
+        """The shapes a Python loop would cascade through leave the cleanup little to do.
 
-        With n a square the shapes end on a full period; 250,500 adds a rising tail and
-        249,999 cuts the last period short.
+        With n a square the shapes end on a full period; 250,500 adds a rising tail,
+        249,999 cuts the last period short, and at 200,000 the sawtooth's fit ends in a
+        second long block.
         """
         y = adversarial_shapes(n)[shape]
         stats = _pool_adjacent_violators(y, None)[3]
         assert stats.middle_block
-        assert stats.cleanup_work == 0
-        assert stats.certificate_work <= 5 * n
+        assert stats.cleanup_work <= n // 100
+        assert stats.certificate_work <= 14 * n
         _assert_matches_scipy(y, None, increasing=True)
         _assert_matches_scipy(y, np.linspace(1.0, 2.0, n), increasing=True)
 
@@ -280,16 +279,14 @@ class TestIsotonicRegression:
     def test_flat_middle_fits_equal_scipy(
         self, sample: tuple[FloatArray, FloatArray | None]
     ) -> None:
-        """Rising head, noisy middle, rising tail: whichever phase settles it, x is scipy's."""
+        """Rising head, noisy middle, rising tail: the fit is scipy's, the stretch one block."""
         y, weights = sample
         _assert_matches_scipy(y, weights, increasing=True)
         middle, _ = _flat_middle(y, weights)
         if middle is not None:
-            ref = scipy_isotonic_regression(y, weights=weights)
-            level = ref.x[middle.start : middle.end]
-            scale = _scale(y)
-            assert float(np.ptp(level)) <= 2e-12 * scale
-            assert abs(middle.mean - float(level[0])) <= 1e-12 * scale
+            # The proven stretch lies inside one block of the exact fit.
+            level = scipy_isotonic_regression(y, weights=weights).x[middle.start : middle.end]
+            assert float(np.ptp(level)) <= 2e-12 * _scale(y)
 
     def test_flat_middle_certificate_refuses_a_fit_with_two_inner_blocks(self) -> None:
         """Two middle levels apart by far more than the tolerance are not one block."""
