@@ -222,9 +222,9 @@ def _scores(p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> ScoreSet:
     if p.size == 0:
         return ScoreSet(math.nan, math.nan, math.nan)
     return ScoreSet(
-        mse=float(brier_score(p, y)),
-        ece=float(expected_calibration_error(p, y, n_bins=RELIABILITY_BINS)),
-        log_loss=float(log_loss(p, y)),
+        mse=float(brier_score(y, p)),
+        ece=float(expected_calibration_error(y, p, n_bins=RELIABILITY_BINS)),
+        log_loss=float(log_loss(y, p)),
     )
 
 
@@ -396,12 +396,12 @@ class OutOfSampleResult:
     @property
     def brier_raw(self) -> float:
         """Pooled held-out MSE of the raw confidence (NaN when unavailable)."""
-        return float(brier_score(self.raw, self.outcomes)) if self.available else math.nan
+        return float(brier_score(self.outcomes, self.raw)) if self.available else math.nan
 
     @property
     def brier_calibrated(self) -> float:
         """Pooled held-out MSE of the calibrated confidence (NaN when unavailable)."""
-        return float(brier_score(self.calibrated, self.outcomes)) if self.available else math.nan
+        return float(brier_score(self.outcomes, self.calibrated)) if self.available else math.nan
 
     @property
     def improvement(self) -> float:
@@ -518,8 +518,8 @@ def evaluate_out_of_sample(
                 train_stop=stop,
                 test_start=stop,
                 test_stop=test_stop,
-                brier_raw=float(brier_score(test_x, test_y)),
-                brier_calibrated=float(brier_score(predicted, test_y)),
+                brier_raw=float(brier_score(test_y, test_x)),
+                brier_calibrated=float(brier_score(test_y, predicted)),
                 max_abs_change=float(fitted.max_abs_change()),
                 calibration=fitted,
             )
@@ -774,7 +774,7 @@ def _improvement_check(name: str, subject: str, before: float, after: float) -> 
 
 
 def _pooled_brier(parts: Sequence[npt.NDArray[np.float64]], y: npt.NDArray[np.float64]) -> float:
-    return float(brier_score(np.concatenate(parts), y)) if y.size else math.nan
+    return float(brier_score(y, np.concatenate(parts))) if y.size else math.nan
 
 
 # --------------------------------------------------------------------------- per-symbol maps
@@ -1758,8 +1758,8 @@ def evaluate_consensus(
                 train_stop=stop,
                 test_start=stop,
                 test_stop=test_stop,
-                brier_before=float(brier_score(before, test_y)),
-                brier_after=float(brier_score(after, test_y)),
+                brier_before=float(brier_score(test_y, before)),
+                brier_after=float(brier_score(test_y, after)),
                 multipliers=multipliers,
             )
         )
@@ -2447,10 +2447,10 @@ def build_proposal(
 
     if oos.available:
         reliability_label = "calibrated, out-of-sample (held-out trades)"
-        reliability_calibrated = reliability_table(oos.calibrated, oos.outcomes, n_bins=10)
+        reliability_calibrated = reliability_table(oos.outcomes, oos.calibrated, n_bins=10)
     else:
         reliability_label = "calibrated, in-sample (optimistic)"
-        reliability_calibrated = reliability_table(fitted, y, n_bins=RELIABILITY_BINS)
+        reliability_calibrated = reliability_table(y, fitted, n_bins=RELIABILITY_BINS)
 
     if weights_enabled and weights.proposal is not None:
         weights_section = EnsembleWeights(enabled=True, weights=weights.proposal.after)
@@ -2481,7 +2481,7 @@ def build_proposal(
         out_of_sample=oos,
         in_sample=in_sample,
         mapping=confidence_mapping_table(bounded),
-        reliability_raw=reliability_table(x, y, n_bins=RELIABILITY_BINS),
+        reliability_raw=reliability_table(y, x, n_bins=RELIABILITY_BINS),
         reliability_calibrated=reliability_calibrated,
         reliability_label=reliability_label,
         confidence_enabled=confidence_enabled,

@@ -191,9 +191,9 @@ class TestEvaluatePerSymbol:
         outcomes = np.concatenate(held)
         assert doge.n_folds == k
         assert doge.n_evaluated == outcomes.size
-        assert doge.brier_raw == pytest.approx(brier_score(np.concatenate(raw), outcomes))
-        assert doge.brier_global == pytest.approx(brier_score(np.concatenate(global_), outcomes))
-        assert doge.brier_symbol == pytest.approx(brier_score(np.concatenate(own), outcomes))
+        assert doge.brier_raw == pytest.approx(brier_score(outcomes, np.concatenate(raw)))
+        assert doge.brier_global == pytest.approx(brier_score(outcomes, np.concatenate(global_)))
+        assert doge.brier_symbol == pytest.approx(brier_score(outcomes, np.concatenate(own)))
 
     def test_with_the_global_map_disabled_the_fallback_is_raw(self) -> None:
         """Without an enabled global map a symbol map must improve on the raw confidence."""
