@@ -3,12 +3,19 @@
 Usage::
 
     python benchmarks/bench_ingest.py [--sizes 1e3,1e5,1e6] [--quick] [--repeats N]
+                                      [--dialects C,A,B,mixed]
 
 Files come from scripts/generate_example_trades.py, written to a temporary
 directory. Each size is timed as the best of ``--repeats`` alternating runs of
 the reference loop and of ``read_trades``; the ratio must be at most 1.5. Peak
 RSS is measured in a separate process that only ingests the largest file, and
 must stay within 500 MB at a million trades.
+
+Then the same trades are written in the real system's dialects (A: the
+production recorder, B: its test data with zone-less stamps, and a mixed file)
+and each is timed against the bare json.loads loop over *its own* file, in the
+same run, so the ratios compare: reading A or B must cost no more, relative to
+parsing, than reading ours (C).
 """
 
 from __future__ import annotations
@@ -64,10 +71,19 @@ class IngestTiming(NamedTuple):
         return self.read_trades_s / self.reference_s
 
 
-def generate(path: Path, n_trades: int) -> None:
+def generate(path: Path, n_trades: int, dialect: str = "C") -> None:
     """Write ``n_trades`` example trades to ``path`` with the project's generator."""
     subprocess.run(
-        [sys.executable, str(GENERATOR), "--n", str(n_trades), "--out", str(path)],
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--n",
+            str(n_trades),
+            "--out",
+            str(path),
+            "--dialect",
+            dialect,
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -116,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1e3,1e5,1e6", help="comma-separated trade counts")
     parser.add_argument("--quick", action="store_true", help="small sizes only (1e3,1e4)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per size; the best counts")
+    parser.add_argument(
+        "--dialects", default="C,A,B,mixed", help="dialects to compare at the dialect size"
+    )
+    parser.add_argument(
+        "--dialect-size", default="1e5", help="trades per file in the dialect comparison"
+    )
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in ("1e3,1e4" if args.quick else args.sizes).split(",")]
 
@@ -149,7 +171,33 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS ingesting {n_trades} trades in a fresh process: {peak:.0f} MB "
                 f"(interpreter + imports alone: {base:.0f} MB) {budget}"
             )
+        compare_dialects(
+            Path(tmp),
+            int(float("1e4" if args.quick else args.dialect_size)),
+            [d.strip() for d in args.dialects.split(",") if d.strip()],
+            args.repeats,
+        )
     return 0
+
+
+def compare_dialects(tmp: Path, n_trades: int, dialects: list[str], repeats: int) -> None:
+    """Time read_trades on the same trades in each dialect, each against its own json.loads."""
+    print()
+    print(f"dialects: {n_trades} trades each, ratio against json.loads on the same file")
+    print(f"{'dialect':>8} {'file MB':>9} {'json.loads s':>13} {'read_trades s':>14} ratio  vs C")
+    reference_ratio = None
+    for dialect in dialects:
+        path = tmp / f"clm_trades_{dialect}.jsonl"
+        generate(path, n_trades, dialect)
+        t = time_ingest(path, n_trades, repeats)
+        if dialect == "C":
+            reference_ratio = t.ratio
+        versus = f"{t.ratio / reference_ratio:.2f}" if reference_ratio else "-"
+        print(
+            f"{dialect:>8} {t.file_mb:>9.1f} {t.reference_s:>13.3f} {t.read_trades_s:>14.3f} "
+            f"{t.ratio:.2f}x {versus:>5} {_verdict(t.ratio <= MAX_RATIO)}"
+        )
+        path.unlink()
 
 
 if __name__ == "__main__":

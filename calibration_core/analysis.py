@@ -80,6 +80,8 @@ __all__ = [
     "CONSENSUS_SHRINKAGE_TRADES",
     "DEFAULT_OOS_FOLDS",
     "MAPPING_GRID",
+    "MIN_CONFIDENCE_SPAN",
+    "MIN_CONFIDENCE_VALUES",
     "MIN_FOLD_TRADES",
     "NO_HOLD_OUTCOMES",
     "PER_SYMBOL_NOT_REQUESTED",
@@ -111,6 +113,7 @@ __all__ = [
     "choose_current_weights",
     "compare_metrics",
     "confidence_mapping_table",
+    "confidence_spread_problem",
     "consensus_bucket_codes",
     "consensus_unavailable",
     "estimate_consensus_multipliers",
@@ -146,6 +149,12 @@ CONFIDENCE_BIN_EDGES = (0.0, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.9
 """Fixed confidence bins of ``analyze``: everything below 0.50, then steps of 0.05."""
 
 STALE_DATA_HOURS = 24.0
+
+# A confidence column with fewer distinct values, or a narrower range, carries
+# no ranking to learn a map from (the real recorder writes 0.7 on every close).
+MIN_CONFIDENCE_VALUES = 5
+MIN_CONFIDENCE_SPAN = 0.02
+_SPREAD_VALUES_SHOWN = 5
 """A newest trade older than this when the job runs is flagged in the report."""
 
 _TIE = 1e-12  # a weighted vote this close to 0 is a tie: the ensemble took no side
@@ -213,9 +222,9 @@ def _scores(p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> ScoreSet:
     if p.size == 0:
         return ScoreSet(math.nan, math.nan, math.nan)
     return ScoreSet(
-        mse=float(brier_score(p, y)),
-        ece=float(expected_calibration_error(p, y, n_bins=RELIABILITY_BINS)),
-        log_loss=float(log_loss(p, y)),
+        mse=float(brier_score(y, p)),
+        ece=float(expected_calibration_error(y, p, n_bins=RELIABILITY_BINS)),
+        log_loss=float(log_loss(y, p)),
     )
 
 
@@ -387,12 +396,12 @@ class OutOfSampleResult:
     @property
     def brier_raw(self) -> float:
         """Pooled held-out MSE of the raw confidence (NaN when unavailable)."""
-        return float(brier_score(self.raw, self.outcomes)) if self.available else math.nan
+        return float(brier_score(self.outcomes, self.raw)) if self.available else math.nan
 
     @property
     def brier_calibrated(self) -> float:
         """Pooled held-out MSE of the calibrated confidence (NaN when unavailable)."""
-        return float(brier_score(self.calibrated, self.outcomes)) if self.available else math.nan
+        return float(brier_score(self.outcomes, self.calibrated)) if self.available else math.nan
 
     @property
     def improvement(self) -> float:
@@ -512,8 +521,8 @@ def evaluate_out_of_sample(
                 train_stop=stop,
                 test_start=stop,
                 test_stop=test_stop,
-                brier_raw=float(brier_score(test_x, test_y)),
-                brier_calibrated=float(brier_score(predicted, test_y)),
+                brier_raw=float(brier_score(test_y, test_x)),
+                brier_calibrated=float(brier_score(test_y, predicted)),
                 max_abs_change=float(fitted.max_abs_change()),
                 calibration=fitted,
             )
@@ -770,7 +779,7 @@ def _improvement_check(name: str, subject: str, before: float, after: float) -> 
 
 
 def _pooled_brier(parts: Sequence[npt.NDArray[np.float64]], y: npt.NDArray[np.float64]) -> float:
-    return float(brier_score(np.concatenate(parts), y)) if y.size else math.nan
+    return float(brier_score(y, np.concatenate(parts))) if y.size else math.nan
 
 
 # --------------------------------------------------------------------------- per-symbol maps
@@ -1761,8 +1770,8 @@ def evaluate_consensus(
                 train_stop=stop,
                 test_start=stop,
                 test_stop=test_stop,
-                brier_before=float(brier_score(before, test_y)),
-                brier_after=float(brier_score(after, test_y)),
+                brier_before=float(brier_score(test_y, before)),
+                brier_after=float(brier_score(test_y, after)),
                 multipliers=multipliers,
             )
         )
@@ -2416,6 +2425,11 @@ def build_proposal(
     confidence_checks, confidence_enabled, confidence_reason, confidence_gate = _confidence_checks(
         oos, in_sample, bounded
     )
+    if (no_spread := confidence_spread_problem(x)) is not None:
+        # Whatever a fit scores on such a column, it learned no ranking: refuse the map,
+        # and let the weights be analysed on their own.
+        confidence_enabled = False
+        confidence_reason = f"confidence map refused: {no_spread}"
     checks.extend(confidence_checks)
 
     weights = _analyze_weights(model_names, model_actions, sides, wins, live_config)
@@ -2452,10 +2466,10 @@ def build_proposal(
 
     if oos.available:
         reliability_label = "calibrated, out-of-sample (held-out trades)"
-        reliability_calibrated = reliability_table(oos.calibrated, oos.outcomes, n_bins=10)
+        reliability_calibrated = reliability_table(oos.outcomes, oos.calibrated, n_bins=10)
     else:
         reliability_label = "calibrated, in-sample (optimistic)"
-        reliability_calibrated = reliability_table(fitted, y, n_bins=RELIABILITY_BINS)
+        reliability_calibrated = reliability_table(y, fitted, n_bins=RELIABILITY_BINS)
 
     if weights_enabled and weights.proposal is not None:
         weights_section = EnsembleWeights(enabled=True, weights=weights.proposal.after)
@@ -2486,7 +2500,7 @@ def build_proposal(
         out_of_sample=oos,
         in_sample=in_sample,
         mapping=confidence_mapping_table(bounded),
-        reliability_raw=reliability_table(x, y, n_bins=RELIABILITY_BINS),
+        reliability_raw=reliability_table(y, x, n_bins=RELIABILITY_BINS),
         reliability_calibrated=reliability_calibrated,
         reliability_label=reliability_label,
         confidence_enabled=confidence_enabled,
@@ -2668,6 +2682,42 @@ def _rejection_reasons(proposal: Proposal) -> tuple[str, ...]:
             "and no per-symbol map, consensus multiplier or HOLD bias is enabled"
         )
     return tuple(rejection)
+
+
+def confidence_spread_problem(confidence: npt.ArrayLike) -> str | None:
+    """Say why a confidence column cannot carry a map, naming the values seen; None if it can.
+
+    Parameters
+    ----------
+    confidence : array_like of float, shape (n,)
+        Raw confidence.
+
+    Returns
+    -------
+    str or None
+        One line when there are fewer than ``MIN_CONFIDENCE_VALUES`` distinct
+        values or they span less than ``MIN_CONFIDENCE_SPAN``; None otherwise
+        (and for no trades, which other rules refuse).
+    """
+    values = np.unique(np.asarray(confidence, dtype=np.float64))
+    if values.size == 0:
+        return None
+    span = float(values[-1] - values[0])
+    if values.size >= MIN_CONFIDENCE_VALUES and span >= MIN_CONFIDENCE_SPAN:
+        return None
+    shown = ", ".join(f"{v:g}" for v in values[:_SPREAD_VALUES_SHOWN].tolist())
+    if values.size > _SPREAD_VALUES_SHOWN:
+        shown += ", ..."
+    if values.size < MIN_CONFIDENCE_VALUES:
+        plural = "value" if values.size == 1 else "values"
+        return (
+            f"confidence takes only {values.size} distinct {plural} ({shown}); at least "
+            f"{MIN_CONFIDENCE_VALUES} spanning {MIN_CONFIDENCE_SPAN} are needed to learn a map"
+        )
+    return (
+        f"confidence spans only {span:.4f} ({values[0]:g} to {values[-1]:g}); at least "
+        f"{MIN_CONFIDENCE_SPAN} is needed to learn a map"
+    )
 
 
 def format_age(hours: float) -> str:

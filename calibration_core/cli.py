@@ -686,7 +686,13 @@ def main(
     try:
         code = handler(args, ctx)
     except CalibrationError as exc:
-        code = _report_error(ctx, str(exc), exc.exit_code, problems=getattr(exc, "problems", ()))
+        code = _report_error(
+            ctx,
+            str(exc),
+            exc.exit_code,
+            problems=getattr(exc, "problems", ()),
+            shown=getattr(exc, "shown", None),
+        )
     except KeyboardInterrupt:
         err.write("error: interrupted\n")
         code = EXIT_INTERRUPTED
@@ -728,13 +734,20 @@ def _usage_error(exc: _UsageError, out: IO[str], err: IO[str], *, as_json: bool)
     return EXIT_USAGE
 
 
-def _report_error(ctx: JobContext, message: str, code: int, *, problems: Sequence[str] = ()) -> int:
+def _report_error(
+    ctx: JobContext,
+    message: str,
+    code: int,
+    *,
+    problems: Sequence[str] = (),
+    shown: Sequence[str] | None = None,
+) -> int:
     first_line = message.splitlines()[0] if message else "unknown error"
     ctx.stderr.write(f"error: {escape(first_line)}\n")
-    # The message already names the first problem ("<it> (and N more)"): list each of
-    # the others once below it, and none of them twice.
-    rest = [p for p in problems if p not in first_line]
-    for problem in rest:
+    # A long list is shown grouped; --json carries every problem. The message already
+    # names the first problem ("<it> (and N more)"): none is listed twice.
+    listed = problems if shown is None else shown
+    for problem in [p for p in listed if p not in first_line]:
         ctx.stderr.write(f"  {escape(problem)}\n")
     if ctx.as_json:
         payload = {"ok": False, "error": first_line, "exit_code": code, "problems": list(problems)}

@@ -1,4 +1,4 @@
-"""Register the offline jobs ``check``, ``run`` and ``analyze`` with the CLI."""
+"""Register the offline jobs ``check``, ``run``, ``analyze`` and ``demo`` with the CLI."""
 
 # Registration only: the work lives in calibration_core.offline, imported when one of
 # these jobs runs, so that `approve` or `rollback` never pays for numpy and the analysis.
@@ -22,7 +22,7 @@ _PREFLIGHT_HELP = (
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
-    """Add ``check``, ``run`` and ``analyze`` to the CLI's subparsers."""
+    """Add ``check``, ``run``, ``analyze`` and ``demo`` to the CLI's subparsers."""
     check = subparsers.add_parser(
         "check",
         parents=[common],
@@ -61,6 +61,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         "on what the symbol would otherwise get (report section 7a)",
     )
     run.add_argument("--preflight", metavar="FILE", type=path_argument, help=_PREFLIGHT_HELP)
+    run.add_argument(
+        "--outcome",
+        choices=("pnl", "label"),
+        default="pnl",
+        help="what a WIN is: pnl (default; PnL > 0 wins, PnL < 0 loses) or label (the "
+        "producer's outcome_label: WIN 1, LOSS 0, NEUTRAL left out of the fit)",
+    )
+    run.add_argument(
+        "--drop-duplicates",
+        action="store_true",
+        help="keep the first record of each repeat (same symbol, side, prices and PnL within "
+        "60 s) and go on; the count goes into the report, the job and the config",
+    )
     run.set_defaults(handler=lazy_handler("offline", "run_calibration"))
 
     analyze = subparsers.add_parser(
@@ -79,3 +92,22 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="where to write the files (default: the report directory)",
     )
     analyze.set_defaults(handler=lazy_handler("offline", "run_analyze"))
+
+    demo = subparsers.add_parser(
+        "demo",
+        parents=[common],
+        help="walk the whole flow on fresh example trades in a scratch directory",
+        description=(
+            "Write fresh example trades into a scratch directory and walk check -> run -> "
+            "approve --yes -> status -> monitor -> rollback --yes there, printing each step's "
+            "output and the command an operator would type. The operator's own trades, config "
+            "and reports are never touched."
+        ),
+    )
+    demo.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="scratch directory for the demo's trades, config and reports (default: a new "
+        "temporary directory, printed)",
+    )
+    demo.set_defaults(handler=lazy_handler("demo", "run_demo"))

@@ -47,14 +47,19 @@ class DataIntegrityError(CalibrationError):
     """Raised when the trades file breaks the format contract.
 
     ``problems`` holds every bad line as ``path:line: reason`` so that nothing
-    is cleaned silently; the message is the first one plus a count.
+    is cleaned silently; the message is the first one plus a count. ``shown``,
+    when given, is the short grouped form an operator reads instead of the
+    full list (which ``--json`` still carries).
     """
 
     exit_code = 3
 
-    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str, problems: tuple[str, ...] = (), shown: tuple[str, ...] | None = None
+    ) -> None:
         super().__init__(message)
         self.problems = problems
+        self.shown = shown
 
 
 class NotAuthorizedError(CalibrationError):

@@ -1,5 +1,9 @@
 # Pure: imports only numpy, attrs, math and calibration_core's _arrays and exceptions.
-"""Scores of probability forecasts: Brier, log loss, calibration error, reliability, correlation."""
+"""Scores of probability forecasts: Brier, log loss, calibration error, reliability, correlation.
+
+Every score takes ``(y_true, y_prob)``, scikit-learn's order; a call whose ``y_true`` is
+not 0/1 while ``y_prob`` is all 0/1 looks swapped and is refused with InvalidInputError.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +76,30 @@ def _as_pair(
     return left, right
 
 
+def _is_binary(values: FloatArray) -> bool:
+    """Whether every entry is exactly 0 or 1."""
+    return bool(np.all((values == 0.0) | (values == 1.0)))
+
+
+def _as_forecasts(y_true: npt.ArrayLike, y_prob: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Convert ``(y_true, y_prob)``, scikit-learn's order, and refuse a swapped call.
+
+    Both must be same-length vectors in [0, 1]. Outcomes may be rates, but when
+    ``y_true`` holds a value other than 0 and 1 while ``y_prob`` holds only 0s and 1s,
+    the call is almost surely ``(y_prob, y_true)``, the order these functions took
+    before: it is refused rather than scored wrong.
+    """
+    outcome, forecast = _as_pair(y_true, y_prob, ("y_true", "y_prob"), unit=True)
+    if _is_binary(forecast) and not _is_binary(outcome):
+        index = int(np.flatnonzero((outcome != 0.0) & (outcome != 1.0))[0])
+        raise InvalidInputError(
+            "the arguments look swapped: metrics take (y_true, y_prob) as scikit-learn does, "
+            f"but y_true holds {float(outcome[index])} at index {index} while y_prob holds "
+            "only 0s and 1s"
+        )
+    return forecast, outcome
+
+
 def _as_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray | None:
     """Check optional case weights: finite, strictly positive, length ``n``."""
     if weights is None:
@@ -79,7 +107,7 @@ def _as_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray | None:
     array = as_vector("weights", weights)
     if array.shape[0] != n:
         raise InvalidInputError(
-            f"weights must have the same length as p (got {array.shape[0]}, expected {n})"
+            f"weights must have the same length as y_true (got {array.shape[0]}, expected {n})"
         )
     not_positive = array <= 0.0
     if not_positive.any():
@@ -112,16 +140,16 @@ def _as_strategy(strategy: str) -> Strategy:
 
 
 def brier_score(
-    p: npt.ArrayLike, y: npt.ArrayLike, *, weights: npt.ArrayLike | None = None
+    y_true: npt.ArrayLike, y_prob: npt.ArrayLike, *, weights: npt.ArrayLike | None = None
 ) -> float:
     r"""Return the (weighted) mean squared error of probabilities against outcomes.
 
     Parameters
     ----------
-    p : array_like of shape (n,)
-        Forecast probabilities in [0, 1]; ``n >= 1``.
-    y : array_like of shape (n,)
-        Outcomes in [0, 1]: 0/1 results or observed rates.
+    y_true : array_like of shape (n,)
+        Outcomes in [0, 1]: 0/1 results or observed rates; ``n >= 1``.
+    y_prob : array_like of shape (n,)
+        Forecast probabilities in [0, 1].
     weights : array_like of shape (n,), optional
         Finite, strictly positive case weights; all ones when omitted.
 
@@ -134,18 +162,21 @@ def brier_score(
     ------
     InvalidInputError
         If an array is empty, not 1-D, not finite or outside [0, 1], the lengths differ,
-        or a weight is not strictly positive.
+        a weight is not strictly positive, or the arguments look swapped (``y_prob``
+        all 0/1 while ``y_true`` is not).
 
     Notes
     -----
+    With :math:`p` = ``y_prob`` and :math:`y` = ``y_true``,
+
     .. math:: \mathrm{BS} = \frac{\sum_i w_i (p_i - y_i)^2}{\sum_i w_i}
 
     Examples
     --------
-    >>> brier_score([0.9, 0.2], [1.0, 0.0])
+    >>> brier_score([1.0, 0.0], [0.9, 0.2])
     0.025
     """
-    forecast, outcome = _as_pair(p, y, ("p", "y"), unit=True)
+    forecast, outcome = _as_forecasts(y_true, y_prob)
     case_weights = _as_weights(weights, forecast.shape[0])
     squared = (forecast - outcome) ** 2
     if case_weights is None:
@@ -157,15 +188,15 @@ mse = brier_score
 """Alias of :func:`brier_score`: the mean squared error of probabilities."""
 
 
-def log_loss(p: npt.ArrayLike, y: npt.ArrayLike, *, eps: float = 1e-15) -> float:
+def log_loss(y_true: npt.ArrayLike, y_prob: npt.ArrayLike, *, eps: float = 1e-15) -> float:
     r"""Return the mean negative log-likelihood of outcomes under the forecast probabilities.
 
     Parameters
     ----------
-    p : array_like of shape (n,)
-        Forecast probabilities in [0, 1]; ``n >= 1``.
-    y : array_like of shape (n,)
-        Outcomes in [0, 1]: 0/1 results or observed rates.
+    y_true : array_like of shape (n,)
+        Outcomes in [0, 1]: 0/1 results or observed rates; ``n >= 1``.
+    y_prob : array_like of shape (n,)
+        Forecast probabilities in [0, 1].
     eps : float, default 1e-15
         Probabilities are clipped to ``[eps, 1 - eps]`` so that a confident miss costs a
         large but finite amount; must be in (0, 0.5).
@@ -179,20 +210,22 @@ def log_loss(p: npt.ArrayLike, y: npt.ArrayLike, *, eps: float = 1e-15) -> float
     ------
     InvalidInputError
         If an array is empty, not 1-D, not finite or outside [0, 1], the lengths differ,
-        or ``eps`` is not in (0, 0.5).
+        the arguments look swapped (``y_prob`` all 0/1 while ``y_true`` is not), or
+        ``eps`` is not in (0, 0.5).
 
     Notes
     -----
-    With :math:`q_i = \min(\max(p_i, \varepsilon), 1 - \varepsilon)`,
+    With :math:`y` = ``y_true`` and :math:`q_i = \min(\max(p_i, \varepsilon), 1 - \varepsilon)`
+    for :math:`p` = ``y_prob``,
 
     .. math:: \mathrm{LL} = -\frac{1}{n} \sum_i \bigl(y_i \ln q_i + (1 - y_i) \ln(1 - q_i)\bigr)
 
     Examples
     --------
-    >>> round(log_loss([0.5, 0.5], [1.0, 0.0]), 6)
+    >>> round(log_loss([1.0, 0.0], [0.5, 0.5]), 6)
     0.693147
     """
-    forecast, outcome = _as_pair(p, y, ("p", "y"), unit=True)
+    forecast, outcome = _as_forecasts(y_true, y_prob)
     if not (isinstance(eps, (int, float)) and 0.0 < eps < _MAX_EPS):
         raise InvalidInputError(f"eps must be in (0, 0.5) (got {eps!r})")
     clipped = np.clip(forecast, eps, 1.0 - eps)
@@ -356,8 +389,8 @@ def _binned(forecast: FloatArray, outcome: FloatArray, n_bins: int, strategy: St
 
 
 def reliability_table(
-    p: npt.ArrayLike,
-    y: npt.ArrayLike,
+    y_true: npt.ArrayLike,
+    y_prob: npt.ArrayLike,
     *,
     n_bins: int = 10,
     strategy: Strategy = "uniform",
@@ -366,15 +399,15 @@ def reliability_table(
 
     Parameters
     ----------
-    p : array_like of shape (n,)
-        Forecast probabilities in [0, 1]; ``n >= 1``.
-    y : array_like of shape (n,)
-        Outcomes in [0, 1]: 0/1 results or observed rates.
+    y_true : array_like of shape (n,)
+        Outcomes in [0, 1]: 0/1 results or observed rates; ``n >= 1``.
+    y_prob : array_like of shape (n,)
+        Forecast probabilities in [0, 1].
     n_bins : int, default 10
         Number of bins requested, ``>= 1``.
     strategy : {"uniform", "quantile"}, default "uniform"
         ``"uniform"``: equal-width bins on [0, 1]. ``"quantile"``: edges at the
-        quantiles of ``p``, duplicate edges merged (so there may be fewer bins).
+        quantiles of ``y_prob``, duplicate edges merged (so there may be fewer bins).
 
     Returns
     -------
@@ -385,6 +418,7 @@ def reliability_table(
     ------
     InvalidInputError
         If an array is empty, not 1-D, not finite or outside [0, 1], the lengths differ,
+        the arguments look swapped (``y_prob`` all 0/1 while ``y_true`` is not),
         ``n_bins < 1`` or ``strategy`` is unknown.
 
     Notes
@@ -395,7 +429,7 @@ def reliability_table(
     for :math:`\bar o_b` with :math:`s_b = \sum_{i \in b} y_i` successes in
     :math:`n_b` trials (see :func:`wilson_interval`).
     """
-    forecast, outcome = _as_pair(p, y, ("p", "y"), unit=True)
+    forecast, outcome = _as_forecasts(y_true, y_prob)
     bins = _as_bin_count(n_bins)
     rule = _as_strategy(strategy)
     binned = _binned(forecast, outcome, bins, rule)
@@ -418,17 +452,17 @@ def reliability_table(
 
 
 def _calibration_gaps(
-    p: npt.ArrayLike, y: npt.ArrayLike, n_bins: int, strategy: str
+    y_true: npt.ArrayLike, y_prob: npt.ArrayLike, n_bins: int, strategy: str
 ) -> tuple[FloatArray, FloatArray]:
     """Return ``|observed - predicted|`` and the bin counts of the non-empty bins."""
-    forecast, outcome = _as_pair(p, y, ("p", "y"), unit=True)
+    forecast, outcome = _as_forecasts(y_true, y_prob)
     binned = _binned(forecast, outcome, _as_bin_count(n_bins), _as_strategy(strategy))
     return np.abs(binned.observed_rate - binned.mean_predicted), binned.count
 
 
 def expected_calibration_error(
-    p: npt.ArrayLike,
-    y: npt.ArrayLike,
+    y_true: npt.ArrayLike,
+    y_prob: npt.ArrayLike,
     *,
     n_bins: int = 10,
     strategy: Strategy = "uniform",
@@ -437,10 +471,10 @@ def expected_calibration_error(
 
     Parameters
     ----------
-    p : array_like of shape (n,)
-        Forecast probabilities in [0, 1]; ``n >= 1``.
-    y : array_like of shape (n,)
-        Outcomes in [0, 1].
+    y_true : array_like of shape (n,)
+        Outcomes in [0, 1]; ``n >= 1``.
+    y_prob : array_like of shape (n,)
+        Forecast probabilities in [0, 1].
     n_bins : int, default 10
         Number of bins requested, ``>= 1``.
     strategy : {"uniform", "quantile"}, default "uniform"
@@ -460,13 +494,13 @@ def expected_calibration_error(
     -----
     .. math:: \mathrm{ECE} = \sum_b \frac{n_b}{n} \, \lvert \bar o_b - \bar p_b \rvert
     """
-    gaps, counts = _calibration_gaps(p, y, n_bins, strategy)
+    gaps, counts = _calibration_gaps(y_true, y_prob, n_bins, strategy)
     return float(np.sum(counts * gaps) / np.sum(counts))
 
 
 def maximum_calibration_error(
-    p: npt.ArrayLike,
-    y: npt.ArrayLike,
+    y_true: npt.ArrayLike,
+    y_prob: npt.ArrayLike,
     *,
     n_bins: int = 10,
     strategy: Strategy = "uniform",
@@ -475,10 +509,10 @@ def maximum_calibration_error(
 
     Parameters
     ----------
-    p : array_like of shape (n,)
-        Forecast probabilities in [0, 1]; ``n >= 1``.
-    y : array_like of shape (n,)
-        Outcomes in [0, 1].
+    y_true : array_like of shape (n,)
+        Outcomes in [0, 1]; ``n >= 1``.
+    y_prob : array_like of shape (n,)
+        Forecast probabilities in [0, 1].
     n_bins : int, default 10
         Number of bins requested, ``>= 1``.
     strategy : {"uniform", "quantile"}, default "uniform"
@@ -498,7 +532,7 @@ def maximum_calibration_error(
     -----
     .. math:: \mathrm{MCE} = \max_b \, \lvert \bar o_b - \bar p_b \rvert
     """
-    gaps, _ = _calibration_gaps(p, y, n_bins, strategy)
+    gaps, _ = _calibration_gaps(y_true, y_prob, n_bins, strategy)
     return float(np.max(gaps))
 
 

@@ -784,10 +784,10 @@ class VersionComparison:
 
 def _forecast_scores(p: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> ForecastScores:
     return ForecastScores(
-        mse=brier_score(p, y),
-        ece=expected_calibration_error(p, y, n_bins=_RELIABILITY_BINS),
-        log_loss=log_loss(p, y),
-        reliability=reliability_table(p, y, n_bins=_RELIABILITY_BINS).bins,
+        mse=brier_score(y, p),
+        ece=expected_calibration_error(y, p, n_bins=_RELIABILITY_BINS),
+        log_loss=log_loss(y, p),
+        reliability=reliability_table(y, p, n_bins=_RELIABILITY_BINS).bins,
     )
 
 
@@ -961,8 +961,8 @@ def compare_versions(
     if n_oos >= MIN_OUT_OF_SAMPLE_TRADES:
         oos_y = outcome[out_of_sample]
         oos_mse = (
-            brier_score(a.calibrated[out_of_sample], oos_y),
-            brier_score(b.calibrated[out_of_sample], oos_y),
+            brier_score(oos_y, a.calibrated[out_of_sample]),
+            brier_score(oos_y, b.calibrated[out_of_sample]),
         )
     caveats = _caveats((side_a, side_b), (a, b), n, n_oos, oos_mse)
     names = (a.version, b.version)

@@ -56,7 +56,7 @@ from calibration_core.monitor import (
 )
 from calibration_core.signals import read_signals
 from calibration_core.text import escape_controls, markdown_cell
-from calibration_core.trades import ACTION_MISSING, read_trades
+from calibration_core.trades import ACTION_MISSING, read_trades, refuse_future_closes
 
 if TYPE_CHECKING:
     import argparse
@@ -462,6 +462,7 @@ def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
             "cannot apply its map"
         )
     batch = read_trades(paths.data)
+    refuse_future_closes(batch, ctx.now().timestamp())  # one far-future stamp moves no window
     signals = None if signals_path is None else read_signals(signals_path)
     windows = _gather_windows(
         batch,
@@ -833,6 +834,7 @@ def run_compare(args: argparse.Namespace, ctx: JobContext) -> int:
     label_a, config_a = resolve_reference(paths, args.a, live=live)
     label_b, config_b = resolve_reference(paths, args.b, live=live)
     batch = read_trades(paths.data)
+    refuse_future_closes(batch, ctx.now().timestamp())  # nor the "most recent" selection
     order = np.argsort(batch.timestamps, kind="stable")
     if since is not None:
         rows = order[batch.timestamps[order] >= since]

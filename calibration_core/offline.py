@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 
 from calibration_core.analysis import (
     NO_HOLD_OUTCOMES,
@@ -32,6 +33,7 @@ from calibration_core.exceptions import (
     DataIntegrityError,
     NotAuthorizedError,
 )
+from calibration_core.fsio import atomic_write_text
 from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
 from calibration_core.preflight import preflight_path, run_preflight, skipped_preflight
@@ -51,13 +53,27 @@ from calibration_core.report import (
 )
 from calibration_core.settings import PATH_SETTINGS
 from calibration_core.text import escape
-from calibration_core.trades import read_trades, summarize_integrity
+from calibration_core.trades import (
+    FIRST_LINES_SHOWN,
+    OUTCOME_LOSS,
+    OUTCOME_NONE,
+    OUTCOME_WIN,
+    find_duplicates,
+    findings_hide_lines,
+    format_findings,
+    group_line_messages,
+    read_trades,
+    robust_time_range,
+    summarize_integrity,
+)
 from calibration_core.validation import CheckResult, Severity
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
     from datetime import datetime
+
+    from numpy.typing import NDArray
 
     from calibration_core.cadence import Readiness
     from calibration_core.cli import JobContext
@@ -71,6 +87,15 @@ __all__ = ["run_analyze", "run_calibration", "run_check"]
 _RULE = "═" * 59
 
 logger = logging.getLogger("calibration_core.offline")
+
+OUTCOME_PNL = "pnl"
+OUTCOME_LABEL = "label"
+_OUTCOME_DEFINITIONS = {
+    OUTCOME_PNL: "WIN is PnL > 0, LOSS is PnL < 0 (whatever the dialect)",
+    OUTCOME_LABEL: "the producer's outcome_label: WIN is 1, LOSS is 0, NEUTRAL is left out",
+}
+# Below a PnL this small the sign of a label-defined outcome is carried by this magnitude.
+_LABEL_PNL_FLOOR = 1e-9
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -190,7 +215,27 @@ def _calibration_authorized(readiness: Readiness) -> bool:
     return bool(readiness.ready) and "calibration" in readiness.allowed_actions
 
 
-def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _outcome_lines(summary: IntegritySummary) -> list[str]:
+    # The three win definitions of the trading system, side by side (real_system.md §1).
+    if not summary.labelled:
+        return ["   Win rate by outcome_label: n/a (no trade carries an outcome_label)"]
+    return [
+        (
+            f"   Win rate by outcome_label: {_rate(summary.label_win_rate)} WIN of "
+            f"{summary.labelled} labelled; cadence service's WIN/(WIN+LOSS): "
+            f"{_rate(summary.cadence_win_rate)} ({summary.label_wins}/"
+            f"{summary.label_wins + summary.label_losses}; {summary.label_neutral} NEUTRAL)"
+        )
+    ]
+
+
+def _integrity_lines(
+    summary: IntegritySummary, data_path: Path, problems_file: Path | None = None
+) -> list[str]:
     first = summary.first_timestamp or "—"
     last = summary.last_timestamp or "—"
     symbols = ", ".join(escape(s) for s in summary.symbols) or "none"
@@ -201,21 +246,107 @@ def _integrity_lines(summary: IntegritySummary, data_path: Path) -> list[str]:
         (
             f"   Wins: {summary.wins} ({summary.win_rate:.1%})   "
             f"Losses: {summary.losses} ({summary.loss_rate:.1%})   "
-            f"Neutral: {summary.neutral} ({summary.neutral_rate:.1%})"
+            f"Neutral: {summary.neutral} ({summary.neutral_rate:.1%})   (PnL sign)"
         ),
+        *_outcome_lines(summary),
         f"   Date range: {first} → {last} ({summary.span_days:.1f} days)",
     ]
-    if summary.warnings:
-        lines.append(f"   ⚠️  Warnings ({len(summary.warnings)}):")
-        lines.extend(f"      {escape(w)}" for w in summary.warnings)
+    if summary.duplicates_dropped:
+        lines.append(
+            f"   Duplicates dropped (--drop-duplicates): {summary.duplicates_dropped} records"
+        )
+    if summary.starvation:
+        lines.append(f"   ❌ {summary.starvation}")
+    line_warnings = [w for w in summary.warnings if w not in {f.message for f in summary.findings}]
+    findings = [
+        *(f for f in summary.findings if f.stop),
+        *group_line_messages(line_warnings, stop=False),
+        *(f for f in summary.findings if not f.stop),
+    ]
+    dataset = [p for p in summary.problems if p not in {f.message for f in summary.findings}]
+    if dataset or findings:
+        lines.append(f"   Findings ({len(dataset) + len(findings)} kinds):")
+        lines.extend(f"      ❌ {escape(p)}" for p in dataset)
+        lines.extend(f"      {escape(text)}" for text in format_findings(findings))
+        if problems_file is not None:
+            lines.append(f"      Full list: {problems_file}")
     else:
-        lines.append("   Warnings: none")
-    if summary.problems:
-        lines.append(f"   ❌ Problems ({len(summary.problems)}):")
-        lines.extend(f"      {escape(p)}" for p in summary.problems)
-    else:
-        lines.append("   Problems: none")
+        lines.append("   Problems: none   Warnings: none")
     return lines
+
+
+def _problem_lines(summary: IntegritySummary) -> list[str]:
+    """Every problem and warning, one per line, for the problems file."""
+    out = [f"STOP {p}" for p in summary.problems]
+    out.extend(f"WARN {w}" for w in summary.warnings)
+    for finding in summary.findings:
+        if finding.pairs:
+            out.extend(f"{finding.kind}: line {a} repeats line {b}" for a, b in finding.pairs)
+        elif finding.lines:
+            out.extend(f"{finding.kind}: line {n}" for n in finding.lines)
+    return out
+
+
+def _summary_hides_lines(summary: IntegritySummary) -> bool:
+    # A problems file only when the few lines shown leave something out: a check run
+    # from cron every few minutes must not fill the report directory with copies.
+    groups = [*summary.findings, *group_line_messages(list(summary.warnings), stop=False)]
+    return findings_hide_lines(groups)
+
+
+def _write_problems(path: Path, lines: list[str]) -> Path | None:
+    """Write the full list next to the reports; a write failure never hides the findings."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, "\n".join(lines) + "\n")
+    except OSError:
+        return None
+    return path
+
+
+def _problems_path(paths: Paths, now: datetime, stem: str | None = None) -> Path:
+    name = stem or f"problems_{now.astimezone(UTC).strftime('%Y%m%d_%H%M%S')}"
+    return paths.report_dir / f"{name}.txt"
+
+
+def _findings_dict(summary: IntegritySummary) -> dict[str, Any]:
+    return {
+        "findings": [f.to_dict() for f in summary.findings],
+        "zoneless_timestamps": {
+            "count": summary.zoneless_count,
+            "first_lines": list(summary.zoneless_first_lines),
+        },
+        "duplicates_dropped": summary.duplicates_dropped,
+        "newest_age_hours": summary.newest_age_hours,
+        "starvation": summary.starvation,
+        "outcome_label": {
+            "labelled": summary.labelled,
+            "wins": summary.label_wins,
+            "losses": summary.label_losses,
+            "neutral": summary.label_neutral,
+            "win_rate": summary.label_win_rate,
+            "cadence_win_rate": summary.cadence_win_rate,
+        },
+    }
+
+
+def _read_batch(ctx: JobContext, now: datetime) -> TradeBatch:
+    """Read the trades; bad lines become one short grouped refusal and a problems file."""
+    paths = ctx.paths
+    try:
+        return _read_trades(ctx)
+    except DataIntegrityError as exc:
+        problems = tuple(exc.problems) or (str(exc),)
+        groups = group_line_messages(problems, stop=True)
+        shown = format_findings(groups)
+        written = (
+            _write_problems(_problems_path(paths, now), list(problems))
+            if findings_hide_lines(groups)
+            else None
+        )
+        if written is not None:
+            shown.append(f"full list ({len(problems)}): {written}")
+        raise DataIntegrityError(str(exc), problems=problems, shown=tuple(shown)) from None
 
 
 # --------------------------------------------------------------------------- check
@@ -228,16 +359,23 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     line is printed with its line number.
     """
     paths = ctx.paths
+    now = ctx.now()
     try:
-        batch = _read_trades(ctx)
+        batch = _read_batch(ctx, now)
     except DataIntegrityError as exc:
         return _check_bad_data(ctx, paths, exc)
-    summary = summarize_integrity(batch)
-    readiness = assess_readiness(
-        summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=False)
+    summary = summarize_integrity(batch, now=now.timestamp())
+    readiness = _starved(
+        assess_readiness(
+            summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=False)
+        ),
+        summary,
     )
     _log_readiness(readiness)
     authorized = _calibration_authorized(readiness)
+    problems_file = None
+    if _summary_hides_lines(summary):
+        problems_file = _write_problems(_problems_path(paths, now), _problem_lines(summary))
     payload = {
         "ok": authorized,
         "calibration_authorized": authorized,
@@ -245,8 +383,10 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
         "readiness": _readiness_dict(readiness),
         "integrity": {
             **integrity_to_dict(summary),
+            **_findings_dict(summary),
             "data_hash": summary.data_hash,
             "partial_last_line_ignored": batch.partial_last_line_ignored,
+            "problems_file": None if problems_file is None else str(problems_file),
         },
     }
     dot = "🟢" if readiness.ready else "🔴"
@@ -270,7 +410,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
         lines.append(f"   {mark} {escape(level.name)}: {escape(level.reason)}{manual}")
     lines.extend(_cadence_lines(readiness))
     lines.append("")
-    lines.extend(_integrity_lines(summary, paths.data))
+    lines.extend(_integrity_lines(summary, paths.data, problems_file))
     lines.append("")
     if authorized:
         # Repeat --preflight too: `run` must probe the same file that `check` did.
@@ -289,20 +429,34 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     return EXIT_OK if authorized else EXIT_NEGATIVE
 
 
+def _starved(readiness: Readiness, summary: IntegritySummary) -> Readiness:
+    # Checklist "absolute stop signals": no trade for more than 2 h is NOT READY.
+    if summary.starvation is None:
+        return readiness
+    return attrs.evolve(
+        readiness,
+        ready=False,
+        status="NOT READY",
+        reason=f"{summary.starvation}; {readiness.reason}",
+        allowed_actions=(),
+    )
+
+
 def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> int:
-    problems = list(exc.problems)
-    if problems:
+    shown_problems = list(exc.problems)
+    problems = shown_problems or [str(exc)]
+    if shown_problems:
         count = f"{len(problems)} bad line{'s' if len(problems) != 1 else ''}"
         reason = f"the trades file failed its integrity checks ({count})"
         advice = "Fix the producer of the trades file; never clean it by hand."
     else:
         # Not a bad line: the file is missing, a directory or unreadable, usually a path typo.
-        problems = [str(exc)]
         reason = "the trades file cannot be read"
         advice = (
             f"Check the path {paths.origin_note('data')}: pass --data or set "
             f"{PATH_SETTINGS['data'][1]}."
         )
+    shown = list(exc.shown) if exc.shown is not None else problems
     payload = {
         "ok": False,
         "calibration_authorized": False,
@@ -328,7 +482,7 @@ def _check_bad_data(ctx: JobContext, paths: Paths, exc: DataIntegrityError) -> i
         "",
         f"📁 DATA INTEGRITY ({escape(paths.data)})",
         f"   ❌ Problems ({len(problems)}):",
-        *(f"      {escape(p)}" for p in problems),
+        *(f"      {escape(p)}" for p in shown),
         "",
         "❌ CALIBRATION NOT AUTHORIZED",
         f"   {advice}",
@@ -385,18 +539,60 @@ def _read_base(paths: Paths) -> _Base:
     )
 
 
-def _load_checked(ctx: JobContext) -> tuple[TradeBatch, IntegritySummary]:
+def _load_checked(
+    ctx: JobContext, now: datetime, *, drop_duplicates: bool = False
+) -> tuple[TradeBatch, IntegritySummary]:
     paths = ctx.paths
-    batch = _read_trades(ctx)
-    summary = summarize_integrity(batch)
+    batch = _read_batch(ctx, now)
+    dropped = 0
+    if drop_duplicates:
+        repeats, _ = find_duplicates(batch)
+        dropped = int(repeats.sum())
+        if dropped:
+            batch = batch.select(~repeats)
+    summary = summarize_integrity(batch, now=now.timestamp(), duplicates_dropped=dropped)
     if summary.problems:
         first = summary.problems[0]
         more = len(summary.problems) - 1
         message = f"{paths.data}: {first}" + (f" (and {more} more)" if more else "")
+        written = (
+            _write_problems(_problems_path(paths, now), _problem_lines(summary))
+            if _summary_hides_lines(summary)
+            else None
+        )
+        dataset = [p for p in summary.problems if p not in {f.message for f in summary.findings}]
+        shown = [f"❌ {p}" for p in dataset]
+        shown += format_findings([f for f in summary.findings if f.stop])
+        if written is not None:
+            shown.append(f"full list: {written}")
         raise DataIntegrityError(
-            message, problems=tuple(f"{paths.data}: {p}" for p in summary.problems)
+            message,
+            problems=tuple(f"{paths.data}: {p}" for p in _problem_lines(summary)),
+            shown=tuple(shown),
         )
     return batch, summary
+
+
+def _label_outcomes(batch: TradeBatch, paths: Paths) -> tuple[TradeBatch, NDArray[np.float64]]:
+    """Keep the WIN/LOSS-labelled trades and return a PnL column whose sign is the label.
+
+    ``build_proposal`` reads a WIN as PnL > 0; the magnitude is kept for the
+    NEUTRAL band, and the sign follows the producer's label.
+    """
+    labels = batch.outcome_labels
+    missing = np.flatnonzero(labels == OUTCOME_NONE)
+    if missing.size:
+        shown = FIRST_LINES_SHOWN
+        first = ", ".join(str(n) for n in batch.line_numbers[missing[:shown]].tolist())
+        raise DataIntegrityError(
+            f"{paths.data}: --outcome label needs outcome_label on every trade; "
+            f"{missing.size} trade{'s' if missing.size != 1 else ''} have none "
+            f"(line{'s' if missing.size != 1 else ''} {first}"
+            f"{', …' if missing.size > shown else ''})"
+        )
+    kept = batch.select((labels == OUTCOME_WIN) | (labels == OUTCOME_LOSS))
+    sign = np.where(kept.outcome_labels == OUTCOME_WIN, 1.0, -1.0)
+    return kept, sign * np.maximum(np.abs(kept.pnl_pct), _LABEL_PNL_FLOOR)
 
 
 def _job_summary(proposal: Proposal) -> dict[str, Any]:
@@ -437,6 +633,16 @@ def _job_summary(proposal: Proposal) -> dict[str, Any]:
     }
 
 
+def _data_summary(summary: IntegritySummary, outcome: str, n_fitted: int) -> dict[str, Any]:
+    return {
+        "outcome_definition": outcome,
+        "outcome_definition_text": _OUTCOME_DEFINITIONS[outcome],
+        "trades_in_fit": n_fitted,
+        "duplicates_dropped": summary.duplicates_dropped,
+        "zoneless_timestamp_count": summary.zoneless_count,
+    }
+
+
 def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     """Analyse, propose, validate, save a job and write the report; apply nothing.
 
@@ -453,9 +659,15 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     """
     paths = ctx.paths
     forced = bool(args.force)
-    batch, summary = _load_checked(ctx)
-    readiness = assess_readiness(
-        summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=forced)
+    now = ctx.now().astimezone(UTC)
+    batch, summary = _load_checked(
+        ctx, now, drop_duplicates=bool(getattr(args, "drop_duplicates", False))
+    )
+    readiness = _starved(
+        assess_readiness(
+            summary, api_url=paths.cadence_api, preflight=_preflight(args, forced=forced)
+        ),
+        summary,
     )
     _log_readiness(readiness)
     if not _calibration_authorized(readiness) and not forced:
@@ -465,7 +677,6 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
         )
     batch = batch.sorted_by_time()
     base = _read_base(paths)
-    now = ctx.now().astimezone(UTC)
     store = JobStore(paths.jobs_dir)
     try:
         job_id = store.reserve_job_id(now)
@@ -517,19 +728,32 @@ def _make_job(
     paths = ctx.paths
     forced = bool(args.force)
     created_at = now.isoformat()
+    outcome = getattr(args, "outcome", OUTCOME_PNL) or OUTCOME_PNL
+    if outcome == OUTCOME_LABEL:
+        batch, pnl = _label_outcomes(batch, paths)
+    else:
+        pnl = batch.pnl_pct
     breakdown = batch.has_model_breakdown
+    # The deployed config's provenance names the data and what was dropped from it.
+    provenance = batch.data_hash
+    if summary.duplicates_dropped:
+        provenance += f" (dropped {summary.duplicates_dropped} duplicates)"
+    robust = robust_time_range(batch.timestamps)
     proposal = build_proposal(
         batch.confidence,
-        batch.pnl_pct,
+        pnl,
         job_id=job_id,
         created_at=created_at,
-        data_hash=batch.data_hash,
+        data_hash=provenance,
         sides=batch.sides if breakdown else None,
         model_names=batch.model_names if breakdown else (),
         model_actions=batch.model_actions if breakdown else None,
         live_config=base.config,
         forced=forced,
-        newest_trade_age_hours=trade_age_hours(batch.timestamps, now.timestamp()),
+        # One outlier timestamp cannot move the age (robust_time_range).
+        newest_trade_age_hours=None
+        if robust is None
+        else trade_age_hours([robust[1]], now.timestamp()),
         symbol_codes=batch.symbol_codes,
         symbol_names=batch.symbol_names,
         per_symbol=bool(getattr(args, "per_symbol", False)),
@@ -546,6 +770,9 @@ def _make_job(
     )
     status = STATUS_PENDING if proposal.acceptable else STATUS_REJECTED
     files = report_paths(paths.report_dir, job_id)
+    # The full list of findings lives next to the report; the report shows them grouped.
+    problem_lines = _problem_lines(summary)
+    problems_file = _problems_path(paths, now, f"calibration_{job_id}_problems")
     picture = render_reliability_png(
         proposal.reliability_raw,
         proposal.reliability_calibrated,
@@ -560,7 +787,10 @@ def _make_job(
         data_path=str(paths.data),
         data={
             **integrity_to_dict(summary),
+            **_findings_dict(summary),
+            **_data_summary(summary, outcome, batch.n_trades),
             "partial_last_line_ignored": batch.partial_last_line_ignored,
+            "problems_file": str(problems_file) if problem_lines else None,
         },
         authorization=_readiness_dict(readiness, forced=forced),
         base_version=base.version,
@@ -579,6 +809,8 @@ def _make_job(
         files.markdown,
         extra={"event": "report_written", "job_id": job_id, "path": files.markdown},
     )
+    if problem_lines:
+        _write_problems(problems_file, problem_lines)
     record = JobRecord(
         job_id=job_id,
         created_at=created_at,
@@ -596,7 +828,7 @@ def _make_job(
         base_config_sha256=base.sha256,
         report_markdown=str(files.markdown.resolve()),
         report_json=str(files.json.resolve()),
-        summary=_job_summary(proposal),
+        summary={**_job_summary(proposal), **_data_summary(summary, outcome, batch.n_trades)},
         recommendation=proposal.recommendation,
         reasons=proposal.do_not_apply_reasons(),
     ).with_status(
@@ -724,6 +956,8 @@ def _print_run(
         },
         "recommendation": proposal.recommendation,
         "reasons": list(proposal.do_not_apply_reasons()),
+        "outcome_definition": record.summary.get("outcome_definition"),
+        "duplicates_dropped": record.summary.get("duplicates_dropped", 0),
         "next_steps": {
             "review": f"cat {shlex.quote(files['markdown'])}",
             "approve": approve if deployable else None,
@@ -752,6 +986,15 @@ def _print_run(
         )
     lines += [
         f"   Risk: {risk.score:.1%} ({risk.category})",
+        (
+            f"   Outcome: {record.summary.get('outcome_definition_text', '')} "
+            f"({record.summary.get('trades_in_fit', proposal.n_trades)} trades in the fit"
+            + (
+                f"; {record.summary['duplicates_dropped']} duplicates dropped)"
+                if record.summary.get("duplicates_dropped")
+                else ")"
+            )
+        ),
         (
             f"   Out-of-sample MSE improvement: {improvement_text} "
             f"(confidence map {'ENABLED' if proposal.confidence_enabled else 'DISABLED'})"
@@ -826,7 +1069,7 @@ def _analysis_lines(analysis: ConfidenceAnalysis) -> list[str]:
 def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
     """Write the confidence analysis as JSON and CSV and print its headline numbers."""
     paths = ctx.paths
-    batch = _read_trades(ctx)
+    batch = _read_batch(ctx, ctx.now())
     if batch.n_trades == 0:
         raise DataIntegrityError(f"{paths.data}: no trades to analyze")
     analysis = analyze_confidence(

@@ -887,6 +887,56 @@ def _preflight_text(preflight: Mapping[str, Any] | None) -> str:
     )
 
 
+def _rate_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _dialect_rows(data: Mapping[str, Any]) -> list[list[Any]]:
+    # The win definition used and the system's other two, side by side (issue 9 §1).
+    rows: list[list[Any]] = []
+    if "outcome_definition_text" in data:
+        rows.append(
+            [
+                "Outcome definition",
+                (
+                    f"{data['outcome_definition_text']} "
+                    f"({data.get('trades_in_fit')} trades in the fit)"
+                ),
+            ]
+        )
+    labels = data.get("outcome_label")
+    if labels and labels.get("labelled"):
+        rows.append(
+            [
+                "Win rate by outcome_label (NEUTRAL counts as not won)",
+                f"{_rate_text(labels['win_rate'])} of {labels['labelled']} labelled",
+            ]
+        )
+        decided = labels["wins"] + labels["losses"]
+        rows.append(
+            [
+                "Win rate as the cadence service counts it, WIN/(WIN+LOSS)",
+                f"{_rate_text(labels['cadence_win_rate'])} ({labels['wins']}/{decided})",
+            ]
+        )
+    elif labels is not None:
+        rows.append(["Win rate by outcome_label", "n/a (no trade carries an outcome_label)"])
+    zoneless = data.get("zoneless_timestamps")
+    if zoneless and zoneless.get("count"):
+        first = ", ".join(str(n) for n in zoneless["first_lines"])
+        rows.append(
+            [
+                "Timestamps without a zone (read as UTC)",
+                f"{zoneless['count']} (first lines {first})",
+            ]
+        )
+    if data.get("duplicates_dropped"):
+        rows.append(["Duplicates dropped (--drop-duplicates)", data["duplicates_dropped"]])
+    if data.get("problems_file"):
+        rows.append(["Problems file", f"`{data['problems_file']}`"])
+    return rows
+
+
 def _data_md(doc: Mapping[str, Any]) -> list[str]:
     data, auth = doc["data"], doc["authorization"]
     rows = [
@@ -903,9 +953,12 @@ def _data_md(doc: Mapping[str, Any]) -> list[str]:
         ["Last trade", data["last_timestamp"]],
         ["Span", f"{data['span_days']:.2f} days"],
         ["File", f"`{doc['job']['data_path']}`"],
+        *_dialect_rows(data),
     ]
     lines = [f"## {MARKDOWN_SECTIONS[1]}", "", *_table(["Item", "Value"], rows), ""]
-    warnings = data["warnings"]
+    # The zone-less note is a table row (count and first lines), reported once.
+    tabled = {f["message"] for f in data.get("findings", ()) if f["kind"] == "zoneless_timestamp"}
+    warnings = [w for w in data["warnings"] if w not in tabled]
     if warnings:
         lines.append(f"**Warnings ({len(warnings)}):**")
         lines.append("")

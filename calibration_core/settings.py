@@ -14,6 +14,7 @@ __all__ = [
     "ENV_CADENCE_API",
     "ENV_CONFIG_PATH",
     "ENV_DATA_PATH",
+    "ENV_RECORDER_STORAGE",
     "ENV_REPORT_DIR",
     "ORIGIN_DEFAULT",
     "ORIGIN_ENV",
@@ -25,6 +26,8 @@ __all__ = [
 
 ENV_CONFIG_PATH = "CALIBRATION_CONFIG_PATH"
 ENV_DATA_PATH = "CLM_DATA_PATH"
+# The production recorder's own variable; used when CLM_DATA_PATH is not set.
+ENV_RECORDER_STORAGE = "SIMPLE_CLM_STORAGE"
 ENV_REPORT_DIR = "CALIBRATION_REPORT_DIR"
 ENV_CADENCE_API = "LEARNING_CADENCE_API"
 
@@ -65,15 +68,17 @@ class Paths:
 
     def origin(self, setting: str) -> str:
         """Return where ``setting`` came from: ``flag``, ``env`` or ``default``."""
-        return dict(self.origins).get(setting, ORIGIN_FLAG)
+        return dict(self.origins).get(setting, ORIGIN_FLAG).split(":", 1)[0]
 
     def origin_note(self, setting: str) -> str:
         """Return ``(default; set VAR)``, ``(from VAR)`` or ``(from --flag)`` for ``setting``."""
         _, variable, flag = PATH_SETTINGS[setting]
-        origin = self.origin(setting)
+        origin = dict(self.origins).get(setting, ORIGIN_FLAG)
         if origin == ORIGIN_DEFAULT:
             return f"(default; set {variable})"
-        return f"(from {variable})" if origin == ORIGIN_ENV else f"(from {flag})"
+        if origin.startswith(ORIGIN_ENV):
+            return f"(from {origin.partition(':')[2] or variable})"
+        return f"(from {flag})"
 
     @property
     def config_dir(self) -> Path:
@@ -119,6 +124,9 @@ def resolve_paths(
     Every path is made absolute against the working directory at this moment, so
     that what a job prints (and the commands it suggests) work from any directory.
 
+    The trades file falls back to ``SIMPLE_CLM_STORAGE`` (the recorder's own
+    variable) when ``CLM_DATA_PATH`` is not set.
+
     Parameters
     ----------
     data, config, report_dir : path-like, optional
@@ -137,11 +145,15 @@ def resolve_paths(
     origins: dict[str, str] = {}
 
     def pick(setting: str, flag: str | os.PathLike[str] | None, name: str, default: Path) -> Path:
-        value = env.get(name, "").strip()
+        # The trades file falls back to the recorder's own variable before the default.
+        names = [name, ENV_RECORDER_STORAGE] if setting == "data" else [name]
+        found = next(((n, v) for n in names if (v := env.get(n, "").strip())), None)
         if flag is not None:
             origins[setting], chosen = ORIGIN_FLAG, Path(flag)
-        elif value:
-            origins[setting], chosen = ORIGIN_ENV, Path(value)
+        elif found is not None:
+            # "env" or "env:<NAME>" when a fallback variable supplied it.
+            origins[setting] = ORIGIN_ENV if found[0] == name else f"{ORIGIN_ENV}:{found[0]}"
+            chosen = Path(found[1])
         else:
             origins[setting], chosen = ORIGIN_DEFAULT, default
         return chosen.absolute()

@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, open_regu
 from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from numpy.typing import ArrayLike, NDArray
 
@@ -45,9 +46,25 @@ __all__ = [
     "ACTION_HOLD",
     "ACTION_MISSING",
     "ACTION_SELL",
+    "CONTRADICTION_STOP_SHARE",
+    "DUPLICATE_WINDOW_S",
+    "FIRST_LINES_SHOWN",
+    "FUTURE_TOLERANCE_S",
+    "OUTCOME_LOSS",
+    "OUTCOME_NEUTRAL",
+    "OUTCOME_NONE",
+    "OUTCOME_WIN",
+    "STARVATION_HOURS",
+    "Finding",
     "IntegritySummary",
     "TradeBatch",
+    "find_duplicates",
+    "findings_hide_lines",
+    "format_findings",
+    "group_line_messages",
     "read_trades",
+    "refuse_future_closes",
+    "robust_time_range",
     "summarize_integrity",
 ]
 
@@ -61,18 +78,46 @@ _REQUIRED = (
     "exit_price",
     "actual_pnl_pct",
 )
-# The optional fields that are read, and so checked. trade_id, model_id and
-# entry_timestamp are in the contract too, but nothing here reads them: like
+# The other dialects' names of a required field (real_system.md §1): dialect A
+# and B write pnl_percent, dialect B writes action for the side.
+_ALIASES: Final = {"side": "action", "actual_pnl_pct": "pnl_percent"}
+# The optional fields that are read, and so checked. trade_id, model_id,
+# entry_timestamp and the dialects' duration_*, strategy_id, position_size and
+# exit_reason are optional and may be null; nothing here reads them: like
 # unknown fields they are passed over (a NaN token in them is still reported).
 _OPTIONAL_READ = (
     "model_breakdown",
+    "model_predictions",
     "consensus_count",
     "calibration_version",
     "calibrated_confidence",
+    "outcome_label",
+    *_ALIASES.values(),
 )
 _CHECKED_FIELDS: Final = frozenset(_REQUIRED + _OPTIONAL_READ)
 _ABSENT: Final = object()
-_SIDE_CODES: Final = {"BUY": ACTION_BUY, "SELL": ACTION_SELL}
+# LONG and SHORT are the production recorder's words for BUY and SELL.
+_SIDE_CODES: Final = {
+    "BUY": ACTION_BUY,
+    "SELL": ACTION_SELL,
+    "LONG": ACTION_BUY,
+    "SHORT": ACTION_SELL,
+}
+_SIDE_WORDS: Final = '"BUY", "SELL", "LONG" or "SHORT"'
+# The producer's own outcome_label (dialects A and B), kept for `run --outcome label`.
+OUTCOME_NONE: Final = -1
+OUTCOME_LOSS: Final = 0
+OUTCOME_WIN: Final = 1
+OUTCOME_NEUTRAL: Final = 2
+_OUTCOME_CODES: Final = {
+    None: OUTCOME_NONE,
+    "WIN": OUTCOME_WIN,
+    "LOSS": OUTCOME_LOSS,
+    "NEUTRAL": OUTCOME_NEUTRAL,
+}
+_ZONELESS_SHOWN: Final = 5
+_NAIVE_EPOCH: Final = datetime(1970, 1, 1)  # noqa: DTZ001 - zone-less stamps are UTC
+_MIN_TIMESTAMP_CHARS: Final = 11  # a date alone ("2026-02-09") has no time of day
 # Member votes are packed into one int as ``4 * model code + action offset``.
 _VOTE_OFFSETS: Final = {"HOLD": 0, "BUY": 1, "SELL": 2}
 _VOTE_ACTIONS = np.array([ACTION_HOLD, ACTION_BUY, ACTION_SELL, ACTION_MISSING], dtype=np.int8)
@@ -179,6 +224,17 @@ class TradeBatch:
     data_hash: str = ""
     partial_last_line_ignored: bool = False
     neutral_band_pct: float = attrs.field(default=NEUTRAL_PNL_BAND_PCT, converter=float)
+    outcome_labels: NDArray[np.int8] = attrs.field(
+        default=attrs.Factory(
+            lambda self: np.full(self.line_numbers.shape[0], OUTCOME_NONE, dtype=np.int8),
+            takes_self=True,
+        ),
+        converter=_int8_array,
+        eq=_ARRAY_EQ,
+        hash=False,
+    )
+    zoneless_count: int = 0
+    zoneless_first_lines: tuple[int, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         """Check that every column has one row per trade."""
@@ -197,6 +253,7 @@ class TradeBatch:
             "calibrated_confidence",
             "calibration_version_codes",
             "consensus_count",
+            "outcome_labels",
         ):
             shape = getattr(self, name).shape
             if shape != shape_1d:
@@ -292,6 +349,7 @@ class TradeBatch:
             consensus_count=self.consensus_count[index],
             model_actions=self.model_actions[index],
             model_confidence=self.model_confidence[index],
+            outcome_labels=self.outcome_labels[index],
         )
 
 
@@ -321,6 +379,9 @@ class _Row(NamedTuple):
     calibration_version: str | None
     consensus_count: int
     votes: tuple[tuple[str, str, float], ...]
+    outcome: int
+    zoneless: bool
+    pnl_field: str
 
 
 def _json_kind(value: object) -> str:
@@ -360,26 +421,38 @@ def _unit_problem(value: object, name: str) -> str | None:
     return problem
 
 
-def _timestamp_problem(value: object, name: str) -> tuple[str | None, float]:
-    """Parse an ISO-8601 time with a zone into epoch seconds, or say why not."""
+def _timestamp_problem(value: object, name: str) -> tuple[str | None, float, bool]:
+    """Parse an ISO-8601 time into epoch seconds, or say why not; also say if it had no zone.
+
+    A time without a zone (dialect B) is read as UTC.
+    """
     if type(value) is not str:
-        return f"{name} must be an ISO-8601 string (got {_json_kind(value)})", math.nan
+        return f"{name} must be an ISO-8601 string (got {_json_kind(value)})", math.nan, False
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return f"{name} is not ISO-8601 (got {_json_kind(value)})", math.nan
-    if parsed.tzinfo is None:
-        return f"{name} has no zone: add Z or +00:00 (got {_json_kind(value)})", math.nan
-    try:
-        epoch = parsed.timestamp()
-    except (ValueError, OverflowError):
-        epoch = math.nan
+        return f"{name} is not ISO-8601 (got {_json_kind(value)})", math.nan, False
+    zoneless = parsed.tzinfo is None
+    if not zoneless:
+        try:
+            epoch = parsed.timestamp()
+        except (ValueError, OverflowError):
+            epoch = math.nan
+    elif len(value) < _MIN_TIMESTAMP_CHARS:
+        return f"{name} has no time of day (got {_json_kind(value)})", math.nan, False
+    else:
+        # Zone-less is UTC: the same arithmetic as an aware stamp's timestamp(), and faster.
+        epoch = (parsed - _NAIVE_EPOCH).total_seconds()
     if not _EPOCH_MIN <= epoch <= _EPOCH_MAX:
         return (
-            f"{name} is out of range: in UTC it must fall between 0001-01-02 and 9999-12-30 "
-            f"(got {_json_kind(value)})"
-        ), math.nan
-    return None, epoch
+            (
+                f"{name} is out of range: in UTC it must fall between 0001-01-02 and 9999-12-30 "
+                f"(got {_json_kind(value)})"
+            ),
+            math.nan,
+            False,
+        )
+    return None, epoch, zoneless
 
 
 def _unicode_problem(value: str, name: str) -> str | None:
@@ -406,13 +479,15 @@ def _report_nonfinite(value: object, path: str, problems: list[str]) -> None:
             _report_nonfinite(item, f"{path}[{i}]", problems)
 
 
-def _check_vote(model: str, vote: object, problems: list[str]) -> tuple[str, str, float] | None:
+def _check_vote(
+    model: str, vote: object, problems: list[str], field: str = "model_breakdown"
+) -> tuple[str, str, float] | None:
     """Check one member model's vote; return it as ``(model, action, confidence)`` if sound."""
-    where = f"model_breakdown.{model}"
+    where = f"{field}.{model}"
     name_problem = (
-        "model_breakdown has an empty model name"
+        f"{field} has an empty model name"
         if not model
-        else _unicode_problem(model, "a model_breakdown name")
+        else _unicode_problem(model, f"a {field} name")
     )
     if name_problem:
         problems.append(name_problem)
@@ -441,12 +516,47 @@ def _check_vote(model: str, vote: object, problems: list[str]) -> tuple[str, str
     return model, action, float(confidence)
 
 
-def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float, int]:
-    """Check the required fields; return the close time (epoch s) and the side code."""
-    problems.extend(f"{name} is missing" for name in _REQUIRED if name not in record)
-    epoch, side_code = math.nan, 0
+def _field_name(record: dict[str, Any], name: str) -> str:
+    """Return the key a record uses for a required field (its name, else its alias)."""
+    alias = _ALIASES.get(name)
+    return alias if name not in record and alias is not None and alias in record else name
+
+
+def _pnl_problem(value: object, name: str) -> str | None:
+    """Say why a PnL breaks its rule (a finite number within ±MAX_ABS_PNL_PCT), or None."""
+    problem = _number_problem(value, name)
+    if problem is None and not -MAX_ABS_PNL_PCT <= value <= MAX_ABS_PNL_PCT:  # type: ignore[operator]
+        bound = f"{MAX_ABS_PNL_PCT:,.0f}"
+        problem = f"{name} must be within ±{bound} percent (got {_json_kind(value)})"
+    return problem
+
+
+def _check_pnl(record: dict[str, Any], problems: list[str]) -> tuple[float, str]:
+    """Check the PnL under either name; both present and different is an error."""
+    present = [name for name in ("actual_pnl_pct", "pnl_percent") if name in record]
+    found = len(problems)
+    problems.extend(problem for name in present if (problem := _pnl_problem(record[name], name)))
+    if len(problems) > found or not present:
+        return math.nan, present[0] if present else "actual_pnl_pct"
+    values = [float(record[name]) for name in present]
+    if len(values) == 2 and values[0] != values[1]:  # noqa: PLR2004 - the two names
+        problems.append(
+            f"actual_pnl_pct ({values[0]!r}) and pnl_percent ({values[1]!r}) differ; "
+            "they are one field under two names"
+        )
+    return values[0], present[0]
+
+
+def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float, int, bool]:
+    """Check the required fields; return the close time (epoch s), side code and zone-less flag."""
+    for name in _REQUIRED:
+        alias = _ALIASES.get(name)
+        if name not in record and (alias is None or alias not in record):
+            also = f" (and so is its other name {alias})" if alias else ""
+            problems.append(f"{name} is missing{also}")
+    epoch, side_code, zoneless = math.nan, 0, False
     if "timestamp" in record:
-        problem, epoch = _timestamp_problem(record["timestamp"], "timestamp")
+        problem, epoch, zoneless = _timestamp_problem(record["timestamp"], "timestamp")
         if problem:
             problems.append(problem)
     symbol = record.get("symbol", "-")
@@ -456,17 +566,18 @@ def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float,
         problems.append("symbol is empty")
     elif problem := _unicode_problem(symbol, "symbol"):
         problems.append(problem)
-    side = record.get("side", "BUY")
+    side_name = _field_name(record, "side")
+    side = record.get(side_name, "BUY")
     if type(side) is str and side in _SIDE_CODES:
         side_code = _SIDE_CODES[side]
     else:
-        problems.append(f'side must be "BUY" or "SELL" (got {_json_kind(side)})')
+        problems.append(f"{side_name} must be {_SIDE_WORDS} (got {_json_kind(side)})")
     problems.extend(
         problem
-        for name in ("confidence", "entry_price", "exit_price", "actual_pnl_pct")
+        for name in ("confidence", "entry_price", "exit_price")
         if name in record and (problem := _required_number_problem(record[name], name))
     )
-    return epoch, side_code
+    return epoch, side_code, zoneless
 
 
 def _required_number_problem(value: object, name: str) -> str | None:
@@ -474,13 +585,7 @@ def _required_number_problem(value: object, name: str) -> str | None:
     if name == "confidence":
         return _unit_problem(value, name)
     problem = _number_problem(value, name)
-    if problem is not None:
-        return problem
-    if name == "actual_pnl_pct":
-        if not -MAX_ABS_PNL_PCT <= value <= MAX_ABS_PNL_PCT:  # type: ignore[operator]
-            bound = f"{MAX_ABS_PNL_PCT:,.0f}"
-            problem = f"{name} must be within ±{bound} percent (got {_json_kind(value)})"
-    elif not value > 0:  # type: ignore[operator]
+    if problem is None and not value > 0:  # type: ignore[operator]
         problem = f"{name} must be > 0 (got {value!r})"
     return problem
 
@@ -509,15 +614,29 @@ def _check_optional(
     elif version is not None and (problem := _unicode_problem(version, "calibration_version")):
         problems.append(problem)
     votes: list[tuple[str, str, float]] = []
-    breakdown = record.get("model_breakdown", {})
+    # Dialect B calls the member votes model_predictions.
+    field = "model_predictions" if "model_breakdown" not in record else "model_breakdown"
+    breakdown = record.get(field, {})
     if type(breakdown) is dict:
         for model, vote in breakdown.items():
-            checked = _check_vote(model, vote, problems)
+            checked = _check_vote(model, vote, problems, field)
             if checked is not None:
                 votes.append(checked)
     else:
-        problems.append(f"model_breakdown must be an object (got {_json_kind(breakdown)})")
+        problems.append(f"{field} must be an object (got {_json_kind(breakdown)})")
     return consensus, calibrated, version, tuple(votes)
+
+
+def _check_outcome_label(record: dict[str, Any], problems: list[str]) -> int:
+    """Check the producer's optional outcome_label; return its code."""
+    label = record.get("outcome_label")
+    if type(label) is str and label in _OUTCOME_CODES:
+        return _OUTCOME_CODES[label]
+    if label is not None:
+        problems.append(
+            f'outcome_label must be "WIN", "LOSS", "NEUTRAL" or null (got {_json_kind(label)})'
+        )
+    return OUTCOME_NONE
 
 
 def _check_record(record: object) -> tuple[list[str], _Row | None]:
@@ -536,8 +655,10 @@ def _check_record(record: object) -> tuple[list[str], _Row | None]:
     if type(record) is not dict:
         return [f"not a JSON object (got {_json_kind(record)})"], None
     problems: list[str] = []
-    epoch, side = _check_required(record, problems)
+    epoch, side, zoneless = _check_required(record, problems)
+    pnl, pnl_field = _check_pnl(record, problems)
     consensus, calibrated, version, votes = _check_optional(record, problems)
+    outcome = _check_outcome_label(record, problems)
     # A NaN/Infinity token in a field that is not read is still not JSON; the
     # fields that are read have said so already.
     for key, value in record.items():
@@ -552,11 +673,14 @@ def _check_record(record: object) -> tuple[list[str], _Row | None]:
         float(record["confidence"]),
         float(record["entry_price"]),
         float(record["exit_price"]),
-        float(record["actual_pnl_pct"]),
+        pnl,
         calibrated,
         version,
         consensus,
         votes,
+        outcome,
+        zoneless,
+        pnl_field,
     )
 
 
@@ -577,7 +701,8 @@ _FAST_PATH_MISSES = (
     RecursionError,
     OverflowError,
 )
-_INT_COLUMNS = 6  # line number, symbol, side, calibration version, consensus, number of votes
+# line number, symbol, side, calibration version, consensus, number of votes, outcome label
+_INT_COLUMNS = 7
 _FLOAT_COLUMNS = 6  # timestamp, confidence, entry, exit, pnl, calibrated confidence
 
 
@@ -618,6 +743,8 @@ class _Reader:
         self.symbols: dict[str, int] = {}
         self.versions: dict[str | None, int] = {None: -1}
         self.model_bases: dict[str, int] = {}
+        # Zone-less close times (dialect B) are read as UTC and reported once.
+        self.zoneless = array.array("q")
         self.nonfinite_seen: list[str] = []
         # Keys repeated inside one object of the line being decoded: json keeps
         # the last silently, which would let a second "side" flip a trade.
@@ -662,9 +789,12 @@ class _Reader:
         nan = math.nan
         absent = _ABSENT
         side_codes = _SIDE_CODES
+        outcome_codes = _OUTCOME_CODES
         vote_offsets = _VOTE_OFFSETS
+        naive_epoch = _NAIVE_EPOCH
         symbols, versions, model_bases = self.symbols, self.versions, self.model_bases
         warnings = self.warnings
+        zoneless_append = self.zoneless.append
         ints_extend = self.ints.extend
         floats_extend = self.floats.extend
         votes, vote_confidence = self.votes, self.vote_confidence
@@ -681,18 +811,33 @@ class _Reader:
                 record, end = scan(line, 0)
                 if end != len(line) or nonfinite_seen or duplicates_seen:
                     raise _SlowPath
-                stamp = fromiso(record["timestamp"])
-                if stamp.tzinfo is None:
-                    raise _SlowPath
-                epoch = stamp.timestamp()
+                text = record["timestamp"]
+                stamp = fromiso(text)
+                zoneless = stamp.tzinfo is None
+                if zoneless:
+                    if len(text) < _MIN_TIMESTAMP_CHARS:
+                        raise _SlowPath
+                    epoch = (stamp - naive_epoch).total_seconds()
+                else:
+                    epoch = stamp.timestamp()
                 if not epoch_min <= epoch <= epoch_max:
                     raise _SlowPath
+                get = record.get
                 symbol = symbols[record["symbol"]]
-                side = side_codes[record["side"]]
+                side = get("side", absent)
+                side = side_codes[record["action"] if side is absent else side]
                 conf = record["confidence"]
                 entry = record["entry_price"]
                 exit_ = record["exit_price"]
-                pnl = record["actual_pnl_pct"]
+                pnl = get("actual_pnl_pct", absent)
+                if pnl is absent:
+                    pnl = record["pnl_percent"]
+                    pnl_field = "pnl_percent"
+                elif "pnl_percent" in record:
+                    raise _SlowPath  # both names: the slow path compares them
+                else:
+                    pnl_field = "actual_pnl_pct"
+                outcome = outcome_codes[get("outcome_label")]
                 if not (
                     type(conf) is float
                     and 0.0 <= conf <= 1.0
@@ -704,7 +849,6 @@ class _Reader:
                     and -pnl_max <= pnl <= pnl_max
                 ):
                     raise _SlowPath
-                get = record.get
                 consensus = get("consensus_count", absent)
                 if consensus is absent:
                     consensus = -1
@@ -717,6 +861,8 @@ class _Reader:
                     raise _SlowPath
                 version = versions[get("calibration_version")]
                 breakdown = get("model_breakdown", absent)
+                if breakdown is absent:
+                    breakdown = get("model_predictions", absent)
                 row_votes = 0
                 if breakdown is not absent:
                     if type(breakdown) is not dict:
@@ -738,12 +884,12 @@ class _Reader:
                 n_votes += self._feed_slow(line, lineno)
                 continue
             n_votes += row_votes
-            ints_extend((lineno, symbol, side, version, consensus, row_votes))
+            ints_extend((lineno, symbol, side, version, consensus, row_votes, outcome))
             floats_extend((epoch, conf, entry, exit_, pnl, calibrated))
+            if zoneless:
+                zoneless_append(lineno)
             if pnl == 0.0:
-                warnings.append(
-                    f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
-                )
+                warnings.append(f"{self.name}:{lineno}: {pnl_field} is exactly 0.0 (suspect data)")
 
     def _decode_slow(self, line: str) -> tuple[str | None, object]:
         """Decode one line, or say why it is not one JSON value without repeated keys."""
@@ -789,13 +935,17 @@ class _Reader:
             if model not in self.model_bases and not MODEL_NAME_PATTERN.fullmatch(model):
                 self.warnings.append(
                     f"{self.name}:{lineno}: model {model!r} cannot be a config key (names "
-                    f"must match {MODEL_NAME_PATTERN.pattern}); the ensemble weights step is "
+                    f"must match {MODEL_NAME_PATTERN.pattern}), so the ensemble weights step is "
                     "skipped"
                 )
             base = self.model_bases.setdefault(model, 4 * len(self.model_bases))
             self.votes.append(base + _VOTE_OFFSETS[action])
             self.vote_confidence.append(confidence)
-        self.ints.extend((lineno, symbol, row.side, version, row.consensus_count, len(row.votes)))
+        self.ints.extend(
+            (lineno, symbol, row.side, version, row.consensus_count, len(row.votes), row.outcome)
+        )
+        if row.zoneless:
+            self.zoneless.append(lineno)
         self.floats.extend(
             (
                 row.timestamp,
@@ -808,7 +958,7 @@ class _Reader:
         )
         if row.pnl_pct == 0.0:
             self.warnings.append(
-                f"{self.name}:{lineno}: actual_pnl_pct is exactly 0.0 (suspect data)"
+                f"{self.name}:{lineno}: {row.pnl_field} is exactly 0.0 (suspect data)"
             )
         return len(row.votes)
 
@@ -868,6 +1018,9 @@ class _Reader:
             data_hash=data_hash,
             partial_last_line_ignored=partial,
             neutral_band_pct=neutral_band_pct,
+            outcome_labels=ints[:, 6],
+            zoneless_count=len(self.zoneless),
+            zoneless_first_lines=tuple(self.zoneless[:_ZONELESS_SHOWN]),
         )
 
 
@@ -1035,13 +1188,69 @@ def read_trades(
 # --------------------------------------------------------------------------- dataset level
 
 
+# The pathologies of real_system.md §2 (issue 9 §2).
+DUPLICATE_WINDOW_S: Final = 60.0
+FUTURE_TOLERANCE_S: Final = 300.0
+STARVATION_HOURS: Final = 2.0
+CONTRADICTION_STOP_SHARE: Final = 0.10
+FIRST_LINES_SHOWN: Final = 5
+_MAX_GROUPS_SHOWN: Final = 12
+_ROBUST_MIN_TRADES: Final = 3
+
+
+@attrs.frozen
+class Finding:
+    """One kind of integrity problem: its one-line message, how many records, which lines.
+
+    ``lines`` holds every line number concerned (for ``--json`` and the
+    problems file); ``pairs`` holds ``(repeat, original)`` line pairs for
+    duplicated records. ``stop`` findings refuse the run; the others warn.
+    """
+
+    kind: str
+    stop: bool
+    message: str
+    count: int
+    lines: tuple[int, ...] = ()
+    pairs: tuple[tuple[int, int], ...] = ()
+
+    def first_lines_text(self) -> str:
+        """Return ``"lines 2↔1, 4↔3, …"`` or ``"lines 3, 8, …"`` for the first few records."""
+        if self.pairs:
+            shown = [f"{a}↔{b}" for a, b in self.pairs[:FIRST_LINES_SHOWN]]
+            more = len(self.pairs) > FIRST_LINES_SHOWN
+        else:
+            shown = [str(n) for n in self.lines[:FIRST_LINES_SHOWN]]
+            more = max(len(self.lines), self.count) > len(shown)
+        if not shown:
+            return ""
+        return (
+            f"line{'s' if len(shown) > 1 or more else ''} {', '.join(shown)}{', …' if more else ''}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready finding with the full list of lines."""
+        return {
+            "kind": self.kind,
+            "stop": self.stop,
+            "message": self.message,
+            "count": self.count,
+            "lines": list(self.lines),
+            "pairs": [list(p) for p in self.pairs],
+        }
+
+
 @attrs.frozen
 class IntegritySummary:
     """What the checklist's data-integrity step (phase 0.2) found in a TradeBatch.
 
     ``problems`` are dataset-level failures that stop a calibration run;
-    ``warnings`` are the batch's suspect lines. Rates are shares of all trades
-    (0.0 for an empty batch); NEUTRAL trades also count as WIN or LOSS.
+    ``warnings`` are the batch's suspect lines and the warning findings. Rates
+    are shares of all trades (0.0 for an empty batch); NEUTRAL trades also
+    count as WIN or LOSS. ``findings`` group the pathologies by kind;
+    ``starvation`` says why the data is starved (newest close older than
+    ``STARVATION_HOURS``), which refuses ``run`` unless forced. The
+    ``label_*`` counts follow the producer's ``outcome_label`` where present.
     """
 
     source: str
@@ -1061,11 +1270,32 @@ class IntegritySummary:
     span_days: float
     problems: tuple[str, ...]
     warnings: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()
+    zoneless_count: int = 0
+    zoneless_first_lines: tuple[int, ...] = ()
+    duplicates_dropped: int = 0
+    newest_age_hours: float | None = None
+    starvation: str | None = None
+    labelled: int = 0
+    label_wins: int = 0
+    label_losses: int = 0
+    label_neutral: int = 0
 
     @property
     def ok(self) -> bool:
         """Whether the dataset passes phase 0.2 (no problems; warnings allowed)."""
         return not self.problems
+
+    @property
+    def cadence_win_rate(self) -> float | None:
+        """The cadence service's win rate, WIN / (WIN + LOSS) by ``outcome_label``."""
+        decided = self.label_wins + self.label_losses
+        return self.label_wins / decided if decided else None
+
+    @property
+    def label_win_rate(self) -> float | None:
+        """Share of labelled trades whose ``outcome_label`` is WIN (NEUTRAL counts as not won)."""
+        return self.label_wins / self.labelled if self.labelled else None
 
 
 def _plural(count: int, noun: str) -> str:
@@ -1076,24 +1306,217 @@ def _iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def summarize_integrity(batch: TradeBatch) -> IntegritySummary:
+def robust_time_range(timestamps: ArrayLike) -> tuple[float, float] | None:
+    """Return the oldest and newest close times that one outlier cannot move.
+
+    With three or more trades these are the second-oldest and second-newest
+    close, so a single stray timestamp (a 1970 or a far-future stamp) cannot
+    stretch a span or hide the age of the data; below three, the plain range.
+    None without trades.
+    """
+    stamps = np.asarray(timestamps, dtype=np.float64)
+    n = stamps.size
+    if n == 0:
+        return None
+    if n < _ROBUST_MIN_TRADES:
+        return float(stamps.min()), float(stamps.max())
+    part = np.partition(stamps, (1, n - 2))
+    return float(part[1]), float(part[n - 2])
+
+
+def find_duplicates(batch: TradeBatch) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Find records that repeat an earlier one: same symbol, side, prices and PnL within 60 s.
+
+    Parameters
+    ----------
+    batch : TradeBatch
+        The trades as read (any order).
+
+    Returns
+    -------
+    repeats : ndarray of bool, shape (n_trades,)
+        True on every repeat; the first record of each run of repeats is False,
+        so ``batch.select(~repeats)`` keeps it.
+    pairs : ndarray of int64, shape (k, 2)
+        ``(repeat line, line it repeats)``, in the repeats' line order.
+
+    Notes
+    -----
+    Records with equal keys are ordered by close time (then line); each one
+    closed within ``DUPLICATE_WINDOW_S`` of the previous copy repeats it.
+    """
+    n = batch.n_trades
+    repeats = np.zeros(n, dtype=np.bool_)
+    if n < 2:  # noqa: PLR2004 - a repeat needs two records
+        return repeats, np.empty((0, 2), dtype=np.int64)
+    keys = (
+        batch.symbol_codes,
+        batch.sides,
+        batch.entry_price,
+        batch.exit_price,
+        batch.pnl_pct,
+    )
+    order = np.lexsort((batch.line_numbers, batch.timestamps, *reversed(keys)))
+    same = np.diff(batch.timestamps[order]) <= DUPLICATE_WINDOW_S
+    for column in keys:
+        ordered = column[order]
+        same &= ordered[1:] == ordered[:-1]
+    later, earlier = order[1:][same], order[:-1][same]
+    repeats[later] = True
+    pairs = np.column_stack((batch.line_numbers[later], batch.line_numbers[earlier]))
+    pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    return repeats, pairs
+
+
+def _duplicate_finding(batch: TradeBatch) -> Finding | None:
+    repeats, pairs = find_duplicates(batch)
+    count = int(repeats.sum())
+    if not count:
+        return None
+    pair_tuples = tuple((int(a), int(b)) for a, b in pairs.tolist())
+    return Finding(
+        kind="duplicates",
+        stop=True,
+        message=(
+            f"{_plural(count, 'record')} repeat an earlier one (same symbol, side, prices and "
+            f"PnL, closed within {DUPLICATE_WINDOW_S:.0f} s); "
+            "`run --drop-duplicates` keeps the first of each"
+        ),
+        count=count,
+        lines=tuple(a for a, _ in pair_tuples),
+        pairs=pair_tuples,
+    )
+
+
+def _contradiction_finding(batch: TradeBatch) -> Finding | None:
+    move = np.sign(batch.exit_price - batch.entry_price)
+    outcome = np.sign(batch.pnl_pct)
+    contradicts = batch.sides.astype(np.float64) * move * outcome < 0.0
+    count = int(contradicts.sum())
+    if not count:
+        return None
+    nonzero = int(np.count_nonzero(batch.pnl_pct))
+    share = count / nonzero if nonzero else 1.0
+    stop = share >= CONTRADICTION_STOP_SHARE
+    verdict = (
+        f"at least {CONTRADICTION_STOP_SHARE:.0%}: the side cannot be trusted"
+        if stop
+        else f"below the {CONTRADICTION_STOP_SHARE:.0%} stop"
+    )
+    return Finding(
+        kind="side_contradicts_pnl",
+        stop=stop,
+        message=(
+            f"{_plural(count, 'trade')} ({share:.1%} of the {nonzero} with a nonzero PnL) "
+            f"carry a side that contradicts their prices and PnL ({verdict})"
+        ),
+        count=count,
+        lines=tuple(batch.line_numbers[contradicts].tolist()),
+    )
+
+
+def _future_finding(batch: TradeBatch, now: float) -> Finding | None:
+    future = batch.timestamps > now + FUTURE_TOLERANCE_S
+    count = int(future.sum())
+    if not count:
+        return None
+    latest = _iso_utc(float(batch.timestamps[future].max()))
+    return Finding(
+        kind="future_close",
+        stop=True,
+        message=(
+            f"{_plural(count, 'trade')} closed more than {FUTURE_TOLERANCE_S / 60:.0f} min "
+            f"in the future (latest {latest}): a clock or producer error"
+        ),
+        count=count,
+        lines=tuple(batch.line_numbers[future].tolist()),
+    )
+
+
+def _zoneless_finding(batch: TradeBatch) -> Finding | None:
+    if not batch.zoneless_count:
+        return None
+    return Finding(
+        kind="zoneless_timestamp",
+        stop=False,
+        message=(
+            f"{_plural(batch.zoneless_count, 'timestamp')} without a zone, read as UTC "
+            "(dialect B writes them)"
+        ),
+        count=batch.zoneless_count,
+        lines=batch.zoneless_first_lines,
+    )
+
+
+def _spread_finding(batch: TradeBatch) -> Finding | None:
+    # Imported here: analysis is the pure core's big module, and trades is imported
+    # by jobs that never need it.
+    from calibration_core.analysis import confidence_spread_problem  # noqa: PLC0415
+
+    problem = confidence_spread_problem(batch.confidence)
+    if problem is None:
+        return None
+    return Finding(
+        kind="no_confidence_spread",
+        stop=False,
+        message=f"{problem}: no confidence map will be proposed (weights may still be)",
+        count=batch.n_trades,
+    )
+
+
+def refuse_future_closes(batch: TradeBatch, now: float) -> None:
+    """Raise DataIntegrityError when a close lies more than 5 min after ``now``.
+
+    ``monitor`` and ``compare`` call it so that one far-future stamp cannot
+    fall into a window or a "most recent" selection.
+
+    Raises
+    ------
+    DataIntegrityError
+        With the finding's one-line message, its first lines, and every line.
+    """
+    finding = _future_finding(batch, now)
+    if finding is not None:
+        name = Path(batch.source).name or batch.source
+        raise DataIntegrityError(
+            f"{batch.source}: {finding.message} ({finding.first_lines_text()})",
+            problems=tuple(f"{name}:{n}: closed in the future" for n in finding.lines),
+            shown=(),
+        )
+
+
+def summarize_integrity(
+    batch: TradeBatch, *, now: float | None = None, duplicates_dropped: int = 0
+) -> IntegritySummary:
     """Summarise a TradeBatch and check the dataset-level rules of phase 0.2.
 
     Parameters
     ----------
     batch : TradeBatch
         The trades as read.
+    now : float, optional
+        The current time (epoch seconds). With it, closes in the future stop
+        the run and a newest close older than ``STARVATION_HOURS`` is
+        starvation; without it neither is judged.
+    duplicates_dropped : int, optional
+        How many repeated records ``run --drop-duplicates`` removed before
+        this summary; recorded as it is.
 
     Returns
     -------
     IntegritySummary
-        Counts, rates, time range and the dataset-level problems.
+        Counts, rates, time range, the dataset-level problems and the findings.
 
     Notes
     -----
     The rules: at least ``MIN_TRADES_FOR_CALIBRATION`` trades, at least 2
-    symbols, at least 1 WIN (``actual_pnl_pct > 0``) and at least 1 LOSS
-    (``actual_pnl_pct < 0``). Line-level rules were enforced by `read_trades`.
+    symbols, at least 1 WIN (PnL > 0) and at least 1 LOSS (PnL < 0). Stops:
+    repeated records, a close more than 5 min in the future, and sides that
+    contradict prices and PnL on at least 10 % of the trades with a nonzero
+    PnL (fewer is a warning). The span and the newest close's age use
+    :func:`robust_time_range`, so one outlier timestamp cannot move them.
+    Line-level rules were enforced by `read_trades`. Every check is a
+    vectorised pass over the columns.
     """
     n = batch.n_trades
     symbols = batch.symbols()
@@ -1109,9 +1532,28 @@ def summarize_integrity(batch: TradeBatch) -> IntegritySummary:
         named = f" ({', '.join(symbols)})" if symbols else ""
         problems.append(f"only {_plural(len(symbols), 'symbol')}{named}; at least 2 are required")
     if wins == 0:
-        problems.append("no WIN trade (actual_pnl_pct > 0); at least 1 is required")
+        problems.append("no WIN trade (PnL > 0); at least 1 is required")
     if losses == 0:
-        problems.append("no LOSS trade (actual_pnl_pct < 0); at least 1 is required")
+        problems.append("no LOSS trade (PnL < 0); at least 1 is required")
+    found = [
+        _duplicate_finding(batch),
+        _future_finding(batch, now) if now is not None else None,
+        _contradiction_finding(batch),
+        _spread_finding(batch),
+        _zoneless_finding(batch),
+    ]
+    findings = tuple(f for f in found if f is not None)
+    problems.extend(f.message for f in findings if f.stop)
+    robust = robust_time_range(batch.timestamps)
+    newest_age = (now - robust[1]) / 3600.0 if robust is not None and now is not None else None
+    starvation = None
+    if newest_age is not None and newest_age > STARVATION_HOURS:
+        age = f"{newest_age:.1f} h" if newest_age < 48.0 else f"{newest_age / 24.0:.1f} days"  # noqa: PLR2004 - days from two days on, as format_age
+        starvation = (
+            f"SimpleCLM STARVATION: the newest close is {age} old "
+            f"(no trade for more than {STARVATION_HOURS:.0f} h)"
+        )
+    labels = batch.outcome_labels
     return IntegritySummary(
         source=batch.source,
         data_hash=batch.data_hash,
@@ -1127,7 +1569,92 @@ def summarize_integrity(batch: TradeBatch) -> IntegritySummary:
         neutral_rate=neutral / n if n else 0.0,
         first_timestamp=_iso_utc(float(batch.timestamps.min())) if n else None,
         last_timestamp=_iso_utc(float(batch.timestamps.max())) if n else None,
-        span_days=batch.time_span_days,
+        span_days=(robust[1] - robust[0]) / _SECONDS_PER_DAY if robust is not None else 0.0,
         problems=tuple(problems),
-        warnings=batch.warnings,
+        warnings=batch.warnings + tuple(f.message for f in findings if not f.stop),
+        findings=findings,
+        zoneless_count=batch.zoneless_count,
+        zoneless_first_lines=batch.zoneless_first_lines,
+        duplicates_dropped=duplicates_dropped,
+        newest_age_hours=newest_age,
+        starvation=starvation,
+        labelled=int(np.count_nonzero(labels != OUTCOME_NONE)),
+        label_wins=int(np.count_nonzero(labels == OUTCOME_WIN)),
+        label_losses=int(np.count_nonzero(labels == OUTCOME_LOSS)),
+        label_neutral=int(np.count_nonzero(labels == OUTCOME_NEUTRAL)),
     )
+
+
+# --------------------------------------------------------------------------- short output
+
+_LINE_PREFIX = re.compile(r"^(?P<name>.*?):(?P<line>\d+): (?P<reason>.*)$")
+_GOT = re.compile(r" \(got .*\)$| at column \d+")
+
+
+def group_line_messages(messages: Sequence[str], *, stop: bool) -> tuple[Finding, ...]:
+    """Group ``file:line: reason`` messages by reason (values left out), in first-seen order.
+
+    A line with several reasons (``a; b``) counts under each. Messages
+    without a line number are a group of their own.
+    """
+    groups: dict[str, list[int]] = {}
+    examples: dict[str, str] = {}
+    for text in messages:
+        match = _LINE_PREFIX.match(text)
+        if match is None:
+            groups.setdefault(text, [])
+            examples.setdefault(text, text)
+            continue
+        lineno = int(match["line"])
+        for reason in match["reason"].split("; "):
+            key = _GOT.sub("", reason)
+            groups.setdefault(key, []).append(lineno)
+            examples.setdefault(key, reason)
+    return tuple(
+        Finding(
+            kind="line",
+            stop=stop,
+            message=_group_message(key, examples[key], len(lines)),
+            count=max(len(lines), 1),
+            lines=tuple(lines),
+        )
+        for key, lines in groups.items()
+    )
+
+
+def _group_message(key: str, example: str, count: int) -> str:
+    """Return the group's reason, with the first line's left-out value as an example."""
+    if count <= 1 or example == key:
+        return example
+    left_out = " ".join(m.group(0).strip() for m in _GOT.finditer(example))
+    return f"{key}, e.g. {left_out}"
+
+
+def findings_hide_lines(findings: Sequence[Finding], *, limit: int = _MAX_GROUPS_SHOWN) -> bool:
+    """Return True when `format_findings` would leave out a kind or a line number.
+
+    Only then does an operator need the problems file: a short list is shown whole.
+    """
+    return len(findings) > limit or any(
+        max(len(f.pairs), len(f.lines), f.count) > FIRST_LINES_SHOWN for f in findings
+    )
+
+
+def format_findings(findings: Sequence[Finding], *, limit: int = _MAX_GROUPS_SHOWN) -> list[str]:
+    """Return one line per finding (at most ``limit``, then one line saying how many more).
+
+    Each line is ``❌``/``⚠️`` + message + count + the first few line numbers,
+    so any number of bad records prints in a few lines.
+    """
+    out = []
+    for finding in findings[:limit]:
+        mark = "❌" if finding.stop else "⚠️ "
+        where = finding.first_lines_text()
+        count = f"{_plural(finding.count, 'record')}" if finding.kind == "line" else ""
+        tail = "; ".join(part for part in (count, where) if part)
+        out.append(f"{mark} {finding.message}" + (f" — {tail}" if tail else ""))
+    if len(findings) > limit:
+        out.append(
+            f"… and {len(findings) - limit} more kinds (all are in --json and the problems file)"
+        )
+    return out

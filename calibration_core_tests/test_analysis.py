@@ -20,6 +20,7 @@ from calibration_core.analysis import (
     choose_current_weights,
     compare_metrics,
     confidence_mapping_table,
+    confidence_spread_problem,
     evaluate_consensus,
     evaluate_out_of_sample,
     evaluate_per_symbol,
@@ -744,3 +745,57 @@ class TestSameRuleEverywhere:
         assert analysis.gate is not None
         assert analysis.gate.n == analysis.n_evaluated
         assert "but is not distinguishable from noise at" in analysis.reason
+
+
+class TestConfidenceSpread:
+    @pytest.mark.parametrize(
+        ("values", "expected"),
+        [
+            ([0.7] * 50, "confidence takes only 1 distinct value (0.7)"),
+            (
+                [0.6, 0.7, 0.8, 0.9] * 20,
+                "confidence takes only 4 distinct values (0.6, 0.7, 0.8, 0.9)",
+            ),
+            (
+                [0.70, 0.701, 0.702, 0.703, 0.704, 0.705] * 10,
+                "confidence spans only 0.0050 (0.7 to 0.705)",
+            ),
+        ],
+    )
+    def test_no_spread_names_the_values(self, values: list[float], expected: str) -> None:
+        """Fewer than 5 distinct values, or a span under 0.02, is refused naming the values."""
+        problem = confidence_spread_problem(values)
+        assert problem is not None
+        assert problem.startswith(expected)
+
+    def test_enough_spread_is_fine(self) -> None:
+        """Five values over 0.04 carry a ranking."""
+        assert confidence_spread_problem([0.60, 0.61, 0.62, 0.63, 0.64]) is None
+        assert confidence_spread_problem([]) is None
+
+    def test_proposal_refuses_the_map_but_analyses_the_weights(self) -> None:
+        """Constant confidence: map disabled with the reason; the weights are still analysed."""
+        rng = np.random.default_rng(3)
+        n = 300
+        pnl = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+        sides = np.where(rng.random(n) < 0.5, ACTION_BUY, ACTION_SELL)
+        good = np.where(pnl > 0, sides, -sides)
+        actions = np.column_stack(
+            [np.where(rng.random(n) < p, good, -good) for p in (0.8, 0.55, 0.5)]
+        ).astype(np.int8)
+        proposal = build_proposal(
+            np.full(n, 0.7),
+            pnl,
+            job_id="cal_20260210_000000",
+            created_at="2026-02-10T00:00:00+00:00",
+            data_hash="sha256:x",
+            sides=sides,
+            model_names=("a", "b", "c"),
+            model_actions=actions,
+        )
+        assert proposal.confidence_enabled is False
+        assert proposal.config.confidence.enabled is False
+        assert proposal.confidence_reason.startswith(
+            "confidence map refused: confidence takes only 1 distinct value (0.7)"
+        )
+        assert proposal.weights.status != "skipped"

@@ -9,7 +9,6 @@ send ``100 Continue`` forever, accept and stay silent.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -40,6 +39,7 @@ from calibration_core.cadence import (
     notify_deployment,
     query_readiness_api,
 )
+from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.trades import IntegritySummary
 from calibration_core_tests.deploy_helpers import make_tree, ticking_clock, version_id
@@ -47,7 +47,6 @@ from calibration_core_tests.deploy_helpers import make_tree, ticking_clock, vers
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-GENERATOR_PATH = Path(__file__).resolve().parents[1] / "scripts" / "generate_example_trades.py"
 
 # How long a test lets the client wait, and how much later than that it must be back.
 TIMEOUT = 0.5
@@ -960,14 +959,8 @@ class TestAssessReadiness:
 
 def _fresh_trades(path: Path, n: int = 300) -> None:
     """Write generated trades whose newest close is about half an hour old."""
-    spec = importlib.util.spec_from_file_location("generate_example_trades", GENERATOR_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    start = datetime.now(UTC) - timedelta(days=4, minutes=30)
     path.parent.mkdir(parents=True, exist_ok=True)
-    module.write_trades(path, n=n, days=4.0, start=start.isoformat())
+    write_example_trades(path, n_trades=n, days=4.0, end=datetime.now(UTC) - timedelta(minutes=30))
 
 
 def _cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -358,3 +358,18 @@ class TestRegistration:
         assert cli_monitor._DEFAULT_BASELINE_TRADES == monitor.DEFAULT_BASELINE_TRADES
         assert cli_monitor._DEFAULT_MIN_NEW_TRADES == monitor.MIN_NEW_TRADES
         assert cli_monitor._DEFAULT_COMPARE_TRADES == monitor.DEFAULT_COMPARE_TRADES
+
+
+class TestFutureOutlier:
+    def test_one_far_future_trade_stops_monitor_and_compare(self, site: DeployTree) -> None:
+        """A single close stamped 2099 would fall into every window: exit 3, one clear line."""
+        _stable(site)
+        (outlier,) = trade_records(1, start=AFTER_B, step=STEP)
+        outlier["timestamp"] = "2099-01-01T00:00:00Z"
+        _add_trades(site, [outlier])
+        for job in (("monitor",), ("compare", A, B)):
+            proc = site.run_cli(*job)
+            assert proc.returncode == 3, proc.stdout + proc.stderr
+            assert "1 trade closed more than 5 min in the future (latest 2099-01-01" in (
+                _error_line(proc)
+            )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
-import shutil
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 
 from calibration_core.cli import JobContext, build_parser
 from calibration_core.config import CalibrationConfig, EnsembleWeights
+from calibration_core.example_data import write_example_trades
 from calibration_core.jobs import JobStore
 from calibration_core.offline import run_calibration
 from calibration_core.report import MARKDOWN_SECTIONS, validate_report_document
@@ -29,7 +29,6 @@ from calibration_core.settings import resolve_paths
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import ModuleType
 
 pytestmark = pytest.mark.slow
 
@@ -37,24 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "clm_trades.jsonl"
 PATH_VARIABLES = (
     "CLM_DATA_PATH",
+    "SIMPLE_CLM_STORAGE",
     "CALIBRATION_CONFIG_PATH",
     "CALIBRATION_REPORT_DIR",
     "LEARNING_CADENCE_API",
 )
 LIVE_VERSION = "cal_20260201_000000"
-
-
-def _generator() -> ModuleType:
-    path = REPO / "scripts" / "generate_example_trades.py"
-    spec = importlib.util.spec_from_file_location("generate_example_trades", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _generator()
 
 
 @attrs.frozen
@@ -98,18 +85,16 @@ class Workspace:
 
 
 def _write_trades(path: Path, n: int, *, seed: int = 20260209) -> None:
-    GENERATOR.write_trades(path, n=n, seed=seed)
+    # Fresh trades (the newest minutes old): the shipped example is months old and starved.
+    write_example_trades(path, n_trades=n, seed=seed)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
-    """Return a workspace holding the shipped example trades (or the generator's default)."""
+    """Return a workspace holding the example trades, ending now (the generator's default)."""
     data = tmp_path / "data" / "clm_trades.jsonl"
     data.parent.mkdir()
-    if SHIPPED.exists():
-        shutil.copyfile(SHIPPED, data)
-    else:  # the shipped file is the generator's default output
-        _write_trades(data, 600)
+    _write_trades(data, 600)
     config = tmp_path / "config" / "calibration.json"
     config.parent.mkdir()
     return Workspace(tmp_path, data, config, tmp_path / "reports")
@@ -216,14 +201,17 @@ class TestCheck:
         assert "(20/50)" in result.stdout
 
     def test_bad_lines_are_all_listed_and_not_ready(self, workspace: Workspace) -> None:
-        """Every bad line is printed with its line number; NOT READY, exit 3 as for `run`."""
+        """Every bad line is named by number; NOT READY, exit 3 as for `run`; no problems file."""
         _break_lines(workspace.data, {3: "not json", 7: '{"symbol": "BTCUSDT"}', 11: ""})
         result = workspace.cli("check")
         assert result.returncode == 3
         assert "🔴 Status: NOT READY" in result.stdout
         for number in (3, 7, 11):
-            assert f"clm_trades.jsonl:{number}:" in result.stdout
+            assert re.search(rf"— 1 record; line {number}$", result.stdout, re.MULTILINE)
         assert "(3 bad lines)" in result.stdout
+        # Three lines are all on screen: a check run from cron leaves no file behind.
+        assert list(workspace.reports.glob("problems_*.txt")) == []
+        assert "full list" not in result.stdout
         assert workspace.cli("run").returncode == result.returncode
 
     def test_json_output_is_one_document(self, workspace: Workspace) -> None:
@@ -265,11 +253,9 @@ class TestCheck:
 
 class TestRun:
     def test_fresh_data_is_an_approve_candidate(self, workspace: Workspace) -> None:
-        """Trades ending an hour ago: APPROVE CANDIDATE with no DO-NOT-APPLY reason."""
-        start = datetime.now(UTC) - timedelta(days=20, hours=1)
-        GENERATOR.write_trades(
-            workspace.data, n=600, days=20.0, start=start.isoformat().replace("+00:00", "Z")
-        )
+        """Trades ending minutes ago: APPROVE CANDIDATE with no DO-NOT-APPLY reason."""
+        end = datetime.now(UTC) - timedelta(minutes=5)
+        write_example_trades(workspace.data, n_trades=600, days=20.0, end=end)
         result = workspace.cli("run", "--json")
         assert result.returncode == 0, result.stderr
         (record,) = workspace.jobs()
@@ -421,13 +407,17 @@ class TestRun:
         assert workspace.jobs() == []
 
     def test_bad_lines_exit_3_listing_every_one(self, workspace: Workspace) -> None:
-        """Bad lines stop the run with exit 3 and every line number on stderr."""
+        """Bad lines stop the run with exit 3, every line number on stderr and in --json."""
         _break_lines(workspace.data, {2: "{", 5: '{"side": "HOLD"}'})
         result = workspace.cli("run")
         assert result.returncode == 3
         assert "clm_trades.jsonl:2:" in result.stderr
-        assert "clm_trades.jsonl:5:" in result.stderr
+        assert re.search(r"line 5$", result.stderr, re.MULTILINE)
         assert workspace.jobs() == []
+        result = workspace.cli("run", "--json")
+        assert result.returncode == 3
+        problems = json.loads(result.stdout)["problems"]
+        assert [p.split(":")[1] for p in problems] == ["2", "5"]
 
     def test_not_authorized_exits_4_with_the_reason(
         self, workspace: Workspace, cadence_api: Any
@@ -501,6 +491,7 @@ class TestRun:
     def test_two_runs_in_the_same_second_get_distinct_ids(self, workspace: Workspace) -> None:
         """Two jobs created at the same instant are cal_…, then cal_…_01, both saved."""
         moment = datetime(2026, 2, 10, 14, 30, 22, tzinfo=UTC)
+        write_example_trades(workspace.data, end=moment - timedelta(minutes=5))
         paths = resolve_paths(
             data=workspace.data,
             config=workspace.config,
@@ -571,3 +562,256 @@ class TestAnalyze:
         result = workspace.cli("analyze")
         assert result.returncode == 3
         assert "clm_trades.jsonl:4:" in result.stderr
+
+
+def _findings_block(stdout: str) -> list[str]:
+    """Return the lines of check's data-integrity section."""
+    block = stdout.split("📁 DATA INTEGRITY")[1]
+    return block.split("\n\n")[0].splitlines()
+
+
+class TestDialectsAndPathologies:
+    """Issue 9 §1-2 through the real CLI: every dialect, every pathology, short output."""
+
+    @pytest.mark.parametrize("dialect", ["A", "B", "mixed"])
+    def test_every_dialect_checks_ready_and_runs(self, workspace: Workspace, dialect: str) -> None:
+        """Dialects A, B and a mixed file: check READY, run saves a job, no per-line noise."""
+        write_example_trades(workspace.data, dialect=dialect)
+        check = workspace.cli("check")
+        assert check.returncode == 0, check.stdout
+        assert len(check.stdout.splitlines()) < 40
+        run = workspace.cli("run", "--json")
+        assert run.returncode in (0, 1), run.stderr
+        (record,) = workspace.jobs()
+        assert record["n_trades"] == 600
+        assert record["summary"]["outcome_definition"] == "pnl"
+
+    def test_zoneless_timestamps_are_reported_once(self, workspace: Workspace) -> None:
+        """Dialect B: one line with the count and first lines, in check and in the report."""
+        write_example_trades(workspace.data, dialect="B")
+        check = workspace.cli("check")
+        assert check.stdout.count("without a zone") == 1
+        assert "600 timestamps without a zone, read as UTC" in check.stdout
+        assert "lines 1, 2, 3, 4, 5, …" in check.stdout
+        assert workspace.cli("run").returncode in (0, 1)
+        (record,) = workspace.jobs()
+        markdown = Path(record["report_markdown"]).read_text()
+        assert markdown.count("without a zone") == 1
+        export = json.loads(Path(record["report_json"]).read_text())
+        assert export["data"]["zoneless_timestamps"] == {
+            "count": 600,
+            "first_lines": [1, 2, 3, 4, 5],
+        }
+
+    def test_win_definitions_side_by_side(self, workspace: Workspace) -> None:
+        """Dialect A: the report states the definition and shows the label and cadence rates."""
+        write_example_trades(workspace.data, dialect="A")
+        check = workspace.cli("check")
+        assert "Win rate by outcome_label:" in check.stdout
+        assert "cadence service's WIN/(WIN+LOSS):" in check.stdout
+        workspace.cli("run")
+        (record,) = workspace.jobs()
+        markdown = Path(record["report_markdown"]).read_text()
+        assert "Outcome definition" in markdown
+        assert "WIN is PnL > 0, LOSS is PnL < 0" in markdown
+        assert "cadence service" in markdown
+
+    def test_outcome_label_leaves_neutral_out_of_the_fit(self, workspace: Workspace) -> None:
+        """Run --outcome label fits the WIN/LOSS-labelled trades only and says so."""
+        write_example_trades(workspace.data, dialect="A")
+        check = json.loads(workspace.cli("check", "--json").stdout)
+        labels = check["integrity"]["outcome_label"]
+        result = workspace.cli("run", "--outcome", "label", "--json")
+        assert result.returncode in (0, 1), result.stderr
+        (record,) = workspace.jobs()
+        assert record["summary"]["outcome_definition"] == "label"
+        assert record["summary"]["trades_in_fit"] == labels["wins"] + labels["losses"]
+        assert labels["neutral"] > 0
+        assert record["summary"]["wins"] == labels["wins"]
+        markdown = Path(record["report_markdown"]).read_text()
+        assert "NEUTRAL is left out" in markdown
+
+    def test_outcome_label_without_labels_is_refused(self, workspace: Workspace) -> None:
+        """Our dialect carries no outcome_label: --outcome label is a clear exit 3."""
+        result = workspace.cli("run", "--outcome", "label")
+        assert result.returncode == 3
+        assert "--outcome label needs outcome_label on every trade; 600 trades have none" in (
+            result.stderr
+        )
+        assert workspace.jobs() == []
+
+    def test_duplicates_stop_and_drop_duplicates_goes_on(self, workspace: Workspace) -> None:
+        """Repeats stop check and run; --drop-duplicates counts them into job, report, config."""
+        write_example_trades(workspace.data, duplicates=40)
+        check = workspace.cli("check")
+        assert check.returncode == 1
+        assert "40 records repeat an earlier one" in check.stdout
+        assert "↔" in check.stdout
+        run = workspace.cli("run")
+        assert run.returncode == 3
+        assert "40 records repeat an earlier one" in run.stderr
+        assert workspace.jobs() == []
+        run = workspace.cli("run", "--drop-duplicates", "--json")
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["duplicates_dropped"] == 40
+        (record,) = workspace.jobs()
+        assert record["n_trades"] == 600
+        assert record["summary"]["duplicates_dropped"] == 40
+        assert record["proposed_config"]["data_hash"].endswith("(dropped 40 duplicates)")
+        export = json.loads(Path(record["report_json"]).read_text())
+        assert export["data"]["duplicates_dropped"] == 40
+        approve = workspace.cli("approve", record["job_id"], "--yes")
+        assert approve.returncode == 0, approve.stderr
+        live = json.loads(workspace.config.read_text())
+        assert live["data_hash"].endswith("(dropped 40 duplicates)")
+
+    def test_constant_confidence_refuses_the_map_only(self, workspace: Workspace) -> None:
+        """Confidence 0.7 everywhere: the map is refused naming 0.7; weights are analysed."""
+        write_example_trades(workspace.data, constant_confidence=0.7)
+        check = workspace.cli("check")
+        assert "confidence takes only 1 distinct value (0.7)" in check.stdout
+        result = workspace.cli("run", "--json")
+        payload = json.loads(result.stdout)
+        assert payload["confidence_map_enabled"] is False
+        (record,) = workspace.jobs()
+        assert record["proposed_config"]["confidence_calibration"]["enabled"] is False
+        assert record["summary"]["weights_status"] != "skipped"
+        markdown = Path(record["report_markdown"]).read_text()
+        assert "confidence map refused: confidence takes only 1 distinct value (0.7)" in markdown
+
+    def test_few_contradicting_sides_warn(self, workspace: Workspace) -> None:
+        """Sides contradicting prices and PnL on 3 % of trades: a warning with the count."""
+        write_example_trades(workspace.data, contradicting_sides=18)
+        check = workspace.cli("check")
+        assert check.returncode == 0
+        assert "⚠️  18 trades (3.0% of the 600 with a nonzero PnL) carry a side" in check.stdout
+        assert workspace.cli("run").returncode == 0
+        (record,) = workspace.jobs()
+        problems_file = workspace.reports / f"calibration_{record['job_id']}_problems.txt"
+        listed = problems_file.read_text().splitlines()
+        assert len([p for p in listed if p.startswith("side_contradicts_pnl: line ")]) == 18
+        markdown = Path(record["report_markdown"]).read_text()
+        assert str(problems_file) in markdown
+
+    def test_many_contradicting_sides_stop(self, workspace: Workspace) -> None:
+        """At 10 % or more the side cannot be trusted: check, run and run --json refuse."""
+        write_example_trades(workspace.data, contradicting_sides=60)
+        check = workspace.cli("check")
+        assert check.returncode == 1
+        assert "❌ 60 trades (10.0% of the 600 with a nonzero PnL)" in check.stdout
+        run = workspace.cli("run", "--json")
+        assert run.returncode == 3
+        payload = json.loads(run.stdout)
+        assert payload["ok"] is False
+        assert "carry a side that contradicts their prices and PnL" in payload["error"]
+        assert len(payload["problems"]) >= 60
+        assert workspace.jobs() == []
+
+    def test_future_close_stops_check_and_run(self, workspace: Workspace) -> None:
+        """One close a day ahead stops check and run, and --force does not override it."""
+        write_example_trades(workspace.data, future_closes=1)
+        check = workspace.cli("check")
+        assert check.returncode == 1
+        assert "1 trade closed more than 5 min in the future" in check.stdout
+        for args in (("run",), ("run", "--force")):
+            run = workspace.cli(*args)
+            assert run.returncode == 3
+            assert "in the future" in run.stderr
+        assert workspace.jobs() == []
+
+    def test_one_fresh_outlier_does_not_hide_starvation(self, workspace: Workspace) -> None:
+        """Stale trades plus one stamped now: still starved, and the span is not stretched."""
+        end = datetime.now(UTC) - timedelta(days=3)
+        write_example_trades(workspace.data, end=end, days=2.0)
+        fresh = json.loads(workspace.data.read_text().splitlines()[-1])
+        fresh["timestamp"] = datetime.now(UTC).isoformat()
+        fresh["entry_price"] = fresh["entry_price"] + 1.0
+        fresh["exit_price"] = fresh["entry_price"] * (1 + fresh["actual_pnl_pct"] / 100)
+        fresh["side"] = "BUY"
+        with workspace.data.open("a") as out:
+            out.write(json.dumps(fresh) + "\n")
+        check = json.loads(workspace.cli("check", "--json").stdout)
+        assert check["integrity"]["starvation"] is not None
+        assert check["integrity"]["span_days"] < 2.0
+        assert check["readiness"]["ready"] is False
+
+    def test_starvation_refuses_check_and_run_unless_forced(self, workspace: Workspace) -> None:
+        """Newest close 3 h old: check NOT READY, run exit 4, run --force a FORCED job."""
+        write_example_trades(workspace.data, end=datetime.now(UTC) - timedelta(hours=3))
+        check = workspace.cli("check")
+        assert check.returncode == 1
+        assert "SimpleCLM STARVATION: the newest close is" in check.stdout
+        run = workspace.cli("run")
+        assert run.returncode == 4
+        assert "SimpleCLM STARVATION" in run.stderr
+        assert workspace.jobs() == []
+        forced = workspace.cli("run", "--force", "--json")
+        assert forced.returncode == 0, forced.stderr
+        assert json.loads(forced.stdout)["forced"] is True
+        (record,) = workspace.jobs()
+        assert record["forced"] is True
+
+    def test_thousands_of_bad_records_print_in_few_lines(self, workspace: Workspace) -> None:
+        """5,000 bad lines of five kinds: at most 20 lines; --json and the file carry all."""
+        good = workspace.data.read_text().splitlines()
+        bad = [
+            "not json",
+            '{"side": "HOLD"}',
+            "",
+            json.dumps({**json.loads(good[0]), "confidence": 2.0}),
+            json.dumps({**json.loads(good[0]), "exit_price": None}),
+        ]
+        workspace.data.write_text("\n".join(good + bad * 1000) + "\n")
+        run = workspace.cli("run")
+        assert run.returncode == 3
+        assert len(run.stderr.splitlines()) <= 20, run.stderr
+        check = workspace.cli("check")
+        assert check.returncode == 1
+        problems_section = check.stdout.split("📁 DATA INTEGRITY")[1].split("\n\n")[0]
+        assert len(problems_section.splitlines()) <= 20, problems_section
+        assert "— 1000 records; lines 601, 606, 611, 616, 621, …" in check.stdout
+        as_json = json.loads(workspace.cli("run", "--json").stdout)
+        assert len(as_json["problems"]) == 5000
+        files = sorted(workspace.reports.glob("problems_*.txt"))
+        assert files
+        assert len(files[-1].read_text().splitlines()) == 5000
+
+    def test_many_findings_print_in_few_lines(self, workspace: Workspace) -> None:
+        """Duplicates, contradictions, a future close and constant confidence: few lines."""
+        write_example_trades(
+            workspace.data,
+            n_trades=3000,
+            duplicates=1500,
+            contradicting_sides=900,
+            future_closes=200,
+            constant_confidence=0.7,
+        )
+        check = workspace.cli("check")
+        assert check.returncode == 1
+        assert len(_findings_block(check.stdout)) <= 20, check.stdout
+        assert all(len(line) < 300 for line in _findings_block(check.stdout))
+        run = workspace.cli("run")
+        assert run.returncode == 3
+        assert len(run.stderr.splitlines()) <= 20, run.stderr
+
+    def test_simple_clm_storage_names_the_trades_file(self, workspace: Workspace) -> None:
+        """Without CLM_DATA_PATH, the recorder's SIMPLE_CLM_STORAGE is the trades file."""
+        recorder = workspace.root / "recorder" / "clm_trades.jsonl"
+        recorder.parent.mkdir()
+        write_example_trades(recorder, n_trades=77)
+        env = workspace.env(SIMPLE_CLM_STORAGE=str(recorder))
+        del env["CLM_DATA_PATH"]
+        result = subprocess.run(
+            [sys.executable, "-m", "calibration_core", "check", "--json"],
+            cwd=workspace.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        payload = json.loads(result.stdout)
+        assert payload["data_path"] == str(recorder)
+        assert payload["integrity"]["n_trades"] == 77
+        both = workspace.cli("check", "--json", SIMPLE_CLM_STORAGE=str(recorder))
+        assert json.loads(both.stdout)["data_path"] == str(workspace.data)

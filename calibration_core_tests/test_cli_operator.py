@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pty
@@ -22,6 +21,7 @@ import pytest
 
 import calibration_core
 from calibration_core.cli import EXIT_CODES, PROG
+from calibration_core.example_data import write_example_trades
 from calibration_core.settings import resolve_paths
 from calibration_core_tests.deploy_helpers import DeployTree
 from calibration_core_tests.monitor_helpers import (
@@ -37,7 +37,6 @@ from calibration_core_tests.monitor_helpers import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import ModuleType
 
 pytestmark = pytest.mark.slow
 
@@ -55,19 +54,6 @@ BASELINE_START = DEPLOY_A + timedelta(hours=1)
 AFTER_B = DEPLOY_B + timedelta(minutes=5)
 SAMPLE_ROOT = "/srv/calibration"
 """Where the samples in docs/operations.md were captured; a fresh run's root is shown as this."""
-
-
-def _generator() -> ModuleType:
-    path = REPO / "scripts" / "generate_example_trades.py"
-    spec = importlib.util.spec_from_file_location("generate_example_trades_cli", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _generator()
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -143,8 +129,7 @@ class Site:
 def fresh_trades(path: Path, *, n: int = 600) -> None:
     """Write the example trades ending now (a fresh proposal an operator could approve)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20, hours=1)
-    GENERATOR.write_trades(path, n=n, start=start.isoformat())
+    write_example_trades(path, n_trades=n)
 
 
 @pytest.fixture

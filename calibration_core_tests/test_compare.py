@@ -93,9 +93,9 @@ class TestCompareVersions:
         result = compare_versions(wins, raw, times, _forecast(raw - 0.1), _forecast(p_b))
         y = wins.astype(float)
         for scores, p in ((result.raw, raw), (result.a.scores, raw - 0.1), (result.b.scores, p_b)):
-            assert scores.mse == pytest.approx(brier_score(p, y))
-            assert scores.ece == pytest.approx(expected_calibration_error(p, y, n_bins=10))
-            assert scores.log_loss == pytest.approx(log_loss(p, y))
+            assert scores.mse == pytest.approx(brier_score(y, p))
+            assert scores.ece == pytest.approx(expected_calibration_error(y, p, n_bins=10))
+            assert scores.log_loss == pytest.approx(log_loss(y, p))
             assert sum(b.count for b in scores.reliability) == 120
 
     @given(st.integers(min_value=2, max_value=80), st.integers(0, 10_000))

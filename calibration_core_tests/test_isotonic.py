@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,18 @@ from calibration_core.exceptions import InvalidInputError
 from calibration_core.isotonic import (
     IsotonicCalibration,
     IsotonicResult,
+    SufficientStatistics,
+    _flat_middle,
+    _one_block,
     _pool_adjacent_violators,
+    _pool_binary_ties,
+    _pool_ties,
     bound_confidence_change,
     fit_isotonic,
+    fit_sufficient_statistics,
     isotonic_regression,
+    merge_sufficient_statistics,
+    sufficient_statistics,
 )
 from calibration_core_tests.strategies import (
     adversarial_shapes,
@@ -65,6 +74,25 @@ def _assert_matches_scipy(y: FloatArray, weights: FloatArray | None, *, increasi
     np.testing.assert_allclose(ours.weights, grouped, rtol=1e-12)
 
 
+@st.composite
+def _flat_middles(draw: st.DrawFn) -> tuple[FloatArray, FloatArray | None]:
+    """Draw a rising head, a middle that falls overall and a rising tail (often one block)."""
+    values = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)
+    head = np.unique(draw(hnp.arrays(np.float64, st.integers(0, 8), elements=values)))
+    middle = np.sort(draw(hnp.arrays(np.float64, st.integers(2, 40), elements=values)))[::-1]
+    if draw(st.booleans()):  # jitter the middle so it is not monotone
+        middle = middle + draw(
+            hnp.arrays(np.float64, middle.shape[0], elements=st.floats(-50.0, 50.0))
+        )
+    tail = np.unique(draw(hnp.arrays(np.float64, st.integers(0, 8), elements=values)))
+    y = np.concatenate([head - 2e3, middle, tail + 2e3])
+    weights = draw(
+        st.none()
+        | hnp.arrays(np.float64, y.shape[0], elements=st.floats(0.1, 10.0, allow_subnormal=False))
+    )
+    return y, weights
+
+
 def _weighted_sse(y: FloatArray, weights: FloatArray, fit: FloatArray) -> float:
     return float(np.sum(weights * (y - fit) ** 2))
 
@@ -95,6 +123,15 @@ class TestIsotonicRegression:
     @given(weighted_responses(), st.booleans())
     @example((np.array([0.30000000000000004, 0.3]), None), True)  # noqa: FBT003
     @example((np.array([0.3, 0.1, 0.2]), np.array([1.0, 1.0, 1.0])), False)  # noqa: FBT003
+    # The slow shapes, settled by the flat-middle certificate (one block, a block with a
+    # rising tail or head, a short last chunk, exact in-chunk sums, weights):
+    @example((adversarial_shapes(64)["increasing_then_drop"], None), True)  # noqa: FBT003
+    @example((adversarial_shapes(64)["repeated_drops"], None), True)  # noqa: FBT003
+    @example((adversarial_shapes(60)["repeated_drops"], np.linspace(1, 3, 60)), True)  # noqa: FBT003
+    @example((adversarial_shapes(64)["sawtooth"], None), True)  # noqa: FBT003
+    @example((adversarial_shapes(63)["sawtooth"], np.linspace(3, 1, 63)), True)  # noqa: FBT003
+    @example((adversarial_shapes(17)["staircase"], None), True)  # noqa: FBT003
+    @example((-adversarial_shapes(60)["alternating"], None), False)  # noqa: FBT003
     def test_equals_scipy_on_random_input(
         self, sample: tuple[FloatArray, FloatArray | None], increasing: bool
     ) -> None:
@@ -204,13 +241,69 @@ class TestIsotonicRegression:
 
     @pytest.mark.parametrize("shape", SHAPES)
     def test_work_grows_linearly_on_adversarial_shapes(self, shape: str) -> None:
-        """Counted block visits stay within 6n and grow ~4x when n grows 4x (no clock)."""
+        """Counted visits stay within 6n (+14n certificate) and grow ~4x with n (no clock)."""
         work = {}
         for n in (50_000, 200_000):
             stats = _pool_adjacent_violators(adversarial_shapes(n)[shape], None)[3]
-            work[n] = stats.vector_work + stats.cleanup_work
-            assert work[n] <= 6 * n
+            assert stats.vector_work + stats.cleanup_work <= 6 * n
+            assert stats.certificate_work <= 14 * n  # at most four certificates
+            work[n] = stats.vector_work + stats.cleanup_work + stats.certificate_work
         assert work[200_000] <= 5 * work[50_000]
+
+    @pytest.mark.parametrize(
+        ("shape", "n"),
+        [
+            (shape, n)
+            for shape in ("increasing_then_drop", "repeated_drops", "sawtooth", "staircase")
+            for n in (250_000, 250_500, 249_999, 200_000)
+        ],
+    )
+    def test_slow_shapes_are_settled_by_the_flat_middle_certificate(
+        self, shape: str, n: int
+    ) -> None:
+        """The shapes a Python loop would cascade through leave the cleanup little to do.
+
+        With n a square the shapes end on a full period; 250,500 adds a rising tail,
+        249,999 cuts the last period short, and at 200,000 the sawtooth's fit ends in a
+        second long block.
+        """
+        y = adversarial_shapes(n)[shape]
+        stats = _pool_adjacent_violators(y, None)[3]
+        assert stats.middle_block
+        assert stats.cleanup_work <= n // 100
+        assert stats.certificate_work <= 14 * n
+        _assert_matches_scipy(y, None, increasing=True)
+        _assert_matches_scipy(y, np.linspace(1.0, 2.0, n), increasing=True)
+
+    @given(_flat_middles())
+    def test_flat_middle_fits_equal_scipy(
+        self, sample: tuple[FloatArray, FloatArray | None]
+    ) -> None:
+        """Rising head, noisy middle, rising tail: the fit is scipy's, the stretch one block."""
+        y, weights = sample
+        _assert_matches_scipy(y, weights, increasing=True)
+        middle, _ = _flat_middle(y, weights)
+        if middle is not None:
+            # The proven stretch lies inside one block of the exact fit.
+            level = scipy_isotonic_regression(y, weights=weights).x[middle.start : middle.end]
+            assert float(np.ptp(level)) <= 2e-12 * _scale(y)
+
+    def test_flat_middle_certificate_refuses_a_fit_with_two_inner_blocks(self) -> None:
+        """Two middle levels apart by far more than the tolerance are not one block."""
+        y = np.array([0.0, 5.0, 4.0, 1.0, 9.0, 8.0, 10.0])
+        middle, _ = _flat_middle(y, None)
+        assert middle is None
+        _assert_matches_scipy(y, None, increasing=True)
+
+    def test_one_block_certificate_refuses_a_near_miss(self) -> None:
+        """A prefix mean 5e-10 below the mean is a second block, which scipy finds too."""
+        y = np.array([2.0, 1.0 - 2e-9, 2.0, 1.0])
+        block, _ = _one_block(y, None)
+        assert block is None
+        assert scipy_isotonic_regression(y).blocks.tolist() == [0, 2, 4]
+        _assert_matches_scipy(y, None, increasing=True)
+        # A tie to rounding may go either way; either way x is scipy's to 1e-12.
+        _assert_matches_scipy(np.array([2.0, 1.0 - 2e-15, 2.0, 1.0]), None, increasing=True)
 
     def test_random_data_is_done_almost_entirely_by_the_vectorised_passes(self) -> None:
         """On 0/1 and continuous data only a handful of violations reach the Python loop."""
@@ -299,6 +392,29 @@ class TestFitIsotonic:
         # Same trimming rule; ours may trim more where sklearn kept levels 1 ulp apart.
         assert set(ours.thresholds.tolist()) <= set(ref.X_thresholds_.tolist())
 
+    @given(calibration_samples())
+    @example((np.array([0.2, 0.2, 0.4]), np.array([0.0, 0.0, 0.0]), None))
+    @example((np.array([0.2, 0.2, 0.4]), np.array([1.0, 1.0, 1.0]), None))
+    @example((np.array([0.6, 0.2, 0.4]), np.array([1.0, 0.0, 1.0]), None))
+    @example((np.array([0.6, 0.2, 0.4]), np.array([1.0, 0.5, 1.0]), None))
+    def test_both_tie_poolings_agree(
+        self, sample: tuple[FloatArray, FloatArray, FloatArray | None]
+    ) -> None:
+        """The two-sort pooling of unweighted 0/1 outcomes equals the argsort pooling."""
+        x, y, _ = sample
+        fast = _pool_binary_ties(x, y)
+        if not np.all((y == 0.0) | (y == 1.0)):
+            assert fast is None
+            return
+        assert fast is not None
+        slow = _pool_ties(x, y, None)
+        for ours, reference in zip(fast, slow, strict=True):
+            if reference is None:
+                assert ours is None
+            else:
+                assert ours is not None
+                np.testing.assert_array_equal(ours, reference)
+
     def test_ties_are_pooled_to_their_weighted_mean_and_summed_weight(self) -> None:
         """Equal x become one point: weighted mean of y, with the sum of the weights."""
         cal = fit_isotonic([0.5, 0.5, 0.5, 0.9], [0.0, 1.0, 1.0, 0.0], weights=[2.0, 1.0, 1.0, 1.0])
@@ -361,6 +477,104 @@ class TestFitIsotonic:
         fit_isotonic(x, y, increasing=False, y_min=None, y_max=None)
         for array, copy in zip((x, y, weights), copies, strict=True):
             np.testing.assert_array_equal(array, copy)
+
+
+class TestSufficientStatistics:
+    @given(
+        calibration_samples(),
+        st.lists(st.integers(min_value=0, max_value=80), max_size=6),
+        st.randoms(use_true_random=False),
+        st.booleans(),
+    )
+    def test_fitting_merged_partitions_equals_fitting_the_whole(
+        self,
+        sample: tuple[FloatArray, FloatArray, FloatArray | None],
+        cuts: list[int],
+        random: Any,
+        increasing: bool,
+    ) -> None:
+        """Split anywhere (empty parts too), merge in any order: the map is the whole's."""
+        x, y, weights = sample
+        order = list(range(x.shape[0]))
+        random.shuffle(order)
+        x, y = x[order], y[order]
+        weights = None if weights is None else weights[order]
+        edges = [0, *sorted(min(cut, x.shape[0]) for cut in cuts), x.shape[0]]
+        tables = [
+            sufficient_statistics(
+                x[lo:hi], y[lo:hi], weights=None if weights is None else weights[lo:hi]
+            )
+            for lo, hi in itertools.pairwise(edges)
+        ]
+        random.shuffle(tables)
+        merged = tables[0]
+        for table in tables[1:]:
+            merged = merge_sufficient_statistics(merged, table)
+        whole = fit_isotonic(x, y, weights=weights, increasing=increasing)
+        ours = fit_sufficient_statistics(merged, increasing=increasing)
+        assert merged.n_samples == x.shape[0]
+        np.testing.assert_array_equal(merged.x, np.unique(x))
+        np.testing.assert_allclose(ours.predict(DENSE), whole.predict(DENSE), rtol=0, atol=1e-12)
+        assert ours.n_samples == whole.n_samples
+
+    def test_a_table_holds_the_sums_of_each_distinct_confidence(self) -> None:
+        """Per distinct x: the sum of w * y and the sum of w; the sample count overall."""
+        table = sufficient_statistics(
+            [0.6, 0.5, 0.6, 0.5], [1.0, 0.0, 0.0, 1.0], weights=[2.0, 1.0, 1.0, 3.0]
+        )
+        assert table == SufficientStatistics(
+            x=[0.5, 0.6], weighted_sums=[3.0, 2.0], weight_sums=[4.0, 3.0], n_samples=4
+        )
+
+    @pytest.mark.parametrize(
+        ("make", "pattern"),
+        [
+            (
+                lambda: SufficientStatistics(
+                    x=[0.6, 0.5], weighted_sums=[0.0, 1.0], weight_sums=[1.0, 1.0], n_samples=2
+                ),
+                r"x must be strictly increasing \(got 0.5 after 0.6 at index 1\)",
+            ),
+            (
+                lambda: SufficientStatistics(
+                    x=[0.5], weighted_sums=[0.0], weight_sums=[0.0], n_samples=1
+                ),
+                r"weight_sums must be strictly positive \(got 0.0 at index 0\)",
+            ),
+            (
+                lambda: SufficientStatistics(
+                    x=[0.5, 0.6], weighted_sums=[0.0], weight_sums=[1.0, 1.0], n_samples=2
+                ),
+                r"must have the same length \(got 2, 1 and 2\)",
+            ),
+            (
+                lambda: SufficientStatistics(
+                    x=[0.5, 0.6], weighted_sums=[0.0, 1.0], weight_sums=[1.0, 1.0], n_samples=1
+                ),
+                r"n_samples must be at least the number of distinct x \(got 1 < 2\)",
+            ),
+            (
+                lambda: fit_sufficient_statistics(sufficient_statistics([], [])),
+                r"statistics must summarise at least one sample \(got 0\)",
+            ),
+            (
+                lambda: sufficient_statistics([0.5, 0.6], [1.0]),
+                r"y must have the same length as x \(got 1, expected 2\)",
+            ),
+            (
+                lambda: fit_sufficient_statistics(
+                    sufficient_statistics([0.5], [1.0]), y_min=0.8, y_max=0.2
+                ),
+                r"y_min must not exceed y_max \(got 0.8 > 0.2\)",
+            ),
+        ],
+    )
+    def test_bad_tables_are_refused_with_a_message(
+        self, make: Callable[[], object], pattern: str
+    ) -> None:
+        """Each bad table or call raises InvalidInputError naming what is wrong."""
+        with pytest.raises(InvalidInputError, match=pattern):
+            make()
 
 
 class TestIsotonicCalibration:

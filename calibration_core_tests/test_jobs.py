@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import numpy as np
@@ -23,6 +21,7 @@ import pytest
 from calibration_core import deploy
 from calibration_core.analysis import Proposal, build_proposal
 from calibration_core.config import CalibrationConfig, HoldBias
+from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import (
     CalibrationError,
     ConfigRejectedError,
@@ -52,9 +51,6 @@ from calibration_core_tests.deploy_helpers import (
     ticking_clock,
     version_id,
 )
-
-if TYPE_CHECKING:
-    from types import ModuleType
 
 A, B, C, D = (version_id(n) for n in range(4))
 
@@ -192,18 +188,7 @@ class TestAbortArchiveFailure:
 # ------------------------------------------------------------------ approve obeys the report
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_TRADES = REPO / "data" / "clm_trades.jsonl"
 WHY = "reviewed by risk desk: the stale window is the last clean regime"
-
-
-def _generator() -> ModuleType:
-    path = REPO / "scripts" / "generate_example_trades.py"
-    spec = importlib.util.spec_from_file_location("generate_example_trades", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -362,17 +347,22 @@ class TestRecommendationIsStored:
         assert message in _error_line(proc)
 
     def test_run_stores_the_reports_words(self, tmp_path: Path) -> None:
-        """`run` on months-old trades: the record holds DO NOT APPLY and the report's reasons."""
+        """`run` that would switch off a live HOLD bias: the record holds the report's words."""
+        # Months-old trades no longer reach a pending job: `run` refuses them as starved.
         site = make_tree(tmp_path / "site")
         site.paths.data.parent.mkdir(parents=True)
-        shutil.copyfile(SHIPPED_TRADES, site.paths.data)
+        write_example_trades(
+            site.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
+        )
+        live = attrs.evolve(make_config(A), hold_bias=HoldBias(enabled=True, bias=0.01))
+        site.write_live(live)
         proc = site.run_cli("run", "--json", timeout=300)
         assert proc.returncode == 0, proc.stderr
         (job,) = site.store.list_jobs()
         report = json.loads(Path(job.report_json or "").read_text())
         assert job.recommendation == report["summary"]["recommendation"] == RECOMMEND_DO_NOT_APPLY
         assert list(job.reasons) == report["summary"]["reasons"]
-        assert any("old when the job ran" in r for r in job.reasons)
+        assert any("switch off" in r for r in job.reasons)
 
 
 def _live_config(tree: DeployTree) -> CalibrationConfig:
@@ -419,9 +409,8 @@ class TestApproveObeysTheReport:
         """Fresh trades, a live HOLD bias `run` cannot re-estimate: DO NOT APPLY, approve obeys."""
         site = make_tree(tmp_path / "site")
         site.paths.data.parent.mkdir(parents=True)
-        start = datetime.now(UTC) - timedelta(days=20, hours=1)
-        _generator().write_trades(
-            site.paths.data, n=600, days=20.0, start=start.isoformat().replace("+00:00", "Z")
+        write_example_trades(
+            site.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
         )
         live = attrs.evolve(make_config(A), hold_bias=HoldBias(enabled=True, bias=0.01))
         site.write_live(live)

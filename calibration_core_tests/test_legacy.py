@@ -7,7 +7,6 @@ built by :mod:`calibration_core_tests.legacy_helpers`, never copied from the oth
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,10 @@ from hypothesis import strategies as st
 from calibration_core import deploy
 from calibration_core import loader as runtime
 from calibration_core.config import LegacyConfig
+from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import ConfigRejectedError
 from calibration_core.loader import CalibrationLoader
 from calibration_core_tests.deploy_helpers import (
-    REPO_ROOT,
     DeployTree,
     make_config,
     make_tree,
@@ -46,7 +45,6 @@ from calibration_core_tests.legacy_helpers import (
 if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
-    from types import ModuleType
 
 pytestmark = pytest.mark.slow
 
@@ -335,16 +333,6 @@ class TestCliOnLegacyLiveConfig:
         assert tree.paths.config.read_bytes() == original
 
 
-def _generator() -> ModuleType:
-    path = REPO_ROOT / "scripts" / "generate_example_trades.py"
-    spec = importlib.util.spec_from_file_location("generate_example_trades", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class TestRunAndApproveOverLegacy:
     """`run` against a legacy live config, then `approve` and `rollback`, all as subprocesses."""
 
@@ -353,9 +341,8 @@ class TestRunAndApproveOverLegacy:
         original = legacy_bytes(weights=SIX_MEMBERS, weights_enabled=True)
         tree = _legacy_tree(tmp_path, original)
         tree.paths.data.parent.mkdir(parents=True)
-        start = datetime.now(UTC) - timedelta(days=20, hours=1)
-        _generator().write_trades(
-            tree.paths.data, n=600, days=20.0, start=start.isoformat().replace("+00:00", "Z")
+        write_example_trades(
+            tree.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
         )
         proc = tree.run_cli("run", "--json")
         assert proc.returncode == 0, proc.stderr

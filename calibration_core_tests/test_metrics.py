@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
+from sklearn.metrics import log_loss as sklearn_log_loss
 
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.metrics import (
@@ -37,13 +38,27 @@ if TYPE_CHECKING:
 STRATEGIES = st.sampled_from(["uniform", "quantile"])
 
 
+def _binary(values: FloatArray) -> bool:
+    return bool(np.all((values == 0.0) | (values == 1.0)))
+
+
+def _looks_swapped(sample: tuple[FloatArray, FloatArray]) -> bool:
+    """Return whether the scores refuse the sample: forecasts all 0/1, outcomes not."""
+    p, y = sample
+    return _binary(p) and not _binary(y)
+
+
+# Samples the scores accept; the refused ones are tested in TestArgumentOrder.
+FORECASTS = forecasts_and_outcomes().filter(lambda sample: not _looks_swapped(sample))
+
+
 class TestBrierScore:
-    @given(forecasts_and_outcomes())
+    @given(FORECASTS)
     def test_equals_the_mean_squared_error(self, sample: tuple[FloatArray, FloatArray]) -> None:
         """The Brier score is mean((p - y)^2), and mse is the same function."""
         p, y = sample
-        assert brier_score(p, y) == pytest.approx(float(np.mean((p - y) ** 2)), abs=1e-15)
-        assert mse(p, y) == brier_score(p, y)
+        assert brier_score(y, p) == pytest.approx(float(np.mean((p - y) ** 2)), abs=1e-15)
+        assert mse(y, p) == brier_score(y, p)
 
     def test_matches_sklearn_on_binary_outcomes(self) -> None:
         """On 0/1 outcomes it equals sklearn.metrics.brier_score_loss, weighted or not."""
@@ -51,26 +66,26 @@ class TestBrierScore:
         p = rng.random(500)
         y = (rng.random(500) < p).astype(np.float64)
         w = rng.random(500) + 0.1
-        assert brier_score(p, y) == pytest.approx(brier_score_loss(y, p), rel=1e-12)
-        assert brier_score(p, y, weights=w) == pytest.approx(
+        assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+        assert brier_score(y, p, weights=w) == pytest.approx(
             brier_score_loss(y, p, sample_weight=w), rel=1e-12
         )
 
     def test_perfect_and_worst_forecasts_score_zero_and_one(self) -> None:
         """Certain correct forecasts score 0; certain wrong ones score 1."""
         assert brier_score([1.0, 0.0], [1.0, 0.0]) == 0.0
-        assert brier_score([0.0, 1.0], [1.0, 0.0]) == 1.0
+        assert brier_score([1.0, 0.0], [0.0, 1.0]) == 1.0
 
     def test_weights_scale_invariantly(self) -> None:
         """Multiplying every weight by a constant leaves the score unchanged."""
         p, y, w = [0.2, 0.7, 0.9], [0.0, 1.0, 0.0], [1.0, 2.0, 3.0]
-        assert brier_score(p, y, weights=w) == pytest.approx(
-            brier_score(p, y, weights=[10.0, 20.0, 30.0]), rel=1e-15
+        assert brier_score(y, p, weights=w) == pytest.approx(
+            brier_score(y, p, weights=[10.0, 20.0, 30.0]), rel=1e-15
         )
 
 
 class TestLogLoss:
-    @given(forecasts_and_outcomes())
+    @given(FORECASTS)
     def test_equals_the_clipped_mean_negative_log_likelihood(
         self, sample: tuple[FloatArray, FloatArray]
     ) -> None:
@@ -78,16 +93,71 @@ class TestLogLoss:
         p, y = sample
         q = np.clip(p, 1e-15, 1 - 1e-15)
         expected = -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
-        assert log_loss(p, y) == pytest.approx(float(expected), rel=1e-9, abs=1e-12)
+        assert log_loss(y, p) == pytest.approx(float(expected), rel=1e-9, abs=1e-12)
 
     def test_confident_misses_are_finite(self) -> None:
         """Forecasting 0 for an outcome of 1 costs -ln(eps), not infinity."""
-        assert log_loss([0.0], [1.0]) == pytest.approx(-math.log(1e-15), rel=1e-6)
-        assert log_loss([0.0], [1.0], eps=1e-3) == pytest.approx(-math.log(1e-3), rel=1e-9)
+        assert log_loss([1.0], [0.0]) == pytest.approx(-math.log(1e-15), rel=1e-6)
+        assert log_loss([1.0], [0.0], eps=1e-3) == pytest.approx(-math.log(1e-3), rel=1e-9)
 
     def test_a_coin_flip_costs_ln_two(self) -> None:
         """Forecasting 1/2 costs ln 2 per outcome."""
-        assert log_loss([0.5, 0.5], [1.0, 0.0]) == pytest.approx(math.log(2.0), rel=1e-15)
+        assert log_loss([1.0, 0.0], [0.5, 0.5]) == pytest.approx(math.log(2.0), rel=1e-15)
+
+
+class TestArgumentOrder:
+    @given(st.integers(min_value=1, max_value=200), st.data())
+    def test_scores_equal_sklearn_metrics_called_the_same_way(
+        self, n: int, data: st.DataObject
+    ) -> None:
+        """brier_score and log_loss take (y_true, y_prob) and equal sklearn.metrics' values."""
+        seed = data.draw(st.integers(min_value=0, max_value=2**32 - 1))
+        rng = np.random.default_rng(seed)
+        p = rng.uniform(1e-6, 1.0 - 1e-6, n)
+        y = (rng.random(n) < p).astype(np.float64)
+        w = rng.random(n) + 0.1
+        labels = [0.0, 1.0]
+        assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p), rel=1e-12, abs=1e-15)
+        assert brier_score(y, p, weights=w) == pytest.approx(
+            brier_score_loss(y, p, sample_weight=w), rel=1e-12, abs=1e-15
+        )
+        assert log_loss(y, p) == pytest.approx(sklearn_log_loss(y, p, labels=labels), rel=1e-12)
+        assert brier_score(y_true=y, y_prob=p) == brier_score(y, p)
+        assert log_loss(y_true=y, y_prob=p) == log_loss(y, p)
+
+    def test_the_swapped_call_of_the_issue_is_refused(self) -> None:
+        """The old (p, y) order scored outcomes as forecasts (14.43 for 0.605); it now raises."""
+        y = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+        p = np.array([0.7, 0.4, 0.6, 0.55, 0.3, 0.45, 0.5, 0.35])
+        assert log_loss(y, p) == pytest.approx(sklearn_log_loss(y, p), rel=1e-12)
+        with pytest.raises(InvalidInputError, match=r"the arguments look swapped"):
+            log_loss(p, y)
+
+    @pytest.mark.parametrize(
+        "score",
+        [
+            brier_score,
+            log_loss,
+            reliability_table,
+            expected_calibration_error,
+            maximum_calibration_error,
+        ],
+    )
+    def test_every_score_refuses_a_swapped_call(self, score: Callable[..., object]) -> None:
+        """Outcomes that are not 0/1 next to forecasts that all are: refused, naming the rule."""
+        with pytest.raises(
+            InvalidInputError,
+            match=(
+                r"the arguments look swapped: metrics take \(y_true, y_prob\) as scikit-learn "
+                r"does, but y_true holds 0.7 at index 1 while y_prob holds only 0s and 1s"
+            ),
+        ):
+            score([1.0, 0.7, 0.2], [1.0, 1.0, 0.0])
+
+    def test_rate_outcomes_with_probabilities_are_scored(self) -> None:
+        """Observed rates as y_true are fine while y_prob is not all 0/1."""
+        assert brier_score([0.25, 0.75], [0.5, 0.5]) == pytest.approx(0.0625)
+        assert brier_score([0.0, 1.0], [0.0, 1.0]) == 0.0  # both 0/1: cannot be told apart
 
 
 class TestWilsonInterval:
@@ -121,13 +191,13 @@ class TestWilsonInterval:
 
 
 class TestReliabilityTable:
-    @given(forecasts_and_outcomes(), st.integers(min_value=1, max_value=15), STRATEGIES)
+    @given(FORECASTS, st.integers(min_value=1, max_value=15), STRATEGIES)
     def test_bins_partition_the_forecasts(
         self, sample: tuple[FloatArray, FloatArray], n_bins: int, strategy: str
     ) -> None:
         """Bin counts add up to n, bins are ordered and disjoint, and none is empty."""
         p, y = sample
-        table = reliability_table(p, y, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
+        table = reliability_table(y, p, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
         assert sum(b.count for b in table.bins) == p.shape[0]
         assert all(b.count >= 1 for b in table.bins)
         assert 1 <= len(table.bins) <= n_bins
@@ -136,13 +206,13 @@ class TestReliabilityTable:
         assert table.n_bins == n_bins
         assert table.strategy == strategy
 
-    @given(forecasts_and_outcomes(), st.integers(min_value=1, max_value=15), STRATEGIES)
+    @given(FORECASTS, st.integers(min_value=1, max_value=15), STRATEGIES)
     def test_each_bin_reports_its_means_and_a_wilson_interval(
         self, sample: tuple[FloatArray, FloatArray], n_bins: int, strategy: str
     ) -> None:
         """mean_predicted lies in the bin, observed_rate in [0, 1], inside its Wilson interval."""
         p, y = sample
-        for b in reliability_table(p, y, n_bins=n_bins, strategy=strategy).bins:  # type: ignore[arg-type]
+        for b in reliability_table(y, p, n_bins=n_bins, strategy=strategy).bins:  # type: ignore[arg-type]
             assert b.lower - 1e-12 <= b.mean_predicted <= b.upper + 1e-12
             assert 0.0 <= b.ci_low <= b.observed_rate + 1e-12
             assert b.observed_rate - 1e-12 <= b.ci_high <= 1.0
@@ -154,7 +224,7 @@ class TestReliabilityTable:
         rng = np.random.default_rng(5)
         p = rng.random(2_000) * 0.8
         y = (rng.random(2_000) < p).astype(np.float64)
-        table = reliability_table(p, y, n_bins=10)
+        table = reliability_table(y, p, n_bins=10)
         prob_true, prob_pred = calibration_curve(y, p, n_bins=10, strategy="uniform")
         np.testing.assert_allclose([b.observed_rate for b in table.bins], prob_true, rtol=1e-12)
         np.testing.assert_allclose([b.mean_predicted for b in table.bins], prob_pred, rtol=1e-12)
@@ -162,20 +232,20 @@ class TestReliabilityTable:
 
     def test_uniform_bins_are_half_open_with_the_last_one_closed(self) -> None:
         """A forecast of 0.1 opens the second of ten bins, and 1.0 falls in the last bin."""
-        table = reliability_table([0.0, 0.1, 1.0], [0.0, 1.0, 1.0], n_bins=10)
+        table = reliability_table([0.0, 1.0, 1.0], [0.0, 0.1, 1.0], n_bins=10)
         assert [(b.lower, b.count) for b in table.bins] == [(0.0, 1), (0.1, 1), (0.9, 1)]
         assert table.bins[-1].upper == 1.0
 
     def test_quantile_bins_hold_similar_counts(self) -> None:
         """Quantile edges split 1,000 distinct forecasts into bins of ~100."""
         p = np.linspace(0.0, 1.0, 1_000)
-        table = reliability_table(p, np.zeros_like(p), n_bins=10, strategy="quantile")
+        table = reliability_table(np.zeros_like(p), p, n_bins=10, strategy="quantile")
         assert len(table.bins) == 10
         assert all(99 <= b.count <= 101 for b in table.bins)
 
     def test_duplicate_quantile_edges_are_merged(self) -> None:
         """Identical forecasts give one bin instead of empty ones."""
-        table = reliability_table([0.3] * 50, [1.0] * 25 + [0.0] * 25, strategy="quantile")
+        table = reliability_table([1.0] * 25 + [0.0] * 25, [0.3] * 50, strategy="quantile")
         (only,) = table.bins
         assert (only.lower, only.upper, only.count) == (0.3, 0.3, 50)
         assert only.mean_predicted == pytest.approx(0.3, rel=1e-14)
@@ -184,17 +254,17 @@ class TestReliabilityTable:
 
 
 class TestCalibrationErrors:
-    @given(forecasts_and_outcomes(), st.integers(min_value=1, max_value=15), STRATEGIES)
+    @given(FORECASTS, st.integers(min_value=1, max_value=15), STRATEGIES)
     def test_ece_is_the_count_weighted_mean_gap_and_mce_the_largest(
         self, sample: tuple[FloatArray, FloatArray], n_bins: int, strategy: str
     ) -> None:
         """ECE = sum n_b/n |o_b - p_b| and MCE = max |o_b - p_b| over the table's bins."""
         p, y = sample
-        table = reliability_table(p, y, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
+        table = reliability_table(y, p, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
         gaps = [abs(b.observed_rate - b.mean_predicted) for b in table.bins]
         counts = [b.count for b in table.bins]
-        ece = expected_calibration_error(p, y, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
-        mce = maximum_calibration_error(p, y, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
+        ece = expected_calibration_error(y, p, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
+        mce = maximum_calibration_error(y, p, n_bins=n_bins, strategy=strategy)  # type: ignore[arg-type]
         assert ece == pytest.approx(np.dot(counts, gaps) / p.shape[0], abs=1e-12)
         assert mce == pytest.approx(max(gaps), abs=1e-15)
         assert 0.0 <= ece <= mce + 1e-12 <= 1.0 + 1e-12
@@ -203,15 +273,15 @@ class TestCalibrationErrors:
         """Forecasts that equal their bin's outcome rate give ECE = MCE = 0."""
         p = [0.25] * 4 + [0.75] * 4
         y = [1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]
-        assert expected_calibration_error(p, y) == 0.0
-        assert maximum_calibration_error(p, y) == 0.0
+        assert expected_calibration_error(y, p) == 0.0
+        assert maximum_calibration_error(y, p) == 0.0
 
     def test_known_example(self) -> None:
         """Two bins with gaps 0.2 (4 samples) and 0.4 (1 sample): ECE 0.24, MCE 0.4."""
         p = [0.05, 0.05, 0.05, 0.05, 0.6]
         y = [0.25, 0.25, 0.25, 0.25, 1.0]
-        assert expected_calibration_error(p, y, n_bins=2) == pytest.approx(0.24)
-        assert maximum_calibration_error(p, y, n_bins=2) == pytest.approx(0.4)
+        assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.24)
+        assert maximum_calibration_error(y, p, n_bins=2) == pytest.approx(0.4)
 
 
 class TestCorrelation:
@@ -262,71 +332,75 @@ class TestCorrelation:
 
 BAD_INPUTS: list[tuple[Callable[[], object], type[Exception], str]] = [
     (
-        lambda: brier_score([0.5, 1.5], [0.0, 1.0]),
+        lambda: brier_score([0.0, 1.0], [0.5, 1.5]),
         InvalidInputError,
-        r"p must be in \[0, 1\] \(got 1.5 at index 1\)",
+        r"y_prob must be in \[0, 1\] \(got 1.5 at index 1\)",
     ),
     (
-        lambda: brier_score([0.5], [-1.0]),
+        lambda: brier_score([-1.0], [0.5]),
         InvalidInputError,
-        r"y must be in \[0, 1\] \(got -1.0 at index 0\)",
+        r"y_true must be in \[0, 1\] \(got -1.0 at index 0\)",
     ),
     (
-        lambda: brier_score([0.5, 0.5], [1.0]),
+        lambda: brier_score([1.0, 0.0], [0.5]),
         InvalidInputError,
-        r"y must have the same length as p \(got 1, expected 2\)",
+        r"y_prob must have the same length as y_true \(got 1, expected 2\)",
     ),
-    (lambda: brier_score([], []), InvalidInputError, r"p must not be empty"),
+    (lambda: brier_score([], []), InvalidInputError, r"y_true must not be empty"),
     (
-        lambda: brier_score([math.nan], [1.0]),
+        lambda: brier_score([1.0], [math.nan]),
         InvalidInputError,
-        r"p must be finite \(got nan at index 0\)",
+        r"y_prob must be finite \(got nan at index 0\)",
     ),
-    (lambda: brier_score([[0.5]], [[1.0]]), InvalidInputError, r"p must be 1-D"),
+    (lambda: brier_score([[1.0]], [[0.5]]), InvalidInputError, r"y_true must be 1-D"),
     (
-        lambda: brier_score([0.5], [1.0], weights=[0.0]),
+        lambda: brier_score([1.0], [0.5], weights=[0.0]),
         InvalidInputError,
         r"weights must be strictly positive \(got 0.0 at index 0\)",
     ),
     (
-        lambda: brier_score([0.5], [1.0], weights=[1.0, 2.0]),
+        lambda: brier_score([1.0], [0.5], weights=[1.0, 2.0]),
         InvalidInputError,
-        r"weights must have the same length as p \(got 2, expected 1\)",
+        r"weights must have the same length as y_true \(got 2, expected 1\)",
     ),
     (
-        lambda: log_loss([0.5], [1.0], eps=0.0),
+        lambda: log_loss([1.0], [0.5], eps=0.0),
         InvalidInputError,
         r"eps must be in \(0, 0.5\) \(got 0.0\)",
     ),
-    (lambda: log_loss([0.5], [1.0], eps=0.7), InvalidInputError, r"eps must be in \(0, 0.5\)"),
+    (lambda: log_loss([1.0], [0.5], eps=0.7), InvalidInputError, r"eps must be in \(0, 0.5\)"),
     (
-        lambda: log_loss([0.5], [math.inf]),
+        lambda: log_loss([math.inf], [0.5]),
         InvalidInputError,
-        r"y must be finite \(got inf at index 0\)",
+        r"y_true must be finite \(got inf at index 0\)",
     ),
     (
-        lambda: reliability_table([0.5], [1.0], n_bins=0),
+        lambda: reliability_table([1.0], [0.5], n_bins=0),
         InvalidInputError,
         r"n_bins must be an integer >= 1 \(got 0\)",
     ),
     (
-        lambda: reliability_table([0.5], [1.0], n_bins=2.5),  # type: ignore[arg-type]
+        lambda: reliability_table([1.0], [0.5], n_bins=2.5),  # type: ignore[arg-type]
         InvalidInputError,
         r"n_bins must be an integer >= 1 \(got 2.5\)",
     ),
     (
-        lambda: reliability_table([0.5], [1.0], n_bins=True),
+        lambda: reliability_table([1.0], [0.5], n_bins=True),
         InvalidInputError,
         r"n_bins must be an integer >= 1 \(got True\)",
     ),
     (
-        lambda: reliability_table([0.5], [1.0], strategy="kmeans"),  # type: ignore[arg-type]
+        lambda: reliability_table([1.0], [0.5], strategy="kmeans"),  # type: ignore[arg-type]
         InvalidInputError,
         r"strategy must be 'uniform' or 'quantile' \(got 'kmeans'\)",
     ),
-    (lambda: expected_calibration_error([1.2], [1.0]), InvalidInputError, r"p must be in \[0, 1\]"),
     (
-        lambda: maximum_calibration_error([0.2], [1.0], n_bins=-1),
+        lambda: expected_calibration_error([1.0], [1.2]),
+        InvalidInputError,
+        r"y_prob must be in \[0, 1\]",
+    ),
+    (
+        lambda: maximum_calibration_error([1.0], [0.2], n_bins=-1),
         InvalidInputError,
         r"n_bins must be an integer >= 1",
     ),
@@ -378,7 +452,7 @@ class TestBadInputs:
 class TestUniformBinEdges:
     def test_decimal_confidences_fall_in_the_bin_they_start(self) -> None:
         """0.3, 0.6 and 0.7 open the bins [0.3, 0.4), [0.6, 0.7) and [0.7, 0.8), as documented."""
-        table = reliability_table([0.3, 0.6, 0.7, 0.8], [1.0, 0.0, 1.0, 0.0], n_bins=10)
+        table = reliability_table([1.0, 0.0, 1.0, 0.0], [0.3, 0.6, 0.7, 0.8], n_bins=10)
         lowers = sorted(round(b.lower, 10) for b in table.bins)
         assert lowers == [0.3, 0.6, 0.7, 0.8]
         assert all(b.count == 1 for b in table.bins)

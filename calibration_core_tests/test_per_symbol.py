@@ -79,8 +79,9 @@ def propose(confidence: np.ndarray, pnl: np.ndarray, codes: np.ndarray, **option
 
 
 def write_trades(path: Path, confidence: np.ndarray, pnl: np.ndarray, codes: np.ndarray) -> None:
-    """Write the columns as a valid clm_trades.jsonl, 30 minutes apart."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    """Write the columns as a valid clm_trades.jsonl, 30 minutes apart, the last one now."""
+    # Relative to now: a months-old file is starved, and run refuses it without --force.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30 * len(confidence))
     lines = []
     for i, (c, r, code) in enumerate(zip(confidence, pnl, codes, strict=True)):
         side = "BUY" if i % 2 else "SELL"
@@ -190,9 +191,9 @@ class TestEvaluatePerSymbol:
         outcomes = np.concatenate(held)
         assert doge.n_folds == k
         assert doge.n_evaluated == outcomes.size
-        assert doge.brier_raw == pytest.approx(brier_score(np.concatenate(raw), outcomes))
-        assert doge.brier_global == pytest.approx(brier_score(np.concatenate(global_), outcomes))
-        assert doge.brier_symbol == pytest.approx(brier_score(np.concatenate(own), outcomes))
+        assert doge.brier_raw == pytest.approx(brier_score(outcomes, np.concatenate(raw)))
+        assert doge.brier_global == pytest.approx(brier_score(outcomes, np.concatenate(global_)))
+        assert doge.brier_symbol == pytest.approx(brier_score(outcomes, np.concatenate(own)))
 
     def test_with_the_global_map_disabled_the_fallback_is_raw(self) -> None:
         """Without an enabled global map a symbol map must improve on the raw confidence."""
@@ -355,15 +356,8 @@ class TestEndToEnd:
         assert doge_row["oos_mse_symbol"] < doge_row["oos_mse_global"]
 
         paths = resolve_paths(data=data, config=config_path, report_dir=reports, environ={})
-        # The synthetic trades are old: the report says DO NOT APPLY (stale data), so the
-        # test deploys it the way a person would, with a written override.
-        approve(
-            paths,
-            job_id,
-            approved_by="tester",
-            now=datetime.now(UTC),
-            override="test fixture: synthetic trades are old on purpose",
-        )
+        assert report["summary"]["recommendation"] == "APPROVE CANDIDATE"
+        approve(paths, job_id, approved_by="tester", now=datetime.now(UTC))
         loader = CalibrationLoader(config_path, watch="none")
         snapshot = loader.snapshot
         assert snapshot.version == job_id

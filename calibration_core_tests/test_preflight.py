@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import attrs
 import pytest
 
 from calibration_core.cadence import assess_readiness
+from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.preflight import (
     DEFAULT_TIMEOUT,
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "preflight.example.toml"
-GENERATOR_PATH = REPO / "scripts" / "generate_example_trades.py"
 SLACK = 10.0  # a probe that ignored its timeout would hang for 30 s or more
 
 
@@ -599,14 +598,10 @@ class TestVerdict:
 
 
 def _fresh_trades(path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("generate_example_trades", GENERATOR_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    start = datetime.now(UTC) - timedelta(days=4, minutes=30)
     path.parent.mkdir(parents=True, exist_ok=True)
-    module.write_trades(path, n=300, days=4.0, start=start.isoformat())
+    write_example_trades(
+        path, n_trades=300, days=4.0, end=datetime.now(UTC) - timedelta(minutes=30)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 
 from calibration_core import trades
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
+from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
+from calibration_core.settings import resolve_paths
 from calibration_core.trades import (
     ACTION_BUY,
     ACTION_HOLD,
@@ -71,6 +73,18 @@ def record(**changes: Any) -> dict[str, Any]:
 def line(**changes: Any) -> str:
     """One JSON line of ``record(**changes)``."""
     return json.dumps(record(**changes))
+
+
+def trade_line(i: int, *, pnl: float, **changes: Any) -> str:
+    """Return a distinct, self-consistent BUY line: prices agree with ``pnl``."""
+    entry = 100.0 + i
+    return line(
+        entry_price=entry,
+        exit_price=entry * (1.0 + pnl / 100.0),
+        actual_pnl_pct=pnl,
+        confidence=0.5 + (i % 40) / 100.0,
+        **changes,
+    )
 
 
 def write(tmp_path: Path, lines: Iterable[str], *, end: str = "\n") -> Path:
@@ -125,7 +139,16 @@ BAD_LINES = [
     pytest.param("42", r"not a JSON object \(got number 42\)", id="number"),
     pytest.param("null", r"not a JSON object \(got null\)", id="null"),
     *(
-        pytest.param(line(**{field: DROP}), rf"{field} is missing", id=f"missing-{field}")
+        pytest.param(
+            line(**{field: DROP}),
+            rf"{field} is missing"
+            + (
+                rf" \(and so is its other name {trades._ALIASES[field]}\)"
+                if field in trades._ALIASES
+                else ""
+            ),
+            id=f"missing-{field}",
+        )
         for field in trades._REQUIRED
     ),
     pytest.param(line(exit_price=None), r"exit_price is null", id="null-price"),
@@ -202,25 +225,36 @@ BAD_LINES = [
     pytest.param(
         line(confidence=-0.01), r"confidence must be in \[0, 1\] \(got -0\.01\)", id="conf-low"
     ),
-    pytest.param(line(side="buy"), r'side must be "BUY" or "SELL" \(got string "buy"\)', id="buy"),
     pytest.param(
-        line(side="HOLD"), r'side must be "BUY" or "SELL" \(got string "HOLD"\)', id="hold"
+        line(side="buy"),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got string "buy"\)',
+        id="buy",
     ),
-    pytest.param(line(side=1), r'side must be "BUY" or "SELL" \(got number 1\)', id="side-num"),
-    pytest.param(line(side=None), r'side must be "BUY" or "SELL" \(got null\)', id="side-null"),
+    pytest.param(
+        line(side="HOLD"),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got string "HOLD"\)',
+        id="hold",
+    ),
+    pytest.param(
+        line(side=1),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got number 1\)',
+        id="side-num",
+    ),
+    pytest.param(
+        line(side=None),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got null\)',
+        id="side-null",
+    ),
     pytest.param(line(symbol=5), r"symbol must be a string \(got number 5\)", id="symbol-number"),
     pytest.param(
-        line(side="KJØP"), r'side must be "BUY" or "SELL" \(got string "KJØP"\)', id="side-utf8"
+        line(side="KJØP"),
+        r'side must be "BUY", "SELL", "LONG" or "SHORT" \(got string "KJØP"\)',
+        id="side-utf8",
     ),
     pytest.param(line(symbol=""), r"symbol is empty", id="symbol-empty"),
     pytest.param(
-        line(timestamp="2026-02-09T21:40:12"),
-        r'timestamp has no zone: add Z or \+00:00 \(got string "2026-02-09T21:40:12"\)',
-        id="no-zone",
-    ),
-    pytest.param(
         line(timestamp="2026-02-09"),
-        r'timestamp has no zone: .* \(got string "2026-02-09"\)',
+        r'timestamp has no time of day \(got string "2026-02-09"\)',
         id="date",
     ),
     pytest.param(
@@ -351,7 +385,7 @@ class TestBadLines:
         ]
         assert problems[0] == "clm_trades.jsonl:2: exit_price is null"
         assert problems[2] == (
-            'clm_trades.jsonl:8: side must be "BUY" or "SELL" (got string "buy"); '
+            'clm_trades.jsonl:8: side must be "BUY", "SELL", "LONG" or "SHORT" (got string "buy"); '
             "confidence must be in [0, 1] (got 2.0)"
         )
 
@@ -776,7 +810,7 @@ class TestSummarizeIntegrity:
     def test_counts_rates_and_range(self, tmp_path: Path) -> None:
         """The summary counts outcomes and gives the time range."""
         lines = [
-            line(timestamp=f"2026-02-0{1 + i % 3}T12:00:00Z", symbol=s, actual_pnl_pct=p)
+            trade_line(i, timestamp=f"2026-02-0{1 + i % 3}T12:00:00Z", symbol=s, pnl=p)
             for i, (s, p) in enumerate([("A", 1.0), ("B", -1.0), ("A", 0.01), ("B", 0.0)] * 15)
         ]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
@@ -794,7 +828,7 @@ class TestSummarizeIntegrity:
 
     def test_too_few_trades(self, tmp_path: Path) -> None:
         """Fewer trades than the minimum is a dataset problem."""
-        lines = [line(symbol="AB"[i % 2], actual_pnl_pct=(-1) ** i) for i in range(42)]
+        lines = [trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i) for i in range(42)]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
         assert not summary.ok
         assert summary.problems == (
@@ -803,18 +837,18 @@ class TestSummarizeIntegrity:
 
     def test_one_symbol_no_win(self, tmp_path: Path) -> None:
         """One symbol and no WIN are both reported."""
-        lines = [line(symbol="BTCUSDT", actual_pnl_pct=-1.0)] * 50
+        lines = [trade_line(i, symbol="BTCUSDT", pnl=-1.0) for i in range(50)]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
         assert summary.problems == (
             "only 1 symbol (BTCUSDT); at least 2 are required",
-            "no WIN trade (actual_pnl_pct > 0); at least 1 is required",
+            "no WIN trade (PnL > 0); at least 1 is required",
         )
 
     def test_no_loss(self, tmp_path: Path) -> None:
         """Only wins is a dataset problem."""
-        lines = [line(symbol="AB"[i % 2]) for i in range(50)]
+        lines = [trade_line(i, symbol="AB"[i % 2], pnl=1.0) for i in range(50)]
         summary = summarize_integrity(read_trades(write(tmp_path, lines)))
-        assert summary.problems == ("no LOSS trade (actual_pnl_pct < 0); at least 1 is required",)
+        assert summary.problems == ("no LOSS trade (PnL < 0); at least 1 is required",)
 
     def test_empty_batch(self, tmp_path: Path) -> None:
         """An empty file fails every dataset rule, with zero rates and no range."""
@@ -824,18 +858,18 @@ class TestSummarizeIntegrity:
         assert summary.problems == (
             f"only 0 trades; at least {MIN_TRADES_FOR_CALIBRATION} are required",
             "only 0 symbols; at least 2 are required",
-            "no WIN trade (actual_pnl_pct > 0); at least 1 is required",
-            "no LOSS trade (actual_pnl_pct < 0); at least 1 is required",
+            "no WIN trade (PnL > 0); at least 1 is required",
+            "no LOSS trade (PnL < 0); at least 1 is required",
         )
         assert (summary.win_rate, summary.first_timestamp, summary.span_days) == (0.0, None, 0.0)
 
 
 class TestExampleData:
     def test_shipped_file_is_what_the_generator_writes(self, tmp_path: Path) -> None:
-        """data/clm_trades.jsonl is exactly the generator's output with default arguments."""
+        """data/clm_trades.jsonl is exactly the generator's output from 2026-01-21 on."""
         generator = load_generator()
         out = tmp_path / "regenerated.jsonl"
-        assert generator.main(["--out", str(out)]) == 0
+        assert generator.main(["--out", str(out), "--start", "2026-01-21T00:00:00Z"]) == 0
         assert out.read_bytes() == (REPO / "data" / "clm_trades.jsonl").read_bytes()
 
     def test_generated_prices_agree_with_side_and_pnl(self) -> None:
@@ -958,7 +992,13 @@ _anything = st.one_of(
     st.integers(-3, 3),
     st.integers(),
     st.floats(),
-    st.sampled_from(["BUY", "SELL", "HOLD", "buy", "", "2026-02-09T21:40:12Z", "2026-02-09"]),
+    st.sampled_from(
+        [
+            *("BUY", "SELL", "HOLD", "buy", "", "2026-02-09T21:40:12Z", "2026-02-09"),
+            # The other dialects' words: LONG/SHORT sides, outcome labels, a zone-less stamp.
+            *("LONG", "SHORT", "WIN", "LOSS", "NEUTRAL", "2026-02-09T21:40:12.334338"),
+        ]
+    ),
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
@@ -1020,3 +1060,290 @@ class TestFastPathAgreesWithContract:
         assert int(np.sum(batch.model_actions != ACTION_MISSING)) == sum(
             len(row.votes) for row in rows
         )
+        assert batch.sides.tolist() == [row.side for row in rows]
+        assert batch.outcome_labels.tolist() == [row.outcome for row in rows]
+        assert batch.zoneless_count == sum(row.zoneless for row in rows)
+
+
+def _columns(batch: TradeBatch) -> dict[str, list[Any]]:
+    return {
+        name: getattr(batch, name).tolist()
+        for name in ("sides", "confidence", "entry_price", "exit_price", "pnl_pct")
+    }
+
+
+class TestDialects:
+    """Dialects A (production recorder), B (the system's test data) and C (ours), one reader."""
+
+    END = "2026-03-01T00:00:00Z"
+
+    def _write(self, tmp_path: Path, dialect: str, **options: Any) -> Path:
+        return write_example_trades(
+            tmp_path / f"{dialect}.jsonl", n_trades=300, end=self.END, dialect=dialect, **options
+        )
+
+    @pytest.mark.parametrize("dialect", ["A", "B", "mixed"])
+    def test_every_dialect_reads_the_same_trades_as_ours(
+        self, tmp_path: Path, dialect: str
+    ) -> None:
+        """The same generated trades read alike in every dialect: sides, prices, PnL, confidence."""
+        ours = read_trades(self._write(tmp_path, "C"))
+        theirs = read_trades(self._write(tmp_path, dialect))
+        assert theirs.n_trades == ours.n_trades == 300
+        assert _columns(theirs) == _columns(ours)
+        np.testing.assert_allclose(theirs.timestamps, ours.timestamps, atol=1.0)
+        assert theirs.warnings == ()
+
+    def test_dialect_a_keeps_the_recorders_outcome_label_and_has_no_votes(
+        self, tmp_path: Path
+    ) -> None:
+        """LONG/SHORT become BUY/SELL; outcome_label follows the recorder's ±0.5 thresholds."""
+        path = self._write(tmp_path, "A")
+        text = path.read_text()
+        assert '"side": "LONG"' in text
+        assert '"side": "SHORT"' in text
+        batch = read_trades(path)
+        assert not batch.has_model_breakdown
+        expected = np.where(
+            batch.pnl_pct > 0.5,
+            trades.OUTCOME_WIN,
+            np.where(batch.pnl_pct < -0.5, trades.OUTCOME_LOSS, trades.OUTCOME_NEUTRAL),
+        )
+        assert batch.outcome_labels.tolist() == expected.tolist()
+        assert batch.zoneless_count == 0
+
+    def test_dialect_b_reads_votes_and_counts_zoneless_stamps_once(self, tmp_path: Path) -> None:
+        """model_predictions are the votes; zone-less stamps are UTC, counted once, not per line."""
+        ours = read_trades(self._write(tmp_path, "C"))
+        batch = read_trades(self._write(tmp_path, "B"))
+        assert batch.model_names == ours.model_names
+        assert batch.model_actions.tolist() == ours.model_actions.tolist()
+        assert batch.zoneless_count == 300
+        assert batch.zoneless_first_lines == (1, 2, 3, 4, 5)
+        assert batch.warnings == ()
+        assert set(batch.outcome_labels.tolist()) == {trades.OUTCOME_WIN, trades.OUTCOME_LOSS}
+
+    def test_mixed_file_counts_only_the_zoneless_lines(self, tmp_path: Path) -> None:
+        """In a mixed file the zone-less count is exactly the dialect-B lines."""
+        path = self._write(tmp_path, "mixed")
+        b_lines = [
+            n
+            for n, text in enumerate(path.read_text().splitlines(), 1)
+            if '"trade_id": "mock_' in text
+        ]
+        batch = read_trades(path)
+        assert 0 < batch.zoneless_count == len(b_lines) < 300
+        assert batch.zoneless_first_lines == tuple(b_lines[:5])
+
+    def test_zoneless_stamp_is_read_as_utc(self, tmp_path: Path) -> None:
+        """2026-02-09T21:40:12 without a zone is the same instant as 2026-02-09T21:40:12Z."""
+        path = write(tmp_path, [line(timestamp="2026-02-09T21:40:12"), line()])
+        batch = read_trades(path)
+        assert batch.timestamps[0] == batch.timestamps[1]
+        assert (batch.zoneless_count, batch.zoneless_first_lines) == (1, (1,))
+
+    @pytest.mark.parametrize(
+        ("changes", "side"),
+        [
+            ({"side": "LONG"}, ACTION_BUY),
+            ({"side": "SHORT"}, ACTION_SELL),
+            ({"side": DROP, "action": "SELL"}, ACTION_SELL),
+            ({"side": "BUY", "action": "SELL"}, ACTION_BUY),
+        ],
+    )
+    def test_side_words(self, tmp_path: Path, changes: dict[str, Any], side: int) -> None:
+        """LONG is BUY, SHORT is SELL, and action is the side only when side is absent."""
+        batch = read_trades(write(tmp_path, [line(**changes)]))
+        assert batch.sides.tolist() == [side]
+
+    def test_pnl_percent_is_actual_pnl_pct(self, tmp_path: Path) -> None:
+        """pnl_percent alone, or equal to actual_pnl_pct, is the PnL."""
+        lines = [line(actual_pnl_pct=DROP, pnl_percent=-0.25), line(pnl_percent=1.018)]
+        assert read_trades(write(tmp_path, lines)).pnl_pct.tolist() == [-0.25, 1.018]
+
+    @pytest.mark.parametrize(
+        ("changes", "reason"),
+        [
+            (
+                {"pnl_percent": 2.0},
+                (
+                    r"actual_pnl_pct \(1\.018\) and pnl_percent \(2\.0\) differ; "
+                    r"they are one field under two names"
+                ),
+            ),
+            ({"actual_pnl_pct": DROP, "pnl_percent": None}, r"pnl_percent is null"),
+            (
+                {"side": DROP, "action": "HOLD"},
+                r'action must be "BUY", "SELL", "LONG" or "SHORT" \(got string "HOLD"\)',
+            ),
+            (
+                {"outcome_label": "win"},
+                r'outcome_label must be "WIN", "LOSS", "NEUTRAL" or null \(got string "win"\)',
+            ),
+            (
+                {"model_breakdown": DROP, "model_predictions": {"xgb": {"action": "UP"}}},
+                r'model_predictions\.xgb\.action must be "BUY", "SELL" or "HOLD" .*',
+            ),
+        ],
+    )
+    def test_dialect_field_errors(
+        self, tmp_path: Path, changes: dict[str, Any], reason: str
+    ) -> None:
+        """Both PnL names differing, a bad action, a bad outcome_label: numbered errors."""
+        (problem,) = problems_of(write(tmp_path, [line(), line(**changes)]))
+        assert re.fullmatch(rf"clm_trades\.jsonl:2: {reason}", problem), problem
+
+    def test_optional_dialect_fields_may_be_null(self, tmp_path: Path) -> None:
+        """The dialects' optional fields (outcome_label, duration_*, ...) may be null."""
+        nulls = dict.fromkeys(
+            (
+                "outcome_label",
+                "duration_seconds",
+                "duration_minutes",
+                "strategy_id",
+                "position_size",
+                "exit_reason",
+                "trade_id",
+            )
+        )
+        batch = read_trades(write(tmp_path, [line(**nulls)]))
+        assert batch.outcome_labels.tolist() == [trades.OUTCOME_NONE]
+
+    def test_zero_pnl_warning_names_the_field_the_line_used(self, tmp_path: Path) -> None:
+        """A dialect-A line with PnL 0.0 is flagged under its own field name."""
+        batch = read_trades(write(tmp_path, [line(actual_pnl_pct=DROP, pnl_percent=0.0)]))
+        assert batch.warnings == ("clm_trades.jsonl:1: pnl_percent is exactly 0.0 (suspect data)",)
+
+
+class TestIntegrityFindings:
+    """The pathologies of issue 9 §2, vectorised over the columns."""
+
+    def test_duplicates_pair_each_repeat_with_the_previous_copy(self, tmp_path: Path) -> None:
+        """Same symbol, side, prices and PnL within 60 s repeat; 61 s or another price do not."""
+        base = trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:00Z")
+        lines = [
+            base,
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:30Z"),  # repeats line 1
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:01:20Z"),  # 50 s after line 2
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:03:00Z"),  # 100 s later: new
+            trade_line(2, pnl=1.0, timestamp="2026-02-09T10:00:00Z"),  # other prices
+            trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:00Z", symbol="BTCUSDT"),
+        ]
+        batch = read_trades(write(tmp_path, lines))
+        repeats, pairs = trades.find_duplicates(batch)
+        assert repeats.tolist() == [False, True, True, False, False, False]
+        assert pairs.tolist() == [[2, 1], [3, 2]]
+        kept = batch.select(~repeats)
+        assert not trades.find_duplicates(kept)[0].any()
+
+    def test_duplicate_finding_is_a_stop_with_line_pairs(self, tmp_path: Path) -> None:
+        """The summary stops on repeats and shows the first pairs."""
+        lines = [
+            trade_line(i // 2, symbol="AB"[i // 2 % 2], pnl=(-1) ** (i // 2)) for i in range(120)
+        ]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        (finding,) = [f for f in summary.findings if f.kind == "duplicates"]
+        assert (finding.stop, finding.count) == (True, 60)
+        assert finding.first_lines_text() == "lines 2↔1, 4↔3, 6↔5, 8↔7, 10↔9, …"
+        assert finding.message in summary.problems
+
+    @pytest.mark.parametrize(("flipped", "stop"), [(4, False), (5, True)])
+    def test_contradicting_sides_warn_then_stop_at_ten_percent(
+        self, tmp_path: Path, flipped: int, stop: bool
+    ) -> None:
+        """4 of 50 nonzero-PnL trades warn; 5 (10 %) stop."""
+        lines = [
+            trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i, side="SELL" if i < flipped else "BUY")
+            for i in range(50)
+        ]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        (finding,) = [f for f in summary.findings if f.kind == "side_contradicts_pnl"]
+        assert (finding.count, finding.stop) == (flipped, stop)
+        assert finding.lines == tuple(range(1, flipped + 1))
+        assert summary.ok is not stop
+
+    def test_future_close_needs_now_and_stops(self, tmp_path: Path) -> None:
+        """A close 6 min ahead of now stops; 4 min ahead is tolerated."""
+        now = datetime(2026, 2, 9, 12, 0, tzinfo=UTC)
+        lines = [
+            trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i, timestamp="2026-02-09T11:00:00Z")
+            for i in range(50)
+        ]
+        lines.append(trade_line(60, pnl=1.0, timestamp="2026-02-09T12:04:00Z"))
+        lines.append(trade_line(61, pnl=1.0, timestamp="2026-02-09T12:06:00Z"))
+        batch = read_trades(write(tmp_path, lines))
+        assert summarize_integrity(batch).ok
+        summary = summarize_integrity(batch, now=now.timestamp())
+        (finding,) = [f for f in summary.findings if f.kind == "future_close"]
+        assert (finding.count, finding.lines) == (1, (52,))
+        assert not summary.ok
+
+    def test_starvation_after_two_hours(self, tmp_path: Path) -> None:
+        """The newest close 2 h 1 min old is starvation; 1 h 59 min is not."""
+        lines = [
+            trade_line(i, symbol="AB"[i % 2], pnl=(-1) ** i, timestamp="2026-02-09T10:00:00Z")
+            for i in range(50)
+        ]
+        batch = read_trades(write(tmp_path, lines))
+        ten = datetime(2026, 2, 9, 10, 0, tzinfo=UTC).timestamp()
+        assert summarize_integrity(batch, now=ten + 119 * 60).starvation is None
+        starved = summarize_integrity(batch, now=ten + 121 * 60)
+        assert starved.starvation is not None
+        assert starved.starvation.startswith("SimpleCLM STARVATION: the newest close is 2.0 h old")
+        assert starved.ok  # starvation refuses run unless --force; it is not a data STOP
+
+    @pytest.mark.parametrize(
+        ("stamps", "expected"),
+        [
+            ([], None),
+            ([5.0], (5.0, 5.0)),
+            ([9.0, 1.0], (1.0, 9.0)),
+            ([0.0, 10.0, 11.0, 12.0, 1e12], (10.0, 12.0)),
+            ([-1e12, 10.0, 11.0, 12.0, 13.0], (10.0, 12.0)),
+        ],
+    )
+    def test_robust_time_range_ignores_one_outlier(
+        self, stamps: list[float], expected: tuple[float, float] | None
+    ) -> None:
+        """One stray stamp at either end cannot stretch the range."""
+        assert trades.robust_time_range(stamps) == expected
+
+    @given(st.lists(st.floats(0, 1e9), min_size=3, max_size=30), st.floats(-1e12, 1e12))
+    def test_one_outlier_moves_the_range_at_most_to_a_neighbour(
+        self, stamps: list[float], outlier: float
+    ) -> None:
+        """Adding any one timestamp keeps the robust range within the data's own range."""
+        low, high = min(stamps), max(stamps)
+        result = trades.robust_time_range([*stamps, outlier])
+        assert result is not None
+        assert low <= result[0] <= result[1] <= high
+
+    def test_grouped_output_is_short_for_any_number_of_lines(self) -> None:
+        """10,000 bad lines of 3 kinds are 3 lines; 40 kinds are 12 lines plus one."""
+        messages = [
+            f"t.jsonl:{n}: " + ("blank line", "exit_price is null", "side must be X (got 1)")[n % 3]
+            for n in range(1, 10_001)
+        ]
+        groups = trades.group_line_messages(messages, stop=True)
+        assert [g.count for g in groups] == [3334, 3333, 3333]
+        shown = trades.format_findings(groups)
+        assert len(shown) == 3
+        assert shown[0] == "❌ exit_price is null — 3334 records; lines 1, 4, 7, 10, 13, …"
+        assert (
+            shown[1] == "❌ side must be X, e.g. (got 1) — 3333 records; lines 2, 5, 8, 11, 14, …"
+        )
+        many = [f"t.jsonl:{n}: field_{n} is missing" for n in range(40)]
+        shown = trades.format_findings(trades.group_line_messages(many, stop=True))
+        assert len(shown) == 13
+        assert shown[-1].startswith("… and 28 more kinds")
+
+
+class TestRecorderStorage:
+    def test_simple_clm_storage_is_the_fallback(self) -> None:
+        """SIMPLE_CLM_STORAGE names the trades file only when CLM_DATA_PATH is not set."""
+        recorder = {"SIMPLE_CLM_STORAGE": "/srv/clm.jsonl"}
+        assert resolve_paths(environ=recorder).data == Path("/srv/clm.jsonl")
+        both = {**recorder, "CLM_DATA_PATH": "/srv/ours.jsonl"}
+        assert resolve_paths(environ=both).data == Path("/srv/ours.jsonl")
+        assert resolve_paths(data="x.jsonl", environ=both).data == Path("x.jsonl")
+        assert resolve_paths(environ={}).data == Path("data/clm_trades.jsonl")
