@@ -336,7 +336,9 @@ def _read_batch(ctx: JobContext, now: datetime) -> TradeBatch:
     try:
         return _read_trades(ctx)
     except DataIntegrityError as exc:
-        problems = tuple(exc.problems) or (str(exc),)
+        if not exc.problems:  # the file itself (missing, a directory, unreadable): as it is
+            raise
+        problems = tuple(exc.problems)
         groups = group_line_messages(problems, stop=True)
         shown = format_findings(groups)
         written = (

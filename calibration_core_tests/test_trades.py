@@ -1345,5 +1345,7 @@ class TestRecorderStorage:
         assert resolve_paths(environ=recorder).data == Path("/srv/clm.jsonl")
         both = {**recorder, "CLM_DATA_PATH": "/srv/ours.jsonl"}
         assert resolve_paths(environ=both).data == Path("/srv/ours.jsonl")
-        assert resolve_paths(data="x.jsonl", environ=both).data == Path("x.jsonl")
-        assert resolve_paths(environ={}).data == Path("data/clm_trades.jsonl")
+        # Paths are absolute (resolved against the working directory when read).
+        assert resolve_paths(data="x.jsonl", environ=both).data == Path("x.jsonl").absolute()
+        assert resolve_paths(environ={}).data == Path("data/clm_trades.jsonl").absolute()
+        assert resolve_paths(environ=recorder).origin_note("data") == "(from SIMPLE_CLM_STORAGE)"
