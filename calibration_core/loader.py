@@ -1318,9 +1318,11 @@ class CalibrationLoader:
             else:
                 observer = Observer(timeout=_OBSERVER_TIMEOUT)
             observer.name = f"CalibrationObserver[{self._name}]"
-            observer.schedule(
-                _make_handler(self), self._dir, recursive=False, event_filter=_event_filter()
-            )
+            handler = _make_handler(self)
+            try:
+                observer.schedule(handler, self._dir, recursive=False, event_filter=_event_filter())
+            except TypeError:  # a watchdog without event_filter: every event type arrives
+                observer.schedule(handler, self._dir, recursive=False)
             observer.start()
         except Exception as exc:  # noqa: BLE001 - any failure means "poll instead"
             if observer is not None:
@@ -1404,7 +1406,7 @@ class CalibrationLoader:
             self._notify()  # the file may have arrived with the directory
 
     def _on_event(self, event: object) -> None:
-        """Handle one watchdog event: wake the worker if it may concern the config."""
+        """Handle one watchdog event that may concern the config: reload now, or flag the worker."""
         event_type = getattr(event, "event_type", None)
         if event_type not in _RELEVANT_EVENTS:
             return
