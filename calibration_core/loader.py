@@ -92,6 +92,8 @@ _WATCH_MODES: Final = ("auto", "inotify", "poll", "none")
 # the next poll hashes its content instead of trusting stat().
 _RACY_WINDOW_NS: Final = 2_000_000_000
 _READ_CHUNK: Final = 65_536
+# Below CPython's HASHLIB_GIL_MINSIZE (2048): an update this small keeps the GIL.
+_HASH_PIECE: Final = 2_047
 _JOIN_TIMEOUT: Final = 10.0
 # Observer thread wake-up period: it bounds how long stop() waits for watchdog.
 _OBSERVER_TIMEOUT: Final = 0.2
@@ -866,21 +868,37 @@ class _Rejected(Exception):  # noqa: N818 - internal signal, never escapes the l
         self.state = state
 
 
-def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
-    # O_NONBLOCK: a FIFO planted at the config path must not hang the worker in open().
+def _open_config(path: str) -> int:
+    """Open the config for reading: one ``open`` syscall, following symlinks.
+
+    O_NONBLOCK: a FIFO planted at the config path must not hang the thread in open().
+    Symlinks are followed on purpose (a Kubernetes ConfigMap's config is one).
+    """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _Rejected("not a regular file", _FileState.of(st))
-        if st.st_size > max_bytes:
-            # Refuse by size before reading a single byte of it.
-            raise _Rejected(
-                f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", _FileState.of(st)
-            )
-        chunks: list[bytes] = []
-        total = 0
+    return os.open(path, flags)
+
+
+def _read_open(fd: int, max_bytes: int) -> tuple[bytes, _FileState]:
+    """Read an open config: one ``fstat`` and, for a regular file, usually one ``read``.
+
+    Every syscall releases the GIL, and a host whose Python threads keep the CPU busy
+    makes each one wait up to ``sys.getswitchinterval()`` to get it back, so the read
+    asks for the size fstat() reported plus one byte: a result of exactly that size is
+    the whole file. A short read (NFS, FUSE) or a file that grew meanwhile reads on
+    until end of file or the limit.
+    """
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise _Rejected("not a regular file", _FileState.of(st))
+    if st.st_size > max_bytes:
+        # Refuse by size before reading a single byte of it.
+        raise _Rejected(
+            f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", _FileState.of(st)
+        )
+    data = os.read(fd, st.st_size + 1)
+    if len(data) != st.st_size:
+        chunks = [data]
+        total = len(data)
         while total <= max_bytes:
             chunk = os.read(fd, min(_READ_CHUNK, max_bytes + 1 - total))
             if not chunk:
@@ -889,9 +907,8 @@ def _read_bounded(path: str, max_bytes: int) -> tuple[bytes, _FileState]:
             total += len(chunk)
         if total > max_bytes:
             raise _Rejected(f"file grew past the {max_bytes}-byte limit while being read")
-        return b"".join(chunks), _FileState.of(st)
-    finally:
-        os.close(fd)
+        data = b"".join(chunks)
+    return data, _FileState.of(st)
 
 
 def _directory_identity(path: str) -> tuple[int, int] | None:
@@ -904,7 +921,13 @@ def _directory_identity(path: str) -> tuple[int, int] | None:
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    # Fed in pieces below hashlib's 2048-byte threshold, hashing never releases the GIL:
+    # under a busy host, getting it back would cost a switch interval in the reload.
+    hasher = hashlib.blake2b(digest_size=16)
+    view = memoryview(data)
+    for start in range(0, len(view), _HASH_PIECE):
+        hasher.update(view[start : start + _HASH_PIECE])
+    return hasher.hexdigest()
 
 
 def _stat_or_none(path: str) -> _FileState | None:
@@ -999,12 +1022,15 @@ class CalibrationLoader:
         self._snapshot = Snapshot.identity(
             source=self._path, default_weights=self._default_weights, counters=self._counters
         )
-        # Writers (worker, reload()) serialise on this lock; readers never take it.
+        # Writers (the worker, watchdog's dispatch thread, reload()) serialise on this lock;
+        # readers never take it.
         self._reload_lock = threading.Lock()
         self._lifecycle_lock = threading.RLock()
         self._wake = threading.Condition(threading.Lock())
         self._pending = False
         self._stopping = False
+        # When the last event-driven check ended (worker or dispatch thread): the debounce.
+        self._last_event_check = -math.inf
         self._worker: threading.Thread | None = None
         self._observer: Any = None
         self._watching = "none"
@@ -1292,7 +1318,11 @@ class CalibrationLoader:
             else:
                 observer = Observer(timeout=_OBSERVER_TIMEOUT)
             observer.name = f"CalibrationObserver[{self._name}]"
-            observer.schedule(_make_handler(self), self._dir, recursive=False)
+            handler = _make_handler(self)
+            try:
+                observer.schedule(handler, self._dir, recursive=False, event_filter=_event_filter())
+            except TypeError:  # a watchdog without event_filter: every event type arrives
+                observer.schedule(handler, self._dir, recursive=False)
             observer.start()
         except Exception as exc:  # noqa: BLE001 - any failure means "poll instead"
             if observer is not None:
@@ -1376,7 +1406,7 @@ class CalibrationLoader:
             self._notify()  # the file may have arrived with the directory
 
     def _on_event(self, event: object) -> None:
-        """Handle one watchdog event: wake the worker if it may concern the config."""
+        """Handle one watchdog event that may concern the config: reload now, or flag the worker."""
         event_type = getattr(event, "event_type", None)
         if event_type not in _RELEVANT_EVENTS:
             return
@@ -1393,7 +1423,31 @@ class CalibrationLoader:
         ):
             return
         self._events += 1
-        self._notify()
+        if not self._reload_on_dispatch():
+            self._notify()
+
+    def _reload_on_dispatch(self) -> bool:
+        """Reload on watchdog's dispatch thread, at once; False leaves it to the worker.
+
+        A hand-off to the worker would wait for the GIL once more on a busy host, so
+        the leading edge of a burst is read, validated and published right here. The
+        worker keeps the rest: an event inside the debounce window, or one that finds
+        a reload under way (the lock is only tried, so watchdog's thread never waits),
+        becomes its coalesced re-check. Not running (``watch="none"``, stopping):
+        the worker's flag is set as before.
+        """
+        if self._worker is None or self._stopping:
+            return False
+        if time.monotonic() - self._last_event_check < self._debounce:
+            return False
+        if not self._reload_lock.acquire(blocking=False):
+            return False
+        try:
+            self._check_locked(force=True)
+            self._last_event_check = time.monotonic()
+        finally:
+            self._reload_lock.release()
+        return True
 
     def _notify(self) -> None:
         with self._wake:
@@ -1403,7 +1457,6 @@ class CalibrationLoader:
     def _run(self) -> None:
         poll = self._poll_interval
         next_poll = time.monotonic() + poll
-        last_event_check = -math.inf
         while True:
             try:
                 pending = self._wait_for_work(next_poll)
@@ -1412,14 +1465,14 @@ class CalibrationLoader:
                 if pending:
                     # Leading edge: a quiet loader checks at once; inside a burst the
                     # next check waits until `debounce` after the previous one.
-                    delay = last_event_check + self._debounce - time.monotonic()
+                    delay = self._last_event_check + self._debounce - time.monotonic()
                     if delay > 0 and self._sleep_unless_stopped(delay):
                         return
                     with self._wake:
                         # Cleared before reading, so an event during the read is not lost.
                         self._pending = False
                     self._check(force=True)
-                    last_event_check = time.monotonic()
+                    self._last_event_check = time.monotonic()
                 if time.monotonic() >= next_poll:
                     self._check_watch()
                     self._check(force=False)
@@ -1453,13 +1506,24 @@ class CalibrationLoader:
         ``force`` (events, start, reload()) always hashes the content; a poll
         trusts an unchanged stat() identity unless it was racy.
         """
+        with self._reload_lock:
+            self._check_locked(force=force)
+
+    def _check_locked(self, *, force: bool) -> None:
+        """:meth:`_check` for a caller that holds the reload lock; never raises."""
         try:
-            with self._reload_lock:
-                if force or self._changed_on_disk():
-                    read = self._read()
+            if force or self._changed_on_disk():
+                fd = self._open()
+                if fd is None:
+                    return
+                try:
+                    read = self._read(fd)
                     if read is not None:
                         self._consider(*read)
-        except Exception as exc:  # never raise into the host or the worker
+                finally:
+                    # Closed after the publish: the close is not on the reload's path.
+                    os.close(fd)
+        except Exception as exc:  # never raise into the host, the worker or watchdog
             self._last_error = f"internal error: {type(exc).__name__}: {exc}"
             logger.exception("[CalibrationLoader] unexpected error while checking %s", self._path)
 
@@ -1474,13 +1538,21 @@ class CalibrationLoader:
             return True  # let the read report it
         return state != self._seen_state or self._racy
 
-    def _read(self) -> tuple[bytes, _FileState] | None:
-        """Read the file, or record why it could not be read and return None."""
+    def _open(self) -> int | None:
+        """Open the file, or record why it could not be opened and return None."""
         try:
-            data, state = _read_bounded(self._path, self._max_bytes)
+            return _open_config(self._path)
         except FileNotFoundError:
             self._on_missing()
-            return None
+        except OSError as exc:
+            reason = f"cannot read the file ({exc.strerror or exc})"
+            self._reject(reason, _stat_or_none(self._path), None)
+        return None
+
+    def _read(self, fd: int) -> tuple[bytes, _FileState] | None:
+        """Read the open file, or record why it could not be read and return None."""
+        try:
+            data, state = _read_open(fd, self._max_bytes)
         except _Rejected as exc:
             self._reject(str(exc), exc.state, None)
             return None
@@ -1647,6 +1719,34 @@ def _make_handler(loader: CalibrationLoader) -> Any:  # noqa: ANN401 - watchdog 
                     logger.exception("[CalibrationLoader] error while handling %r", event)
 
     return _ConfigDirectoryHandler()
+
+
+def _event_filter() -> list[Any]:
+    """Return the watchdog event classes the loader reacts to (see ``_RELEVANT_EVENTS``).
+
+    With this filter the inotify watch leaves out IN_OPEN and IN_CLOSE_NOWRITE, so the
+    loader's own reads put no events in watchdog's queue, and the directory's
+    "modified" events are dropped before they are queued: under a busy host every
+    queued event costs watchdog's threads a GIL hand-off, and they delayed the next
+    deploy's event. The deletion of the watched directory itself still arrives.
+    """
+    from watchdog import events  # noqa: PLC0415 - watchdog is imported lazily
+
+    names = (
+        "FileMovedEvent",
+        "DirMovedEvent",
+        "FileCreatedEvent",
+        "DirCreatedEvent",
+        "FileModifiedEvent",
+        "FileClosedEvent",
+        "FileDeletedEvent",
+        "DirDeletedEvent",
+        # Attribute events have classes of their own since watchdog 5; before, they
+        # arrived as FileModifiedEvent.
+        "FileAttribEvent",
+        "DirAttribEvent",
+    )
+    return [getattr(events, name) for name in names if hasattr(events, name)]
 
 
 def _stop_observer(observer: Any) -> None:  # noqa: ANN401 - a watchdog observer
