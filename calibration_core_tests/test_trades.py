@@ -1397,6 +1397,11 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
     "duplicate key": lambda line: line[:-1] + ', "side": "SELL"}',
     "duplicate key, space before colon": lambda line: line[:-1] + ', "side" : "SELL"}',
     "duplicate key, escaped": lambda line: line[:-1] + ', "\\u0073ide": "SELL"}',
+    "duplicate key, tab before colon": lambda line: line[:-1] + ', "side"\t: "SELL"}',
+    "duplicate unread key": lambda line: line[:-1] + ', "trade_id": "a", "trade_id": "b"}',
+    "duplicate absent key": lambda line: (
+        line[:-1] + ', "calibrated_confidence": 0.5, "calibrated_confidence": 0.6}'
+    ),
     "duplicate model": lambda line: _with_vote(
         line, '"xgb": {"action": "SELL", "confidence": 0.5}'
     ),
@@ -1451,6 +1456,10 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
         + ', "pnl_percent": '
         + re.search(r'"actual_pnl_pct": ([^,]+)', line)[1]  # type: ignore[index]
         + "}"
+    ),
+    "string value that starts with a colon": lambda line: line[:-1] + ', "exit_reason": ":x"}',
+    "colons in a model name": lambda line: _with_vote(
+        line, '"a:b:": {"action": "BUY", "confidence": 0.5}'
     ),
     "non-ASCII symbol, escaped": lambda line: line.replace('"symbol": "', '"symbol": "\\u00e9', 1),
 }
