@@ -789,29 +789,30 @@ class _FastRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
 
 
 _FAST_DECODER: Final = msgspec.json.Decoder(_FastRecord)
-_FAST_READ: Final = (
-    "timestamp",
-    "symbol",
-    "confidence",
-    "entry_price",
-    "exit_price",
-    "side",
-    "action",
-    "actual_pnl_pct",
-    "pnl_percent",
-    "consensus_count",
-    "calibrated_confidence",
-    "calibration_version",
-    "outcome_label",
-    "model_breakdown",
-    "model_predictions",
+_FAST_ENCODER: Final = msgspec.json.Encoder()
+_FAST_FIELDS: Final = tuple(
+    # (the quoted name, or None for a required field; the getter)
+    (None if i < 5 else f'"{name}"'.encode(), operator.attrgetter(name))  # noqa: PLR2004 - five required
+    for i, name in enumerate(
+        (
+            "timestamp",
+            "symbol",
+            "confidence",
+            "entry_price",
+            "exit_price",
+            "side",
+            "action",
+            "actual_pnl_pct",
+            "pnl_percent",
+            "consensus_count",
+            "calibrated_confidence",
+            "calibration_version",
+            "outcome_label",
+            "model_breakdown",
+            "model_predictions",
+        )
+    )
 )
-_FAST_REQUIRED: Final = 5  # the first five of _FAST_READ
-_FAST_UNREAD: Final = tuple(
-    name for name in _FastRecord.__struct_fields__ if name not in _FAST_READ
-)
-_FAST_KEYS: Final = {name: f'"{name}":'.encode() for name in _FastRecord.__struct_fields__}
-_FAST_GETTERS: Final = {name: operator.attrgetter(name) for name in _FastRecord.__struct_fields__}
 _VOTE_ACTION: Final = operator.attrgetter("action")
 _VOTE_CONFIDENCE: Final = operator.attrgetter("confidence")
 _TZINFO: Final = operator.attrgetter("tzinfo")
@@ -1068,7 +1069,7 @@ class _Reader:
         """
         # Without a backslash there is no escape: no lone surrogate, no key
         # spelled differently, and every string's bytes are its characters.
-        if b"\\" in block or b" :" in block or b"\t:" in block or b"\r:" in block:
+        if b"\\" in block:
             return False
         raw_lines = block.split(b"\n")
         raw_lines.pop()  # the empty piece after the final newline
@@ -1077,21 +1078,20 @@ class _Reader:
             records = list(map(_FAST_DECODER.decode, raw_lines))
         except (UnicodeDecodeError, msgspec.MsgspecError):
             return False
+        # Duplicate keys: msgspec keeps the last value silently. Every member of
+        # a decoded line is re-encoded (unknown fields are refused, an absent
+        # one stays absent) and strings come back byte for byte, so the input
+        # has more colons than the re-encoding exactly when a key repeated.
+        if _FAST_ENCODER.encode(records).count(b":") != block.count(b":"):
+            return False
         n = len(records)
         if not n:
             return True
         unset = _UNSET
-        # A key absent from the block's bytes is absent from every record (there
-        # is no escape, and no space before a colon): its column is not read.
+        # Without escapes a key present in a record is in the block's bytes as
+        # '"key"', so an optional field whose quoted name is not there is absent
+        # from every record: its column is not read.
         absent: list[Any] = [unset] * n
-        no_votes: list[Any] = [{}] * n
-        keys, getters = _FAST_KEYS, _FAST_GETTERS
-        columns: list[list[Any]] = [
-            list(map(getters[name], records))
-            if i < _FAST_REQUIRED or keys[name] in block
-            else (no_votes if name.startswith("model_") else absent)
-            for i, name in enumerate(_FAST_READ)
-        ]
         (
             stamps,
             symbol_col,
@@ -1108,35 +1108,14 @@ class _Reader:
             outcome_col,
             breakdown_col,
             predictions_col,
-        ) = columns
-        # Duplicate keys: msgspec keeps the last value silently, so count the
-        # members. Without escapes, and with no space before a colon, every key
-        # of the block is a '"' followed by ':', and so is a string value that
-        # starts with ':' (rare; it only sends the block to the slow path). The
-        # decoded records hold every member but a repeated one (unknown fields
-        # are refused; a present "{}" is left uncounted, to the same effect).
-        members = _FAST_REQUIRED * n
-        for column in (
-            side_col,
-            action_col,
-            actual_col,
-            percent_col,
-            consensus_col,
-            calibrated_col,
-            version_col,
-            outcome_col,
-        ):
-            if column is not absent:
-                members += n - column.count(unset)
-        for column in (breakdown_col, predictions_col):
-            if column is not no_votes:
-                # The field's own key, then per vote its model, action and confidence.
-                members += sum(map(bool, column)) + 3 * sum(map(len, column))
-        for name in _FAST_UNREAD:
-            if keys[name] in block:
-                members += n - list(map(getters[name], records)).count(unset)
-        if block.count(b'":') != members:
-            return False
+        ) = [
+            list(map(getter, records)) if key is None or key in block else absent
+            for key, getter in _FAST_FIELDS
+        ]
+        if breakdown_col is absent:
+            breakdown_col = [{}] * n  # read-only: the same empty dict n times
+        if predictions_col is absent:
+            predictions_col = [{}] * n
         # The side: "side", else dialect B's "action".
         if unset in side_col:
             side_col = [a if s is unset else s for s, a in zip(side_col, action_col, strict=True)]
