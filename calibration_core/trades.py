@@ -707,6 +707,8 @@ _FAST_PATH_MISSES = (
 # line number, symbol, side, calibration version, consensus, number of votes, outcome label
 _INT_COLUMNS = 7
 _FLOAT_COLUMNS = 6  # timestamp, confidence, entry, exit, pnl, calibrated confidence
+# The TradeBatch dtypes of the int columns (the vote count is only used here).
+_INT_DTYPES = (np.int64, np.int32, np.int8, np.int32, np.int16, np.int64, np.int8)
 
 
 def _object_hook(duplicates_seen: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
@@ -1278,32 +1280,47 @@ class _Reader:
     def batch(
         self, *, source: str, data_hash: str, partial: bool, neutral_band_pct: float
     ) -> TradeBatch:
-        """Build the TradeBatch from the accumulated columns."""
+        """Build the TradeBatch from the accumulated columns; the reader is emptied.
+
+        Each row-packed buffer is released as soon as its columns are copied
+        out, so the peak holds the columns about twice, not three times.
+        """
         ints = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, _INT_COLUMNS)
-        floats = np.frombuffer(self.floats, dtype=np.float64).reshape(-1, _FLOAT_COLUMNS)
         n, m = ints.shape[0], len(self.model_bases)
+        int_columns = [ints[:, j].astype(dtype) for j, dtype in enumerate(_INT_DTYPES)]
+        del ints
+        self.ints = array.array("q")
+        floats = np.frombuffer(self.floats, dtype=np.float64).reshape(-1, _FLOAT_COLUMNS)
+        float_columns = [floats[:, j].copy() for j in range(_FLOAT_COLUMNS)]
+        del floats
+        self.floats = array.array("d")
         packed = np.frombuffer(self.votes, dtype=np.int32)
-        rows = np.repeat(np.arange(n), ints[:, 5])
+        rows = np.repeat(np.arange(n, dtype=np.intp), int_columns[5])
+        models = packed // 4
         model_actions = np.full((n, m), ACTION_MISSING, dtype=np.int8)
-        model_actions[rows, packed // 4] = _VOTE_ACTIONS[packed % 4]
+        model_actions[rows, models] = _VOTE_ACTIONS[packed % 4]
+        del packed
+        self.votes = array.array("i")
         model_confidence = np.full((n, m), np.nan)
-        model_confidence[rows, packed // 4] = np.frombuffer(self.vote_confidence, dtype=np.float64)
+        model_confidence[rows, models] = np.frombuffer(self.vote_confidence, dtype=np.float64)
+        del rows, models
+        self.vote_confidence = array.array("d")
         versions = [v for v in self.versions if v is not None]
         return TradeBatch(
             source=source,
-            line_numbers=ints[:, 0],
-            timestamps=floats[:, 0],
-            symbol_codes=ints[:, 1],
+            line_numbers=int_columns[0],
+            timestamps=float_columns[0],
+            symbol_codes=int_columns[1],
             symbol_names=tuple(self.symbols),
-            sides=ints[:, 2],
-            confidence=floats[:, 1],
-            entry_price=floats[:, 2],
-            exit_price=floats[:, 3],
-            pnl_pct=floats[:, 4],
-            calibrated_confidence=floats[:, 5],
-            calibration_version_codes=ints[:, 3],
+            sides=int_columns[2],
+            confidence=float_columns[1],
+            entry_price=float_columns[2],
+            exit_price=float_columns[3],
+            pnl_pct=float_columns[4],
+            calibrated_confidence=float_columns[5],
+            calibration_version_codes=int_columns[3],
             calibration_version_names=tuple(versions),
-            consensus_count=ints[:, 4],
+            consensus_count=int_columns[4],
             model_names=tuple(self.model_bases),
             model_actions=model_actions,
             model_confidence=model_confidence,
@@ -1311,7 +1328,7 @@ class _Reader:
             data_hash=data_hash,
             partial_last_line_ignored=partial,
             neutral_band_pct=neutral_band_pct,
-            outcome_labels=ints[:, 6],
+            outcome_labels=int_columns[6],
             zoneless_count=len(self.zoneless),
             zoneless_first_lines=tuple(self.zoneless[:_ZONELESS_SHOWN]),
         )
