@@ -1,4 +1,4 @@
-"""The runtime import path stays light: no scipy, matplotlib or scikit-learn in the host."""
+"""The runtime import path stays light: no scipy, matplotlib, sklearn or msgspec in the host."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "tqdm")
+# msgspec is the offline reader's typed decoder (trades.py) and tqdm draws the offline
+# jobs' progress bars: dependencies of the jobs only.
+HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "tqdm", "msgspec")
 
 RUNTIME_USE = """
 import json, sys
@@ -53,7 +55,7 @@ def heavy_modules(names: list[str]) -> list[str]:
 
 class TestRuntimeImportPath:
     def test_using_the_loader_imports_no_heavy_package(self, tmp_path: Path) -> None:
-        """Importing calibration_core and every runtime call load no scipy/matplotlib/sklearn."""
+        """Importing calibration_core and every runtime call load no HEAVY package (msgspec too)."""
         modules = run_python(RUNTIME_USE, str(tmp_path / "calibration.json"), cwd=tmp_path)
         assert heavy_modules(modules["after_use"]) == []
 

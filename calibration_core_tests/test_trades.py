@@ -13,8 +13,10 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 import attrs
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import example, given
@@ -36,7 +38,7 @@ from calibration_core.trades import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "clm_trades.jsonl"
@@ -1349,3 +1351,209 @@ class TestRecorderStorage:
         assert resolve_paths(data="x.jsonl", environ=both).data == Path("x.jsonl").absolute()
         assert resolve_paths(environ={}).data == Path("data/clm_trades.jsonl").absolute()
         assert resolve_paths(environ=recorder).origin_note("data") == "(from SIMPLE_CLM_STORAGE)"
+
+
+# --------------------------------------------------------------------------- the typed fast path
+
+
+def _outcome(path: Path) -> tuple[str, object]:
+    """Read ``path``: the batch, or the exact problems it was refused with."""
+    try:
+        return "batch", read_trades(path)
+    except DataIntegrityError as exc:
+        return "problems", (str(exc), exc.problems)
+
+
+def _read_both_ways(path: Path) -> tuple[tuple[str, object], tuple[str, object], list[bool]]:
+    """Read ``path`` with the typed fast path (as shipped) and with the per-line path only.
+
+    Returns both outcomes and, for the fast run, whether each block took the fast path.
+    """
+    original = trades._Reader.feed_fast
+    taken: list[bool] = []
+
+    def spy(self: trades._Reader, block: bytes, lineno: int) -> bool:
+        took = original(self, block, lineno)
+        taken.append(took)
+        return took
+
+    with patch.object(trades._Reader, "feed_fast", spy):
+        fast = _outcome(path)
+    with patch.object(trades._Reader, "feed_fast", lambda *_: False):
+        slow = _outcome(path)
+    return fast, slow, taken
+
+
+# Lines are ~480 bytes: 4000 of them span two 1 MiB blocks, and line 3000 is in
+# the second, where the models are known and the fast path takes clean blocks.
+_BIG_LINES = 4000
+_BAD_LINE = 3000
+
+
+def _with_vote(line: str, vote: str) -> str:
+    return line.replace('"model_breakdown": {', '"model_breakdown": {' + vote + ", ", 1)
+
+
+# Each case rewrites line _BAD_LINE (a dialect C record, as json.dumps writes it).
+_CORRUPTIONS: dict[str, Callable[[str], str]] = {
+    "duplicate key": lambda line: line[:-1] + ', "side": "SELL"}',
+    "duplicate key, space before colon": lambda line: line[:-1] + ', "side" : "SELL"}',
+    "duplicate key, escaped": lambda line: line[:-1] + ', "\\u0073ide": "SELL"}',
+    "duplicate key, tab before colon": lambda line: line[:-1] + ', "side"\t: "SELL"}',
+    "duplicate unread key": lambda line: line[:-1] + ', "trade_id": "a", "trade_id": "b"}',
+    "duplicate absent key": lambda line: (
+        line[:-1] + ', "calibrated_confidence": 0.5, "calibrated_confidence": 0.6}'
+    ),
+    "duplicate model": lambda line: _with_vote(
+        line, '"xgb": {"action": "SELL", "confidence": 0.5}'
+    ),
+    "duplicate key in a vote": lambda line: _with_vote(
+        line, '"tft": {"action": "SELL", "action": "BUY", "confidence": 0.5}'
+    ),
+    "NaN price": lambda line: re.sub(r'"entry_price": [^,]+', '"entry_price": NaN', line),
+    "Infinity in an unread field": lambda line: line[:-1] + ', "position_size": Infinity}',
+    "huge integer PnL": lambda line: re.sub(
+        r'"actual_pnl_pct": [^,]+', '"actual_pnl_pct": 1' + "0" * 400, line
+    ),
+    "5000-digit integer": lambda line: line[:-1] + ', "trade_id": ' + "7" * 5000 + "}",
+    "bool price": lambda line: re.sub(r'"exit_price": [^,]+', '"exit_price": true', line),
+    "lone surrogate": lambda line: line.replace('"symbol": "', '"symbol": "\\ud800', 1),
+    "time out of range": lambda line: re.sub(
+        r'"timestamp": "[^"]+"', '"timestamp": "9999-12-31T23:59:59-23:59"', line
+    ),
+    "date without time": lambda line: re.sub(
+        r'"timestamp": "[^"]+"', '"timestamp": "2026-02-09"', line
+    ),
+    "bad vote action": lambda line: _with_vote(
+        line, '"tft": {"action": "MAYBE", "confidence": 0.5}'
+    ),
+    "empty model name": lambda line: _with_vote(line, '"": {"action": "BUY", "confidence": 0.5}'),
+    "confidence above 1": lambda line: re.sub(
+        r'"confidence": 0\.\d+, "entry', '"confidence": 1.5, "entry', line
+    ),
+    "PnL beyond a million percent": lambda line: re.sub(
+        r'"actual_pnl_pct": [^,]+', '"actual_pnl_pct": 2e6', line
+    ),
+    "two PnL names that differ": lambda line: line[:-1] + ', "pnl_percent": 12.5}',
+    "consensus as a float": lambda line: re.sub(
+        r'"consensus_count": \d+', '"consensus_count": 3.0', line
+    ),
+    "blank line": lambda _: "",
+    "byte-order mark": lambda line: "\ufeff" + line,
+    "not an object": lambda _: "[]",
+    "two objects on one line": lambda line: line + "," + line,
+    "line over 1 MiB": lambda line: line[:-1] + ', "note": "' + "x" * (1 << 20) + '"}',
+    # Valid, yet not what the fast path takes: the batches must be equal.
+    "integer price": lambda line: re.sub(r'"entry_price": [^,]+', '"entry_price": 97000', line),
+    "unknown nested field": lambda line: line[:-1] + ', "note": {"a": [1, {"b": null}]}}',
+    "zero PnL": lambda line: re.sub(r'"actual_pnl_pct": [^,]+', '"actual_pnl_pct": 0.0', line),
+    "new model with an unusable name": lambda line: _with_vote(
+        line, '"bad name!": {"action": "BUY", "confidence": 0.5}'
+    ),
+    "present but empty breakdown": lambda line: re.sub(
+        r'"model_breakdown": \{.*\}\}$', '"model_breakdown": {}}', line
+    ),
+    "both PnL names, equal": lambda line: (
+        line[:-1]
+        + ', "pnl_percent": '
+        + re.search(r'"actual_pnl_pct": ([^,]+)', line)[1]  # type: ignore[index]
+        + "}"
+    ),
+    "string value that starts with a colon": lambda line: line[:-1] + ', "exit_reason": ":x"}',
+    "colons in a model name": lambda line: _with_vote(
+        line, '"a:b:": {"action": "BUY", "confidence": 0.5}'
+    ),
+    "non-ASCII symbol, escaped": lambda line: line.replace('"symbol": "', '"symbol": "\\u00e9', 1),
+}
+
+
+class TestTypedFastPath:
+    """The msgspec fast path gives exactly the per-line path's batch or messages."""
+
+    def test_msgspec_silently_keeps_the_last_repeated_key(self) -> None:
+        """A repeated key decodes in msgspec (the last wins), so the reader must catch it itself."""
+        assert msgspec.json.decode(b'{"a": 1, "a": 2}') == {"a": 2}
+        line = json.dumps(record())[:-1] + ', "side": "SELL"}'
+        decoded = trades._FAST_DECODER.decode(line.encode())
+        assert decoded.side == "SELL"
+        assert trades._Reader(NAME).feed_fast(line.encode() + b"\n", 0) is False
+
+    def test_a_clean_block_is_taken_whole(self) -> None:
+        """A block of clean records is taken by the fast path, with the same columns."""
+        text = "".join(json.dumps(record(symbol=s)) + "\n" for s in ("A", "B", "A"))
+        fast, slow = trades._Reader(NAME), trades._Reader(NAME)
+        assert fast.feed_fast(text.encode(), 0) is True
+        slow.feed(text.splitlines(), 0)
+        assert fast.batch(
+            source=NAME, data_hash="", partial=False, neutral_band_pct=0.5
+        ) == slow.batch(source=NAME, data_hash="", partial=False, neutral_band_pct=0.5)
+
+    @pytest.mark.parametrize("dialect", ["A", "B", "C", "mixed"])
+    def test_clean_files_read_the_same_both_ways(self, tmp_path: Path, dialect: str) -> None:
+        """Every dialect's clean file gives equal batches, and the fast path took every block."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, dialect=dialect, end="2026-03-01T00:00:00Z"
+        )
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        assert fast[0] == "batch"
+        assert taken
+        assert all(taken)
+
+    @pytest.mark.parametrize("case", list(_CORRUPTIONS))
+    def test_corrupted_files_give_the_same_messages_both_ways(
+        self, tmp_path: Path, case: str
+    ) -> None:
+        """A corrupted line gives the per-line path's exact messages (or batch) either way."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
+        )
+        lines = path.read_text(encoding="utf-8").split("\n")
+        changed = _CORRUPTIONS[case](lines[_BAD_LINE - 1])
+        assert changed != lines[_BAD_LINE - 1]
+        lines[_BAD_LINE - 1] = changed
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        # The clean first block went the fast way.
+        assert taken[0] is True
+
+    def test_partial_last_line_and_crlf_read_the_same_both_ways(self, tmp_path: Path) -> None:
+        """CRLF endings and a half-written last line: same batch, hash and warning."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
+        )
+        text = path.read_text(encoding="utf-8").replace("\n", "\r\n")
+        path.write_bytes(text.encode() + b'{"timestamp": "2026-')
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        assert all(taken)
+        assert fast[0] == "batch"
+        batch = fast[1]
+        assert isinstance(batch, TradeBatch)
+        assert batch.partial_last_line_ignored
+        expected = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        assert batch.data_hash == expected
+
+    @given(
+        st.lists(_mixed_records(), min_size=1, max_size=6),
+        st.booleans(),
+        st.sampled_from([(", ", ": "), (",", ":"), (" , ", " : ")]),
+    )
+    @example([record()], False, (",", ":"))  # noqa: FBT003 - hypothesis example arguments
+    @example([record(), {**record(), "note": 1}], False, (", ", ": "))  # noqa: FBT003
+    def test_fast_and_slow_paths_agree(
+        self,
+        tmp_path_factory: pytest.TempPathFactory,
+        records: list[dict[str, Any]],
+        ascii_: bool,
+        separators: tuple[str, str],
+    ) -> None:
+        """On any mix of good and bad records, in any JSON spelling, both paths agree exactly."""
+        text = "".join(
+            json.dumps(r, ensure_ascii=ascii_, separators=separators) + "\n" for r in records
+        )
+        path = tmp_path_factory.mktemp("agree") / NAME
+        path.write_text(text, encoding="utf-8")
+        fast, slow, _ = _read_both_ways(path)
+        assert fast == slow
