@@ -2121,6 +2121,10 @@ class Proposal:
         trades (or in-sample when no fold was possible, see ``reliability_label``).
     reliability_label : str
         Which calibrated predictions the second table shows.
+    reliability_raw_same_trades : ReliabilityTable or None
+        Raw confidence on exactly the trades of ``reliability_calibrated`` (the
+        held-out trades when folds were possible), so that the picture compares
+        raw and calibrated on the same trades.
     confidence_enabled : bool
         Whether the proposed config enables the map.
     confidence_reason : str
@@ -2187,6 +2191,7 @@ class Proposal:
     )
     weights_carried_over: bool = False
     confidence_gate: GateEvidence | None = None
+    reliability_raw_same_trades: ReliabilityTable | None = attrs.field(default=None, repr=False)
 
     @property
     def acceptable(self) -> bool:
@@ -2467,9 +2472,11 @@ def build_proposal(
     if oos.available:
         reliability_label = "calibrated, out-of-sample (held-out trades)"
         reliability_calibrated = reliability_table(oos.outcomes, oos.calibrated, n_bins=10)
+        reliability_raw_same = reliability_table(oos.outcomes, oos.raw, n_bins=10)
     else:
         reliability_label = "calibrated, in-sample (optimistic)"
         reliability_calibrated = reliability_table(y, fitted, n_bins=RELIABILITY_BINS)
+        reliability_raw_same = reliability_table(y, x, n_bins=RELIABILITY_BINS)
 
     if weights_enabled and weights.proposal is not None:
         weights_section = EnsembleWeights(enabled=True, weights=weights.proposal.after)
@@ -2503,6 +2510,7 @@ def build_proposal(
         reliability_raw=reliability_table(y, x, n_bins=RELIABILITY_BINS),
         reliability_calibrated=reliability_calibrated,
         reliability_label=reliability_label,
+        reliability_raw_same_trades=reliability_raw_same,
         confidence_enabled=confidence_enabled,
         confidence_reason=confidence_reason,
         weights=weights,

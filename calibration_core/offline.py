@@ -775,10 +775,12 @@ def _make_job(
     # The full list of findings lives next to the report; the report shows them grouped.
     problem_lines = _problem_lines(summary)
     problems_file = _problems_path(paths, now, f"calibration_{job_id}_problems")
+    # Raw and calibrated on the same trades (the held-out ones when folds were possible).
+    same = proposal.reliability_raw_same_trades
     picture = render_reliability_png(
-        proposal.reliability_raw,
+        proposal.reliability_raw if same is None else same,
         proposal.reliability_calibrated,
-        raw_label="raw confidence, all trades",
+        raw_label="raw confidence, all trades" if same is None else "raw, same trades",
         calibrated_label=proposal.reliability_label,
         title=f"Reliability diagram — {job_id}",
     )

@@ -10,15 +10,21 @@ import io
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from calibration_core.metrics import ReliabilityTable
 
-__all__ = ["MATPLOTLIB_MISSING_NOTE", "render_reliability_png"]
+__all__ = ["FEW_TRADES_PER_BIN", "MATPLOTLIB_MISSING_NOTE", "render_reliability_png"]
 
 MATPLOTLIB_MISSING_NOTE = (
     "matplotlib is not installed, so the reliability diagram was not drawn "
     "(pip install 'calibration_core[plot]')."
 )
 """What the report says instead of the picture."""
+
+
+FEW_TRADES_PER_BIN = 30
+"""Bins with fewer trades than this are drawn faded: their win rate is mostly noise."""
 
 
 def _points(
@@ -34,6 +40,30 @@ def _points(
     return predicted, observed, centres, widths, counts
 
 
+def _draw_curve(
+    axes: Axes, table: ReliabilityTable, *, colour: str, marker: str, label: str
+) -> None:
+    # The line joins every bin; each point carries its Wilson 95 % interval, the
+    # same one the report's table prints. Thin bins are faded and hollow.
+    xs = [float(b.mean_predicted) for b in table.bins]
+    ys = [float(b.observed_rate) for b in table.bins]
+    axes.plot(xs, ys, color=colour, linewidth=1.2, alpha=0.6, label=label)
+    for b in table.bins:
+        few = b.count < FEW_TRADES_PER_BIN
+        y = float(b.observed_rate)
+        axes.errorbar(
+            [float(b.mean_predicted)],
+            [y],
+            yerr=[[y - float(b.ci_low)], [float(b.ci_high) - y]],
+            fmt=marker,
+            color=colour,
+            markerfacecolor="white" if few else colour,
+            alpha=0.35 if few else 1.0,
+            capsize=3,
+            linewidth=1.0,
+        )
+
+
 def render_reliability_png(
     raw: ReliabilityTable,
     calibrated: ReliabilityTable,
@@ -42,12 +72,15 @@ def render_reliability_png(
     calibrated_label: str = "calibrated",
     title: str = "Reliability diagram",
 ) -> bytes | None:
-    """Draw raw and calibrated reliability curves, the diagonal and the bin counts.
+    """Draw raw and calibrated reliability curves with their Wilson intervals and bin counts.
+
+    Bins with fewer than ``FEW_TRADES_PER_BIN`` trades are drawn faded and hollow.
 
     Parameters
     ----------
     raw, calibrated : ReliabilityTable
-        Tables with the same bins (mean predicted and observed win rate per bin).
+        Tables over the same trades (mean predicted, observed win rate and its
+        Wilson 95 % interval per bin).
     raw_label, calibrated_label : str, optional
         Legend entries.
     title : str, optional
@@ -73,10 +106,13 @@ def render_reliability_png(
     bars = figure.add_subplot(grid[1], sharex=curve)
 
     curve.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", label="perfectly honest")
-    raw_x, raw_y, raw_centres, raw_widths, raw_counts = _points(raw)
-    cal_x, cal_y, cal_centres, cal_widths, cal_counts = _points(calibrated)
-    curve.plot(raw_x, raw_y, marker="o", color="tab:red", label=raw_label)
-    curve.plot(cal_x, cal_y, marker="s", color="tab:blue", label=calibrated_label)
+    _, _, raw_centres, raw_widths, raw_counts = _points(raw)
+    _, _, cal_centres, cal_widths, cal_counts = _points(calibrated)
+    _draw_curve(curve, raw, colour="tab:red", marker="o", label=raw_label)
+    _draw_curve(curve, calibrated, colour="tab:blue", marker="s", label=calibrated_label)
+    curve.plot(
+        [], [], " ", label=f"faded, hollow: fewer than {FEW_TRADES_PER_BIN} trades in the bin"
+    )
     curve.set_xlim(0.0, 1.0)
     curve.set_ylim(0.0, 1.0)
     curve.set_ylabel("observed win rate")

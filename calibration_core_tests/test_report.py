@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from calibration_core.analysis import Proposal, analyze_confidence, build_proposal
-from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
+from calibration_core.plot import (
+    FEW_TRADES_PER_BIN,
+    MATPLOTLIB_MISSING_NOTE,
+    render_reliability_png,
+)
 from calibration_core.report import (
     MARKDOWN_SECTIONS,
     REPORT_SCHEMA,
@@ -380,6 +384,26 @@ class TestReliabilityPicture:
         """With matplotlib installed the diagram is a PNG image."""
         pytest.importorskip("matplotlib")
         png = render_reliability_png(proposal.reliability_raw, proposal.reliability_calibrated)
+        assert png is not None
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+    def test_raw_and_calibrated_are_drawn_on_the_same_trades(self, proposal: Proposal) -> None:
+        """The picture's raw table covers exactly the trades of the calibrated one."""
+        same = proposal.reliability_raw_same_trades
+        assert same is not None
+        assert sum(b.count for b in same.bins) == sum(
+            b.count for b in proposal.reliability_calibrated.bins
+        )
+        assert proposal.out_of_sample.available
+        assert sum(b.count for b in same.bins) == proposal.out_of_sample.n_evaluated
+
+    def test_thin_bins_and_wilson_intervals_are_drawn(self, proposal: Proposal) -> None:
+        """Error bars come from the table's Wilson interval; thin bins are drawn faded."""
+        pytest.importorskip("matplotlib")
+        same = proposal.reliability_raw_same_trades
+        assert same is not None
+        assert any(b.count < FEW_TRADES_PER_BIN for b in proposal.reliability_calibrated.bins)
+        png = render_reliability_png(same, proposal.reliability_calibrated)
         assert png is not None
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
