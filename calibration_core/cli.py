@@ -694,8 +694,7 @@ def main(
             shown=getattr(exc, "shown", None),
         )
     except KeyboardInterrupt:
-        err.write("error: interrupted\n")
-        code = EXIT_INTERRUPTED
+        code = _report_error(ctx, "interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
         logger.exception("internal error in job %s", args.job)
         code = _report_error(ctx, f"internal error: {exc!r} (this is a bug)", EXIT_INTERNAL)

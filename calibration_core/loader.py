@@ -37,7 +37,12 @@ from calibration_core.config import (
     parse_config,
 )
 from calibration_core.exceptions import ConfigRejectedError, InvalidInputError
-from calibration_core.settings import SENTINEL_NAME, resolve_paths
+from calibration_core.settings import (
+    DEFAULT_CONFIG_PATH,
+    ENV_CONFIG_PATH,
+    SENTINEL_NAME,
+    resolve_paths,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -212,6 +217,14 @@ def _trade_count(value: object) -> int | None:
         msg = f"based_on_trades must be a count >= 0 or None (got {value!r})"
         raise InvalidInputError(msg)
     return value
+
+
+def _absolute_or_given(path: Path) -> Path:
+    """Return ``path`` made absolute, or as given when the working directory is gone."""
+    try:
+        return path.absolute()
+    except OSError:
+        return path
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -602,8 +615,8 @@ class Snapshot:
                 return weights
             try:
                 covered = self._weight_names.issuperset(default)  # one C-level call
-            except Exception:  # noqa: BLE001 - an unusable baseline: the configured weights
-                covered = True
+            except Exception:  # noqa: BLE001 - a baseline we cannot check: the host's own
+                covered = False
             if covered:
                 return weights
             self._warn_uncovered(weights, default)
@@ -1004,7 +1017,7 @@ class CalibrationLoader:
             raise InvalidInputError(f"max_bytes must be a positive integer (got {max_bytes!r})")
         if config_path is None:
             config_path = resolve_paths().config
-        absolute = Path(config_path).absolute()
+        absolute = _absolute_or_given(Path(config_path))
         self._path = str(absolute)
         self._dir = str(absolute.parent)
         self._name = absolute.name
@@ -1811,9 +1824,10 @@ def _after_fork() -> None:
     are gone and any lock they held at the fork would stay held. Each loader gets
     fresh locks and is marked not running (a caller-owned loader keeps serving its
     last snapshot until the caller calls ``start()`` again). The module's own default
-    loader is forgotten, so the child's next module-level call creates a fresh one
-    from ``CALIBRATION_CONFIG_PATH``; a default installed with
-    :func:`set_default_loader` stays the default and is restarted by its owner.
+    loader (the one :func:`get_calibration_loader` returns) is restarted in the child,
+    so a host that kept that object across the fork keeps following new versions; a
+    default installed with :func:`set_default_loader` stays the default and is
+    restarted by its owner.
     """
     global _current, _default_lock, _default_loader, _default_owned  # noqa: PLW0603
     _default_lock = threading.Lock()
@@ -1824,9 +1838,14 @@ def _after_fork() -> None:
     for loader in loaders:
         with contextlib.suppress(Exception):
             loader._after_fork_in_child()  # noqa: SLF001 - the module's own bookkeeping
-    if _default_owned:
-        _default_loader, _default_owned = None, False
-        _current = _UNBOUND
+    if _default_owned and _default_loader is not None:
+        # The host keeps the object get_calibration_loader() gave it (often from before
+        # a pre-fork): restart that same object here, so it follows new versions.
+        try:
+            _default_loader.start()
+        except Exception:  # noqa: BLE001 - never raise in a fork hook: start afresh lazily
+            _default_loader, _default_owned = None, False
+            _current = _UNBOUND
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
@@ -1875,7 +1894,11 @@ def get_default_loader() -> CalibrationLoader:
         # later call returns this same object.
         with _default_lock:
             if _default_loader is None:
-                fallback = CalibrationLoader(resolve_paths().config, watch="none")
+                try:
+                    where = resolve_paths().config
+                except Exception:  # noqa: BLE001 - e.g. no working directory: never raise here
+                    where = Path(os.environ.get(ENV_CONFIG_PATH) or DEFAULT_CONFIG_PATH)
+                fallback = CalibrationLoader(where, watch="none")
                 _default_loader, _default_owned = fallback, True
                 _current = fallback.snapshot
             loader = _default_loader
@@ -1888,8 +1911,8 @@ def get_calibration_loader() -> CalibrationLoader:
     The EnsembleManager's one changed import line is
     ``from calibration_core import get_calibration_loader``. The loader serves
     ``CALIBRATION_CONFIG_PATH`` (default ``config/calibration.json``), watches
-    it, and is the same object on every call in a process. A forked child gets a
-    fresh one of its own on its first call (see :func:`get_default_loader`).
+    it, and is the same object on every call in a process; a forked child
+    restarts that same object (see :func:`_after_fork`).
 
     Returns
     -------

@@ -294,7 +294,12 @@ def wilson_interval(successes: float, n: float, *, z: float = _Z_95) -> tuple[fl
     centre = (rate + z2 / (2.0 * trials)) / denominator
     half = width * math.sqrt(rate * (1.0 - rate) / trials + z2 / (4.0 * trials * trials))
     half /= denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Exact at the ends: rounding can leave 0 wins with a lower bound of 5.6e-17, or
+    # all wins with an upper bound of 0.9999999999999999, an interval that misses
+    # its own rate.
+    low = 0.0 if wins == 0.0 else max(0.0, centre - half)
+    high = 1.0 if wins == trials else min(1.0, centre + half)
+    return low, high
 
 
 @attrs.frozen

@@ -175,6 +175,12 @@ def _log_readiness(readiness: Readiness) -> None:
     )
 
 
+def _preflight_words(args: argparse.Namespace) -> list[str]:
+    # A printed check or run must probe the same file that this job was given.
+    probes = getattr(args, "preflight", None)
+    return ["--preflight", str(Path(probes).absolute())] if probes else []
+
+
 def _preflight(args: argparse.Namespace, *, forced: bool) -> Preflight | None:
     # --preflight FILE or $CALIBRATION_PREFLIGHT; --force skips the probes (the job is FORCED).
     path = preflight_path(getattr(args, "preflight", None))
@@ -416,8 +422,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
     lines.append("")
     if authorized:
         # Repeat --preflight too: `run` must probe the same file that `check` did.
-        probes = getattr(args, "preflight", None)
-        words = ["--preflight", str(Path(probes).absolute())] if probes else []
+        words = _preflight_words(args)
         lines.extend(["✅ CALIBRATION AUTHORIZED", f"   You can run: {ctx.command('run', *words)}"])
     else:
         # The reason is printed once, under Status; here only what to do about it.
@@ -592,6 +597,14 @@ def _label_outcomes(batch: TradeBatch, paths: Paths) -> tuple[TradeBatch, NDArra
             f"(line{'s' if missing.size != 1 else ''} {first}"
             f"{', …' if missing.size > shown else ''})"
         )
+    wins = int(np.count_nonzero(labels == OUTCOME_WIN))
+    losses = int(np.count_nonzero(labels == OUTCOME_LOSS))
+    if wins == 0 or losses == 0:
+        # The data checks ran on PnL signs; the fit under this definition needs both labels.
+        raise DataIntegrityError(
+            f"{paths.data}: --outcome label needs at least one WIN and one LOSS label "
+            f"(got {wins} WIN, {losses} LOSS, {labels.size - wins - losses} NEUTRAL)"
+        )
     kept = batch.select((labels == OUTCOME_WIN) | (labels == OUTCOME_LOSS))
     sign = np.where(kept.outcome_labels == OUTCOME_WIN, 1.0, -1.0)
     return kept, sign * np.maximum(np.abs(kept.pnl_pct), _LABEL_PNL_FLOOR)
@@ -675,7 +688,8 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     if not _calibration_authorized(readiness) and not forced:
         raise NotAuthorizedError(
             f"calibration is not authorized: {readiness.reason} "
-            f"(see `{ctx.command('check')}`; `run --force` makes a non-deployable test job)"
+            f"(see `{ctx.command('check', *_preflight_words(args))}`; "
+            "`run --force` makes a non-deployable test job)"
         )
     batch = batch.sorted_by_time()
     base = _read_base(paths)
@@ -712,7 +726,8 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
         proposal.recommendation,
         extra={"event": "job_saved", "job_id": job_id, "digest": batch.data_hash},
     )
-    _print_run(ctx, record, proposal, files)
+    check_command = ctx.command("check", *_preflight_words(args))
+    _print_run(ctx, record, proposal, files, check_command=check_command)
     return EXIT_OK if record.status == STATUS_PENDING else EXIT_NEGATIVE
 
 
@@ -888,6 +903,8 @@ def _print_run(
     record: JobRecord,
     proposal: Proposal,
     files: dict[str, str],
+    *,
+    check_command: str,
 ) -> None:
     pending = record.status == STATUS_PENDING
     validation = proposal.validation
@@ -917,7 +934,8 @@ def _print_run(
     elif record.forced:
         next_steps.append(
             "2. Do not approve: this job was FORCED and approve refuses it. "
-            f"When `{ctx.command('check')}` says READY, run again without --force."
+            f"When `{check_command}` says READY, "
+            "run again without --force."
         )
     else:
         next_steps.append(

@@ -54,7 +54,7 @@ def _draw_curve(
         axes.errorbar(
             [float(b.mean_predicted)],
             [y],
-            yerr=[[y - float(b.ci_low)], [float(b.ci_high) - y]],
+            yerr=[[max(0.0, y - float(b.ci_low))], [max(0.0, float(b.ci_high) - y)]],
             fmt=marker,
             color=colour,
             markerfacecolor="white" if few else colour,

@@ -164,9 +164,9 @@ def preflight_path(flag: str | os.PathLike[str] | None) -> Path | None:
         None when neither is set (or the variable is empty): no probes.
     """
     if flag is not None and str(flag) != "":
-        return Path(flag)
+        return Path(flag).absolute()
     value = os.environ.get(ENV_PREFLIGHT, "").strip()
-    return Path(value) if value else None
+    return Path(value).absolute() if value else None
 
 
 def _probe_lines(text: str) -> list[int]:
@@ -244,7 +244,7 @@ def _text(table: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         msg = f"{where}: {key!r} must be a non-empty string"
         raise InvalidInputError(msg)
-    if _shown(value) != value:
+    if escape(value) != value:
         msg = f"{where}: {key!r} holds control characters"
         raise InvalidInputError(msg)
     return value
@@ -419,17 +419,22 @@ def run_probe(probe: Probe) -> ProbeResult:
     exited = f"exit {ran.exit_code}" + (f": {first}" if first else "")
     if probe.kind == "command":
         return ProbeResult(probe.name, probe.kind, passed=ran.exit_code == 0, detail=exited)
+    passed, detail = _judge_no_match(probe, ran, exited)
+    return ProbeResult(probe.name, probe.kind, passed=passed, detail=detail)
+
+
+def _judge_no_match(probe: Probe, ran: _Ran, exited: str) -> tuple[bool, str]:
     flags = re.IGNORECASE if probe.ignore_case else 0
     pattern = re.compile(probe.pattern or "", flags)
     matched = next((ln for ln in ran.output.splitlines() if pattern.search(ln)), None)
     if matched is not None:
-        detail = f"output matches {probe.pattern!r}: {_shown(matched.strip())}"
-        return ProbeResult(probe.name, probe.kind, passed=False, detail=detail)
+        return False, f"output matches {probe.pattern!r}: {_shown(matched.strip())}"
     if ran.exit_code != 0:
-        return ProbeResult(probe.name, probe.kind, passed=False, detail=exited)
-    note = " (output cut at 1 MiB)" if ran.truncated else ""
-    detail = f"no line matches {probe.pattern!r}{note}"
-    return ProbeResult(probe.name, probe.kind, passed=True, detail=detail)
+        return False, exited
+    if ran.truncated:
+        # A gate that could not read all the output cannot say that no line matches.
+        return False, f"output over 1 MiB: cannot show that no line matches {probe.pattern!r}"
+    return True, f"no line matches {probe.pattern!r}"
 
 
 def _first_line(output: str) -> str:
@@ -448,11 +453,15 @@ class _Ran:
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
+    # The whole group, also after the leader exited: a child it left in the background
+    # must not outlive the probe. The group id stays valid while any member lives.
     try:
-        os.killpg(process.pid, signal.SIGKILL)  # the group: children that hold the pipe too
+        os.killpg(process.pid, signal.SIGKILL)
     except OSError:
-        process.kill()
-    process.wait()
+        if process.returncode is None:
+            process.kill()
+    if process.returncode is None:
+        process.wait()
 
 
 def _run_command(argv: tuple[str, ...], timeout: float) -> _Ran:
@@ -476,8 +485,7 @@ def _run_command(argv: tuple[str, ...], timeout: float) -> _Ran:
     finally:
         if process.stdout is not None:
             process.stdout.close()
-        if process.returncode is None:
-            _kill(process)
+        _kill(process)
     output, truncated = collected
     return _Ran(output.decode("utf-8", "replace"), code, truncated, None)
 

@@ -1796,6 +1796,11 @@ def refuse_future_closes(batch: TradeBatch, now: float) -> None:
         )
 
 
+def _hours_text(hours: float) -> str:
+    # Hours up to two days, then days, as format_age does.
+    return f"{hours:.1f} h" if hours < 48.0 else f"{hours / 24.0:.1f} days"  # noqa: PLR2004
+
+
 def summarize_integrity(
     batch: TradeBatch, *, now: float | None = None, duplicates_dropped: int = 0
 ) -> IntegritySummary:
@@ -1858,12 +1863,20 @@ def summarize_integrity(
     robust = robust_time_range(batch.timestamps)
     newest_age = (now - robust[1]) / 3600.0 if robust is not None and now is not None else None
     starvation = None
-    if newest_age is not None and newest_age > STARVATION_HOURS:
-        age = f"{newest_age:.1f} h" if newest_age < 48.0 else f"{newest_age / 24.0:.1f} days"  # noqa: PLR2004 - days from two days on, as format_age
-        starvation = (
-            f"SimpleCLM STARVATION: the newest close is {age} old "
-            f"(no trade for more than {STARVATION_HOURS:.0f} h)"
-        )
+    if newest_age is not None and newest_age > STARVATION_HOURS and now is not None:
+        latest_age = (now - float(np.max(batch.timestamps))) / 3600.0
+        if latest_age > STARVATION_HOURS:
+            starvation = (
+                f"SimpleCLM STARVATION: the newest close is {_hours_text(latest_age)} old "
+                f"(no trade for more than {STARVATION_HOURS:.0f} h)"
+            )
+        else:
+            # One close cannot move an age (issue 11): a lone fresh stamp is not yet
+            # a recorder that works again, and the message says exactly that.
+            starvation = (
+                f"SimpleCLM STARVATION: only one close in the last {STARVATION_HOURS:.0f} h; "
+                f"the one before it is {_hours_text(newest_age)} old (waiting for a second close)"
+            )
     labels = batch.outcome_labels
     return IntegritySummary(
         source=batch.source,

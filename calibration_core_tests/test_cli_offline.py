@@ -631,6 +631,19 @@ class TestDialectsAndPathologies:
         markdown = Path(record["report_markdown"]).read_text()
         assert "NEUTRAL is left out" in markdown
 
+    @pytest.mark.parametrize("label", ["NEUTRAL", "WIN"])
+    def test_outcome_label_needs_both_labels(self, workspace: Workspace, label: str) -> None:
+        """Every label NEUTRAL (or WIN): a clear exit 3, not exit 2 or a crash."""
+        write_example_trades(workspace.data, dialect="A")
+        lines = [json.loads(x) for x in workspace.data.read_text().splitlines()]
+        workspace.data.write_text(
+            "".join(json.dumps({**r, "outcome_label": label}) + "\n" for r in lines)
+        )
+        result = workspace.cli("run", "--outcome", "label")
+        assert result.returncode == 3, result.stderr
+        assert "--outcome label needs at least one WIN and one LOSS label" in result.stderr
+        assert "Traceback" not in result.stderr
+
     def test_outcome_label_without_labels_is_refused(self, workspace: Workspace) -> None:
         """Our dialect carries no outcome_label: --outcome label is a clear exit 3."""
         result = workspace.cli("run", "--outcome", "label")
@@ -732,6 +745,11 @@ class TestDialectsAndPathologies:
             out.write(json.dumps(fresh) + "\n")
         check = json.loads(workspace.cli("check", "--json").stdout)
         assert check["integrity"]["starvation"] is not None
+        # The message is true: the newest close is fresh, the one before it is not.
+        assert (
+            "only one close in the last 2 h; the one before it is 3"
+            in (check["integrity"]["starvation"])
+        )
         assert check["integrity"]["span_days"] < 2.0
         assert check["readiness"]["ready"] is False
 

@@ -810,13 +810,16 @@ if pid == 0:
         os.close(ready_r)
         assert not own.running
         assert runtime.get_calibration_snapshot().version == v1
-        assert runtime.get_default_loader() is not default
-        assert runtime.get_default_loader().running
+        # The host's saved default object is the child's default too, restarted.
+        assert runtime.get_default_loader() is default
+        assert default.running
         own.start()
         assert own.running
         os.write(ready_w, b"r")
         if not wait_until(lambda: runtime.get_calibration_snapshot().version == v2, 20):
             print("child default stuck at", runtime.get_calibration_snapshot().version)
+        elif not wait_until(lambda: default.snapshot.version == v2, 20):
+            print("child's saved default loader stuck at", default.snapshot.version)
         elif not wait_until(lambda: own.snapshot.version == v2, 20):
             print("child own loader stuck at", own.snapshot.version)
         else:

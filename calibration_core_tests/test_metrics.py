@@ -183,6 +183,12 @@ class TestWilsonInterval:
         """With n = 0 nothing is known: (0.0, 1.0)."""
         assert wilson_interval(0, 0) == (0.0, 1.0)
 
+    @pytest.mark.parametrize("n", [3, 6, 7, 10, 12, 13, 14, 24, 25, 1000])
+    def test_no_wins_and_all_wins_reach_the_ends_exactly(self, n: int) -> None:
+        """0 wins has low 0.0 and n wins high 1.0 exactly (rounding once gave 5.6e-17)."""
+        assert wilson_interval(0, n)[0] == 0.0
+        assert wilson_interval(n, n)[1] == 1.0
+
     def test_larger_z_gives_a_wider_interval(self) -> None:
         """A 99 % interval contains the 95 % one."""
         low95, high95 = wilson_interval(30, 100)

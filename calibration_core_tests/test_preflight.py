@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import textwrap
@@ -310,7 +311,8 @@ class TestLoadProbes:
     ) -> None:
         """--preflight wins over $CALIBRATION_PREFLIGHT; an empty variable means none."""
         monkeypatch.setenv(ENV_PREFLIGHT, "/etc/env.toml")
-        assert preflight_path("flag.toml") == Path("flag.toml")
+        # Absolute, so that a printed check/run command finds the same file from anywhere.
+        assert preflight_path("flag.toml") == Path("flag.toml").absolute()
         assert preflight_path(None) == Path("/etc/env.toml")
         monkeypatch.setenv(ENV_PREFLIGHT, "  ")
         assert preflight_path(None) is None
@@ -385,6 +387,20 @@ class TestCommandProbes:
             time.sleep(0.02)
         assert not _alive(child), "the probe's background child survived"
 
+    def test_a_background_child_of_a_finished_probe_is_killed(self, tmp_path: Path) -> None:
+        """The leader exits at once; the child it left (stdout closed) is killed too."""
+        pid_file = tmp_path / "child.pid"
+        script = _script(
+            tmp_path, "bg", f"sleep 37 >/dev/null 2>&1 &\necho $! > {pid_file}\necho hi\n"
+        )
+        result = _run_one(tmp_path, _command_probe("bg", [script]))
+        assert result.passed
+        child = int(pid_file.read_text())
+        deadline = time.monotonic() + SLACK
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(child), "the finished probe's background child survived"
+
     def test_endless_output_is_bounded(self, tmp_path: Path) -> None:
         """`yes` writes forever: the output is capped and the probe ends at its timeout."""
         result = _run_one(tmp_path, _no_match_probe("yes", ["yes"], "^n$"))
@@ -406,6 +422,24 @@ def _alive(pid: int) -> bool:
 
 
 class TestNoMatchProbes:
+    def test_a_match_after_the_first_mib_is_not_a_pass(self, tmp_path: Path) -> None:
+        """Output cut at 1 MiB cannot prove that no line matches: the probe fails."""
+        script = _script(
+            tmp_path,
+            "long",
+            "i=0\nyes ok line | head -n 200000\necho 'FATAL: risk breaker tripped'\n",
+        )
+        result = _run_one(tmp_path, _no_match_probe("long", [script], "FATAL"))
+        assert not result.passed
+        assert result.detail.startswith("output over 1 MiB: cannot show that no line matches")
+
+    def test_a_long_pattern_is_not_called_control_characters(self, tmp_path: Path) -> None:
+        """A 400-character pattern is a valid probe file."""
+        pattern = "ERROR|" + "|".join(f"word{i:03d}" for i in range(60))
+        assert len(pattern) > 300
+        result = _run_one(tmp_path, _no_match_probe("long pattern", ["true"], pattern))
+        assert result.passed
+
     def test_script_that_prints_error_fails_with_the_line(self, tmp_path: Path) -> None:
         """The first matching line is the detail."""
         script = _script(
@@ -699,6 +733,8 @@ class TestCli:
         assert proc.returncode == 4, proc.stdout + proc.stderr
         assert "pre-flight probe 'engine log' failed" in proc.stderr
         assert not (site / "reports" / "jobs").exists() or not _jobs(site)
+        # The check command it points to probes the same file, from any directory.
+        assert f"check --preflight {site / 'bad.toml'}" in proc.stderr
 
     def test_run_reports_the_probes_in_the_summary(self, site: Path, tmp_path: Path) -> None:
         """A run whose probes pass shows them in the report's summary and JSON export."""
@@ -734,3 +770,53 @@ class TestCli:
         assert record["forced"] is True
         markdown = Path(record["report_markdown"]).read_text()
         assert "| Pre-flight (checklist 0.1) | SKIPPED (--force)" in markdown.split("## 2.")[0]
+
+
+class TestInterrupt:
+    def test_ctrl_c_under_json_prints_the_json_error(self, site: Path, tmp_path: Path) -> None:
+        """SIGINT while a probe runs: exit 130 and the JSON error object on stdout."""
+        marker = tmp_path / "started"
+        script = _script(tmp_path, "slow", f"touch {marker}\nsleep 20\n")
+        probes = _write(tmp_path, _command_probe("slow", [script], timeout=30))
+        environment = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CALIBRATION_", "CLM_", "LEARNING_", "SIMPLE_CLM"))
+        }
+        environment.update(
+            CLM_DATA_PATH=str(site / "data" / "clm_trades.jsonl"),
+            CALIBRATION_CONFIG_PATH=str(site / "config" / "calibration.json"),
+            CALIBRATION_REPORT_DIR=str(tmp_path / "reports"),
+        )
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "calibration_core",
+                "check",
+                "--json",
+                "--preflight",
+                str(probes),
+            ],
+            cwd=site,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert marker.exists(), "the probe never started"
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130
+        answer = json.loads(out)
+        assert answer["ok"] is False
+        assert "interrupted" in json.dumps(answer)

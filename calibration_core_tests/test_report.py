@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from calibration_core.analysis import Proposal, analyze_confidence, build_proposal
+from calibration_core.metrics import reliability_table
 from calibration_core.plot import (
     FEW_TRADES_PER_BIN,
     MATPLOTLIB_MISSING_NOTE,
@@ -404,6 +405,18 @@ class TestReliabilityPicture:
         assert same is not None
         assert any(b.count < FEW_TRADES_PER_BIN for b in proposal.reliability_calibrated.bins)
         png = render_reliability_png(same, proposal.reliability_calibrated)
+        assert png is not None
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+class TestPictureEdges:
+    def test_a_bin_of_only_losses_or_only_wins_is_drawn(self) -> None:
+        """All-lost and all-won bins (Wilson bounds at 0 and 1) draw; they once raised."""
+        pytest.importorskip("matplotlib")
+        y = [0.0] * 3 + [1.0, 0.0] * 50 + [1.0] * 13
+        p = [0.05] * 3 + [0.55] * 100 + [0.95] * 13
+        table = reliability_table(y, p)
+        png = render_reliability_png(table, table)
         assert png is not None
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
 

@@ -249,6 +249,18 @@ class TestWeights:
         warnings = [m for m in caplog.messages if "also has dlinear, tft" in m]
         assert len(warnings) == 1  # logged once
 
+    def test_a_baseline_that_cannot_be_checked_never_gets_the_config(
+        self, calibrated: Snapshot
+    ) -> None:
+        """A baseline whose iteration fails does not get weights that may miss its members."""
+
+        class Broken(dict[str, float]):
+            def __iter__(self) -> Iterator[str]:
+                raise RuntimeError("dictionary changed size during iteration")
+
+        weights = calibrated.get_ensemble_weights(Broken(xgb=0.5, tft=0.5))
+        assert dict(weights) != dict.fromkeys(MODELS, 0.25)
+
     def test_disabled_weights_return_the_callers_default_read_only(self) -> None:
         """With weights disabled the caller's default comes back as a read-only copy."""
         snap = snapshot_of(weights_enabled=False)
@@ -994,7 +1006,7 @@ read_end, write_end = os.pipe()
 pid = os.fork()
 if pid == 0:
     child = get_calibration_loader()
-    answer = {{"fresh": child is not loader, "running": child.running, "version": child.version}}
+    answer = {{"same": child is loader, "running": child.running, "version": child.version}}
     os.write(write_end, json.dumps(answer).encode())
     os._exit(0)
 os.close(write_end)
@@ -1124,12 +1136,44 @@ class TestSixMemberHost:
         assert result["running"] is True
         assert set(result["labels"]) == {"unanimous", "strong", "split", "weak"}
         assert all(0.0 <= c <= 1.0 for c in result["confidences"])
-        assert result["child"]["fresh"] is True
+        assert result["child"]["same"] is True  # the host's saved object, restarted
         assert result["child"]["running"] is True
         assert result["child"]["version"] == result["version"]
         status = result["status"]
         assert status["config_path"] == str(config)
         _expect_host_case(case, result, status, done.stderr)
+
+
+class TestNoWorkingDirectory:
+    def test_the_host_entry_point_never_raises_without_a_working_directory(
+        self, tmp_path: Path
+    ) -> None:
+        """A host whose working directory was removed still gets a loader and floats."""
+        gone = tmp_path / "gone"
+        gone.mkdir()
+        code = (
+            "import os, sys\n"
+            f"os.rmdir({str(gone)!r})\n"
+            "from calibration_core import apply_confidence_calibration, get_calibration_loader\n"
+            "loader = get_calibration_loader()\n"
+            "assert loader is get_calibration_loader()\n"
+            "assert isinstance(loader.apply_confidence_calibration(0.7), float)\n"
+            "assert apply_confidence_calibration(0.7) == 0.7\n"
+            "print('ok')\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALIBRATION_")}
+        env["PYTHONPATH"] = str(REPO)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=gone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "ok"
 
 
 class TestEnsembleSizes:
