@@ -355,8 +355,9 @@ def _exit_code_epilog() -> str:
     lines.extend(f"  {code:<4}{meaning}" for code, meaning in EXIT_CODES.items())
     lines.append("")
     lines.append(
-        "environment: CLM_DATA_PATH, CALIBRATION_CONFIG_PATH, CALIBRATION_REPORT_DIR, "
-        "LEARNING_CADENCE_API, CALIBRATION_SIGNALS_PATH (flags override them; relative "
+        "environment: CLM_DATA_PATH (else the recorder's SIMPLE_CLM_STORAGE), "
+        "CALIBRATION_CONFIG_PATH, CALIBRATION_REPORT_DIR, LEARNING_CADENCE_API, "
+        "CALIBRATION_SIGNALS_PATH, CALIBRATION_PREFLIGHT (flags override them; relative "
         "defaults are resolved against the working directory)"
     )
     lines.append("NO_COLOR=1 turns colour off; output that is not a terminal is never coloured.")
