@@ -820,6 +820,11 @@ _VOTE_CONFIDENCE: Final = operator.attrgetter("confidence")
 _TZINFO: Final = operator.attrgetter("tzinfo")
 
 
+def _zero_pnl_warning(name: str, lineno: int, field: str) -> str:
+    """Return the warning for a PnL of exactly 0.0 (the same words on every path)."""
+    return f"{name}:{lineno}: {field} is exactly 0.0 (suspect data)"
+
+
 def _model_name_warning(name: str, lineno: int, model: str) -> str:
     """Return the warning for a member model whose name cannot be a config key."""
     return (
@@ -994,7 +999,7 @@ class _Reader:
             if zoneless:
                 zoneless_append(lineno)
             if pnl == 0.0:
-                warnings.append(f"{self.name}:{lineno}: {pnl_field} is exactly 0.0 (suspect data)")
+                warnings.append(_zero_pnl_warning(self.name, lineno, pnl_field))
 
     def _decode_slow(self, line: str) -> tuple[str | None, object]:
         """Decode one line, or say why it is not one JSON value without repeated keys."""
@@ -1058,9 +1063,7 @@ class _Reader:
             )
         )
         if row.pnl_pct == 0.0:
-            self.warnings.append(
-                f"{self.name}:{lineno}: {row.pnl_field} is exactly 0.0 (suspect data)"
-            )
+            self.warnings.append(_zero_pnl_warning(self.name, lineno, row.pnl_field))
         return len(row.votes)
 
     def feed_fast(self, block: bytes, lineno: int) -> bool:  # noqa: C901, PLR0911, PLR0912, PLR0915
@@ -1246,10 +1249,7 @@ class _Reader:
                 else ("actual_pnl_pct" if pnl_col is actual_col else "pnl_percent")
             )
             block_warnings.append(
-                (
-                    lineno + 1 + i,
-                    f"{self.name}:{lineno + 1 + i}: {field} is exactly 0.0 (suspect data)",
-                )
+                (lineno + 1 + i, _zero_pnl_warning(self.name, lineno + 1 + i, field))
             )
         # In line order; on one line a model's name comes before its PnL (a stable sort).
         block_warnings.sort(key=operator.itemgetter(0))
