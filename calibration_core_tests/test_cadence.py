@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,10 +35,10 @@ from calibration_core.cadence import (
     notify_deployment,
     query_readiness_api,
 )
-from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.trades import IntegritySummary
 from calibration_core_tests.deploy_helpers import make_tree, ticking_clock, version_id
+from calibration_core_tests.site_helpers import fresh_trades, site_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -957,41 +953,11 @@ class TestAssessReadiness:
         assert assess_readiness(given_summary, api_url=None).integrity is given_summary
 
 
-def _fresh_trades(path: Path, n: int = 300) -> None:
-    """Write generated trades whose newest close is about half an hour old."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_example_trades(path, n_trades=n, days=4.0, end=datetime.now(UTC) - timedelta(minutes=30))
-
-
-def _cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m calibration_core`` in ``root`` with its trades, config and reports."""
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CALIBRATION_", "CLM_", "LEARNING_", "SIMPLE_CLM"))
-    }
-    environment.update(
-        CLM_DATA_PATH=str(root / "data" / "clm_trades.jsonl"),
-        CALIBRATION_CONFIG_PATH=str(root / "config" / "calibration.json"),
-        CALIBRATION_REPORT_DIR=str(root / "reports"),
-    )
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "calibration_core", *args],
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def trades_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a directory with fresh generated trades and an empty config directory."""
     root = tmp_path_factory.mktemp("cadence_cli")
-    _fresh_trades(root / "data" / "clm_trades.jsonl")
+    fresh_trades(root / "data" / "clm_trades.jsonl")
     (root / "config").mkdir()
     return root
 
@@ -1001,7 +967,7 @@ class TestCheckCommand:
         self, api: Api, trades_root: Path
     ) -> None:
         """Check prints the API's reason as it said it, and the /readiness stats."""
-        proc = _cli(trades_root, "check", "--cadence-api", api.url("real-not-ready"))
+        proc = site_cli(trades_root, "check", "--cadence-api", api.url("real-not-ready"))
         assert proc.returncode == 1, proc.stderr
         assert "cadence API says not ready: ❌ Gate failed: Time span: 0.4/3 days" in proc.stdout
         assert (
@@ -1012,7 +978,7 @@ class TestCheckCommand:
 
     def test_json_carries_the_reason_stats_and_fallback(self, api: Api, trades_root: Path) -> None:
         """Check --json has the API's own reason, its stats and whether it fell back."""
-        proc = _cli(trades_root, "check", "--json", "--cadence-api", api.url("old-real-ready"))
+        proc = site_cli(trades_root, "check", "--json", "--cadence-api", api.url("old-real-ready"))
         payload = json.loads(proc.stdout)
         answer = payload["readiness"]["api"]
         assert answer["api_reason"] == "Batch trigger: 120/100 new trades"
@@ -1023,21 +989,21 @@ class TestCheckCommand:
 
     def test_ready_api_with_sound_data_authorizes(self, api: Api, trades_root: Path) -> None:
         """A ready API allowing calibration keeps check READY (exit 0)."""
-        proc = _cli(trades_root, "check", "--cadence-api", api.url("real-ready"))
+        proc = site_cli(trades_root, "check", "--cadence-api", api.url("real-ready"))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "cadence API ready: Batch trigger: 120/100 new trades" in proc.stdout
 
     @pytest.mark.parametrize("mode", ["error", "duplicate", "silent"])
     def test_unusable_answers_are_not_ready(self, api: Api, trades_root: Path, mode: str) -> None:
         """500, a duplicated key or no answer: NOT READY, exit 1, no traceback."""
-        proc = _cli(trades_root, "check", "--cadence-api", api.url(mode))
+        proc = site_cli(trades_root, "check", "--cadence-api", api.url(mode))
         assert proc.returncode == 1, proc.stderr
         assert "Traceback" not in proc.stderr
         assert "❌ CALIBRATION NOT AUTHORIZED" in proc.stdout
 
     def test_hostile_reason_cannot_forge_lines(self, api: Api, trades_root: Path) -> None:
         """A reason with a newline and ESC stays on its line, escaped."""
-        proc = _cli(trades_root, "check", "--cadence-api", api.url("hostile-reason"))
+        proc = site_cli(trades_root, "check", "--cadence-api", api.url("hostile-reason"))
         assert "\x1b" not in proc.stdout
         assert "\u202e" not in proc.stdout
         assert not any(line.startswith("✅ READY") for line in proc.stdout.splitlines())
@@ -1045,7 +1011,7 @@ class TestCheckCommand:
 
     def test_malformed_url_is_one_line_not_a_traceback(self, trades_root: Path) -> None:
         """--cadence-api http://[::1 is NOT READY with one line naming the URL."""
-        proc = _cli(trades_root, "check", "--cadence-api", "http://[::1")
+        proc = site_cli(trades_root, "check", "--cadence-api", "http://[::1")
         assert proc.returncode == 1
         # stderr holds only the paths the job uses (cli prints them): no traceback, no error.
         assert "Traceback" not in proc.stderr
@@ -1057,7 +1023,7 @@ class TestCheckCommand:
     ) -> None:
         """A run past a ready API keeps its reason and stats in the report and its export."""
         reports = tmp_path / "reports"
-        proc = _cli(
+        proc = site_cli(
             trades_root,
             "run",
             "--cadence-api",
@@ -1075,7 +1041,7 @@ class TestCheckCommand:
 
     def test_run_is_refused_by_a_not_ready_api(self, api: Api, trades_root: Path) -> None:
         """Run applies the same gate: exit 4 with the API's reason, no job."""
-        proc = _cli(trades_root, "run", "--cadence-api", api.url("real-not-ready"))
+        proc = site_cli(trades_root, "run", "--cadence-api", api.url("real-not-ready"))
         assert proc.returncode == 4, proc.stdout + proc.stderr
         assert "❌ Gate failed: Time span: 0.4/3 days" in proc.stderr
         assert not (trades_root / "reports" / "jobs").exists() or not list(

@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ import attrs
 import pytest
 
 from calibration_core.cadence import assess_readiness
-from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.preflight import (
     DEFAULT_TIMEOUT,
@@ -35,6 +33,7 @@ from calibration_core.preflight import (
     skipped_preflight,
 )
 from calibration_core.trades import IntegritySummary
+from calibration_core_tests.site_helpers import fresh_trades, site_cli, site_environment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "preflight.example.toml"
 SLACK = 10.0  # a probe that ignored its timeout would hang for 30 s or more
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -631,18 +629,11 @@ class TestVerdict:
 # --------------------------------------------------------------------------- CLI
 
 
-def _fresh_trades(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_example_trades(
-        path, n_trades=300, days=4.0, end=datetime.now(UTC) - timedelta(minutes=30)
-    )
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a directory with fresh trades, a config dir and probe files."""
     root = tmp_path_factory.mktemp("preflight_cli")
-    _fresh_trades(root / "data" / "clm_trades.jsonl")
+    fresh_trades(root / "data" / "clm_trades.jsonl")
     (root / "config").mkdir()
     script = _script(root, "engine-log", "echo 'engine: ERROR lost redis'\n")
     (root / "good.toml").write_text(_command_probe("engine", ["true"]))
@@ -653,29 +644,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CALIBRATION_", "CLM_", "LEARNING_", "SIMPLE_CLM"))
-    }
-    environment.update(
-        CLM_DATA_PATH=str(root / "data" / "clm_trades.jsonl"),
-        CALIBRATION_CONFIG_PATH=str(root / "config" / "calibration.json"),
-        CALIBRATION_REPORT_DIR=str(root / "reports"),
-    )
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "calibration_core", *args],
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _jobs(root: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted((root / "reports" / "jobs").glob("cal_*"))]
 
@@ -683,14 +651,14 @@ def _jobs(root: Path) -> list[dict[str, Any]]:
 class TestCli:
     def test_check_with_passing_probes_is_ready(self, site: Path) -> None:
         """Check --preflight runs the probes and lists them; all pass: READY."""
-        proc = _cli(site, "check", "--preflight", str(site / "good.toml"))
+        proc = site_cli(site, "check", "--preflight", str(site / "good.toml"))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert f"Pre-flight probes ({site / 'good.toml'}): 1/1 passed" in proc.stdout
         assert "✅ engine: exit 0" in proc.stdout
 
     def test_check_with_a_failing_probe_is_not_ready(self, site: Path) -> None:
         """A failed probe: NOT READY, exit 1, with its name and first output line."""
-        proc = _cli(site, "check", "--preflight", str(site / "bad.toml"))
+        proc = site_cli(site, "check", "--preflight", str(site / "bad.toml"))
         assert proc.returncode == 1, proc.stderr
         assert "🔴 Status: NOT READY" in proc.stdout
         assert "❌ engine log: output matches 'ERROR': engine: ERROR lost redis" in proc.stdout
@@ -700,7 +668,7 @@ class TestCli:
 
     def test_check_json_and_the_environment_variable(self, site: Path) -> None:
         """$CALIBRATION_PREFLIGHT names the file; --json carries every probe's result."""
-        proc = _cli(site, "check", "--json", CALIBRATION_PREFLIGHT=str(site / "bad.toml"))
+        proc = site_cli(site, "check", "--json", CALIBRATION_PREFLIGHT=str(site / "bad.toml"))
         assert proc.returncode == 1
         preflight = json.loads(proc.stdout)["readiness"]["preflight"]
         assert preflight["passed"] is False
@@ -711,7 +679,7 @@ class TestCli:
 
     def test_malformed_file_is_a_usage_error(self, site: Path) -> None:
         """A broken probe file: exit 2, one line naming file and line, no traceback."""
-        proc = _cli(site, "check", "--preflight", str(site / "broken.toml"))
+        proc = site_cli(site, "check", "--preflight", str(site / "broken.toml"))
         assert proc.returncode == 2
         assert proc.stdout == ""
         # Besides the error, stderr lists the paths the job uses (one per line, no "error").
@@ -722,14 +690,14 @@ class TestCli:
 
     def test_force_does_not_hide_a_malformed_file(self, site: Path) -> None:
         """A broken probe file stops `run --force` too: exit 2 and no job."""
-        proc = _cli(site, "run", "--force", "--preflight", str(site / "broken.toml"))
+        proc = site_cli(site, "run", "--force", "--preflight", str(site / "broken.toml"))
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "\nerror: preflight file " in "\n" + proc.stderr
         assert not (site / "reports" / "jobs").exists() or not _jobs(site)
 
     def test_run_is_refused_by_a_failing_probe(self, site: Path) -> None:
         """Run applies the same gate: exit 4 naming the probe, and no job."""
-        proc = _cli(site, "run", "--preflight", str(site / "bad.toml"))
+        proc = site_cli(site, "run", "--preflight", str(site / "bad.toml"))
         assert proc.returncode == 4, proc.stdout + proc.stderr
         assert "pre-flight probe 'engine log' failed" in proc.stderr
         assert not (site / "reports" / "jobs").exists() or not _jobs(site)
@@ -739,7 +707,7 @@ class TestCli:
     def test_run_reports_the_probes_in_the_summary(self, site: Path, tmp_path: Path) -> None:
         """A run whose probes pass shows them in the report's summary and JSON export."""
         reports = tmp_path / "reports"
-        proc = _cli(
+        proc = site_cli(
             site,
             "run",
             "--preflight",
@@ -761,7 +729,7 @@ class TestCli:
         probe = _command_probe("touch", ["touch", str(marker)])
         probes = tmp_path / "p.toml"
         probes.write_text(probe)
-        proc = _cli(
+        proc = site_cli(
             site, "run", "--force", "--preflight", str(probes), CALIBRATION_REPORT_DIR=str(reports)
         )
         assert proc.returncode in {0, 1}, proc.stdout + proc.stderr
@@ -778,16 +746,7 @@ class TestInterrupt:
         marker = tmp_path / "started"
         script = _script(tmp_path, "slow", f"touch {marker}\nsleep 20\n")
         probes = _write(tmp_path, _command_probe("slow", [script], timeout=30))
-        environment = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CALIBRATION_", "CLM_", "LEARNING_", "SIMPLE_CLM"))
-        }
-        environment.update(
-            CLM_DATA_PATH=str(site / "data" / "clm_trades.jsonl"),
-            CALIBRATION_CONFIG_PATH=str(site / "config" / "calibration.json"),
-            CALIBRATION_REPORT_DIR=str(tmp_path / "reports"),
-        )
+        environment = site_environment(site, CALIBRATION_REPORT_DIR=str(tmp_path / "reports"))
         proc = subprocess.Popen(
             [
                 sys.executable,
