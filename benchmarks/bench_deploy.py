@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calibration_core import deploy
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
-from calibration_core.jobs import STATUS_PENDING, JobRecord, JobStore
+from calibration_core.deploy import deployer as deploy
+from calibration_core.deploy.jobstore import STATUS_PENDING, JobRecord, JobStore
 from calibration_core.settings import Paths
 
 if TYPE_CHECKING:
@@ -172,7 +172,11 @@ def bench_cli(runs: int) -> dict[str, list[float]]:
             out["bare"].append(_run([py, "-c", "import calibration_core"], env, root))
             out["parser"].append(
                 _run(
-                    [py, "-c", "from calibration_core.cli import build_parser; build_parser()"],
+                    [
+                        py,
+                        "-c",
+                        "from calibration_core.cli.main import build_parser; build_parser()",
+                    ],
                     env,
                     root,
                 )

@@ -9,7 +9,7 @@ when it raises it. Two rules are compared on the same draws:
 
 - ``5 % only``: the held-out gain is at least 5 % (the rule before issue 10);
 - ``5 % + test``: the same AND the one-sided paired t-test at 95 % says the gain is
-  above zero (``calibration_core.gate``; what the proposal now does).
+  above zero (``calibration_core.core.gate``; what the proposal now does).
 
 Printed per row: how often each rule enabled the map, the share of all draws where it
 enabled a harmful map, and the share of the helpful maps it missed.
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration_core.analysis import build_proposal
+from calibration_core.core.analysis import build_proposal
 
 SIZES = (50, 60, 80, 120, 200, 300, 500, 750)
 QUICK_SIZES = (50, 80, 200)

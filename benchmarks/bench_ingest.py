@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from calibration_core.trades import read_trades
+from calibration_core.sources.trades import read_trades
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "scripts" / "generate_example_trades.py"
@@ -41,7 +41,7 @@ RSS_BUDGET_TRADES = 1_000_000
 # child of this process) cannot leak into the number.
 _RSS_CHILD = """
 import sys
-from calibration_core.trades import read_trades
+from calibration_core.sources.trades import read_trades
 
 def vm_hwm_kib():
     with open("/proc/self/status", encoding="ascii") as status:

@@ -1,7 +1,7 @@
 """Benchmark the offline jobs end to end: `run` at 1e3, 1e5 and 1e6 generated trades.
 
 For each size the script writes a trades file with
-``calibration_core.example_data.write_example_trades`` and then measures three things:
+``calibration_core.sources.example_data.write_example_trades`` and then measures three things:
 
 - ``run`` end to end, as an operator starts it: a child process
   ``python -m calibration_core run``. Its wall time and its peak RSS come from
@@ -113,9 +113,9 @@ def _verdict(ok: bool) -> str:
 
 def bench_size(n: int, repeat: int, workdir: Path) -> list[Row]:
     """Generate ``n`` trades and measure run, ingestion and analysis."""
-    from calibration_core.analysis import build_proposal  # noqa: PLC0415 - after sys.path
-    from calibration_core.example_data import write_example_trades  # noqa: PLC0415
-    from calibration_core.trades import read_trades  # noqa: PLC0415
+    from calibration_core.core.analysis import build_proposal  # noqa: PLC0415 - after sys.path
+    from calibration_core.sources.example_data import write_example_trades  # noqa: PLC0415
+    from calibration_core.sources.trades import read_trades  # noqa: PLC0415
 
     data = workdir / f"trades_{n}.jsonl"
     write_example_trades(data, n_trades=n, seed=20260209)

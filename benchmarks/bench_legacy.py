@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
-from calibration_core.loader import CalibrationLoader
+from calibration_core.runtime.loader import CalibrationLoader
 
 KEYS = [0.5 + 0.05 * i for i in range(11)]
 VALUES = [round(k - 0.07, 4) for k in KEYS]

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
-from calibration_core import loader as runtime
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
-from calibration_core.loader import CalibrationLoader
+from calibration_core.runtime import loader as runtime
+from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core.settings import SENTINEL_NAME
 
 if TYPE_CHECKING:
@@ -395,11 +395,11 @@ def bench_import(table: Table, *, quick: bool) -> None:
     for _ in range(rounds):
         base.append(import_seconds("import numpy"))
         package.append(import_seconds("import numpy, calibration_core"))
-        loader.append(import_seconds("import numpy, calibration_core.loader"))
+        loader.append(import_seconds("import numpy, calibration_core.runtime.loader"))
     numpy_ms = statistics.median(base) * 1e3
     for name, runs in (
         ("import calibration_core", package),
-        ("import calibration_core.loader", loader),
+        ("import calibration_core.runtime.loader", loader),
     ):
         extra = statistics.median(runs) * 1e3 - numpy_ms
         table.add(

@@ -2,6 +2,6 @@
 
 import sys
 
-from calibration_core.cli import main
+from calibration_core.cli.main import main
 
 sys.exit(main())

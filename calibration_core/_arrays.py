@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from calibration_core.exceptions import InvalidInputError
 
-__all__ = ["FloatArray", "as_vector", "require_finite"]
+__all__ = ["FloatArray", "as_vector", "frozen_array", "require_finite"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -50,6 +51,29 @@ def as_vector(name: str, value: npt.ArrayLike, *, allow_empty: bool = False) -> 
             return array
         raise InvalidInputError(f"{name} must not be empty (got 0 values)")
     require_finite(name, array)
+    return array
+
+
+def frozen_array(values: npt.ArrayLike, dtype: npt.DTypeLike = np.float64) -> npt.NDArray[Any]:
+    """Return a read-only copy of ``values`` as ``dtype``: the one way to freeze an array.
+
+    Frozen values (attrs classes) hold these, so that nothing shared between threads
+    or kept in a result can be changed in place.
+
+    Parameters
+    ----------
+    values : array_like
+        The data; never modified, always copied.
+    dtype : data-type, optional
+        The array's dtype (default float64).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array with ``writeable`` False.
+    """
+    array = np.array(values, dtype=dtype)
+    array.setflags(write=False)
     return array
 
 

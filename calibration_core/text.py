@@ -12,8 +12,20 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 
-__all__ = ["escape", "escape_controls", "markdown_cell"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "escape",
+    "escape_controls",
+    "fmt_number",
+    "fmt_pct",
+    "markdown_cell",
+    "markdown_table",
+    "plural",
+]
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\x1b"}
 
@@ -104,3 +116,79 @@ def markdown_cell(text: object) -> str:
         neither end the row nor split the cell.
     """
     return escape(text).replace("|", "\\|")
+
+
+# --------------------------------------------------------------------------- formatting
+# The one home of the small number formatters every view uses; a missing value (None)
+# prints as ``missing`` so a table keeps its columns.
+
+
+def fmt_number(value: float | None, digits: int = 4, *, missing: str = "—") -> str:
+    """Return ``value`` with ``digits`` decimals, or ``missing`` for None.
+
+    Parameters
+    ----------
+    value : float or None
+        The number to show.
+    digits : int, optional
+        Decimals (default 4).
+    missing : str, optional
+        What None prints as (default an em dash).
+
+    Returns
+    -------
+    str
+        For example ``fmt_number(0.123456) == "0.1235"``.
+    """
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def fmt_pct(
+    value: float | None, digits: int = 1, *, signed: bool = False, missing: str = "—"
+) -> str:
+    """Return a fraction as a percentage (``0.125 -> "12.5%"``), or ``missing`` for None.
+
+    Parameters
+    ----------
+    value : float or None
+        A fraction (1.0 is 100 %).
+    digits : int, optional
+        Decimals of the percentage (default 1).
+    signed : bool, optional
+        Always show the sign (``+12.5%``).
+    missing : str, optional
+        What None prints as (default an em dash).
+
+    Returns
+    -------
+    str
+        The percentage text.
+    """
+    if value is None:
+        return missing
+    return f"{value:+.{digits}%}" if signed else f"{value:.{digits}%}"
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``"1 trade"`` or ``"3 trades"``: the count and the noun, plural when needed."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """Return the lines of a Markdown table; every cell passes through `markdown_cell`.
+
+    Parameters
+    ----------
+    header : sequence of str
+        The column titles (our own text, written as given).
+    rows : iterable of sequences
+        One sequence of cell values per row; values are untrusted and escaped.
+
+    Returns
+    -------
+    list of str
+        The header line, the ``|---|`` rule and one line per row.
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(markdown_cell(value) for value in row) + " |" for row in rows)
+    return lines

@@ -27,8 +27,8 @@ from calibration_core.config import (
     parse_config,
 )
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MAX_WEIGHT, MIN_WEIGHT
+from calibration_core.deploy.jobstore import RECOMMEND_APPROVE, STATUS_PENDING, JobRecord, JobStore
 from calibration_core.exceptions import ConfigRejectedError
-from calibration_core.jobs import RECOMMEND_APPROVE, STATUS_PENDING, JobRecord, JobStore
 from calibration_core.settings import Paths
 
 if TYPE_CHECKING:

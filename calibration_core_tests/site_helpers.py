@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from calibration_core.example_data import write_example_trades
+from calibration_core.sources.example_data import write_example_trades
 
 if TYPE_CHECKING:
     from pathlib import Path

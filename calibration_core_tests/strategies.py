@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from calibration_core.isotonic import IsotonicCalibration
+from calibration_core.core.isotonic import IsotonicCalibration
 
 if TYPE_CHECKING:
     import numpy.typing as npt

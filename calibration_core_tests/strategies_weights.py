@@ -7,8 +7,8 @@ import math
 from hypothesis import strategies as st
 
 from calibration_core.constants import MAX_WEIGHT, MIN_WEIGHT, WEIGHT_SUM_TOLERANCE
-from calibration_core.validation import CheckResult, Severity
-from calibration_core.weights import MAX_MODELS, MIN_MODELS, ModelPerformance
+from calibration_core.core.validation import CheckResult, Severity
+from calibration_core.core.weights import MAX_MODELS, MIN_MODELS, ModelPerformance
 
 MODEL_NAMES = ("xgb", "lgbm", "nhits", "patchtst", "tft", "nbeats")
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from scipy import stats
 
-from calibration_core.analysis import (
+from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
+from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
+from calibration_core.core.analysis import (
     CONFIDENCE_BIN_EDGES,
     MAPPING_GRID,
     Proposal,
@@ -28,12 +29,10 @@ from calibration_core.analysis import (
     trade_age_hours,
     weighted_vote_precision,
 )
-from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
-from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
+from calibration_core.core.gate import paired_gate, t_quantile_95
+from calibration_core.core.isotonic import IsotonicCalibration
+from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
-from calibration_core.gate import paired_gate, t_quantile_95
-from calibration_core.isotonic import IsotonicCalibration
-from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 
 MODELS = ("xgb", "lgbm", "nhits", "patchtst")
 JOB = "cal_20260210_143022"

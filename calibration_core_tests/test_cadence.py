@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from calibration_core import deploy
-from calibration_core.cadence import (
+from calibration_core.deploy import deployer as deploy
+from calibration_core.exceptions import InvalidInputError
+from calibration_core.sources.cadence import (
     FALLBACK_READINESS_PATH,
     READINESS_PATH,
     TRAINING_COMPLETED_PATH,
@@ -35,8 +35,7 @@ from calibration_core.cadence import (
     notify_deployment,
     query_readiness_api,
 )
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.trades import IntegritySummary
+from calibration_core.sources.trades import IntegritySummary
 from calibration_core_tests.deploy_helpers import make_tree, ticking_clock, version_id
 from calibration_core_tests.site_helpers import fresh_trades, site_cli
 

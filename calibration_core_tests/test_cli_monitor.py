@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from calibration_core import cli_monitor, monitor
-from calibration_core.cli import EXIT_CODES, EXIT_ROLLBACK_ADVISED
+from calibration_core.cli import monitor as cli_monitor
+from calibration_core.cli.main import EXIT_CODES, EXIT_ROLLBACK_ADVISED
+from calibration_core.core import monitor_rules as monitor
 from calibration_core_tests.deploy_helpers import make_config, make_tree, snapshot_tree
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,
@@ -344,9 +345,9 @@ class TestRegistration:
     def test_registering_the_jobs_imports_no_numpy(self) -> None:
         """Building the parser (what approve/rollback pay) imports neither numpy nor monitoring."""
         code = (
-            "import sys; from calibration_core.cli import build_parser; build_parser(); "
+            "import sys; from calibration_core.cli.main import build_parser; build_parser(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'numpy' "
-            "or m == 'calibration_core.monitoring'))"
+            "or m == 'calibration_core.jobs.monitor'))"
         )
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

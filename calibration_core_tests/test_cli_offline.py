@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
-from calibration_core.cli import JobContext, build_parser
+from calibration_core.cli.main import JobContext, build_parser
 from calibration_core.config import CalibrationConfig, EnsembleWeights
-from calibration_core.example_data import write_example_trades
-from calibration_core.jobs import JobStore
-from calibration_core.offline import run_calibration
-from calibration_core.report import MARKDOWN_SECTIONS, validate_report_document
+from calibration_core.deploy.jobstore import JobStore
+from calibration_core.jobs.offline import run_calibration
+from calibration_core.jobs.report import MARKDOWN_SECTIONS, validate_report_document
 from calibration_core.settings import resolve_paths
+from calibration_core.sources.example_data import write_example_trades
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -469,7 +469,7 @@ class TestRun:
         """With matplotlib unimportable the report says how to install it and draws no PNG."""
         code = (
             "import sys; sys.modules['matplotlib'] = None; "
-            "from calibration_core.cli import main; raise SystemExit(main(['run']))"
+            "from calibration_core.cli.main import main; raise SystemExit(main(['run']))"
         )
         result = subprocess.run(
             [sys.executable, "-c", code],

@@ -20,9 +20,9 @@ import attrs
 import pytest
 
 import calibration_core
-from calibration_core.cli import EXIT_CODES, PROG
-from calibration_core.example_data import write_example_trades
+from calibration_core.cli.main import EXIT_CODES, PROG
 from calibration_core.settings import resolve_paths
+from calibration_core.sources.example_data import write_example_trades
 from calibration_core_tests.deploy_helpers import DeployTree
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,
@@ -420,7 +420,7 @@ class TestConventions:
         script = tmp_path / "bin" / "calibration-core"
         script.parent.mkdir()
         script.write_text(
-            "import sys\nfrom calibration_core.cli import main\nsys.exit(main())\n",
+            "import sys\nfrom calibration_core.cli.main import main\nsys.exit(main())\n",
             encoding="utf-8",
         )
         console = subprocess.run(
@@ -691,10 +691,10 @@ class TestProgress:
         """Importing and using the loader path leaves tqdm unimported."""
         code = (
             "import sys, calibration_core\n"
-            "from calibration_core import loader, config\n"
+            "from calibration_core import config\nfrom calibration_core.runtime import loader\n"
             "calibration_core.apply_confidence_calibration(0.7)\n"
             "assert 'tqdm' not in sys.modules, 'tqdm imported'\n"
-            "from calibration_core import cli\n"
+            "from calibration_core.cli import main as cli\n"
             "cli.build_parser()\n"
             "assert 'tqdm' not in sys.modules, 'tqdm imported by the parser'\n"
         )
@@ -724,7 +724,7 @@ class TestPackaging:
         assert not [u for u in meta.get("urls", {}).values() if ".invalid" in u]
         assert "Private :: Do Not Upload" in meta["classifiers"]
         assert not [c for c in meta["classifiers"] if c.startswith("License ::")]
-        assert meta["scripts"]["calibration-core"] == "calibration_core.cli:main"
+        assert meta["scripts"]["calibration-core"] == "calibration_core.cli.main:main"
         requires = project["build-system"]["requires"]
         assert any(r.replace(" ", "").startswith("setuptools>=77") for r in requires)
 

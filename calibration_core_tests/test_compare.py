@@ -9,17 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.metrics import brier_score, expected_calibration_error, log_loss
-from calibration_core.monitor import (
+from calibration_core.core.metrics import brier_score, expected_calibration_error, log_loss
+from calibration_core.core.monitor_rules import (
     MIN_OUT_OF_SAMPLE_TRADES,
     MemberVotes,
     VersionForecast,
     compare_versions,
 )
+from calibration_core.exceptions import InvalidInputError
 from calibration_core_tests.deploy_helpers import DEFAULT_WEIGHTS, make_tree
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,

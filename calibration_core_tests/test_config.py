@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from calibration_core.config import (
     MAX_CONFIG_BYTES,
@@ -27,8 +26,8 @@ from calibration_core.config import (
     is_valid_version,
     parse_config,
 )
+from calibration_core.deploy.jobstore import format_job_id
 from calibration_core.exceptions import CalibrationError, ConfigRejectedError
-from calibration_core.jobs import format_job_id
 from calibration_core_tests.deploy_helpers import (
     REPO_ROOT,
     calibration_configs,

@@ -7,11 +7,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given, settings, strategies as st
 
-from calibration_core import loader
-from calibration_core.analysis import (
+from calibration_core.config import (
+    CONSENSUS_BUCKETS,
+    MAX_CONSENSUS_MULTIPLIER,
+    MIN_CONSENSUS_MULTIPLIER,
+    CalibrationConfig,
+    ConsensusMultipliers,
+    consensus_bucket,
+)
+from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
+from calibration_core.core.analysis import (
     CONSENSUS_SHRINKAGE_TRADES,
     Proposal,
     apply_consensus_multipliers,
@@ -23,19 +30,15 @@ from calibration_core.analysis import (
     multiplier_limits,
     shrink_multiplier,
 )
-from calibration_core.config import (
-    CONSENSUS_BUCKETS,
-    MAX_CONSENSUS_MULTIPLIER,
-    MIN_CONSENSUS_MULTIPLIER,
-    CalibrationConfig,
-    ConsensusMultipliers,
-    consensus_bucket,
+from calibration_core.core.isotonic import (
+    IsotonicCalibration,
+    bound_confidence_change,
+    fit_isotonic,
 )
-from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
+from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.isotonic import IsotonicCalibration, bound_confidence_change, fit_isotonic
-from calibration_core.loader import Snapshot
-from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
+from calibration_core.runtime import loader
+from calibration_core.runtime.loader import Snapshot
 
 JOB = "cal_20260210_143022"
 CREATED = "2026-02-10T14:30:22+00:00"

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from calibration_core import deploy, fsio
+from calibration_core import fsio
 from calibration_core.config import CalibrationConfig
+from calibration_core.deploy import deployer as deploy
+from calibration_core.deploy.jobstore import STATUS_ABORTED, STATUS_DEPLOYED, STATUS_REJECTED
 from calibration_core.exceptions import (
     ConfigRejectedError,
     DeploymentError,
     InvalidInputError,
     JobRefusedError,
 )
-from calibration_core.jobs import STATUS_ABORTED, STATUS_DEPLOYED, STATUS_REJECTED
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
     make_config,

@@ -1,4 +1,4 @@
-"""Tests of the example-trades generator (calibration_core.example_data) and its CLI wrapper."""
+"""Tests of the example-trades generator (sources.example_data) and its CLI wrapper."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration_core.example_data import write_example_trades
-from calibration_core.trades import find_duplicates, read_trades, summarize_integrity
+from calibration_core.sources.example_data import write_example_trades
+from calibration_core.sources.trades import find_duplicates, read_trades, summarize_integrity
 
 REPO = Path(__file__).resolve().parents[1]
 END = datetime(2026, 3, 1, tzinfo=UTC)

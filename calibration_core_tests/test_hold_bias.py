@@ -6,19 +6,18 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from calibration_core.analysis import (
+from calibration_core.config import MAX_HOLD_BIAS, CalibrationConfig, HoldBias
+from calibration_core.constants import MIN_CONFIDENCE_IMPROVEMENT
+from calibration_core.core.analysis import (
     NO_HOLD_OUTCOMES,
     HoldEvidence,
     build_proposal,
     propose_hold_bias,
 )
-from calibration_core.config import MAX_HOLD_BIAS, CalibrationConfig, HoldBias
-from calibration_core.constants import MIN_CONFIDENCE_IMPROVEMENT
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.loader import Snapshot
+from calibration_core.runtime.loader import Snapshot
 
 JOB = "cal_20260210_143022"
 CREATED = "2026-02-10T14:30:22+00:00"

@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
-from calibration_core import trades
 from calibration_core.exceptions import DataIntegrityError
 from calibration_core.fsio import MAX_LINE_BYTES
-from calibration_core.signals import read_signals
+from calibration_core.sources import trades
+from calibration_core.sources.signals import read_signals
+from calibration_core.sources.trades import read_trades
 from calibration_core.text import escape, escape_controls, markdown_cell
-from calibration_core.trades import read_trades
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,
     DEPLOY_B,
@@ -295,8 +294,8 @@ _READ_IN_CHILD = (
     "import sys\n"
     "from pathlib import Path\n"
     "from calibration_core.exceptions import DataIntegrityError\n"
-    "from calibration_core.signals import read_signals\n"
-    "from calibration_core.trades import read_trades\n"
+    "from calibration_core.sources.signals import read_signals\n"
+    "from calibration_core.sources.trades import read_trades\n"
     "reader = read_trades if sys.argv[1] == 'trades' else read_signals\n"
     "try:\n"
     "    reader(Path(sys.argv[2]))\n"

@@ -17,7 +17,7 @@ HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "tqdm", "msgspec")
 RUNTIME_USE = """
 import json, sys
 import calibration_core
-from calibration_core.loader import (
+from calibration_core.runtime.loader import (
     CalibrationLoader, apply_confidence_calibration, apply_confidence_calibration_batch,
     get_ensemble_weights, get_consensus_multiplier, get_calibration_snapshot, reset_default_loader,
 )

@@ -1,4 +1,4 @@
-"""Tests of calibration_core.isotonic: our PAV, the calibration map and the change bound."""
+"""Tests of calibration_core.core.isotonic: our PAV, the calibration map and the change bound."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.optimize import isotonic_regression as scipy_isotonic_regression
 from sklearn.isotonic import IsotonicRegression
 
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.isotonic import (
+from calibration_core.core.isotonic import (
     IsotonicCalibration,
     IsotonicResult,
     SufficientStatistics,
@@ -33,6 +31,7 @@ from calibration_core.isotonic import (
     merge_sufficient_statistics,
     sufficient_statistics,
 )
+from calibration_core.exceptions import InvalidInputError
 from calibration_core_tests.strategies import (
     adversarial_shapes,
     calibration_samples,

@@ -18,18 +18,11 @@ import attrs
 import numpy as np
 import pytest
 
-from calibration_core import deploy
-from calibration_core.analysis import Proposal, build_proposal
 from calibration_core.config import CalibrationConfig, HoldBias
-from calibration_core.example_data import write_example_trades
-from calibration_core.exceptions import (
-    CalibrationError,
-    ConfigRejectedError,
-    DeploymentError,
-    InvalidInputError,
-    JobRefusedError,
-)
-from calibration_core.jobs import (
+from calibration_core.core.analysis import Proposal, build_proposal
+from calibration_core.core.weights import ACTION_BUY, ACTION_SELL
+from calibration_core.deploy import deployer as deploy
+from calibration_core.deploy.jobstore import (
     RECOMMEND_APPROVE,
     RECOMMEND_DO_NOT_APPLY,
     STATUS_DEPLOYED,
@@ -39,8 +32,15 @@ from calibration_core.jobs import (
     JobRecord,
     JobStore,
 )
-from calibration_core.loader import CalibrationLoader
-from calibration_core.weights import ACTION_BUY, ACTION_SELL
+from calibration_core.exceptions import (
+    CalibrationError,
+    ConfigRejectedError,
+    DeploymentError,
+    InvalidInputError,
+    JobRefusedError,
+)
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.sources.example_data import write_example_trades
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
     finish,

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given, settings, strategies as st
 
-from calibration_core import deploy
-from calibration_core import loader as runtime
 from calibration_core.config import LegacyConfig
-from calibration_core.example_data import write_example_trades
+from calibration_core.deploy import deployer as deploy
 from calibration_core.exceptions import ConfigRejectedError
-from calibration_core.loader import CalibrationLoader
+from calibration_core.runtime import loader as runtime
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.sources.example_data import write_example_trades
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
     make_config,

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from calibration_core import loader as runtime
 from calibration_core.config import MAX_CONFIG_BYTES
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.fsio import atomic_write_text
-from calibration_core.loader import CalibrationLoader
+from calibration_core.runtime import loader as runtime
+from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core.settings import SENTINEL_NAME
 from calibration_core_tests.runtime_helpers import (
     config_text,
@@ -781,7 +781,7 @@ FORK_SCRIPT = r"""
 import os, sys, threading, time
 from pathlib import Path
 
-from calibration_core import loader as runtime
+from calibration_core.runtime import loader as runtime
 from calibration_core.config import MAX_CONFIG_BYTES
 from calibration_core.fsio import atomic_write_text
 from calibration_core_tests.runtime_helpers import config_text, wait_until

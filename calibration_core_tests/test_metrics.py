@@ -1,4 +1,4 @@
-"""Tests of calibration_core.metrics: proper scores, reliability, calibration error, correlation."""
+"""Tests of core.metrics: proper scores, reliability, calibration error, correlation."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 from scipy import stats
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import brier_score_loss
-from sklearn.metrics import log_loss as sklearn_log_loss
+from sklearn.metrics import brier_score_loss, log_loss as sklearn_log_loss
 
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.metrics import (
+from calibration_core.core.metrics import (
     brier_score,
     expected_calibration_error,
     log_loss,
@@ -26,6 +23,7 @@ from calibration_core.metrics import (
     spearman_correlation,
     wilson_interval,
 )
+from calibration_core.exceptions import InvalidInputError
 from calibration_core_tests.strategies import forecasts_and_outcomes, real_samples
 
 if TYPE_CHECKING:

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from calibration_core import monitor as monitor_module
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.monitor import (
+from calibration_core.core import monitor_rules as monitor_module
+from calibration_core.core.monitor_rules import (
     MIN_NEW_TRADES,
     VERDICT_OK,
     VERDICT_ROLLBACK,
@@ -22,6 +20,7 @@ from calibration_core.monitor import (
     evaluate_monitor,
     select_windows,
 )
+from calibration_core.exceptions import InvalidInputError
 
 
 def _window(
@@ -382,7 +381,7 @@ class TestPurity:
         assert not [n for n in names if n.split(".")[0] in forbidden]
         own = {n for n in names if n.startswith("calibration_core")}
         assert own <= {
-            "calibration_core.analysis",
+            "calibration_core.core.analysis",
             "calibration_core.exceptions",
-            "calibration_core.metrics",
+            "calibration_core.core.metrics",
         }

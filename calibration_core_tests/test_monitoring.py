@@ -11,19 +11,25 @@ import attrs
 import numpy as np
 import pytest
 
-from calibration_core import deploy, monitoring
-from calibration_core.cli import JobContext
-from calibration_core.cli_monitor import ENV_SIGNALS_PATH
+from calibration_core.cli.main import JobContext
+from calibration_core.cli.monitor import ENV_SIGNALS_PATH
 from calibration_core.config import (
     ConfidenceMap,
     ConsensusMultipliers,
     PerSymbolMaps,
 )
-from calibration_core.deploy import AuditTrail
+from calibration_core.core.monitor_rules import (
+    VERDICT_ROLLBACK,
+    MonitorVerdict,
+    WindowData,
+    WindowStats,
+)
+from calibration_core.deploy import deployer as deploy
+from calibration_core.deploy.deployer import AuditTrail
 from calibration_core.exceptions import ConfigRejectedError, JobRefusedError
-from calibration_core.loader import Snapshot
-from calibration_core.monitor import VERDICT_ROLLBACK, MonitorVerdict, WindowData, WindowStats
-from calibration_core.trades import read_trades
+from calibration_core.jobs import monitor as monitoring
+from calibration_core.runtime.loader import Snapshot
+from calibration_core.sources.trades import read_trades
 from calibration_core_tests.deploy_helpers import KNOTS, make_config
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,
@@ -40,7 +46,7 @@ from calibration_core_tests.monitor_helpers import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from calibration_core.trades import TradeBatch
+    from calibration_core.sources.trades import TradeBatch
     from calibration_core_tests.deploy_helpers import DeployTree
 
 MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,23 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from calibration_core.analysis import (
+from calibration_core.config import CalibrationConfig, ConfidenceMap, PerSymbolMaps
+from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
+from calibration_core.core.analysis import (
     MIN_FOLD_TRADES,
     PER_SYMBOL_NOT_REQUESTED,
     Proposal,
     build_proposal,
     evaluate_per_symbol,
 )
-from calibration_core.config import CalibrationConfig, ConfidenceMap, PerSymbolMaps
-from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
-from calibration_core.deploy import approve
+from calibration_core.core.isotonic import bound_confidence_change, fit_isotonic
+from calibration_core.core.metrics import brier_score
+from calibration_core.deploy.deployer import approve
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.isotonic import bound_confidence_change, fit_isotonic
-from calibration_core.loader import CalibrationLoader, Snapshot
-from calibration_core.metrics import brier_score
+from calibration_core.runtime.loader import CalibrationLoader, Snapshot
 from calibration_core.settings import resolve_paths
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
-from calibration_core.cadence import assess_readiness
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.preflight import (
+from calibration_core.sources.cadence import assess_readiness
+from calibration_core.sources.preflight import (
     DEFAULT_TIMEOUT,
     ENV_PREFLIGHT,
     Preflight,
@@ -32,7 +32,7 @@ from calibration_core.preflight import (
     run_probe,
     skipped_preflight,
 )
-from calibration_core.trades import IntegritySummary
+from calibration_core.sources.trades import IntegritySummary
 from calibration_core_tests.site_helpers import fresh_trades, site_cli, site_environment
 
 if TYPE_CHECKING:

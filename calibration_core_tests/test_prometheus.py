@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
-from calibration_core import loader as runtime
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.loader import CalibrationLoader
-from calibration_core.prometheus import LoaderCollector, register_loader_metrics
+from calibration_core.runtime import loader as runtime
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime.prometheus import LoaderCollector, register_loader_metrics
 from calibration_core.settings import ENV_CONFIG_PATH
 from calibration_core_tests.runtime_helpers import config_text
 
@@ -167,4 +167,4 @@ class TestRuntimePathStaysLight:
         modules = json.loads(done.stdout.strip().splitlines()[-1])
         assert "watchdog.observers" in modules  # the loader really ran and watched
         assert [m for m in modules if m.split(".")[0] in OFFLINE_ONLY] == []
-        assert "calibration_core.prometheus" not in modules
+        assert "calibration_core.runtime.prometheus" not in modules

@@ -16,14 +16,14 @@ PURE_MODULES = (
     "_arrays",
     "constants",
     "exceptions",
-    "isotonic",
-    "metrics",
-    "weights",
-    "validation",
-    "analysis",
-    "monitor",
-    "gate",
     "text",
+    "core.isotonic",
+    "core.metrics",
+    "core.weights",
+    "core.validation",
+    "core.analysis",
+    "core.monitor_rules",
+    "core.gate",
 )
 FORBIDDEN = frozenset(
     {
@@ -66,7 +66,7 @@ class TestPureCore:
     @pytest.mark.parametrize("module", PURE_MODULES)
     def test_pure_module_imports_no_io(self, module: str) -> None:
         """A pure-core module imports no I/O, clock, thread or watcher module."""
-        path = PACKAGE / f"{module}.py"
+        path = PACKAGE / f"{module.replace('.', '/')}.py"
         assert path.is_file(), f"pure module {module}.py is missing"
         bad = [name for name in _imports(path) if name.split(".")[0] in FORBIDDEN]
         assert bad == [], f"{module}.py imports {bad}"
@@ -74,7 +74,7 @@ class TestPureCore:
     @pytest.mark.parametrize("module", PURE_MODULES)
     def test_pure_module_imports_only_pure_package_modules(self, module: str) -> None:
         """A pure-core module only imports other pure modules of the package."""
-        path = PACKAGE / f"{module}.py"
+        path = PACKAGE / f"{module.replace('.', '/')}.py"
         assert path.is_file(), f"pure module {module}.py is missing"
         own = [n for n in _imports(path) if n.startswith("calibration_core")]
         assert set(own) <= PURE_PACKAGE_IMPORTS, f"{module}.py imports {own}"
@@ -82,7 +82,7 @@ class TestPureCore:
     @pytest.mark.parametrize("module", PURE_MODULES)
     def test_pure_module_says_so_in_its_header(self, module: str) -> None:
         """Each pure module states in a header comment that it is pure."""
-        path = PACKAGE / f"{module}.py"
+        path = PACKAGE / f"{module.replace('.', '/')}.py"
         assert path.is_file(), f"pure module {module}.py is missing"
         head = "\n".join(path.read_text(encoding="utf-8").splitlines()[:8]).lower()
         assert "pure" in head
@@ -142,3 +142,98 @@ class TestPackageSurface:
         """Asking the package for a name it does not export is an AttributeError."""
         with pytest.raises(AttributeError, match="no_such_name"):
             _ = calibration_core.no_such_name
+
+
+# --------------------------------------------------------------------------- layers
+# Which subpackage may import which. The top-level modules are the contract and the
+# shared helpers: constants, exceptions, config (calibration.json, shared by the deployer
+# and the runtime), settings (where the files are), text, times, _arrays and fsio.
+LAYERS = ("core", "sources", "jobs", "deploy", "runtime", "cli")
+SHARED = frozenset(
+    {"constants", "exceptions", "config", "settings", "text", "times", "_arrays", "fsio"}
+)
+PURE_SHARED = frozenset({"constants", "exceptions", "config", "text", "_arrays"})
+ALLOWED: dict[str, frozenset[str]] = {
+    "shared": SHARED,
+    "core": PURE_SHARED | {"core"},
+    "sources": SHARED | {"core", "sources"},
+    "deploy": SHARED | {"core", "sources", "deploy"},
+    # monitor and compare score maps exactly as the runtime serves them.
+    "jobs": SHARED | {"core", "sources", "deploy", "runtime", "jobs"},
+    "runtime": (SHARED - {"fsio", "text"}) | {"runtime"},
+    "cli": SHARED | {"sources", "jobs", "deploy", "cli", "calibration_core"},
+}
+RUNTIME_THIRD_PARTY = frozenset({"numpy", "attrs", "watchdog"})
+MAX_MODULE_LINES = 850
+
+
+def _layer_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else "shared"
+
+
+def _target_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "calibration_core"
+
+
+def _package_modules() -> list[Path]:
+    return sorted(
+        p for p in PACKAGE.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"}
+    )
+
+
+class TestLayers:
+    def test_every_module_lives_in_a_known_layer(self) -> None:
+        """The folders are the layers: no module outside them but the shared ones."""
+        for path in _package_modules():
+            layer = _layer_of(path)
+            if layer == "shared":
+                assert path.stem in SHARED, f"{path.name} belongs in a layer subpackage"
+            else:
+                assert layer in LAYERS, f"{path} is in an unknown folder"
+
+    @pytest.mark.parametrize("layer", ["shared", *LAYERS])
+    def test_layer_imports_only_what_it_may(self, layer: str) -> None:
+        """Arrows run one way: cli -> jobs/deploy -> sources/core -> the contract."""
+        bad: list[str] = []
+        for path in _package_modules():
+            if _layer_of(path) != layer:
+                continue
+            for name in _imports(path):
+                if not name.startswith("calibration_core"):
+                    continue
+                target = _target_of(name)
+                if target not in ALLOWED[layer]:
+                    bad.append(f"{path.relative_to(PACKAGE)} imports {name}")
+        assert bad == []
+
+    def test_runtime_imports_only_numpy_attrs_watchdog_and_the_contract(self) -> None:
+        """What the host's process loads: the stdlib, numpy, attrs, watchdog and our contract."""
+        stdlib = sys.stdlib_module_names
+        bad: list[str] = []
+        for path in (PACKAGE / "runtime").glob("*.py"):
+            if path.stem == "prometheus":  # the optional `metrics` extra, never imported by the loader
+                continue
+            for name in _imports(path):
+                top = name.split(".")[0]
+                if top in stdlib or top == "__future__" or top in RUNTIME_THIRD_PARTY:
+                    continue
+                if top == "calibration_core" and _target_of(name) in ALLOWED["runtime"]:
+                    continue
+                bad.append(f"runtime/{path.name} imports {name}")
+        for stem in ALLOWED["runtime"] - {"runtime"}:
+            for name in _imports(PACKAGE / f"{stem}.py"):
+                top = name.split(".")[0]
+                if top not in stdlib and top not in {"__future__", "calibration_core"}:
+                    assert top in RUNTIME_THIRD_PARTY, f"{stem}.py imports {name}"
+        assert bad == []
+
+    def test_no_module_is_longer_than_800_lines(self) -> None:
+        """A module past about 800 lines holds two ideas: split it where the names change."""
+        long = {
+            str(p.relative_to(PACKAGE)): n
+            for p in _package_modules()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+        }
+        assert long == {}

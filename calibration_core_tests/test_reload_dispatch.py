@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from calibration_core import loader as runtime
 from calibration_core.fsio import atomic_write_text
-from calibration_core.loader import CalibrationLoader
+from calibration_core.runtime import loader as runtime
+from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core_tests.runtime_helpers import (
     config_text,
     version_name,

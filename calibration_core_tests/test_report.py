@@ -13,14 +13,15 @@ import attrs
 import numpy as np
 import pytest
 
-from calibration_core.analysis import Proposal, analyze_confidence, build_proposal
-from calibration_core.metrics import reliability_table
-from calibration_core.plot import (
+from calibration_core.core.analysis import Proposal, analyze_confidence, build_proposal
+from calibration_core.core.metrics import reliability_table
+from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_SELL
+from calibration_core.jobs.plot import (
     FEW_TRADES_PER_BIN,
     MATPLOTLIB_MISSING_NOTE,
     render_reliability_png,
 )
-from calibration_core.report import (
+from calibration_core.jobs.report import (
     MARKDOWN_SECTIONS,
     REPORT_SCHEMA,
     REPORT_SCHEMA_VERSION,
@@ -34,7 +35,6 @@ from calibration_core.report import (
     validate_report_document,
     write_report,
 )
-from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_SELL
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 JOB = "cal_20260210_143022"

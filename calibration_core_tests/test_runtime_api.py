@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
-from calibration_core import loader as runtime
 from calibration_core.config import ConfidenceMap
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.loader import CalibrationLoader, Snapshot, consensus_bucket
+from calibration_core.runtime import loader as runtime
+from calibration_core.runtime.loader import CalibrationLoader, Snapshot, consensus_bucket
 from calibration_core.settings import ENV_CONFIG_PATH
 from calibration_core_tests.legacy_helpers import LEGACY_VERSION, bad_legacy_bytes, legacy_bytes
 from calibration_core_tests.runtime_helpers import (
@@ -1181,12 +1180,12 @@ class TestEnsembleSizes:
     def test_a_proposal_for_n_members_is_served_with_every_member(self, n: int) -> None:
         """propose_weights → validation → config → snapshot, for 3 to 6 members."""
         from calibration_core.config import CalibrationConfig, EnsembleWeights  # noqa: PLC0415
-        from calibration_core.validation import (  # noqa: PLC0415
+        from calibration_core.core.validation import (  # noqa: PLC0415
             check_max_weight_change,
             check_weight_bounds,
             check_weight_sum,
         )
-        from calibration_core.weights import (  # noqa: PLC0415
+        from calibration_core.core.weights import (  # noqa: PLC0415
             ModelPerformance,
             equal_weights,
             propose_weights,

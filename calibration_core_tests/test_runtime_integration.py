@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from calibration_core.config import CalibrationConfig
+from calibration_core.deploy.jobstore import JobStore
 from calibration_core.fsio import atomic_write_text
-from calibration_core.jobs import JobStore
 from calibration_core.settings import SENTINEL_NAME, Paths
 from calibration_core_tests.deploy_helpers import finish, make_job
 from calibration_core_tests.runtime_helpers import (

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calibration_core.exceptions import DataIntegrityError
-from calibration_core.signals import read_signals
+from calibration_core.sources.signals import read_signals
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,15 +19,14 @@ import attrs
 import msgspec
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
-from calibration_core import trades
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
-from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
 from calibration_core.settings import resolve_paths
-from calibration_core.trades import (
+from calibration_core.sources import trades
+from calibration_core.sources.example_data import write_example_trades
+from calibration_core.sources.trades import (
     ACTION_BUY,
     ACTION_HOLD,
     ACTION_MISSING,
@@ -580,7 +579,7 @@ class TestFiles:
         # (after importing: the venv may live where nobody cannot exec from).
         code = (
             "import os, sys\n"
-            "from calibration_core.trades import read_trades\n"
+            "from calibration_core.sources.trades import read_trades\n"
             "from calibration_core.exceptions import DataIntegrityError\n"
             "os.setgid(65534); os.setuid(65534)\n"
             "try:\n"

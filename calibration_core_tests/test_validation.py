@@ -1,4 +1,4 @@
-"""Tests of calibration_core.validation: the safety checks, risk scoring and the report."""
+"""Tests of calibration_core.core.validation: the safety checks, risk scoring and the report."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from calibration_core.constants import (
     MAX_CONFIDENCE_CHANGE,
@@ -21,8 +20,7 @@ from calibration_core.constants import (
     MIN_WEIGHT,
     WEIGHT_SUM_TOLERANCE,
 )
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.validation import (
+from calibration_core.core.validation import (
     RISK_CATEGORIES,
     CheckResult,
     RiskScore,
@@ -39,7 +37,8 @@ from calibration_core.validation import (
     score_risk,
     summarize,
 )
-from calibration_core.weights import ModelPerformance, propose_weights
+from calibration_core.core.weights import ModelPerformance, propose_weights
+from calibration_core.exceptions import InvalidInputError
 from calibration_core_tests.strategies_weights import check_results
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Tests of calibration_core.weights: precision per model and the bounded weight proposal."""
+"""Tests of calibration_core.core.weights: precision per model and the bounded weight proposal."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from calibration_core.constants import (
     MAX_WEIGHT,
@@ -19,8 +18,7 @@ from calibration_core.constants import (
     MIN_TOTAL_WEIGHT_CHANGE,
     MIN_WEIGHT,
 )
-from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
-from calibration_core.weights import (
+from calibration_core.core.weights import (
     ACTION_BUY,
     ACTION_HOLD,
     ACTION_MISSING,
@@ -33,6 +31,7 @@ from calibration_core.weights import (
     measure_model_performance,
     propose_weights,
 )
+from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
 from calibration_core_tests.strategies_weights import (
     equal_precision_performance,
     feasible_weights,

@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from calibration_core.loader import (
+from calibration_core import (
     CalibrationLoader,
     Snapshot,
     apply_confidence_calibration,

@@ -1,6 +1,6 @@
 """Write example ``clm_trades.jsonl`` trades (any dialect, optional pathologies) from the CLI."""
 
-# A thin command-line wrapper: the generator is calibration_core.example_data.
+# A thin command-line wrapper: the generator is calibration_core.sources.example_data.
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calibration_core.example_data import (
+from calibration_core.sources.example_data import (
     DEFAULT_SEED,
     DEFAULT_SYMBOLS,
     DIALECTS,

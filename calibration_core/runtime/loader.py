@@ -3,7 +3,7 @@
 # Shell module. It runs inside the EnsembleManager's process and is called on every
 # prediction, so two rules shape it: nothing here may raise into the host, and the hot
 # path is one global read plus a method on an immutable Snapshot. watchdog is imported
-# only when a loader starts watching, so `import calibration_core.loader` stays light.
+# only when a loader starts watching, so `import calibration_core.runtime.loader` stays light.
 
 from __future__ import annotations
 

@@ -12,15 +12,15 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from calibration_core.analysis import weighted_vote_precision
-from calibration_core.exceptions import InvalidInputError
-from calibration_core.metrics import (
+from calibration_core.core.analysis import weighted_vote_precision
+from calibration_core.core.metrics import (
     ReliabilityBin,
     brier_score,
     expected_calibration_error,
     log_loss,
     reliability_table,
 )
+from calibration_core.exceptions import InvalidInputError
 
 __all__ = [
     "CONFIDENCE_RANGE",

@@ -15,15 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from calibration_core.analysis import (
-    CONSENSUS_SHRINKAGE_TRADES,
-    MIN_FOLD_TRADES,
-    RELIABILITY_BINS,
-    STALE_DATA_HOURS,
-    MetricsComparison,
-    Proposal,
-    format_age,
-)
 from calibration_core.config import (
     MAX_CONSENSUS_MULTIPLIER,
     MAX_HOLD_BIAS,
@@ -38,6 +29,15 @@ from calibration_core.constants import (
     MIN_TRADES_FOR_CALIBRATION,
     MIN_WEIGHT,
 )
+from calibration_core.core.analysis import (
+    CONSENSUS_SHRINKAGE_TRADES,
+    MIN_FOLD_TRADES,
+    RELIABILITY_BINS,
+    STALE_DATA_HOURS,
+    MetricsComparison,
+    Proposal,
+    format_age,
+)
 from calibration_core.exceptions import OutputWriteError
 from calibration_core.fsio import DISK_FULL_ERRNOS, atomic_write_bytes
 from calibration_core.text import escape, escape_controls, markdown_cell
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from calibration_core.analysis import ConfidenceAnalysis, ScoreSet
-    from calibration_core.metrics import ReliabilityTable
-    from calibration_core.trades import IntegritySummary
+    from calibration_core.core.analysis import ConfidenceAnalysis, ScoreSet
+    from calibration_core.core.metrics import ReliabilityTable
+    from calibration_core.sources.trades import IntegritySummary
 
 __all__ = [
     "MARKDOWN_SECTIONS",

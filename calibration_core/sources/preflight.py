@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from calibration_core.cadence import get_json
 from calibration_core.exceptions import InvalidInputError
+from calibration_core.sources.cadence import get_json
 from calibration_core.text import escape
 
 if TYPE_CHECKING:

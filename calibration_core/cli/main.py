@@ -397,7 +397,7 @@ def _registrars() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     # Job modules are imported here, when the parser is built, not when cli.py is
     # imported; they import only lazy_handler and the exit codes from this module.
     registrars: list[Callable[[Any, argparse.ArgumentParser], None]] = []
-    for module_name in ("cli_offline", "cli_deploy", "cli_monitor"):
+    for module_name in ("cli.offline", "cli.deploy", "cli.monitor"):
         try:
             module = __import__(f"calibration_core.{module_name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

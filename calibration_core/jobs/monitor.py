@@ -16,14 +16,28 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from calibration_core.cli import (
+from calibration_core.cli.main import (
     EXIT_NEGATIVE,
     EXIT_OK,
     EXIT_ROLLBACK_ADVISED,
 )
-from calibration_core.cli_monitor import ENV_SIGNALS_PATH
+from calibration_core.cli.monitor import ENV_SIGNALS_PATH
 from calibration_core.config import CalibrationConfig, is_valid_version
-from calibration_core.deploy import (
+from calibration_core.core.monitor_rules import (
+    VERDICT_OK,
+    VERDICT_ROLLBACK,
+    MemberVotes,
+    MonitorVerdict,
+    SignalCheck,
+    VersionComparison,
+    VersionForecast,
+    WindowData,
+    WindowSelection,
+    compare_versions,
+    evaluate_monitor,
+    select_windows,
+)
+from calibration_core.deploy.deployer import (
     plan_rollback,
     read_archived,
     read_audit,
@@ -39,24 +53,10 @@ from calibration_core.exceptions import (
     JobRefusedError,
 )
 from calibration_core.fsio import atomic_write_text
-from calibration_core.loader import Snapshot
-from calibration_core.monitor import (
-    VERDICT_OK,
-    VERDICT_ROLLBACK,
-    MemberVotes,
-    MonitorVerdict,
-    SignalCheck,
-    VersionComparison,
-    VersionForecast,
-    WindowData,
-    WindowSelection,
-    compare_versions,
-    evaluate_monitor,
-    select_windows,
-)
-from calibration_core.signals import read_signals
+from calibration_core.runtime.loader import Snapshot
+from calibration_core.sources.signals import read_signals
+from calibration_core.sources.trades import ACTION_MISSING, read_trades, refuse_future_closes
 from calibration_core.text import escape_controls, markdown_cell
-from calibration_core.trades import ACTION_MISSING, read_trades, refuse_future_closes
 
 if TYPE_CHECKING:
     import argparse
@@ -64,12 +64,12 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from calibration_core.cli import JobContext
-    from calibration_core.deploy import AuditTrail, DeployResult, LiveConfig
-    from calibration_core.monitor import ForecastScores
+    from calibration_core.cli.main import JobContext
+    from calibration_core.core.monitor_rules import ForecastScores
+    from calibration_core.deploy.deployer import AuditTrail, DeployResult, LiveConfig
     from calibration_core.settings import Paths
-    from calibration_core.signals import SignalBatch
-    from calibration_core.trades import TradeBatch
+    from calibration_core.sources.signals import SignalBatch
+    from calibration_core.sources.trades import TradeBatch
 
 __all__ = ["MONITOR_ACTOR", "run_compare", "run_monitor"]
 

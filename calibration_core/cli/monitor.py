@@ -1,20 +1,20 @@
 """Register the post-deployment jobs ``monitor`` and ``compare`` with the CLI."""
 
-# Registration only: the work lives in calibration_core.monitoring, imported when one of
+# Registration only: the work lives in calibration_core.jobs.monitor, imported when one of
 # these jobs runs, so that `approve` or `rollback` never pays for numpy and the analysis.
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from calibration_core.deploy import DEFAULT_LOCK_TIMEOUT
+from calibration_core.deploy.deployer import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     import argparse
 
 
-from calibration_core.cli import lazy_handler, lock_timeout_seconds
-from calibration_core.cli_deploy import job_id_argument, reference_argument
+from calibration_core.cli.deploy import job_id_argument, reference_argument
+from calibration_core.cli.main import lazy_handler, lock_timeout_seconds
 
 __all__ = ["ENV_SIGNALS_PATH", "register"]
 
@@ -92,7 +92,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="with --auto-rollback: wait this long for another approve/rollback "
         "(default: %(default)s)",
     )
-    monitor.set_defaults(handler=lazy_handler("monitoring", "run_monitor"))
+    monitor.set_defaults(handler=lazy_handler("jobs.monitor", "run_monitor"))
 
     compare = subparsers.add_parser(
         "compare",
@@ -126,4 +126,4 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="score every trade closed at or after this date/time (e.g. 2026-02-10 or "
         "2026-02-10T12:00:00Z; a time without a zone is UTC)",
     )
-    compare.set_defaults(handler=lazy_handler("monitoring", "run_compare"))
+    compare.set_defaults(handler=lazy_handler("jobs.monitor", "run_compare"))

@@ -8,15 +8,15 @@ import getpass
 import logging
 from typing import IO, TYPE_CHECKING, Any
 
-from calibration_core import deploy
-from calibration_core.cli import lock_timeout_seconds
+from calibration_core.cli.main import lock_timeout_seconds
 from calibration_core.config import is_valid_version
+from calibration_core.deploy import deployer as deploy
+from calibration_core.deploy.jobstore import RECOMMEND_APPROVE
 from calibration_core.exceptions import CalibrationError, JobRefusedError
-from calibration_core.jobs import RECOMMEND_APPROVE
 from calibration_core.text import escape
 
 if TYPE_CHECKING:
-    from calibration_core.cli import JobContext
+    from calibration_core.cli.main import JobContext
     from calibration_core.settings import Paths
 
 __all__ = ["job_id_argument", "person_text_argument", "reference_argument", "register"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from calibration_core.metrics import ReliabilityTable
+    from calibration_core.core.metrics import ReliabilityTable
 
 __all__ = ["FEW_TRADES_PER_BIN", "MATPLOTLIB_MISSING_NOTE", "render_reliability_png"]
 

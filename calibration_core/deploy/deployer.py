@@ -31,6 +31,14 @@ from calibration_core.config import (
     override_reason_problem,
     parse_config,
 )
+from calibration_core.deploy.jobstore import (
+    STATUS_ABORTED,
+    STATUS_DEPLOYED,
+    STATUS_PENDING,
+    STATUS_REJECTED,
+    JobRecord,
+    JobStore,
+)
 from calibration_core.exceptions import (
     CalibrationError,
     ConfigRejectedError,
@@ -43,14 +51,6 @@ from calibration_core.fsio import (
     atomic_write_bytes,
     fsync_directory,
     remove_stale_temp_files,
-)
-from calibration_core.jobs import (
-    STATUS_ABORTED,
-    STATUS_DEPLOYED,
-    STATUS_PENDING,
-    STATUS_REJECTED,
-    JobRecord,
-    JobStore,
 )
 from calibration_core.text import escape
 
@@ -98,7 +98,7 @@ __all__ = [
     "status",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("calibration_core.deploy")
 
 KILL_AT_ENV = "CALIBRATION_CORE_TEST_KILL_AT"
 """TEST-ONLY fault injection: naming a checkpoint here makes the process SIGKILL itself there."""
@@ -1126,7 +1126,7 @@ def _notify_cadence(paths: Paths, payload: dict[str, Any]) -> tuple[bool, str] |
     if not paths.cadence_api:
         return None
     # Imported here: only a deploy with a configured API pays for the HTTP client.
-    from calibration_core.cadence import notify_deployment  # noqa: PLC0415
+    from calibration_core.sources.cadence import notify_deployment  # noqa: PLC0415
 
     version = str(payload["version"])
     try:

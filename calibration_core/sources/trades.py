@@ -32,12 +32,12 @@ import numpy as np
 
 from calibration_core.config import MODEL_NAME_PATTERN
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION, NEUTRAL_PNL_BAND_PCT
-from calibration_core.exceptions import DataIntegrityError, InvalidInputError
-from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, open_regular_file
 
 # One set of vote codes for the reader and the weight math: +1 BUY, -1 SELL,
 # 0 HOLD, -128 where a model did not vote (weights.py defines them; re-exported).
-from calibration_core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
+from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
+from calibration_core.exceptions import DataIntegrityError, InvalidInputError
+from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, open_regular_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -1762,7 +1762,7 @@ def _zoneless_finding(batch: TradeBatch) -> Finding | None:
 def _spread_finding(batch: TradeBatch) -> Finding | None:
     # Imported here: analysis is the pure core's big module, and trades is imported
     # by jobs that never need it.
-    from calibration_core.analysis import confidence_spread_problem  # noqa: PLC0415
+    from calibration_core.core.analysis import confidence_spread_problem  # noqa: PLC0415
 
     problem = confidence_spread_problem(batch.confidence)
     if problem is None:

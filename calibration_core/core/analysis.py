@@ -34,10 +34,13 @@ from calibration_core.constants import (
     MIN_TRADES_FOR_CALIBRATION,
     NEUTRAL_PNL_BAND_PCT,
 )
-from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
-from calibration_core.gate import GateEvidence, paired_gate
-from calibration_core.isotonic import IsotonicCalibration, bound_confidence_change, fit_isotonic
-from calibration_core.metrics import (
+from calibration_core.core.gate import GateEvidence, paired_gate
+from calibration_core.core.isotonic import (
+    IsotonicCalibration,
+    bound_confidence_change,
+    fit_isotonic,
+)
+from calibration_core.core.metrics import (
     ReliabilityTable,
     brier_score,
     expected_calibration_error,
@@ -46,7 +49,7 @@ from calibration_core.metrics import (
     reliability_table,
     spearman_correlation,
 )
-from calibration_core.validation import (
+from calibration_core.core.validation import (
     CheckResult,
     Severity,
     ValidationReport,
@@ -60,7 +63,7 @@ from calibration_core.validation import (
     check_weight_sum,
     summarize,
 )
-from calibration_core.weights import (
+from calibration_core.core.weights import (
     ACTION_BUY,
     ACTION_MISSING,
     ACTION_SELL,
@@ -69,6 +72,7 @@ from calibration_core.weights import (
     measure_model_performance,
     propose_weights,
 )
+from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -632,7 +636,7 @@ def weighted_vote_precision(
     The vote is ``s = Σ_m w_m v_m`` with ``v_m ∈ {+1, -1, 0}``; the ensemble
     says ``sign(s)`` (a tie, ``|s| < 1e-12``, says nothing). The right
     direction of a trade is its side when it won and the opposite side when
-    it lost, the same rule :func:`~calibration_core.weights.measure_model_performance`
+    it lost, the same rule :func:`~calibration_core.core.weights.measure_model_performance`
     uses for a single model.
     """
     votes = np.asarray(actions)
@@ -1114,7 +1118,7 @@ def evaluate_per_symbol(
     ``B_symbol < B_global`` and
     ``(B_fallback - B_symbol) / B_fallback >= MIN_CONFIDENCE_IMPROVEMENT`` and
     the gain is distinguishable from noise (the one-sided paired t-test of
-    :func:`calibration_core.gate.paired_gate` on the per-trade squared errors of
+    :func:`calibration_core.core.gate.paired_gate` on the per-trade squared errors of
     the fallback and of its own map);
 
     every other symbol falls back to the global map.
@@ -1702,7 +1706,7 @@ def evaluate_consensus(
     scores ``min(1, b·m)`` against ``b`` on the test chunk. The multipliers are
     enabled only when the pooled relative Brier reduction is at least
     ``MIN_CONFIDENCE_IMPROVEMENT`` and distinguishable from noise (the one-sided
-    paired t-test of :func:`calibration_core.gate.paired_gate`); the deployed
+    paired t-test of :func:`calibration_core.core.gate.paired_gate`); the deployed
     ones are estimated on all trades.
     Every multiplier is clamped into :func:`multiplier_limits` of the maps it
     follows (the fold's map in a fold), so map and multiplier together never move
@@ -2397,7 +2401,7 @@ def build_proposal(
     -----
     The map is enabled only when the out-of-sample MSE improvement is at
     least ``MIN_CONFIDENCE_IMPROVEMENT`` and distinguishable from noise (the
-    one-sided paired t-test of :func:`calibration_core.gate.paired_gate`); the
+    one-sided paired t-test of :func:`calibration_core.core.gate.paired_gate`); the
     weights only when a change is proposed and every weight check passed, or
     carried over unchanged when the live config enables weights for the same
     models and no change is proposed. Per-symbol maps, consensus multipliers and the HOLD bias each

@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.loader import CalibrationLoader, LoaderStatus, get_calibration_loader
+from calibration_core.runtime.loader import CalibrationLoader, LoaderStatus, get_calibration_loader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,6 +1,6 @@
 """Register the offline jobs ``check``, ``run``, ``analyze`` and ``demo`` with the CLI."""
 
-# Registration only: the work lives in calibration_core.offline, imported when one of
+# Registration only: the work lives in calibration_core.jobs.offline, imported when one of
 # these jobs runs, so that `approve` or `rollback` never pays for numpy and the analysis.
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import argparse
 
 
-from calibration_core.cli import lazy_handler, path_argument
+from calibration_core.cli.main import lazy_handler, path_argument
 
 __all__ = ["register"]
 
@@ -33,7 +33,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         ),
     )
     check.add_argument("--preflight", metavar="FILE", type=path_argument, help=_PREFLIGHT_HELP)
-    check.set_defaults(handler=lazy_handler("offline", "run_check"))
+    check.set_defaults(handler=lazy_handler("jobs.offline", "run_check"))
 
     run = subparsers.add_parser(
         "run",
@@ -74,7 +74,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="keep the first record of each repeat (same symbol, side, prices and PnL within "
         "60 s) and go on; the count goes into the report, the job and the config",
     )
-    run.set_defaults(handler=lazy_handler("offline", "run_calibration"))
+    run.set_defaults(handler=lazy_handler("jobs.offline", "run_calibration"))
 
     analyze = subparsers.add_parser(
         "analyze",
@@ -91,7 +91,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         metavar="DIR",
         help="where to write the files (default: the report directory)",
     )
-    analyze.set_defaults(handler=lazy_handler("offline", "run_analyze"))
+    analyze.set_defaults(handler=lazy_handler("jobs.offline", "run_analyze"))
 
     demo = subparsers.add_parser(
         "demo",
@@ -110,4 +110,4 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="scratch directory for the demo's trades, config and reports (default: a new "
         "temporary directory, printed)",
     )
-    demo.set_defaults(handler=lazy_handler("demo", "run_demo"))
+    demo.set_defaults(handler=lazy_handler("jobs.demo", "run_demo"))

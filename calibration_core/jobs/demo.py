@@ -15,16 +15,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calibration_core.cli import EXIT_NEGATIVE, EXIT_OK, main
+from calibration_core.cli.main import EXIT_NEGATIVE, EXIT_OK, main
 from calibration_core.config import CalibrationConfig
-from calibration_core.example_data import write_example_trades
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.fsio import atomic_write_text
+from calibration_core.sources.example_data import write_example_trades
 
 if TYPE_CHECKING:
     import argparse
 
-    from calibration_core.cli import JobContext
+    from calibration_core.cli.main import JobContext
 
 __all__ = ["run_demo"]
 

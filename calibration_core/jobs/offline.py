@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from calibration_core.analysis import (
+from calibration_core.cli.main import EXIT_DATA, EXIT_NEGATIVE, EXIT_OK
+from calibration_core.core.analysis import (
     NO_HOLD_OUTCOMES,
     ConfidenceAnalysis,
     HoldEvidence,
@@ -25,19 +26,17 @@ from calibration_core.analysis import (
     build_proposal,
     trade_age_hours,
 )
-from calibration_core.cadence import assess_readiness
-from calibration_core.cli import EXIT_DATA, EXIT_NEGATIVE, EXIT_OK
-from calibration_core.deploy import read_live
+from calibration_core.core.validation import CheckResult, Severity
+from calibration_core.deploy.deployer import read_live
+from calibration_core.deploy.jobstore import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.exceptions import (
     CalibrationError,
     DataIntegrityError,
     NotAuthorizedError,
 )
 from calibration_core.fsio import atomic_write_text
-from calibration_core.jobs import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
-from calibration_core.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
-from calibration_core.preflight import preflight_path, run_preflight, skipped_preflight
-from calibration_core.report import (
+from calibration_core.jobs.plot import MATPLOTLIB_MISSING_NOTE, render_reliability_png
+from calibration_core.jobs.report import (
     ReportContext,
     analysis_csv,
     analysis_document,
@@ -52,8 +51,9 @@ from calibration_core.report import (
     write_report,
 )
 from calibration_core.settings import PATH_SETTINGS
-from calibration_core.text import escape
-from calibration_core.trades import (
+from calibration_core.sources.cadence import assess_readiness
+from calibration_core.sources.preflight import preflight_path, run_preflight, skipped_preflight
+from calibration_core.sources.trades import (
     FIRST_LINES_SHOWN,
     OUTCOME_LOSS,
     OUTCOME_NONE,
@@ -66,7 +66,7 @@ from calibration_core.trades import (
     robust_time_range,
     summarize_integrity,
 )
-from calibration_core.validation import CheckResult, Severity
+from calibration_core.text import escape
 
 if TYPE_CHECKING:
     import argparse
@@ -75,12 +75,12 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from calibration_core.cadence import Readiness
-    from calibration_core.cli import JobContext
+    from calibration_core.cli.main import JobContext
     from calibration_core.config import CalibrationConfig
-    from calibration_core.preflight import Preflight
     from calibration_core.settings import Paths
-    from calibration_core.trades import IntegritySummary, TradeBatch
+    from calibration_core.sources.cadence import Readiness
+    from calibration_core.sources.preflight import Preflight
+    from calibration_core.sources.trades import IntegritySummary, TradeBatch
 
 __all__ = ["run_analyze", "run_calibration", "run_check"]
 

@@ -1,0 +1,4 @@
+"""``python -m calibration_core <job>``: argparse and exit codes.
+
+The only place where errors become exit codes.
+"""
