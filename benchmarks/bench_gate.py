@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration_core.core.analysis import build_proposal
+from calibration_core.core.proposal import build_proposal
 
 SIZES = (50, 60, 80, 120, 200, 300, 500, 750)
 QUICK_SIZES = (50, 80, 200)

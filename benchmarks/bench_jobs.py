@@ -113,7 +113,7 @@ def _verdict(ok: bool) -> str:
 
 def bench_size(n: int, repeat: int, workdir: Path) -> list[Row]:
     """Generate ``n`` trades and measure run, ingestion and analysis."""
-    from calibration_core.core.analysis import build_proposal  # noqa: PLC0415 - after sys.path
+    from calibration_core.core.proposal import build_proposal  # noqa: PLC0415 - after sys.path
     from calibration_core.sources.example_data import write_example_trades  # noqa: PLC0415
     from calibration_core.sources.trades import read_trades  # noqa: PLC0415
 

@@ -12,25 +12,28 @@ from scipy import stats
 
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
-from calibration_core.core.analysis import (
+from calibration_core.core.confidence_stats import (
     CONFIDENCE_BIN_EDGES,
-    MAPPING_GRID,
-    Proposal,
     analyze_confidence,
-    build_proposal,
-    choose_current_weights,
+    summarize_confidence,
+)
+from calibration_core.core.consensus import evaluate_consensus
+from calibration_core.core.ensemble import choose_current_weights, weighted_vote_precision
+from calibration_core.core.gate import paired_gate, t_quantile_95
+from calibration_core.core.holdout import (
+    MAPPING_GRID,
     compare_metrics,
     confidence_mapping_table,
-    confidence_spread_problem,
-    evaluate_consensus,
     evaluate_out_of_sample,
-    evaluate_per_symbol,
-    summarize_confidence,
-    trade_age_hours,
-    weighted_vote_precision,
 )
-from calibration_core.core.gate import paired_gate, t_quantile_95
 from calibration_core.core.isotonic import IsotonicCalibration
+from calibration_core.core.per_symbol import evaluate_per_symbol
+from calibration_core.core.proposal import (
+    Proposal,
+    build_proposal,
+    confidence_spread_problem,
+    trade_age_hours,
+)
 from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
 
@@ -318,7 +321,6 @@ class TestBuildProposal:
         assert config.confidence.thresholds[-1] == 1.0
         assert not config.per_symbol.enabled
         assert not config.consensus.enabled
-        assert not config.hold_bias.enabled
 
     def test_skill_differences_move_the_weights_within_bounds(self) -> None:
         """Votes where lgbm beats xgb propose enabled weights favouring lgbm; all checks pass."""

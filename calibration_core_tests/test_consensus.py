@@ -18,11 +18,9 @@ from calibration_core.config import (
     consensus_bucket,
 )
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
-from calibration_core.core.analysis import (
+from calibration_core.core.consensus import (
     CONSENSUS_SHRINKAGE_TRADES,
-    Proposal,
     apply_consensus_multipliers,
-    build_proposal,
     consensus_bucket_codes,
     estimate_consensus_multipliers,
     evaluate_consensus,
@@ -35,6 +33,7 @@ from calibration_core.core.isotonic import (
     bound_confidence_change,
     fit_isotonic,
 )
+from calibration_core.core.proposal import Proposal, build_proposal
 from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.runtime import loader

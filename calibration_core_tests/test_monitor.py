@@ -381,7 +381,7 @@ class TestPurity:
         assert not [n for n in names if n.split(".")[0] in forbidden]
         own = {n for n in names if n.startswith("calibration_core")}
         assert own <= {
-            "calibration_core.core.analysis",
+            "calibration_core.core.ensemble",
             "calibration_core.exceptions",
             "calibration_core.core.metrics",
         }

@@ -16,15 +16,11 @@ from hypothesis import given, settings, strategies as st
 
 from calibration_core.config import CalibrationConfig, ConfidenceMap, PerSymbolMaps
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE, MIN_CONFIDENCE_IMPROVEMENT
-from calibration_core.core.analysis import (
-    MIN_FOLD_TRADES,
-    PER_SYMBOL_NOT_REQUESTED,
-    Proposal,
-    build_proposal,
-    evaluate_per_symbol,
-)
+from calibration_core.core.holdout import MIN_FOLD_TRADES
 from calibration_core.core.isotonic import bound_confidence_change, fit_isotonic
 from calibration_core.core.metrics import brier_score
+from calibration_core.core.per_symbol import PER_SYMBOL_NOT_REQUESTED, evaluate_per_symbol
+from calibration_core.core.proposal import Proposal, build_proposal
 from calibration_core.deploy.deployer import approve
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.runtime.loader import CalibrationLoader, Snapshot

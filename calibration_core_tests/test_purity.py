@@ -21,7 +21,12 @@ PURE_MODULES = (
     "core.metrics",
     "core.weights",
     "core.validation",
-    "core.analysis",
+    "core.holdout",
+    "core.ensemble",
+    "core.per_symbol",
+    "core.consensus",
+    "core.proposal",
+    "core.confidence_stats",
     "core.monitor_rules",
     "core.gate",
 )

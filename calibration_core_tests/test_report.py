@@ -13,8 +13,9 @@ import attrs
 import numpy as np
 import pytest
 
-from calibration_core.core.analysis import Proposal, analyze_confidence, build_proposal
+from calibration_core.core.confidence_stats import analyze_confidence
 from calibration_core.core.metrics import reliability_table
+from calibration_core.core.proposal import Proposal, build_proposal
 from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_SELL
 from calibration_core.jobs.plot import (
     FEW_TRADES_PER_BIN,

@@ -12,7 +12,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from calibration_core.core.analysis import weighted_vote_precision
+from calibration_core.core.ensemble import weighted_vote_precision
 from calibration_core.core.metrics import (
     ReliabilityBin,
     brier_score,

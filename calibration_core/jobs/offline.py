@@ -17,15 +17,8 @@ import attrs
 import numpy as np
 
 from calibration_core.cli.main import EXIT_DATA, EXIT_NEGATIVE, EXIT_OK
-from calibration_core.core.analysis import (
-    NO_HOLD_OUTCOMES,
-    ConfidenceAnalysis,
-    HoldEvidence,
-    Proposal,
-    analyze_confidence,
-    build_proposal,
-    trade_age_hours,
-)
+from calibration_core.core.confidence_stats import ConfidenceAnalysis, analyze_confidence
+from calibration_core.core.proposal import Proposal, build_proposal, trade_age_hours
 from calibration_core.core.validation import CheckResult, Severity
 from calibration_core.deploy.deployer import read_live
 from calibration_core.deploy.jobstore import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore

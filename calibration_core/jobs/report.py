@@ -29,15 +29,9 @@ from calibration_core.constants import (
     MIN_TRADES_FOR_CALIBRATION,
     MIN_WEIGHT,
 )
-from calibration_core.core.analysis import (
-    CONSENSUS_SHRINKAGE_TRADES,
-    MIN_FOLD_TRADES,
-    RELIABILITY_BINS,
-    STALE_DATA_HOURS,
-    MetricsComparison,
-    Proposal,
-    format_age,
-)
+from calibration_core.core.consensus import CONSENSUS_SHRINKAGE_TRADES
+from calibration_core.core.holdout import MIN_FOLD_TRADES, RELIABILITY_BINS, MetricsComparison
+from calibration_core.core.proposal import STALE_DATA_HOURS, Proposal, format_age
 from calibration_core.exceptions import OutputWriteError
 from calibration_core.fsio import DISK_FULL_ERRNOS, atomic_write_bytes
 from calibration_core.text import escape, escape_controls, markdown_cell
@@ -46,7 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from calibration_core.core.analysis import ConfidenceAnalysis, ScoreSet
+    from calibration_core.core.confidence_stats import ConfidenceAnalysis
+    from calibration_core.core.holdout import ScoreSet
     from calibration_core.core.metrics import ReliabilityTable
     from calibration_core.sources.trades import IntegritySummary
 

@@ -1762,7 +1762,7 @@ def _zoneless_finding(batch: TradeBatch) -> Finding | None:
 def _spread_finding(batch: TradeBatch) -> Finding | None:
     # Imported here: analysis is the pure core's big module, and trades is imported
     # by jobs that never need it.
-    from calibration_core.core.analysis import confidence_spread_problem  # noqa: PLC0415
+    from calibration_core.core.proposal import confidence_spread_problem  # noqa: PLC0415
 
     problem = confidence_spread_problem(batch.confidence)
     if problem is None:
