@@ -37,7 +37,8 @@ import sklearn
 from scipy.optimize import isotonic_regression as scipy_isotonic_regression
 from sklearn.isotonic import IsotonicRegression
 
-from calibration_core.core.isotonic import fit_isotonic, isotonic_regression
+from calibration_core.core.isotonic import fit_isotonic
+from calibration_core.core.pav import isotonic_regression
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:

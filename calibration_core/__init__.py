@@ -36,10 +36,8 @@ if TYPE_CHECKING:
     )
     from calibration_core.core.isotonic import (
         IsotonicCalibration as IsotonicCalibration,
-        IsotonicResult as IsotonicResult,
         bound_confidence_change as bound_confidence_change,
         fit_isotonic as fit_isotonic,
-        isotonic_regression as isotonic_regression,
     )
     from calibration_core.core.metrics import (
         ReliabilityBin as ReliabilityBin,
@@ -58,6 +56,10 @@ if TYPE_CHECKING:
         MonitorVerdict as MonitorVerdict,
         WindowData as WindowData,
         evaluate_monitor as evaluate_monitor,
+    )
+    from calibration_core.core.pav import (
+        IsotonicResult as IsotonicResult,
+        isotonic_regression as isotonic_regression,
     )
     from calibration_core.core.validation import (
         RISK_CATEGORIES as RISK_CATEGORIES,
@@ -153,7 +155,7 @@ _EXPORTS: dict[str, str] = {
     "IntegritySummary": "sources.trades",
     "InvalidInputError": "exceptions",
     "IsotonicCalibration": "core.isotonic",
-    "IsotonicResult": "core.isotonic",
+    "IsotonicResult": "core.pav",
     "JobRefusedError": "exceptions",
     "LoaderStatus": "runtime.loader",
     "ModelPerformance": "core.weights",
@@ -195,7 +197,7 @@ _EXPORTS: dict[str, str] = {
     "get_default_loader": "runtime.loader",
     "get_ensemble_weights": "runtime.loader",
     "is_valid_version": "config",
-    "isotonic_regression": "core.isotonic",
+    "isotonic_regression": "core.pav",
     "log_loss": "core.metrics",
     "maximum_calibration_error": "core.metrics",
     "measure_model_performance": "core.weights",

@@ -17,20 +17,17 @@ from sklearn.isotonic import IsotonicRegression
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE
 from calibration_core.core.isotonic import (
     IsotonicCalibration,
-    IsotonicResult,
     SufficientStatistics,
-    _flat_middle,
-    _one_block,
-    _pool_adjacent_violators,
     _pool_binary_ties,
     _pool_ties,
     bound_confidence_change,
     fit_isotonic,
     fit_sufficient_statistics,
-    isotonic_regression,
     merge_sufficient_statistics,
     sufficient_statistics,
 )
+from calibration_core.core.pav import IsotonicResult, _pool_adjacent_violators, isotonic_regression
+from calibration_core.core.pav_certificate import _flat_middle, _one_block
 from calibration_core.exceptions import InvalidInputError
 from calibration_core_tests.strategies import (
     adversarial_shapes,

@@ -18,6 +18,8 @@ PURE_MODULES = (
     "exceptions",
     "text",
     "core.isotonic",
+    "core.pav",
+    "core.pav_certificate",
     "core.metrics",
     "core.weights",
     "core.validation",
