@@ -190,23 +190,23 @@ def _non_negative(value: float, what: str) -> None:
         raise InvalidInputError(f"{what} must be >= 0 (got {value!r})")
 
 
-def _not_finite(
-    name: str,
-    severity: Severity,
-    threshold: float,
-    what: str,
-    value: float,
-    *,
-    consequence: str = "",
-) -> CheckResult:
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=False,
-        value=math.nan,
-        threshold=threshold,
-        message=f"{what} is not finite ({value!r}); the check fails{consequence}",
-    )
+@attrs.frozen
+class _Rule:
+    # One check's fixed parts; every result of the check is built from them.
+    name: str
+    severity: Severity
+    threshold: float
+
+    def result(self, passed: bool, value: float, message: str) -> CheckResult:
+        return CheckResult(self.name, self.severity, passed, value, self.threshold, message)
+
+    def fail(self, value: float, message: str) -> CheckResult:
+        return self.result(passed=False, value=value, message=message)
+
+    def not_finite(self, what: str, value: float, consequence: str = "") -> CheckResult:
+        return self.fail(
+            math.nan, f"{what} is not finite ({value!r}); the check fails{consequence}"
+        )
 
 
 def check_confidence_improvement(mse_before: float, mse_after: float) -> CheckResult:
@@ -230,29 +230,19 @@ def check_confidence_improvement(mse_before: float, mse_after: float) -> CheckRe
     InvalidInputError
         If an MSE is negative or not a number.
     """
-    name, severity, threshold = (
-        "confidence_improvement",
-        Severity.WARNING,
-        MIN_CONFIDENCE_IMPROVEMENT,
-    )
+    rule = _Rule("confidence_improvement", Severity.WARNING, MIN_CONFIDENCE_IMPROVEMENT)
+    threshold = rule.threshold
     disabled = "; the confidence map is proposed DISABLED"
     before = _number(mse_before, "mse_before")
     after = _number(mse_after, "mse_after")
     for what, value in (("mse_before", before), ("mse_after", after)):
         if not math.isfinite(value):
-            return _not_finite(name, severity, threshold, what, value, consequence=disabled)
+            return rule.not_finite(what, value, disabled)
         _non_negative(value, what)
     if before == 0:
         improvement = 0.0 if after == 0 else -math.inf
-        return CheckResult(
-            name=name,
-            severity=severity,
-            passed=False,
-            value=improvement,
-            threshold=threshold,
-            message=f"MSE before calibration is already 0, so it cannot improve by "
-            f"{threshold:.0%}{disabled}",
-        )
+        message = f"MSE before calibration is already 0, so it cannot improve by {threshold:.0%}"
+        return rule.fail(improvement, message + disabled)
     improvement = (before - after) / before
     passed = improvement >= threshold
     relation = "at least" if passed else "below"
@@ -260,14 +250,7 @@ def check_confidence_improvement(mse_before: float, mse_after: float) -> CheckRe
         f"MSE improved by {improvement:.1%} ({before:.4f} → {after:.4f}), "
         f"{relation} the {threshold:.0%} required"
     )
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=passed,
-        value=improvement,
-        threshold=threshold,
-        message=message if passed else message + disabled,
-    )
+    return rule.result(passed, improvement, message if passed else message + disabled)
 
 
 def _weights(weights: Mapping[str, float], what: str) -> dict[str, float]:
@@ -301,23 +284,20 @@ def check_weight_sum(weights: Mapping[str, float]) -> CheckResult:
     InvalidInputError
         If ``weights`` is not a mapping or a weight is not a number.
     """
-    name, severity, threshold = "weight_sum", Severity.CRITICAL, WEIGHT_SUM_TOLERANCE
+    rule = _Rule("weight_sum", Severity.CRITICAL, WEIGHT_SUM_TOLERANCE)
     table = _weights(weights, "weights")
     bad = _first_not_finite(table)
     if bad is not None:
-        return _not_finite(name, severity, threshold, f"the weight of {bad!r}", table[bad])
+        return rule.not_finite(f"the weight of {bad!r}", table[bad])
     total = math.fsum(table.values())
     deviation = abs(total - 1.0)
-    passed = deviation <= threshold
+    passed = deviation <= rule.threshold
     relation = "within" if passed else "exceeds"
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=passed,
-        value=deviation,
-        threshold=threshold,
-        message=f"{len(table)} weights sum to {total:.6f}; |sum - 1| = {deviation:.6f} "
-        f"{relation} the tolerance {threshold}",
+    return rule.result(
+        passed,
+        deviation,
+        f"{len(table)} weights sum to {total:.6f}; |sum - 1| = {deviation:.6f} "
+        f"{relation} the tolerance {WEIGHT_SUM_TOLERANCE}",
     )
 
 
@@ -341,11 +321,11 @@ def check_weight_bounds(weights: Mapping[str, float]) -> CheckResult:
     InvalidInputError
         If ``weights`` is not a mapping or a weight is not a number.
     """
-    name, severity, threshold = "weight_bounds", Severity.ERROR, 0.0
+    rule = _Rule("weight_bounds", Severity.ERROR, 0.0)
     table = _weights(weights, "weights")
     bad = _first_not_finite(table)
     if bad is not None:
-        return _not_finite(name, severity, threshold, f"the weight of {bad!r}", table[bad])
+        return rule.not_finite(f"the weight of {bad!r}", table[bad])
     outside = {m: w for m, w in table.items() if not MIN_WEIGHT <= w <= MAX_WEIGHT}
     distance = max((max(MIN_WEIGHT - w, w - MAX_WEIGHT) for w in outside.values()), default=0.0)
     if outside:
@@ -353,14 +333,7 @@ def check_weight_bounds(weights: Mapping[str, float]) -> CheckResult:
         message = f"weights outside [{MIN_WEIGHT}, {MAX_WEIGHT}]: {listed}"
     else:
         message = f"all {len(table)} weights lie within [{MIN_WEIGHT}, {MAX_WEIGHT}]"
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=not outside,
-        value=distance,
-        threshold=threshold,
-        message=message,
-    )
+    return rule.result(not outside, distance, message)
 
 
 def check_max_weight_change(before: Mapping[str, float], after: Mapping[str, float]) -> CheckResult:
@@ -384,7 +357,8 @@ def check_max_weight_change(before: Mapping[str, float], after: Mapping[str, flo
     InvalidInputError
         If the two mappings name different models, or a weight is not a number.
     """
-    name, severity, threshold = "max_weight_change", Severity.ERROR, MAX_WEIGHT_CHANGE
+    rule = _Rule("max_weight_change", Severity.ERROR, MAX_WEIGHT_CHANGE)
+    threshold = MAX_WEIGHT_CHANGE
     old = _weights(before, "before")
     new = _weights(after, "after")
     if set(old) != set(new):
@@ -394,18 +368,12 @@ def check_max_weight_change(before: Mapping[str, float], after: Mapping[str, flo
     for what, table in (("before", old), ("after", new)):
         bad = _first_not_finite(table)
         if bad is not None:
-            return _not_finite(
-                name, severity, threshold, f"the {what} weight of {bad!r}", table[bad]
-            )
+            return rule.not_finite(f"the {what} weight of {bad!r}", table[bad])
     not_positive = [m for m, w in old.items() if w <= 0]
     if not_positive:
-        return CheckResult(
-            name=name,
-            severity=severity,
-            passed=False,
-            value=math.inf,
-            threshold=threshold,
-            message=f"current weight of {not_positive[0]!r} is {old[not_positive[0]]!r}, "
+        return rule.fail(
+            math.inf,
+            f"current weight of {not_positive[0]!r} is {old[not_positive[0]]!r}, "
             f"so its relative change is undefined",
         )
     change = {m: new[m] / old[m] - 1.0 for m in old}
@@ -418,14 +386,7 @@ def check_max_weight_change(before: Mapping[str, float], after: Mapping[str, flo
         message = f"weight changes beyond ±{threshold:.0%}: {listed}"
     else:
         message = f"largest weight change {largest:.1%} is within ±{threshold:.0%}"
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=not too_far,
-        value=largest,
-        threshold=threshold,
-        message=message,
-    )
+    return rule.result(not too_far, largest, message)
 
 
 def check_outcome_diversity(n_wins: float, n_losses: float, n_trades: float) -> CheckResult:
@@ -450,7 +411,7 @@ def check_outcome_diversity(n_wins: float, n_losses: float, n_trades: float) -> 
     InvalidInputError
         If a count is negative or not a number, or ``n_wins + n_losses > n_trades``.
     """
-    name, severity, threshold = "outcome_diversity", Severity.CRITICAL, MIN_OUTCOME_DIVERSITY
+    rule = _Rule("outcome_diversity", Severity.CRITICAL, MIN_OUTCOME_DIVERSITY)
     counts = {
         "n_wins": _number(n_wins, "n_wins"),
         "n_losses": _number(n_losses, "n_losses"),
@@ -458,7 +419,7 @@ def check_outcome_diversity(n_wins: float, n_losses: float, n_trades: float) -> 
     }
     for what, value in counts.items():
         if not math.isfinite(value):
-            return _not_finite(name, severity, threshold, what, value)
+            return rule.not_finite(what, value)
         _non_negative(value, what)
     wins, losses, total = counts["n_wins"], counts["n_losses"], counts["n_trades"]
     if wins + losses > total:
@@ -466,29 +427,17 @@ def check_outcome_diversity(n_wins: float, n_losses: float, n_trades: float) -> 
             f"n_wins + n_losses must be <= n_trades (got {wins:g} + {losses:g} > {total:g})"
         )
     if total == 0:
-        return CheckResult(
-            name=name,
-            severity=severity,
-            passed=False,
-            value=0.0,
-            threshold=threshold,
-            message="no trades, so no outcome diversity",
-        )
+        return rule.fail(0.0, "no trades, so no outcome diversity")
     # Divide rather than multiply the threshold: 15/100 rounds to exactly 0.15.
     win_share, loss_share = wins / total, losses / total
     share = min(win_share, loss_share)
-    passed = share >= threshold
+    passed = share >= MIN_OUTCOME_DIVERSITY
     detail = (
         f"wins {win_share:.1%} ({wins:g}/{total:g}), losses {loss_share:.1%} ({losses:g}/{total:g})"
     )
     relation = "both at least" if passed else "the smaller is below"
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=passed,
-        value=share,
-        threshold=threshold,
-        message=f"{detail}; {relation} the {threshold:.0%} minimum",
+    return rule.result(
+        passed, share, f"{detail}; {relation} the {MIN_OUTCOME_DIVERSITY:.0%} minimum"
     )
 
 
@@ -512,21 +461,15 @@ def check_confidence_change_bound(max_abs_change: float) -> CheckResult:
     InvalidInputError
         If ``max_abs_change`` is negative or not a number.
     """
-    name, severity, threshold = "confidence_change_bound", Severity.CRITICAL, MAX_CONFIDENCE_CHANGE
+    rule = _Rule("confidence_change_bound", Severity.CRITICAL, MAX_CONFIDENCE_CHANGE)
     change = _number(max_abs_change, "max_abs_change")
     if not math.isfinite(change):
-        return _not_finite(name, severity, threshold, "max_abs_change", change)
+        return rule.not_finite("max_abs_change", change)
     _non_negative(change, "max_abs_change")
-    passed = change <= threshold + _ROUNDING_SLACK
+    passed = change <= MAX_CONFIDENCE_CHANGE + _ROUNDING_SLACK
     relation = "within" if passed else "beyond"
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=passed,
-        value=change,
-        threshold=threshold,
-        message=f"largest confidence change {change:.4f} is {relation} ±{threshold}",
-    )
+    message = f"largest confidence change {change:.4f} is {relation} ±{MAX_CONFIDENCE_CHANGE}"
+    return rule.result(passed, change, message)
 
 
 def check_no_degradation(
@@ -556,23 +499,17 @@ def check_no_degradation(
     """
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"name must be a non-empty string (got {name!r})")
-    check_name, severity = f"no_degradation:{name}", Severity.ERROR
     old = _number(before, "before")
     new = _number(after, "after")
+    rule = _Rule(f"no_degradation:{name}", Severity.ERROR, old)
     for what, value in (("before", old), ("after", new)):
         if not math.isfinite(value):
-            return _not_finite(check_name, severity, old, f"{name} {what}", value)
+            return rule.not_finite(f"{name} {what}", value)
     passed = new >= old if higher_is_better else new <= old
     direction = "higher" if higher_is_better else "lower"
     verdict = "not worse" if passed else f"worse by {abs(new - old):.3g}; no degradation is allowed"
-    return CheckResult(
-        name=check_name,
-        severity=severity,
-        passed=passed,
-        value=new,
-        threshold=old,
-        message=f"{name}: {old:.4g} → {new:.4g} ({direction} is better), {verdict}",
-    )
+    message = f"{name}: {old:.4g} → {new:.4g} ({direction} is better), {verdict}"
+    return rule.result(passed, new, message)
 
 
 def check_min_trades(n_trades: float) -> CheckResult:
@@ -594,21 +531,15 @@ def check_min_trades(n_trades: float) -> CheckResult:
     InvalidInputError
         If ``n_trades`` is negative or not a number.
     """
-    name, severity, threshold = "min_trades", Severity.CRITICAL, MIN_TRADES_FOR_CALIBRATION
+    rule = _Rule("min_trades", Severity.CRITICAL, MIN_TRADES_FOR_CALIBRATION)
     count = _number(n_trades, "n_trades")
     if not math.isfinite(count):
-        return _not_finite(name, severity, threshold, "n_trades", count)
+        return rule.not_finite("n_trades", count)
     _non_negative(count, "n_trades")
-    passed = count >= threshold
+    passed = count >= MIN_TRADES_FOR_CALIBRATION
     relation = "at least" if passed else "fewer than"
-    return CheckResult(
-        name=name,
-        severity=severity,
-        passed=passed,
-        value=count,
-        threshold=threshold,
-        message=f"{count:g} trades, {relation} the {threshold} required",
-    )
+    message = f"{count:g} trades, {relation} the {MIN_TRADES_FOR_CALIBRATION} required"
+    return rule.result(passed, count, message)
 
 
 @attrs.frozen
