@@ -35,6 +35,7 @@ from calibration_core.core.holdout import (
     nan_to_none,
     pooled_brier,
     relative_improvement,
+    unit_pair,
 )
 from calibration_core.core.metrics import brier_score
 from calibration_core.core.validation import (
@@ -371,12 +372,7 @@ def estimate_consensus_multipliers(
             f"limits must satisfy {MIN_CONSENSUS_MULTIPLIER} <= lo <= 1 <= hi <= "
             f"{MAX_CONSENSUS_MULTIPLIER} (got {limits})"
         )
-    c = as_unit_column(confidence, "confidence")
-    y = as_unit_column(outcomes, "outcomes")
-    if y.shape != c.shape:
-        raise InvalidInputError(
-            f"confidence and outcomes must have one length (got {c.size} and {y.size})"
-        )
+    c, y = unit_pair(confidence, outcomes)
     codes = _bucket_column(bucket_codes, c.size)
     estimates = []
     for index, bucket in enumerate(CONSENSUS_BUCKETS):
@@ -590,12 +586,7 @@ def evaluate_consensus(
     follows (the fold's map in a fold), so map and multiplier together never move
     a confidence by more than ``MAX_CONFIDENCE_CHANGE``.
     """
-    x = as_unit_column(confidence, "confidence")
-    y = as_unit_column(outcomes, "outcomes")
-    if y.shape != x.shape:
-        raise InvalidInputError(
-            f"confidence and outcomes must have one length (got {x.size} and {y.size})"
-        )
+    x, y = unit_pair(confidence, outcomes)
     codes = _bucket_column(bucket_codes, x.size)
     n_bucketed = int((codes >= 0).sum())
     n_unbucketed = int(x.size) - n_bucketed

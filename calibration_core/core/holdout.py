@@ -71,6 +71,19 @@ def as_unit_column(value: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     return array
 
 
+def unit_pair(
+    confidence: npt.ArrayLike, outcomes: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Convert a confidence and an outcome column in [0, 1] of one length, or raise."""
+    x = as_unit_column(confidence, "confidence")
+    y = as_unit_column(outcomes, "outcomes")
+    if x.shape != y.shape:
+        raise InvalidInputError(
+            f"confidence and outcomes must have one length (got {x.size} and {y.size})"
+        )
+    return x, y
+
+
 def as_finite_column(value: npt.ArrayLike, name: str, n: int) -> npt.NDArray[np.float64]:
     """Convert a finite column of shape ``(n,)``, or raise InvalidInputError."""
     array = np.asarray(value, dtype=np.float64)
@@ -389,12 +402,7 @@ def evaluate_out_of_sample(
     an honest estimate; the in-sample figure is optimistic because isotonic
     regression always fits its own data at least as well as the identity.
     """
-    x = as_unit_column(confidence, "confidence")
-    y = as_unit_column(outcomes, "outcomes")
-    if x.shape != y.shape:
-        raise InvalidInputError(
-            f"confidence and outcomes must have one length (got {x.size} and {y.size})"
-        )
+    x, y = unit_pair(confidence, outcomes)
     if n_folds < 1:
         raise InvalidInputError(f"n_folds must be >= 1 (got {n_folds})")
     if min_fold_trades < 1:

@@ -165,6 +165,20 @@ class IsotonicCalibration:
 # ---------------------------------------------------------------------------
 
 
+def _samples(
+    x: npt.ArrayLike, y: npt.ArrayLike, weights: npt.ArrayLike | None, *, allow_empty: bool
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """Check the samples of a fit: ``x``, ``y`` of the same length and optional case weights."""
+    points = as_vector("x", x, allow_empty=allow_empty)
+    n = points.shape[0]
+    outcomes = as_vector("y", y, allow_empty=True)
+    if outcomes.shape[0] != n:
+        raise InvalidInputError(
+            f"y must have the same length as x (got {outcomes.shape[0]}, expected {n})"
+        )
+    return points, outcomes, _as_weights(weights, n, of="x")
+
+
 def _runs(ordered: FloatArray) -> tuple[FloatArray, IndexArray]:
     """Distinct values of a sorted array and the length of each run of equal values."""
     n = ordered.shape[0]
@@ -285,14 +299,8 @@ def fit_isotonic(
     >>> cal.predict([0.1, 0.5, 0.9]).tolist()
     [0.0, 0.5, 1.0]
     """
-    points = as_vector("x", x, allow_empty=False)
+    points, outcomes, case_weights = _samples(x, y, weights, allow_empty=False)
     n = points.shape[0]
-    outcomes = as_vector("y", y, allow_empty=True)
-    if outcomes.shape[0] != n:
-        raise InvalidInputError(
-            f"y must have the same length as x (got {outcomes.shape[0]}, expected {n})"
-        )
-    case_weights = _as_weights(weights, n, of="x")
     low = _as_bound("y_min", y_min)
     high = _as_bound("y_max", y_max)
     if low is not None and high is not None and low > high:
@@ -455,14 +463,8 @@ def sufficient_statistics(
     >>> table.x.tolist(), table.weighted_sums.tolist(), table.weight_sums.tolist()
     ([0.5, 0.6], [0.0, 1.0], [1.0, 2.0])
     """
-    points = as_vector("x", x, allow_empty=True)
+    points, outcomes, case_weights = _samples(x, y, weights, allow_empty=True)
     n = points.shape[0]
-    outcomes = as_vector("y", y, allow_empty=True)
-    if outcomes.shape[0] != n:
-        raise InvalidInputError(
-            f"y must have the same length as x (got {outcomes.shape[0]}, expected {n})"
-        )
-    case_weights = _as_weights(weights, n, of="x")
     unit = np.ones(n) if case_weights is None else case_weights
     distinct, sums, weight_sums = _grouped(points, unit * outcomes, unit)
     return SufficientStatistics(
@@ -519,10 +521,8 @@ def fit_sufficient_statistics(
     ----------
     statistics : SufficientStatistics
         A non-empty table, usually merged from every partition's.
-    increasing : bool, default True
-        Fit a nondecreasing map; False fits a nonincreasing one.
-    y_min, y_max : float or None, default 0.0 and 1.0
-        Clip the fitted values to ``[y_min, y_max]``; None leaves that side open.
+    increasing, y_min, y_max
+        As for :func:`fit_isotonic`.
 
     Returns
     -------

@@ -476,14 +476,8 @@ def expected_calibration_error(
 
     Parameters
     ----------
-    y_true : array_like of shape (n,)
-        Outcomes in [0, 1]; ``n >= 1``.
-    y_prob : array_like of shape (n,)
-        Forecast probabilities in [0, 1].
-    n_bins : int, default 10
-        Number of bins requested, ``>= 1``.
-    strategy : {"uniform", "quantile"}, default "uniform"
-        Binning, as in :func:`reliability_table`.
+    y_true, y_prob, n_bins, strategy
+        As for :func:`reliability_table`.
 
     Returns
     -------
@@ -514,14 +508,8 @@ def maximum_calibration_error(
 
     Parameters
     ----------
-    y_true : array_like of shape (n,)
-        Outcomes in [0, 1]; ``n >= 1``.
-    y_prob : array_like of shape (n,)
-        Forecast probabilities in [0, 1].
-    n_bins : int, default 10
-        Number of bins requested, ``>= 1``.
-    strategy : {"uniform", "quantile"}, default "uniform"
-        Binning, as in :func:`reliability_table`.
+    y_true, y_prob, n_bins, strategy
+        As for :func:`expected_calibration_error`.
 
     Returns
     -------
@@ -618,18 +606,17 @@ def spearman_correlation(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     Parameters
     ----------
     a, b : array_like of shape (n,)
-        Finite samples of equal length, ``n >= 1``.
+        As for :func:`pearson_correlation`.
 
     Returns
     -------
     float
-        :math:`\rho \in [-1, 1]`; 0.0 when either sample is constant (including
-        ``n == 1``), where the coefficient is undefined.
+        :math:`\rho \in [-1, 1]`; 0.0 where :func:`pearson_correlation` gives 0.0.
 
     Raises
     ------
     InvalidInputError
-        If a sample is empty, not 1-D or not finite, or the lengths differ.
+        As :func:`pearson_correlation`.
 
     Notes
     -----
