@@ -31,6 +31,7 @@ PURE_MODULES = (
     "core.confidence_stats",
     "core.monitor_rules",
     "core.gate",
+    "core.numbers",
 )
 FORBIDDEN = frozenset(
     {

@@ -38,6 +38,7 @@ from calibration_core.core.holdout import (
     unit_pair,
 )
 from calibration_core.core.metrics import brier_score
+from calibration_core.core.numbers import require
 from calibration_core.core.validation import (
     CheckResult,
     Severity,
@@ -116,16 +117,13 @@ def shrink_multiplier(
     >>> shrink_multiplier(3.0, 10_000)
     1.5
     """
-    if isinstance(n_trades, bool) or int(n_trades) != n_trades or n_trades < 0:
-        raise InvalidInputError(f"n_trades must be a count >= 0 (got {n_trades!r})")
-    if not (math.isfinite(k) and k > 0):
-        raise InvalidInputError(f"k must be a finite number > 0 (got {k!r})")
+    count = not isinstance(n_trades, bool) and int(n_trades) == n_trades and n_trades >= 0
+    require(count, "n_trades", "a count >= 0", n_trades)
+    require(math.isfinite(k) and k > 0, "k", "a finite number > 0", k)
     if math.isnan(raw_multiplier):
         return 1.0
-    if not (math.isfinite(raw_multiplier) and raw_multiplier >= 0.0):
-        raise InvalidInputError(
-            f"raw_multiplier must be a finite number >= 0 (got {raw_multiplier!r})"
-        )
+    real = math.isfinite(raw_multiplier) and raw_multiplier >= 0.0
+    require(real, "raw_multiplier", "a finite number >= 0", raw_multiplier)
     weight = n_trades / (n_trades + k)
     shrunk = 1.0 + weight * (raw_multiplier - 1.0)
     return min(MAX_CONSENSUS_MULTIPLIER, max(MIN_CONSENSUS_MULTIPLIER, shrunk))

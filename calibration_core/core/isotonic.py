@@ -12,6 +12,7 @@ import numpy as np
 
 from calibration_core._arrays import as_vector, frozen_array, require_finite
 from calibration_core.constants import MAX_CONFIDENCE_CHANGE
+from calibration_core.core.numbers import require
 from calibration_core.core.pav import _ARRAY_EQ, _as_weights, _pool_adjacent_violators
 from calibration_core.exceptions import InvalidInputError
 
@@ -40,8 +41,7 @@ def _as_bound(name: str, value: float | None) -> float | None:
         bound = float(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{name} must be a real number or None (got {value!r})") from exc
-    if not math.isfinite(bound):
-        raise InvalidInputError(f"{name} must be finite or None (got {bound})")
+    require(math.isfinite(bound), name, "finite or None", bound)
     return bound
 
 
@@ -634,8 +634,7 @@ def bound_confidence_change(
         delta = float(max_change)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"max_change must be a real number (got {max_change!r})") from exc
-    if not (math.isfinite(delta) and 0.0 < delta <= 1.0):
-        raise InvalidInputError(f"max_change must be in (0, 1] (got {delta})")
+    require(math.isfinite(delta) and 0.0 < delta <= 1.0, "max_change", "in (0, 1]", delta)
 
     thresholds = calibration.thresholds
     inside = thresholds[(thresholds > 0.0) & (thresholds < 1.0)]

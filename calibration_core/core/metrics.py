@@ -14,6 +14,7 @@ import attrs
 import numpy as np
 
 from calibration_core._arrays import as_vector
+from calibration_core.core.numbers import require
 from calibration_core.exceptions import InvalidInputError
 
 if TYPE_CHECKING:
@@ -120,8 +121,8 @@ def _as_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray | None:
 
 def _as_bin_count(n_bins: int) -> int:
     """Check ``n_bins``: an integer (not a bool) of at least 1."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise InvalidInputError(f"n_bins must be an integer >= 1 (got {n_bins!r})")
+    integer = not isinstance(n_bins, bool) and isinstance(n_bins, (int, np.integer))
+    require(integer and n_bins >= 1, "n_bins", "an integer >= 1", n_bins)
     return int(n_bins)
 
 
@@ -226,8 +227,7 @@ def log_loss(y_true: npt.ArrayLike, y_prob: npt.ArrayLike, *, eps: float = 1e-15
     0.693147
     """
     forecast, outcome = _as_forecasts(y_true, y_prob)
-    if not (isinstance(eps, (int, float)) and 0.0 < eps < _MAX_EPS):
-        raise InvalidInputError(f"eps must be in (0, 0.5) (got {eps!r})")
+    require(isinstance(eps, (int, float)) and 0.0 < eps < _MAX_EPS, "eps", "in (0, 0.5)", eps)
     clipped = np.clip(forecast, eps, 1.0 - eps)
     terms = outcome * np.log(clipped) + (1.0 - outcome) * np.log1p(-clipped)
     return float(-np.mean(terms))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, SupportsFloat
+from typing import Any
 
 import attrs
 
@@ -22,6 +22,7 @@ from calibration_core.constants import (
     MIN_WEIGHT,
     WEIGHT_SUM_TOLERANCE,
 )
+from calibration_core.core.numbers import as_real, require, same_float
 from calibration_core.exceptions import InvalidInputError
 
 __all__ = [
@@ -67,11 +68,6 @@ class Severity(enum.Enum):
 _RISK_TENTHS = {Severity.CRITICAL: 5, Severity.ERROR: 3, Severity.WARNING: 1}
 
 
-def _same_float(a: float, b: float) -> bool:
-    # A failed check on a NaN input records NaN; it must equal itself after a round trip.
-    return a == b or (math.isnan(a) and math.isnan(b))
-
-
 def _non_empty(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value:
         raise InvalidInputError(f"{attribute.name} must be a non-empty string")
@@ -100,8 +96,8 @@ class CheckResult:
     name: str = attrs.field(validator=[attrs.validators.instance_of(str), _non_empty])
     severity: Severity = attrs.field(validator=attrs.validators.instance_of(Severity))
     passed: bool = attrs.field(validator=attrs.validators.instance_of(bool))
-    value: float = attrs.field(converter=float, eq=attrs.cmp_using(eq=_same_float), hash=False)
-    threshold: float = attrs.field(converter=float, eq=attrs.cmp_using(eq=_same_float), hash=False)
+    value: float = attrs.field(converter=float, eq=attrs.cmp_using(eq=same_float), hash=False)
+    threshold: float = attrs.field(converter=float, eq=attrs.cmp_using(eq=same_float), hash=False)
     message: str = attrs.field(validator=attrs.validators.instance_of(str))
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,16 +174,13 @@ def _decode_float(raw: object, what: str) -> float:
 
 
 def _number(value: object, what: str) -> float:
-    """Return ``value`` as a float; NaN and ±inf pass through for the check to fail on."""
-    # A bool or a string is a bug at the caller, not a measurement.
-    if isinstance(value, bool | str | bytes) or not isinstance(value, SupportsFloat):
-        raise InvalidInputError(f"{what} must be a number (got {value!r})")
-    return float(value)
+    # NaN and ±inf pass through for the check to fail on (a failed check records NaN,
+    # which CheckResult's equality treats as equal to itself).
+    return as_real(value, what)
 
 
 def _non_negative(value: float, what: str) -> None:
-    if value < 0:
-        raise InvalidInputError(f"{what} must be >= 0 (got {value!r})")
+    require(not value < 0, what, ">= 0", value)
 
 
 @attrs.frozen

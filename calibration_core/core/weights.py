@@ -19,6 +19,7 @@ from calibration_core.constants import (
     MIN_WEIGHT,
     WEIGHT_SUM_TOLERANCE,
 )
+from calibration_core.core.numbers import as_real, require, same_float
 from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -66,11 +67,6 @@ _Z_95 = 1.96
 """Normal quantile of the 95 % two-sided interval used for the ± in the reasons."""
 
 _NOTE_SLACK = 1e-12
-
-
-def _same_float(a: float, b: float) -> bool:
-    # NaN marks "undefined" (a model with no trades); two undefined values are equal.
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _as_count(value: object) -> int:
@@ -159,7 +155,7 @@ class WeightChange:
     after: float
     delta: float
     change_pct: float
-    precision: float = attrs.field(eq=attrs.cmp_using(eq=_same_float), hash=False)
+    precision: float = attrs.field(eq=attrs.cmp_using(eq=same_float), hash=False)
     n_trades: int
     zscore: float
     reason: str
@@ -190,7 +186,7 @@ class WeightProposal:
     changes: tuple[WeightChange, ...]
     no_change: bool
     total_abs_change: float
-    ensemble_precision: float = attrs.field(eq=attrs.cmp_using(eq=_same_float), hash=False)
+    ensemble_precision: float = attrs.field(eq=attrs.cmp_using(eq=same_float), hash=False)
     reason: str
 
     def before_dict(self) -> dict[str, float]:
@@ -355,23 +351,17 @@ def _current_weights(current: Mapping[str, float]) -> tuple[tuple[str, ...], np.
     _check_model_count(len(names))
     values = []
     for name in names:
-        raw = current[name]
-        if isinstance(raw, bool) or not isinstance(raw, int | float | np.integer | np.floating):
-            raise InfeasibleWeightsError(
-                f"current weight of {name!r} must be a number (got {raw!r})"
-            )
-        weight = float(raw)
-        if not math.isfinite(weight):
-            raise InfeasibleWeightsError(f"current weight of {name!r} must be finite (got {raw!r})")
-        if weight < 0:
-            raise InfeasibleWeightsError(
-                f"current weight of {name!r} must be non-negative (got {weight!r})"
-            )
-        if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
-            raise InfeasibleWeightsError(
-                f"current weight of {name!r} must be in [{MIN_WEIGHT}, {MAX_WEIGHT}] "
-                f"(got {weight!r})"
-            )
+        raw, what = current[name], f"current weight of {name!r}"
+        weight = as_real(raw, what, error=InfeasibleWeightsError)
+        require(math.isfinite(weight), what, "finite", raw, error=InfeasibleWeightsError)
+        require(weight >= 0, what, "non-negative", weight, error=InfeasibleWeightsError)
+        require(
+            MIN_WEIGHT <= weight <= MAX_WEIGHT,
+            what,
+            f"in [{MIN_WEIGHT}, {MAX_WEIGHT}]",
+            weight,
+            error=InfeasibleWeightsError,
+        )
         values.append(weight)
     total = math.fsum(values)
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
@@ -422,10 +412,11 @@ def _performance_table(
 
 
 def _check_options(z_threshold: float, full_move_excess: float) -> None:
-    if not (math.isfinite(z_threshold) and z_threshold > 0):
-        raise InvalidInputError(f"z_threshold must be finite and > 0 (got {z_threshold!r})")
-    if not (math.isfinite(full_move_excess) and 0 < full_move_excess <= 1):
-        raise InvalidInputError(f"full_move_excess must be in (0, 1] (got {full_move_excess!r})")
+    require(
+        math.isfinite(z_threshold) and z_threshold > 0, "z_threshold", "finite and > 0", z_threshold
+    )
+    excess_ok = math.isfinite(full_move_excess) and 0 < full_move_excess <= 1
+    require(excess_ok, "full_move_excess", "in (0, 1]", full_move_excess)
 
 
 @attrs.frozen(eq=False)
