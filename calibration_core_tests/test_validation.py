@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
@@ -20,6 +22,7 @@ from calibration_core.constants import (
     MIN_WEIGHT,
     WEIGHT_SUM_TOLERANCE,
 )
+from calibration_core.core.numbers import as_real, require, same_float
 from calibration_core.core.validation import (
     RISK_CATEGORIES,
     CheckResult,
@@ -38,7 +41,7 @@ from calibration_core.core.validation import (
     summarize,
 )
 from calibration_core.core.weights import ModelPerformance, propose_weights
-from calibration_core.exceptions import InvalidInputError
+from calibration_core.exceptions import InfeasibleWeightsError, InvalidInputError
 from calibration_core_tests.strategies_weights import check_results
 
 if TYPE_CHECKING:
@@ -729,3 +732,41 @@ class TestBadInputs:
         with pytest.raises(error, match=pattern) as caught:
             func(*args)
         assert "\n" not in str(caught.value)
+
+
+class TestNumberChecks:
+    """core/numbers.py: the one rule for a real number that the checks share."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [(0.25, 0.25), (3, 3.0), (np.float32(0.5), 0.5), (np.int64(7), 7.0), (Decimal("0.1"), 0.1)],
+    )
+    def test_a_real_number_becomes_a_python_float(self, value: object, expected: float) -> None:
+        """Python, numpy and Decimal numbers become a float64 Python float."""
+        result = as_real(value, "x")
+        assert type(result) is float
+        assert result == expected
+
+    def test_nan_and_infinity_pass_for_the_caller_to_judge(self) -> None:
+        """as_real converts; whether NaN or ±inf is acceptable is each check's own rule."""
+        assert math.isnan(as_real(math.nan, "x"))
+        assert as_real(-math.inf, "x") == -math.inf
+
+    @pytest.mark.parametrize("value", [True, "0.5", b"1", None, [0.5], object()])
+    def test_what_is_not_a_number_is_refused_by_name(self, value: object) -> None:
+        """A bool, a string, bytes or a non-number is a bug at the caller: named, one line."""
+        with pytest.raises(InvalidInputError, match=r"^weight of 'a' must be a number \(got "):
+            as_real(value, "weight of 'a'")
+
+    def test_require_raises_the_given_error_only_when_the_rule_fails(self) -> None:
+        """Require is silent on a kept rule and raises the chosen type, value shown by repr."""
+        require(True, "k", "> 0", 1.0)  # noqa: FBT003 - the rule's outcome is the argument
+        with pytest.raises(InfeasibleWeightsError, match=r"^k must be > 0 \(got -1\.0\)$"):
+            require(False, "k", "> 0", -1.0, error=InfeasibleWeightsError)  # noqa: FBT003
+
+    def test_same_float_treats_nan_as_equal_to_itself(self) -> None:
+        """Two undefined values are equal; a number never equals NaN."""
+        assert same_float(math.nan, math.nan)
+        assert same_float(0.5, 0.5)
+        assert not same_float(0.5, math.nan)
+        assert not same_float(0.5, 0.25)

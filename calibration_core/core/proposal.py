@@ -275,15 +275,8 @@ def _confidence_checks(
         )
     # "No model gets worse" (checklist 2.2) for what would be deployed: with the
     # map disabled the deployed confidence is the raw one, which cannot degrade.
-    if enabled:
-        degradation = check_no_degradation(
-            "oos_brier", mse_before, mse_after, higher_is_better=False
-        )
-    else:
-        degradation = check_no_degradation(
-            "oos_brier", mse_before, mse_before, higher_is_better=False
-        )
-    checks.append(degradation)
+    deployed = mse_after if enabled else mse_before
+    checks.append(check_no_degradation("oos_brier", mse_before, deployed, higher_is_better=False))
     return checks, enabled, reason, gate
 
 
