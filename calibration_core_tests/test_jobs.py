@@ -18,10 +18,10 @@ import attrs
 import numpy as np
 import pytest
 
+from calibration_core import deploy
 from calibration_core.config import CalibrationConfig, HoldBias
 from calibration_core.core.analysis import Proposal, build_proposal
 from calibration_core.core.weights import ACTION_BUY, ACTION_SELL
-from calibration_core.deploy import deployer as deploy
 from calibration_core.deploy.jobstore import (
     RECOMMEND_APPROVE,
     RECOMMEND_DO_NOT_APPLY,

@@ -25,7 +25,7 @@ from calibration_core.core.analysis import (
 )
 from calibration_core.core.isotonic import bound_confidence_change, fit_isotonic
 from calibration_core.core.metrics import brier_score
-from calibration_core.deploy.deployer import approve
+from calibration_core.deploy import approve
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.runtime.loader import CalibrationLoader, Snapshot
 from calibration_core.settings import resolve_paths

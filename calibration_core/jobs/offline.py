@@ -27,7 +27,7 @@ from calibration_core.core.analysis import (
     trade_age_hours,
 )
 from calibration_core.core.validation import CheckResult, Severity
-from calibration_core.deploy.deployer import read_live
+from calibration_core.deploy import read_live
 from calibration_core.deploy.jobstore import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.exceptions import (
     CalibrationError,
