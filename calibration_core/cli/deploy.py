@@ -16,7 +16,11 @@ from calibration_core.exceptions import CalibrationError, JobRefusedError
 from calibration_core.text import escape
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from calibration_core.cli.main import JobContext
+
+    Handler = Callable[[argparse.Namespace, JobContext], int]
 
 __all__ = ["job_id_argument", "person_text_argument", "reference_argument", "register"]
 
@@ -33,18 +37,24 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     common : argparse.ArgumentParser
         The parent parser of every job (``--json``, the path options, ``-v``).
     """
-    approve = subparsers.add_parser(
+
+    def job(name: str, handler: Handler, help_text: str, description: str | None = None) -> Any:  # noqa: ANN401 - argparse's parser type
+        parser = subparsers.add_parser(
+            name, parents=[common], help=help_text, description=description
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+    approve = job(
         "approve",
-        parents=[common],
-        help="deploy a reviewed job's config (asks for confirmation)",
-        description=(
-            "Show the job's summary, ask `Deploy <job>? [y/N]`, then under the deploy lock: "
-            "back up the live config, archive the new version, replace calibration.json "
-            "atomically, touch .calibration_reload, append the audit record and mark the job "
-            "deployed. Refuses unknown, rejected, forced, failed, high-risk, aborted, already "
-            "deployed and stale jobs, and a job whose report says DO NOT APPLY unless "
-            "--override says why."
-        ),
+        _approve,
+        "deploy a reviewed job's config (asks for confirmation)",
+        "Show the job's summary, ask `Deploy <job>? [y/N]`, then under the deploy lock: "
+        "back up the live config, archive the new version, replace calibration.json "
+        "atomically, touch .calibration_reload, append the audit record and mark the job "
+        "deployed. Refuses unknown, rejected, forced, failed, high-risk, aborted, already "
+        "deployed and stale jobs, and a job whose report says DO NOT APPLY unless "
+        "--override says why.",
     )
     approve.add_argument(
         "job_id", type=job_id_argument, help="the job to deploy, e.g. cal_20260210_143022"
@@ -66,59 +76,45 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         ),
     )
     _add_confirmation(approve)
-    approve.set_defaults(handler=_approve)
 
-    abort = subparsers.add_parser(
+    abort = job(
         "abort",
-        parents=[common],
-        help="archive a job without deploying anything",
-        description="Archive a pending or rejected job (status aborted) and record it.",
+        _abort,
+        "archive a job without deploying anything",
+        "Archive a pending or rejected job (status aborted) and record it.",
     )
     abort.add_argument("job_id", type=job_id_argument, help="the job to abort")
     _add_reason_and_by(abort, "aborts")
     _add_lock_timeout(abort)
-    abort.set_defaults(handler=_abort)
 
-    rollback = subparsers.add_parser(
+    rollback = job(
         "rollback",
-        parents=[common],
-        help="make an earlier version live again (asks for confirmation)",
-        description=(
-            "Without VERSION restore the version the live one replaced (A -> B -> C: rollback "
-            "gives B, again gives A). With VERSION restore that version from "
-            "calibration_archive/. See `history` for every version that was live."
-        ),
+        _rollback,
+        "make an earlier version live again (asks for confirmation)",
+        "Without VERSION restore the version the live one replaced (A -> B -> C: rollback "
+        "gives B, again gives A). With VERSION restore that version from "
+        "calibration_archive/. See `history` for every version that was live.",
     )
     rollback.add_argument("version", nargs="?", type=job_id_argument, help="the version to restore")
     _add_reason_and_by(rollback, "rolls back")
     _add_confirmation(rollback)
-    rollback.set_defaults(handler=_rollback)
 
-    status = subparsers.add_parser(
+    job(
         "status",
-        parents=[common],
-        help="show the live version, archive match, pending jobs, last audit event, lock",
+        _status,
+        "show the live version, archive match, pending jobs, last audit event, lock",
     )
-    status.set_defaults(handler=_status)
-
-    history = subparsers.add_parser(
-        "history", parents=[common], help="list every version that was ever live"
-    )
-    history.set_defaults(handler=_history)
-
-    diff = subparsers.add_parser(
+    job("history", _history, "list every version that was ever live")
+    diff = job(
         "diff",
-        parents=[common],
-        help="compare two versions (archive, job or `live`)",
-        description=(
-            "Compare the calibrated confidence on the 0.50..0.95 grid, the weights per model, "
-            "the enabled flags and every other field. A and B are `live`, an archived version, "
-            "or a job id (its proposed config)."
-        ),
+        _diff,
+        "compare two versions (archive, job or `live`)",
+        "Compare the calibrated confidence on the 0.50..0.95 grid, the weights per model, "
+        "the enabled flags and every other field. A and B are `live`, an archived version, "
+        "or a job id (its proposed config).",
     )
     diff.add_argument("a", type=reference_argument, help="`live`, a version or a job id")
     diff.add_argument("b", type=reference_argument, help="`live`, a version or a job id")
-    diff.set_defaults(handler=_diff)
 
 
 def _add_reason_and_by(parser: argparse.ArgumentParser, verb: str) -> None:

@@ -14,13 +14,13 @@ from calibration_core.deploy.archive import (
     _MAX_NAME_CHARS,
     _MAX_REASON_CHARS,
     _check_layout,
-    _os_error,
     _require_config_dir,
     _require_text,
     _require_version_name,
     read_live,
 )
 from calibration_core.deploy.audit import _append_audit, _open_audit, read_audit
+from calibration_core.deploy.files import _os_error
 from calibration_core.deploy.jobstore import (
     STATUS_ABORTED,
     STATUS_DEPLOYED,

@@ -6,10 +6,7 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
-import stat
 from typing import TYPE_CHECKING
 
 import attrs
@@ -21,15 +18,14 @@ from calibration_core.config import (
     is_valid_version,
     parse_config,
 )
+from calibration_core.deploy.files import _read_file, _read_regular, _write
 from calibration_core.deploy.jobstore import JobStore
 from calibration_core.exceptions import (
-    CalibrationError,
     ConfigRejectedError,
     DeploymentError,
     InvalidInputError,
     JobRefusedError,
 )
-from calibration_core.fsio import DISK_FULL_ERRNOS, atomic_write_bytes
 from calibration_core.text import escape
 
 if TYPE_CHECKING:
@@ -101,7 +97,7 @@ class LiveConfig:
         return self.version or ("unparseable" if self.exists else "absent")
 
 
-# --------------------------------------------------------------------------- checks and files
+# --------------------------------------------------------------------------- checks
 
 
 def _require_version_name(name: object, what: str) -> str:
@@ -133,87 +129,6 @@ def _require_config_dir(paths: Paths) -> None:
             f"config directory {paths.config_dir} does not exist; create it or point "
             "CALIBRATION_CONFIG_PATH/--config at the right file (nothing was changed)"
         )
-
-
-def _os_error(exc: OSError, action: str, path: Path) -> DeploymentError:
-    if exc.errno in DISK_FULL_ERRNOS:
-        return DeploymentError(
-            f"disk full or file size limit while writing {path} ({exc.strerror})"
-        )
-    if exc.errno == errno.ELOOP:
-        return DeploymentError(f"refusing to {action} {path}: it is a symlink")
-    return DeploymentError(f"cannot {action} {path}: {exc.strerror or exc}")
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        atomic_write_bytes(path, data, mode=0o644)
-    except OSError as exc:
-        raise _os_error(exc, "write", path) from None
-
-
-def _is_regular(fd: int) -> bool:
-    # True for a regular file; otherwise the descriptor is closed here.
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        regular = False
-    if not regular:
-        os.close(fd)
-    return regular
-
-
-def _read_file(
-    path: Path,
-    *,
-    action: str,
-    not_regular: CalibrationError,
-    follow: bool = False,
-    symlink: CalibrationError | None = None,
-    limit: int | None = None,
-    max_bytes: int = -1,
-) -> bytes | None:
-    # O_NOFOLLOW (unless ``follow``): a symlink planted in the archive is refused, never
-    # followed; O_NONBLOCK: a planted FIFO cannot make us hang. None when there is no file.
-    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if symlink is not None and exc.errno == errno.ELOOP:
-            raise symlink from None
-        raise _os_error(exc, action, path) from None
-    # fstat the raw descriptor first: a directory must be refused, not read (EISDIR).
-    if not _is_regular(fd):
-        raise not_regular
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if limit is not None and size > limit:
-                raise DeploymentError(f"live config {path} is {size} bytes; move it aside by hand")
-            return handle.read(max_bytes)
-    except OSError as exc:
-        raise _os_error(exc, action, path) from None
-
-
-def _read_regular(path: Path, *, what: str) -> bytes | None:
-    return _read_file(
-        path,
-        action=f"read {what}",
-        not_regular=JobRefusedError(f"refusing {what} {path}: not a regular file"),
-        symlink=JobRefusedError(f"refusing {what} {path}: it is a symlink"),
-        max_bytes=MAX_CONFIG_BYTES + 1,
-    )
-
-
-def _unique_path(directory: Path, stem: str, suffix: str) -> Path:
-    candidate = directory / f"{stem}{suffix}"
-    number = 2
-    while os.path.lexists(candidate):
-        candidate = directory / f"{stem}_{number}{suffix}"
-        number += 1
-    return candidate
 
 
 # --------------------------------------------------------------------------- the live config
@@ -353,9 +268,9 @@ def read_archived(paths: Paths, version: str) -> CalibrationConfig | None:
     Parameters
     ----------
     paths : Paths
-        Locations; the entry is ``<archive>/<version>.json``.
+        Where the archive is.
     version : str
-        A version name; validated before it touches a path.
+        The version whose ``<archive>/<version>.json`` is read (checked first).
 
     Returns
     -------

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from calibration_core.config import CalibrationConfig, LegacyConfig
-from calibration_core.deploy.archive import _os_error, _read_file
+from calibration_core.deploy.files import _os_error, _read_file
 from calibration_core.exceptions import DeploymentError
 from calibration_core.fsio import fsync_directory
 from calibration_core.times import iso_utc

@@ -17,12 +17,12 @@ from calibration_core.deploy.approval import _is_stale
 from calibration_core.deploy.archive import (
     _archive_path,
     _check_layout,
-    _read_regular,
     read_archived_document,
     read_live,
     resolve_document,
 )
 from calibration_core.deploy.audit import AuditTrail, read_audit
+from calibration_core.deploy.files import _read_regular
 from calibration_core.deploy.jobstore import STATUS_PENDING, JobStore
 from calibration_core.deploy.lock import _lock_is_held
 from calibration_core.exceptions import CalibrationError, DeploymentError
@@ -239,16 +239,7 @@ def compare_configs(
         and not key.startswith(_DIFF_SHOWN_ELSEWHERE)
         and not (key.endswith(".enabled") and key.rsplit(".", 1)[0] in _SECTIONS)
     )
-    return ConfigDiff(
-        a_label=a_label,
-        b_label=b_label,
-        a_version=a.version,
-        b_version=b.version,
-        grid=grid,
-        weights=weights,
-        enabled=enabled,
-        other=other,
-    )
+    return ConfigDiff(a_label, b_label, a.version, b.version, grid, weights, enabled, other)
 
 
 def diff(paths: Paths, a: str, b: str) -> ConfigDiff:

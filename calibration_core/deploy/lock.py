@@ -10,7 +10,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from calibration_core.deploy.archive import _os_error
+from calibration_core.deploy.files import _os_error
 from calibration_core.exceptions import DeploymentError, InvalidInputError
 
 if TYPE_CHECKING:

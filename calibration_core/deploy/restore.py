@@ -17,13 +17,13 @@ from calibration_core.deploy.archive import (
     _archive_path,
     _check_layout,
     _parse_archived,
-    _read_regular,
     _require_config_dir,
     _require_text,
     _require_version_name,
     read_live,
 )
 from calibration_core.deploy.audit import _recovery_record, previous_version_of, read_audit
+from calibration_core.deploy.files import _read_regular
 from calibration_core.deploy.lock import DEFAULT_LOCK_TIMEOUT
 from calibration_core.deploy.session import DeployResult, _as_clock, _locked_session, _make_live
 from calibration_core.exceptions import JobRefusedError

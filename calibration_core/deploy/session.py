@@ -20,11 +20,7 @@ import attrs
 from calibration_core.deploy.archive import (
     _archive_path,
     _claim_layout,
-    _os_error,
-    _read_regular,
     _require_config_dir,
-    _unique_path,
-    _write,
     read_live,
 )
 from calibration_core.deploy.audit import (
@@ -33,6 +29,7 @@ from calibration_core.deploy.audit import (
     _recovery_record,
     read_audit,
 )
+from calibration_core.deploy.files import _os_error, _read_regular, _unique_path, _write
 from calibration_core.deploy.lock import _checkpoint, _deploy_lock
 from calibration_core.exceptions import CalibrationError, DeploymentError
 from calibration_core.fsio import atomic_write_bytes, fsync_directory, remove_stale_temp_files
