@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from calibration_core import deploy
-from calibration_core.config import CalibrationConfig, HoldBias
+from calibration_core.config import CalibrationConfig, PerSymbolMaps
 from calibration_core.core.analysis import Proposal, build_proposal
 from calibration_core.core.weights import ACTION_BUY, ACTION_SELL
 from calibration_core.deploy.jobstore import (
@@ -252,7 +252,6 @@ _SWITCH_OFF = (
     "the ensemble weights",
     "the per-symbol maps",
     "the consensus multipliers",
-    "the HOLD bias",
     "the per-symbol maps of BTCUSDT",
 )
 
@@ -347,14 +346,14 @@ class TestRecommendationIsStored:
         assert message in _error_line(proc)
 
     def test_run_stores_the_reports_words(self, tmp_path: Path) -> None:
-        """`run` that would switch off a live HOLD bias: the record holds the report's words."""
+        """`run` that would switch off live per-symbol maps: the record holds the report's words."""
         # Months-old trades no longer reach a pending job: `run` refuses them as starved.
         site = make_tree(tmp_path / "site")
         site.paths.data.parent.mkdir(parents=True)
         write_example_trades(
             site.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
         )
-        live = attrs.evolve(make_config(A), hold_bias=HoldBias(enabled=True, bias=0.01))
+        live = _live_with_a_symbol_map_run_cannot_make()
         site.write_live(live)
         proc = site.run_cli("run", "--json", timeout=300)
         assert proc.returncode == 0, proc.stderr
@@ -363,6 +362,14 @@ class TestRecommendationIsStored:
         assert job.recommendation == report["summary"]["recommendation"] == RECOMMEND_DO_NOT_APPLY
         assert list(job.reasons) == report["summary"]["reasons"]
         assert any("switch off" in r for r in job.reasons)
+
+
+def _live_with_a_symbol_map_run_cannot_make() -> CalibrationConfig:
+    # No trade is on ZZZUSDT, so `run` proposes no per-symbol maps: it would switch them off.
+    base = make_config(A)
+    return attrs.evolve(
+        base, per_symbol=PerSymbolMaps(enabled=True, maps=(("ZZZUSDT", base.confidence),))
+    )
 
 
 def _live_config(tree: DeployTree) -> CalibrationConfig:
@@ -403,23 +410,23 @@ class TestApproveObeysTheReport:
         assert proc.returncode == 7
         assert "switch off what the live config enables: the confidence map" in _error_line(proc)
 
-    def test_run_then_approve_switching_off_the_live_hold_bias_is_refused(
+    def test_run_then_approve_switching_off_live_per_symbol_maps_is_refused(
         self, tmp_path: Path
     ) -> None:
-        """Fresh trades, a live HOLD bias `run` cannot re-estimate: DO NOT APPLY, approve obeys."""
+        """Fresh trades, a live symbol map `run` cannot re-estimate: DO NOT APPLY, approve obeys."""
         site = make_tree(tmp_path / "site")
         site.paths.data.parent.mkdir(parents=True)
         write_example_trades(
             site.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
         )
-        live = attrs.evolve(make_config(A), hold_bias=HoldBias(enabled=True, bias=0.01))
+        live = _live_with_a_symbol_map_run_cannot_make()
         site.write_live(live)
         proc = site.run_cli("run", "--json", timeout=300)
         assert proc.returncode == 0, proc.stderr
         (job,) = site.store.list_jobs()
         assert job.recommendation == RECOMMEND_DO_NOT_APPLY
         assert job.reasons == (
-            "deploying it would switch off what the live config enables: the HOLD bias",
+            "deploying it would switch off what the live config enables: the per-symbol maps",
         )
         refused = site.run_cli("approve", job.job_id, "--yes")
         assert refused.returncode == 7, refused.stderr
