@@ -53,30 +53,6 @@ UNKNOWN_RECOMMENDATION = (
 """The refusal reason of a record without a recommendation: unknown is treated as DO NOT APPLY."""
 
 _MAX_SAME_SECOND = 999
-_RECORD_KEYS = (  # the order of the keys in a record file
-    "schema_version",
-    "job_id",
-    "created_at",
-    "status",
-    "forced",
-    "validation_passed",
-    "risk_score",
-    "risk_category",
-    "checks",
-    "data_path",
-    "data_hash",
-    "n_trades",
-    "base_version",
-    "base_config_sha256",
-    "report_markdown",
-    "report_json",
-    "summary",
-    "recommendation",
-    "reasons",
-    "override",
-    "events",
-    "proposed_config",
-)
 
 
 def format_job_id(moment: datetime, sequence: int = 0) -> str:
@@ -93,7 +69,7 @@ def format_job_id(moment: datetime, sequence: int = 0) -> str:
     return base if sequence == 0 else f"{base}_{sequence:02d}"
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class JobRecord:
     """Everything ``approve`` needs, frozen at the moment ``run`` computed it.
 
@@ -109,11 +85,12 @@ class JobRecord:
     ``{"reason", "by", "at"}``.
     """
 
+    # In the order of the keys in a record file (keyword-only, so defaults may come first).
+    schema_version: int = JOB_RECORD_SCHEMA_VERSION
     job_id: str
     created_at: str
     status: str
     forced: bool
-    proposed_config: CalibrationConfig
     validation_passed: bool
     risk_score: float
     risk_category: str
@@ -126,11 +103,11 @@ class JobRecord:
     report_markdown: str | None = None
     report_json: str | None = None
     summary: dict[str, Any] = attrs.field(factory=dict)
-    events: tuple[dict[str, Any], ...] = ()
-    schema_version: int = JOB_RECORD_SCHEMA_VERSION
     recommendation: str | None = None
     reasons: tuple[str, ...] = ()
     override: dict[str, Any] | None = None
+    events: tuple[dict[str, Any], ...] = ()
+    proposed_config: CalibrationConfig
 
     @property
     def do_not_apply_reasons(self) -> tuple[str, ...]:
@@ -148,13 +125,12 @@ class JobRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready record."""
-        data = attrs.asdict(self, recurse=False) | {
+        return attrs.asdict(self, recurse=False) | {
             "checks": list(self.checks),
             "reasons": list(self.reasons),
             "events": list(self.events),
             "proposed_config": self.proposed_config.to_dict(),
         }
-        return {key: data[key] for key in _RECORD_KEYS}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> JobRecord:
