@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from calibration_core import deploy
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
-from calibration_core.deploy import deployer as deploy
 from calibration_core.deploy.jobstore import STATUS_PENDING, JobRecord, JobStore
 from calibration_core.settings import Paths
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from calibration_core.deploy import deployer as deploy
+from calibration_core import deploy
 from calibration_core_tests.deploy_helpers import DeployTree, make_config, make_tree, version_id
 
 if TYPE_CHECKING:

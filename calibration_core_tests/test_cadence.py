@@ -23,7 +23,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from calibration_core.deploy import deployer as deploy
+from calibration_core import deploy
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.sources.cadence import (
     FALLBACK_READINESS_PATH,

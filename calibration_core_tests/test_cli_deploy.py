@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from calibration_core.deploy import deployer as deploy
+from calibration_core import deploy
 from calibration_core.deploy.jobstore import STATUS_ABORTED, STATUS_DEPLOYED
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
@@ -534,7 +534,7 @@ _WORKER = textwrap.dedent(
     import json, random, sys, time
     from datetime import UTC, datetime
     from pathlib import Path
-    from calibration_core.deploy import deployer as deploy
+    from calibration_core import deploy
     from calibration_core.settings import Paths
 
     config, reports, go, seed, versions, rounds = sys.argv[1:7]

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from calibration_core import deploy
 from calibration_core.config import CalibrationConfig
-from calibration_core.deploy import deployer as deploy
 from calibration_core.deploy.jobstore import STATUS_DEPLOYED
 from calibration_core.exceptions import JobRefusedError
 from calibration_core_tests.deploy_helpers import (

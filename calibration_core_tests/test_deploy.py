@@ -17,9 +17,8 @@ import attrs
 import pytest
 from hypothesis import given, strategies as st
 
-from calibration_core import fsio
+from calibration_core import deploy, fsio
 from calibration_core.config import CalibrationConfig
-from calibration_core.deploy import deployer as deploy
 from calibration_core.deploy.jobstore import STATUS_ABORTED, STATUS_DEPLOYED, STATUS_REJECTED
 from calibration_core.exceptions import (
     ConfigRejectedError,

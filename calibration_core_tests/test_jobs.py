@@ -18,10 +18,10 @@ import attrs
 import numpy as np
 import pytest
 
+from calibration_core import deploy
 from calibration_core.config import CalibrationConfig, PerSymbolMaps
 from calibration_core.core.proposal import Proposal, build_proposal
 from calibration_core.core.weights import ACTION_BUY, ACTION_SELL
-from calibration_core.deploy import deployer as deploy
 from calibration_core.deploy.jobstore import (
     RECOMMEND_APPROVE,
     RECOMMEND_DO_NOT_APPLY,
@@ -246,7 +246,7 @@ def _job_from_proposal(tree: DeployTree, proposal: Proposal) -> JobRecord:
     return job
 
 
-# Every section name proposal._turns_off can report, and the stale-data reason.
+# Every section name analysis._turns_off can report, and the stale-data reason.
 _SWITCH_OFF = (
     "the confidence map",
     "the ensemble weights",
@@ -353,7 +353,7 @@ class TestRecommendationIsStored:
         write_example_trades(
             site.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
         )
-        live = _with_live_symbol_map(make_config(A))
+        live = _live_with_a_symbol_map_run_cannot_make()
         site.write_live(live)
         proc = site.run_cli("run", "--json", timeout=300)
         assert proc.returncode == 0, proc.stderr
@@ -364,10 +364,12 @@ class TestRecommendationIsStored:
         assert any("switch off" in r for r in job.reasons)
 
 
-def _with_live_symbol_map(config: CalibrationConfig) -> CalibrationConfig:
-    # A live per-symbol map, which `run` without --per-symbol proposes to switch off.
-    maps = PerSymbolMaps(enabled=True, maps=(("BTCUSDT", config.confidence),))
-    return attrs.evolve(config, per_symbol=maps)
+def _live_with_a_symbol_map_run_cannot_make() -> CalibrationConfig:
+    # No trade is on ZZZUSDT, so `run` proposes no per-symbol maps: it would switch them off.
+    base = make_config(A)
+    return attrs.evolve(
+        base, per_symbol=PerSymbolMaps(enabled=True, maps=(("ZZZUSDT", base.confidence),))
+    )
 
 
 def _live_config(tree: DeployTree) -> CalibrationConfig:
@@ -408,16 +410,16 @@ class TestApproveObeysTheReport:
         assert proc.returncode == 7
         assert "switch off what the live config enables: the confidence map" in _error_line(proc)
 
-    def test_run_then_approve_switching_off_the_live_per_symbol_maps_is_refused(
+    def test_run_then_approve_switching_off_live_per_symbol_maps_is_refused(
         self, tmp_path: Path
     ) -> None:
-        """Fresh trades, live per-symbol maps `run` does not renew: DO NOT APPLY, approve obeys."""
+        """Fresh trades, a live symbol map `run` cannot re-estimate: DO NOT APPLY, approve obeys."""
         site = make_tree(tmp_path / "site")
         site.paths.data.parent.mkdir(parents=True)
         write_example_trades(
             site.paths.data, n_trades=600, days=20.0, end=datetime.now(UTC) - timedelta(minutes=5)
         )
-        live = _with_live_symbol_map(make_config(A))
+        live = _live_with_a_symbol_map_run_cannot_make()
         site.write_live(live)
         proc = site.run_cli("run", "--json", timeout=300)
         assert proc.returncode == 0, proc.stderr

@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 import pytest
 
+from calibration_core import deploy
 from calibration_core.cli.main import JobContext
 from calibration_core.cli.monitor import ENV_SIGNALS_PATH
 from calibration_core.config import (
@@ -24,8 +25,7 @@ from calibration_core.core.monitor_rules import (
     WindowData,
     WindowStats,
 )
-from calibration_core.deploy import deployer as deploy
-from calibration_core.deploy.deployer import AuditTrail
+from calibration_core.deploy import AuditTrail
 from calibration_core.exceptions import ConfigRejectedError, JobRefusedError
 from calibration_core.jobs import monitor as monitoring
 from calibration_core.runtime.loader import Snapshot

@@ -21,7 +21,7 @@ from calibration_core.core.isotonic import bound_confidence_change, fit_isotonic
 from calibration_core.core.metrics import brier_score
 from calibration_core.core.per_symbol import PER_SYMBOL_NOT_REQUESTED, evaluate_per_symbol
 from calibration_core.core.proposal import Proposal, build_proposal
-from calibration_core.deploy.deployer import approve
+from calibration_core.deploy import approve
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.runtime.loader import CalibrationLoader, Snapshot
 from calibration_core.settings import resolve_paths

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from calibration_core.deploy.deployer import DEFAULT_LOCK_TIMEOUT
+from calibration_core.deploy import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     import argparse

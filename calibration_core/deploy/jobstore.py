@@ -6,15 +6,16 @@ import contextlib
 import json
 import math
 import os
-import stat
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from calibration_core.config import CalibrationConfig, is_valid_version
+from calibration_core.deploy.files import _is_regular
 from calibration_core.exceptions import CalibrationError, JobRefusedError
 from calibration_core.fsio import atomic_write_text
+from calibration_core.times import iso_utc
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -68,7 +69,7 @@ def format_job_id(moment: datetime, sequence: int = 0) -> str:
     return base if sequence == 0 else f"{base}_{sequence:02d}"
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class JobRecord:
     """Everything ``approve`` needs, frozen at the moment ``run`` computed it.
 
@@ -84,11 +85,12 @@ class JobRecord:
     ``{"reason", "by", "at"}``.
     """
 
+    # In the order of the keys in a record file (keyword-only, so defaults may come first).
+    schema_version: int = JOB_RECORD_SCHEMA_VERSION
     job_id: str
     created_at: str
     status: str
     forced: bool
-    proposed_config: CalibrationConfig
     validation_passed: bool
     risk_score: float
     risk_category: str
@@ -101,11 +103,11 @@ class JobRecord:
     report_markdown: str | None = None
     report_json: str | None = None
     summary: dict[str, Any] = attrs.field(factory=dict)
-    events: tuple[dict[str, Any], ...] = ()
-    schema_version: int = JOB_RECORD_SCHEMA_VERSION
     recommendation: str | None = None
     reasons: tuple[str, ...] = ()
     override: dict[str, Any] | None = None
+    events: tuple[dict[str, Any], ...] = ()
+    proposed_config: CalibrationConfig
 
     @property
     def do_not_apply_reasons(self) -> tuple[str, ...]:
@@ -123,27 +125,9 @@ class JobRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready record."""
-        return {
-            "schema_version": self.schema_version,
-            "job_id": self.job_id,
-            "created_at": self.created_at,
-            "status": self.status,
-            "forced": self.forced,
-            "validation_passed": self.validation_passed,
-            "risk_score": self.risk_score,
-            "risk_category": self.risk_category,
+        return attrs.asdict(self, recurse=False) | {
             "checks": list(self.checks),
-            "data_path": self.data_path,
-            "data_hash": self.data_hash,
-            "n_trades": self.n_trades,
-            "base_version": self.base_version,
-            "base_config_sha256": self.base_config_sha256,
-            "report_markdown": self.report_markdown,
-            "report_json": self.report_json,
-            "summary": self.summary,
-            "recommendation": self.recommendation,
             "reasons": list(self.reasons),
-            "override": self.override,
             "events": list(self.events),
             "proposed_config": self.proposed_config.to_dict(),
         }
@@ -204,7 +188,7 @@ class JobRecord:
         self, status: str, *, at: datetime, by: str | None = None, note: str | None = None
     ) -> JobRecord:
         """Return a copy in ``status`` with the transition appended to ``events``."""
-        event = {"status": status, "at": at.astimezone(UTC).isoformat(), "by": by, "note": note}
+        event = {"status": status, "at": iso_utc(at, timespec="auto"), "by": by, "note": note}
         return attrs.evolve(self, status=status, events=(*self.events, event))
 
 
@@ -399,12 +383,7 @@ def _read_no_follow(path: Path) -> str:
             raise
         raise JobRefusedError(f"refusing to read {path}: {exc.strerror}") from None
     # fstat the raw descriptor first: a directory is refused (and its fd closed), not read.
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        regular = False
-    if not regular:
-        os.close(fd)
+    if not _is_regular(fd):
         raise JobRefusedError(f"refusing to read {path}: not a regular file")
     try:
         with os.fdopen(fd, "rb") as handle:

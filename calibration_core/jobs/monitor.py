@@ -37,7 +37,7 @@ from calibration_core.core.monitor_rules import (
     evaluate_monitor,
     select_windows,
 )
-from calibration_core.deploy.deployer import (
+from calibration_core.deploy import (
     plan_rollback,
     read_archived,
     read_audit,
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
     from calibration_core.cli.main import JobContext
     from calibration_core.core.monitor_rules import ForecastScores
-    from calibration_core.deploy.deployer import AuditTrail, DeployResult, LiveConfig
+    from calibration_core.deploy import AuditTrail, DeployResult, LiveConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.signals import SignalBatch
     from calibration_core.sources.trades import TradeBatch

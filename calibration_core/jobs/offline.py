@@ -20,7 +20,7 @@ from calibration_core.cli.main import EXIT_DATA, EXIT_NEGATIVE, EXIT_OK
 from calibration_core.core.confidence_stats import ConfidenceAnalysis, analyze_confidence
 from calibration_core.core.proposal import Proposal, build_proposal, trade_age_hours
 from calibration_core.core.validation import CheckResult, Severity
-from calibration_core.deploy.deployer import read_live
+from calibration_core.deploy import read_live
 from calibration_core.deploy.jobstore import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
 from calibration_core.exceptions import (
     CalibrationError,
