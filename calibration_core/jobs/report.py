@@ -15,11 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from calibration_core.config import (
-    MAX_CONSENSUS_MULTIPLIER,
-    MAX_HOLD_BIAS,
-    MIN_CONSENSUS_MULTIPLIER,
-)
+from calibration_core.config import MAX_CONSENSUS_MULTIPLIER, MIN_CONSENSUS_MULTIPLIER
 from calibration_core.constants import (
     MAX_CONFIDENCE_CHANGE,
     MAX_WEIGHT,
@@ -70,7 +66,7 @@ __all__ = [
     "write_report",
 ]
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 """Version of the JSON export's layout (docs/report_schema.md); bumped on incompatible changes."""
 
 MARKDOWN_SECTIONS = (
@@ -83,14 +79,13 @@ MARKDOWN_SECTIONS = (
     "7. Ensemble weights",
     "7a. Per-symbol calibration",
     "7b. Consensus multipliers",
-    "7c. HOLD bias",
     "8. Validation",
     "9. Risk",
     "10. DO NOT APPLY IF …",
     "11. Deployment",
 )
 """The ``##`` headings of the Markdown report, in order: the eleven required sections,
-with 7a-7c (per-symbol maps, consensus multipliers, HOLD bias) after the weights."""
+with 7a-7b (per-symbol maps, consensus multipliers) after the weights."""
 
 REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
     "job": (
@@ -116,7 +111,6 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "weights_carried_over",
         "per_symbol_enabled",
         "consensus_enabled",
-        "hold_bias_enabled",
         "validation_passed",
         "risk_score",
         "risk_category",
@@ -184,18 +178,6 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "folds",
         "gate",
     ),
-    "hold_bias": (
-        "enabled",
-        "bias",
-        "reason",
-        "n_signals",
-        "estimated_bias",
-        "n_folds",
-        "n_evaluated",
-        "oos_mse_before",
-        "oos_mse_after",
-        "oos_mse_improvement",
-    ),
     "validation": ("passed", "checks"),
     "risk": (
         "score",
@@ -219,7 +201,6 @@ REPORT_SCHEMA: dict[str, tuple[str, ...]] = {
         "ensemble_weights",
         "per_symbol",
         "consensus_multipliers",
-        "hold_bias",
     ),
 }
 """Top-level object → keys it must hold; besides these the document has
@@ -443,22 +424,6 @@ def _consensus_section(proposal: Proposal) -> dict[str, Any]:
     }
 
 
-def _hold_bias_section(proposal: Proposal) -> dict[str, Any]:
-    analysis = proposal.hold_bias
-    return {
-        "enabled": proposal.config.hold_bias.enabled,
-        "bias": analysis.bias,
-        "reason": analysis.reason,
-        "n_signals": analysis.n_signals,
-        "estimated_bias": _num(analysis.estimated_bias),
-        "n_folds": analysis.n_folds,
-        "n_evaluated": analysis.n_evaluated,
-        "oos_mse_before": _num(analysis.brier_before),
-        "oos_mse_after": _num(analysis.brier_after),
-        "oos_mse_improvement": _num(analysis.improvement),
-    }
-
-
 def _conditions(proposal: Proposal, context: ReportContext) -> list[dict[str, Any]]:
     oos = proposal.out_of_sample
     failed_hard = [
@@ -512,8 +477,8 @@ def _conditions(proposal: Proposal, context: ReportContext) -> list[dict[str, An
             triggered=proposal.forced,
         ),
         row(
-            "the proposal changes nothing (map disabled, no weight change, no per-symbol map, "
-            "consensus multiplier or HOLD bias enabled)",
+            "the proposal changes nothing (map disabled, no weight change, no per-symbol map "
+            "or consensus multiplier enabled)",
             "changes something" if proposal.changes_something else "changes nothing",
             triggered=not proposal.changes_something,
         ),
@@ -615,7 +580,6 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
             "weights_carried_over": proposal.weights_carried_over,
             "per_symbol_enabled": proposal.config.per_symbol.enabled,
             "consensus_enabled": proposal.config.consensus.enabled,
-            "hold_bias_enabled": proposal.config.hold_bias.enabled,
             "validation_passed": proposal.validation.passed,
             "risk_score": risk.score,
             "risk_category": risk.category,
@@ -666,7 +630,6 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
         "weights": _weights_section(proposal),
         "per_symbol": _per_symbol_section(proposal),
         "consensus": _consensus_section(proposal),
-        "hold_bias": _hold_bias_section(proposal),
         "validation": {
             "passed": proposal.validation.passed,
             "checks": [c.to_dict() for c in proposal.validation.checks],
@@ -769,7 +732,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
 
 
 def _later_summary_rows(doc: Mapping[str, Any]) -> list[list[object]]:
-    per_symbol, consensus, hold = doc["per_symbol"], doc["consensus"], doc["hold_bias"]
+    per_symbol, consensus = doc["per_symbol"], doc["consensus"]
     if not per_symbol["requested"]:
         per_symbol_text = "NOT REQUESTED — every symbol uses the global map"
     else:
@@ -780,11 +743,9 @@ def _later_summary_rows(doc: Mapping[str, Any]) -> list[list[object]]:
             else f"DISABLED — {per_symbol['reason']}"
         )
     consensus_state = "ENABLED" if consensus["enabled"] else "DISABLED"
-    hold_state = "ENABLED" if hold["enabled"] else "DISABLED"
     return [
         ["Per-symbol maps", per_symbol_text],
         ["Consensus multipliers", f"{consensus_state} — {consensus['reason']}"],
-        ["HOLD bias", f"{hold_state} — {hold['reason']}"],
     ]
 
 
@@ -1330,32 +1291,10 @@ def _consensus_md(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _hold_bias_md(doc: Mapping[str, Any]) -> list[str]:
-    section = doc["hold_bias"]
-    state = "ENABLED" if section["enabled"] else "DISABLED"
-    lines = [f"## {MARKDOWN_SECTIONS[9]}", "", f"HOLD bias **{state}** — {section['reason']}."]
-    if section["estimated_bias"] is not None:
-        lines.append("")
-        lines.append(
-            f"{section['n_signals']} judged HOLD signals; bias {section['bias']:+.3f} "
-            f"(estimate {section['estimated_bias']:+.3f}, bounded to ±{MAX_HOLD_BIAS}). "
-            f"Out of sample over {section['n_evaluated']} held-out signals: MSE "
-            f"{_fmt(section['oos_mse_before'])} without → {_fmt(section['oos_mse_after'])} "
-            f"with the bias ({_pct(section['oos_mse_improvement'], signed=True)})."
-        )
-    lines.append("")
-    lines.append(
-        "The runtime applies a HOLD bias only when it is enabled (`apply_hold_bias`); the "
-        "proposed config keeps it "
-        f"{'enabled' if section['enabled'] else 'disabled'}."
-    )
-    return lines
-
-
 def _validation_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["validation"]
     verdict = "✅ PASSED" if section["passed"] else "❌ FAILED"
-    lines = [f"## {MARKDOWN_SECTIONS[10]}", "", f"Validation: **{verdict}**", ""]
+    lines = [f"## {MARKDOWN_SECTIONS[9]}", "", f"Validation: **{verdict}**", ""]
 
     def value(v: object) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -1395,7 +1334,7 @@ def _risk_md(doc: Mapping[str, Any]) -> list[str]:
         ["Checks", risk["total_checks"]],
     ]
     return [
-        f"## {MARKDOWN_SECTIONS[11]}",
+        f"## {MARKDOWN_SECTIONS[10]}",
         "",
         f"Risk score = {risk['formula']}.",
         "",
@@ -1405,7 +1344,7 @@ def _risk_md(doc: Mapping[str, Any]) -> list[str]:
 
 def _do_not_apply_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["do_not_apply_if"]
-    lines = [f"## {MARKDOWN_SECTIONS[12]}", ""]
+    lines = [f"## {MARKDOWN_SECTIONS[11]}", ""]
     if section["triggered"]:
         lines.append("**The tool found these in this job — do not apply:**")
         lines.append("")
@@ -1423,7 +1362,7 @@ def _do_not_apply_md(doc: Mapping[str, Any]) -> list[str]:
 
 def _deployment_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["deployment"]
-    lines = [f"## {MARKDOWN_SECTIONS[13]}", ""]
+    lines = [f"## {MARKDOWN_SECTIONS[12]}", ""]
     lines.extend(f"> ⛔ {note}" for note in section["notes"])
     if section["notes"]:
         lines.append("")
@@ -1455,13 +1394,11 @@ def _deployment_md(doc: Mapping[str, Any]) -> list[str]:
         if consensus["enabled"]
         else "disabled"
     )
-    hold = config["hold_bias"]
-    hold_text = f"{hold['bias']:+.3f}" if hold["enabled"] else "disabled"
     lines.append(
         f"The proposed config `{config['version']}`: confidence map "
         f"{'enabled' if config['confidence_calibration']['enabled'] else 'disabled'}, "
         f"ensemble weights {weight_text}; per-symbol maps {per_symbol_text}; consensus "
-        f"multipliers {consensus_text}; HOLD bias {hold_text}. The full document is in the "
+        f"multipliers {consensus_text}. The full document is in the "
         "JSON export under `proposed_config`."
     )
     return lines
@@ -1508,7 +1445,6 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         _weights_md,
         _per_symbol_md,
         _consensus_md,
-        _hold_bias_md,
         _validation_md,
         _risk_md,
         _do_not_apply_md,
