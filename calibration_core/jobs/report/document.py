@@ -220,18 +220,6 @@ _CONSENSUS_RULE = (
 )
 
 
-def _per_symbol_section(proposal: Proposal) -> dict[str, Any]:
-    analysis = proposal.per_symbol
-    return {
-        "requested": analysis.requested,
-        "enabled": proposal.config.per_symbol.enabled,
-        "reason": analysis.reason,
-        "rule": _PER_SYMBOL_RULE,
-        "fallback": "global map" if proposal.confidence_enabled else "raw confidence",
-        "symbols": [s.to_dict() for s in analysis.symbols],
-    }
-
-
 def _consensus_section(proposal: Proposal) -> dict[str, Any]:
     analysis = proposal.consensus
     return {
@@ -457,7 +445,14 @@ def build_report_document(proposal: Proposal, context: ReportContext) -> dict[st
             "calibrated": _reliability(proposal.reliability_calibrated, proposal.reliability_label),
         },
         "weights": _weights_section(proposal),
-        "per_symbol": _per_symbol_section(proposal),
+        "per_symbol": {
+            "requested": proposal.per_symbol.requested,
+            "enabled": proposal.config.per_symbol.enabled,
+            "reason": proposal.per_symbol.reason,
+            "rule": _PER_SYMBOL_RULE,
+            "fallback": "global map" if proposal.confidence_enabled else "raw confidence",
+            "symbols": [s.to_dict() for s in proposal.per_symbol.symbols],
+        },
         "consensus": _consensus_section(proposal),
         "validation": {
             "passed": proposal.validation.passed,

@@ -29,30 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MARKDOWN_SECTIONS", "render_markdown"]
 
-MARKDOWN_SECTIONS = (
-    "1. Summary",
-    "2. Data",
-    "3. Before / after metrics",
-    "4. Confidence mapping",
-    "5. Reliability diagram",
-    "6. Reliability table",
-    "7. Ensemble weights",
-    "7a. Per-symbol calibration",
-    "7b. Consensus multipliers",
-    "8. Validation",
-    "9. Risk",
-    "10. DO NOT APPLY IF …",
-    "11. Deployment",
-)
-"""The ``##`` headings of the Markdown report, in order: the eleven required sections,
-with 7a-7b (per-symbol maps, consensus multipliers) after the weights."""
-
 _ARROW_MIN = 0.005  # adjustments smaller than half a cent of confidence get no arrow
 _WARNINGS_SHOWN = 20
-
-
-def _heading(index: int) -> list[str]:
-    return [f"## {MARKDOWN_SECTIONS[index]}", ""]
 
 
 def _table(header: str, rows: Iterable[Sequence[object]]) -> list[str]:
@@ -145,7 +123,7 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
     oos, in_sample = doc["metrics"]["out_of_sample"], doc["metrics"]["in_sample"]
     recommendation = summary["recommendation"]
     mark = _mark(recommendation == "APPROVE CANDIDATE")
-    lines = [*_heading(0), f"**Recommendation: {mark} {recommendation}**", ""]
+    lines = [f"**Recommendation: {mark} {recommendation}**", ""]
     if summary["reasons"]:
         lines.extend([*(f"- {reason}" for reason in summary["reasons"]), ""])
     elif recommendation == "APPROVE CANDIDATE":
@@ -176,32 +154,23 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
         per_symbol_text = f"ENABLED for {kept} — the other symbols use the global map"
     else:
         per_symbol_text = f"DISABLED — {per_symbol['reason']}"
-    consensus = doc["consensus"]
+    consensus, n_checks = doc["consensus"], len(validation["checks"])
     n_passed = sum(1 for c in validation["checks"] if c["passed"])
+    verdict = "✅ PASSED" if validation["passed"] else "❌ FAILED"
+    span = f"{data['span_days']:.1f} days ({data['first_timestamp']} → {data['last_timestamp']})"
+    in_sample_text = f"({in_sample['n_trades']} trades the map was fitted on)"
+    map_text = f"{_state(summary['confidence_map_enabled'])} — {doc['confidence_map']['reason']}"
     rows = [
         ["Job", f"`{job['job_id']}`"],
         ["Status", f"{job['status']}{' — FORCED, NOT DEPLOYABLE' if job['forced'] else ''}"],
         ["Created", job["created_at"]],
-        [
-            "Trades",
-            (
-                f"{data['n_trades']} over {data['span_days']:.1f} days "
-                f"({data['first_timestamp']} → {data['last_timestamp']}), "
-                f"{data['n_symbols']} symbols"
-            ),
-        ],
+        ["Trades", f"{data['n_trades']} over {span}, {data['n_symbols']} symbols"],
         ["Out-of-sample MSE improvement", oos_text],
         [
             "In-sample MSE improvement (optimistic)",
-            (
-                f"{_signed(summary['in_sample_mse_improvement'])} "
-                f"({in_sample['n_trades']} trades the map was fitted on)"
-            ),
+            f"{_signed(summary['in_sample_mse_improvement'])} {in_sample_text}",
         ],
-        [
-            "Confidence map",
-            f"{_state(summary['confidence_map_enabled'])} — {doc['confidence_map']['reason']}",
-        ],
+        ["Confidence map", map_text],
         [
             "Largest confidence change",
             f"{summary['max_confidence_change']:.3f} (bound ±{MAX_CONFIDENCE_CHANGE})",
@@ -209,13 +178,7 @@ def _summary_md(doc: Mapping[str, Any]) -> list[str]:
         ["Ensemble weights", f"{weights_text or 'SKIPPED'} — {weights['reason']}"],
         ["Per-symbol maps", per_symbol_text],
         ["Consensus multipliers", f"{_state(consensus['enabled'])} — {consensus['reason']}"],
-        [
-            "Validation",
-            (
-                f"{'✅ PASSED' if validation['passed'] else '❌ FAILED'} "
-                f"({n_passed}/{len(validation['checks'])} checks passed)"
-            ),
-        ],
+        ["Validation", f"{verdict} ({n_passed}/{n_checks} checks passed)"],
         ["Risk", f"{risk['score']:.1%} ({risk['category']})"],
         ["Live config (base)", job["live_config_note"]],
         ["Pre-flight (checklist 0.1)", _preflight_text(doc["authorization"].get("preflight"))],
@@ -234,21 +197,11 @@ def _dialect_rows(data: Mapping[str, Any]) -> list[list[Any]]:
         rows.append(["Outcome definition", definition])
     labels = data.get("outcome_label")
     if labels and labels.get("labelled"):
-        rate = fmt_pct(labels["win_rate"], missing="n/a")
-        cadence = fmt_pct(labels["cadence_win_rate"], missing="n/a")
-        decided = labels["wins"] + labels["losses"]
-        rows.append(
-            [
-                "Win rate by outcome_label (NEUTRAL counts as not won)",
-                f"{rate} of {labels['labelled']} labelled",
-            ]
-        )
-        rows.append(
-            [
-                "Win rate as the cadence service counts it, WIN/(WIN+LOSS)",
-                f"{cadence} ({labels['wins']}/{decided})",
-            ]
-        )
+        rate = f"{fmt_pct(labels['win_rate'], missing='n/a')} of {labels['labelled']} labelled"
+        decided = f"{labels['wins']}/{labels['wins'] + labels['losses']}"
+        cadence = f"{fmt_pct(labels['cadence_win_rate'], missing='n/a')} ({decided})"
+        rows.append(["Win rate by outcome_label (NEUTRAL counts as not won)", rate])
+        rows.append(["Win rate as the cadence service counts it, WIN/(WIN+LOSS)", cadence])
     elif labels is not None:
         rows.append(["Win rate by outcome_label", "n/a (no trade carries an outcome_label)"])
     zoneless = data.get("zoneless_timestamps")
@@ -309,7 +262,7 @@ def _data_md(doc: Mapping[str, Any]) -> list[str]:
         ["File", f"`{doc['job']['data_path']}`"],
         *_dialect_rows(data),
     ]
-    lines = [*_heading(1), *_table("Item | Value", rows), ""]
+    lines = [*_table("Item | Value", rows), ""]
     # The zone-less note is a table row (count and first lines), reported once.
     tabled = {f["message"] for f in data.get("findings", ()) if f["kind"] == "zoneless_timestamp"}
     warnings = [w for w in data["warnings"] if w not in tabled]
@@ -336,7 +289,7 @@ def _scores_table(comparison: Mapping[str, Any]) -> list[str]:
 
 def _metrics_md(doc: Mapping[str, Any]) -> list[str]:
     oos, in_sample = doc["metrics"]["out_of_sample"], doc["metrics"]["in_sample"]
-    lines = [*_heading(2), "### Out-of-sample (this gates the map)", ""]
+    lines = ["### Out-of-sample (this gates the map)", ""]
     if oos["available"]:
         lines.append(
             f"Forward-chaining: the time-sorted trades are cut into {oos['n_folds'] + 1} "
@@ -367,7 +320,6 @@ def _metrics_md(doc: Mapping[str, Any]) -> list[str]:
 def _mapping_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["confidence_map"]
     lines = [
-        *_heading(3),
         (
             f"Map **{_state(section['enabled'])}**: {section['reason']}. Isotonic fit on all "
             f"trades, every value bounded to ±{section['max_change']} of the raw confidence "
@@ -388,11 +340,9 @@ def _diagram_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["reliability"]
     if not section["picture"]:
         return [
-            *_heading(4),
             f"No picture: {section['picture_note']} The reliability table follows.",
         ]
     return [
-        *_heading(4),
         (
             f"![Reliability diagram: {section['raw']['label']} vs "
             f"{section['calibrated']['label']}]({section['picture']})"
@@ -407,7 +357,7 @@ def _diagram_md(doc: Mapping[str, Any]) -> list[str]:
 
 def _reliability_md(doc: Mapping[str, Any]) -> list[str]:
     header = "Bin | Count | Mean predicted | Observed win rate | Wilson 95% CI"
-    lines = _heading(5)
+    lines: list[str] = []
     for key in ("raw", "calibrated"):
         table = doc["reliability"][key]
         rows: list[list[object]] = []
@@ -427,7 +377,7 @@ def _reliability_md(doc: Mapping[str, Any]) -> list[str]:
 def _weights_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["weights"]
     if section["status"] == "skipped":
-        return [*_heading(6), f"Ensemble weight calibration was skipped: {section['reason']}."]
+        return [f"Ensemble weight calibration was skipped: {section['reason']}."]
     if section["carried_over"]:
         state = "ENABLED — the live weights, carried over unchanged"
     else:
@@ -437,7 +387,6 @@ def _weights_md(doc: Mapping[str, Any]) -> list[str]:
         moved = _adjusted(c["delta"]), f"{c['change_pct']:+.1f}%"
         rows.append([c["model"], f"{c['before']:.3f}", f"{c['after']:.3f}", *moved, c["reason"]])
     return [
-        *_heading(6),
         (
             f"Starting weights: {section['current_source']}. Proposal: {section['reason']}. "
             f"In the proposed config the weights are **{state}**. Bounds: each weight in "
@@ -460,7 +409,6 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["per_symbol"]
     if not section["requested"]:
         return [
-            *_heading(7),
             (
                 f"Per-symbol maps are off: {section['reason']}. Every symbol "
                 "uses the global map, and the proposed config keeps per-symbol maps disabled."
@@ -476,7 +424,6 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
         decision = [_gate_cell(r.get("gate")), "✅ kept" if r["kept"] else "fallback", r["reason"]]
         rows.append([r["symbol"], r["n_trades"], fmt_pct(r["win_rate"]), *mse, *decision])
     return [
-        *_heading(7),
         f"Per-symbol maps **{_state(section['enabled'])}** — {section['reason']}.",
         "",
         (
@@ -492,7 +439,6 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
 def _consensus_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["consensus"]
     lines = [
-        *_heading(8),
         f"Consensus multipliers **{_state(section['enabled'])}** — {section['reason']}.",
     ]
     if not section["available"]:
@@ -550,7 +496,6 @@ def _validation_md(doc: Mapping[str, Any]) -> list[str]:
         measured = value(c["value"]), value(c["threshold"])
         rows.append([c["name"], c["severity"], _mark(c["passed"]), *measured, c["message"]])
     return [
-        *_heading(9),
         f"Validation: **{'✅ PASSED' if section['passed'] else '❌ FAILED'}**",
         "",
         *_table("Check | Severity | Passed | Value | Threshold | Message", rows),
@@ -575,12 +520,12 @@ def _risk_md(doc: Mapping[str, Any]) -> list[str]:
         ["Warning failures", risk["warning_failures"]],
         ["Checks", risk["total_checks"]],
     ]
-    return [*_heading(10), f"Risk score = {risk['formula']}.", "", *_table("Item | Value", rows)]
+    return [f"Risk score = {risk['formula']}.", "", *_table("Item | Value", rows)]
 
 
 def _do_not_apply_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["do_not_apply_if"]
-    lines = _heading(11)
+    lines: list[str] = []
     if section["triggered"]:
         lines.extend(["**The tool found these in this job — do not apply:**", ""])
         lines.extend(f"- ❌ {t}" for t in section["triggered"])
@@ -610,18 +555,17 @@ def _proposed_config_text(config: Mapping[str, Any]) -> str:
     consensus_text = "disabled"
     if consensus["enabled"]:
         consensus_text = ", ".join(f"{b} {m:.3f}" for b, m in consensus["multipliers"].items())
+    map_text = "enabled" if config["confidence_calibration"]["enabled"] else "disabled"
     return (
-        f"The proposed config `{config['version']}`: confidence map "
-        f"{'enabled' if config['confidence_calibration']['enabled'] else 'disabled'}, "
-        f"ensemble weights {weight_text}; per-symbol maps {per_symbol_text}; consensus "
-        f"multipliers {consensus_text}. The full document is in the JSON export under "
-        "`proposed_config`."
+        f"The proposed config `{config['version']}`: confidence map {map_text}, ensemble "
+        f"weights {weight_text}; per-symbol maps {per_symbol_text}; consensus multipliers "
+        f"{consensus_text}. The full document is in the JSON export under `proposed_config`."
     )
 
 
 def _deployment_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["deployment"]
-    lines = [*_heading(12), *(f"> ⛔ {note}" for note in section["notes"])]
+    lines = [*(f"> ⛔ {note}" for note in section["notes"])]
     if section["notes"]:
         lines.append("")
     lines.extend(
@@ -647,20 +591,24 @@ def _deployment_md(doc: Mapping[str, Any]) -> list[str]:
 
 
 _SECTIONS = (
-    _summary_md,
-    _data_md,
-    _metrics_md,
-    _mapping_md,
-    _diagram_md,
-    _reliability_md,
-    _weights_md,
-    _per_symbol_md,
-    _consensus_md,
-    _validation_md,
-    _risk_md,
-    _do_not_apply_md,
-    _deployment_md,
+    ("1. Summary", _summary_md),
+    ("2. Data", _data_md),
+    ("3. Before / after metrics", _metrics_md),
+    ("4. Confidence mapping", _mapping_md),
+    ("5. Reliability diagram", _diagram_md),
+    ("6. Reliability table", _reliability_md),
+    ("7. Ensemble weights", _weights_md),
+    ("7a. Per-symbol calibration", _per_symbol_md),
+    ("7b. Consensus multipliers", _consensus_md),
+    ("8. Validation", _validation_md),
+    ("9. Risk", _risk_md),
+    ("10. DO NOT APPLY IF …", _do_not_apply_md),
+    ("11. Deployment", _deployment_md),
 )
+
+MARKDOWN_SECTIONS = tuple(heading for heading, _ in _SECTIONS)
+"""The ``##`` headings of the Markdown report, in order: the eleven required sections,
+with 7a-7b (per-symbol maps, consensus multipliers) after the weights."""
 
 
 def render_markdown(document: Mapping[str, Any]) -> str:
@@ -690,6 +638,6 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         "Calibration corrects the honesty of the ensemble's confidence; it does not optimise "
         "profit. Nothing in this report has been applied."
     )
-    for section in _SECTIONS:
-        lines.extend(["", *section(document)])
+    for heading, section in _SECTIONS:
+        lines.extend(["", f"## {heading}", "", *section(document)])
     return escape_controls("\n".join(lines)) + "\n"
