@@ -1,7 +1,7 @@
 """The review report of a calibration job as a JSON-ready document, and the analyze export."""
 
-# Pure: the document is a function of the proposal, the job's context and the
-# integrity summary; markdown.py renders it and files.py writes it.
+# No I/O: the document is a pure function of the proposal and the job's context
+# (which carries the integrity summary); markdown.py renders it, files.py writes it.
 
 from __future__ import annotations
 
@@ -517,16 +517,7 @@ def render_json(document: Mapping[str, Any]) -> str:
 
 ANALYSIS_SCHEMA_VERSION = 1
 
-_CSV_HEADER = (
-    "scope",
-    "kind",
-    "label",
-    "lower",
-    "upper",
-    "count",
-    "win_rate",
-    "mean_return",
-)
+_CSV_HEADER = ("scope", "kind", "label", "lower", "upper", "count", "win_rate", "mean_return")
 
 
 def analysis_document(
@@ -551,16 +542,7 @@ def analysis_csv(analysis: ConfidenceAnalysis) -> str:
     for summary in (analysis.overall, *analysis.per_symbol):
         for kind, bins in (("decile", summary.deciles), ("bin", summary.bins)):
             for b in bins:
-                writer.writerow(
-                    [
-                        summary.scope,
-                        kind,
-                        b.label,
-                        f"{b.lower:.4f}",
-                        f"{b.upper:.4f}",
-                        b.count,
-                        "" if b.win_rate is None else f"{b.win_rate:.6f}",
-                        "" if b.mean_return is None else f"{b.mean_return:.6f}",
-                    ]
-                )
+                bounds = f"{b.lower:.4f}", f"{b.upper:.4f}"
+                rates = ("" if v is None else f"{v:.6f}" for v in (b.win_rate, b.mean_return))
+                writer.writerow([summary.scope, kind, b.label, *bounds, b.count, *rates])
     return buffer.getvalue()

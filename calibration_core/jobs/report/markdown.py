@@ -339,9 +339,7 @@ def _mapping_md(doc: Mapping[str, Any]) -> list[str]:
 def _diagram_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["reliability"]
     if not section["picture"]:
-        return [
-            f"No picture: {section['picture_note']} The reliability table follows.",
-        ]
+        return [f"No picture: {section['picture_note']} The reliability table follows."]
     return [
         (
             f"![Reliability diagram: {section['raw']['label']} vs "
@@ -410,9 +408,9 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
     if not section["requested"]:
         return [
             (
-                f"Per-symbol maps are off: {section['reason']}. Every symbol "
-                "uses the global map, and the proposed config keeps per-symbol maps disabled."
-            ),
+                f"Per-symbol maps are off: {section['reason']}. Every symbol uses the global map, "
+                "and the proposed config keeps per-symbol maps disabled."
+            )
         ]
     header = (
         "Symbol | Trades | Win rate | OOS MSE raw | OOS MSE global map | OOS MSE symbol map"
@@ -438,9 +436,7 @@ def _per_symbol_md(doc: Mapping[str, Any]) -> list[str]:
 
 def _consensus_md(doc: Mapping[str, Any]) -> list[str]:
     section = doc["consensus"]
-    lines = [
-        f"Consensus multipliers **{_state(section['enabled'])}** — {section['reason']}.",
-    ]
+    lines = [f"Consensus multipliers **{_state(section['enabled'])}** — {section['reason']}."]
     if not section["available"]:
         return lines
     header = "Bucket | Trades | Win rate | Mean confidence | Raw multiplier"
