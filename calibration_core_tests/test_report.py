@@ -352,6 +352,24 @@ class TestLaterSections:
         assert "consensus multipliers " in section
         assert "HOLD bias" not in section
 
+    def test_no_hold_bias_section_and_an_old_export_still_renders(
+        self, document: dict[str, Any]
+    ) -> None:
+        """Version 2 has no HOLD bias; a version-1 export with one renders without it."""
+        assert "hold_bias" not in document
+        assert "hold_bias_enabled" not in document["summary"]
+        old = json.loads(render_json(document))
+        old["report_schema_version"] = 1
+        old["summary"]["hold_bias_enabled"] = False
+        old["hold_bias"] = {"enabled": False, "bias": 0.0, "reason": "no HOLD bias proposed"}
+        markdown = render_markdown(old)
+        assert _headings(markdown) == list(MARKDOWN_SECTIONS)
+        assert "HOLD bias" not in markdown
+        assert validate_report_document(old) == [
+            "report_schema_version must be 2 (got 1)",
+            "unknown top-level key 'hold_bias'",
+        ]
+
     def test_rich_document_conforms_and_round_trips(self, rich_document: dict[str, Any]) -> None:
         """The document with every later section filled validates and renders from its JSON."""
         assert validate_report_document(rich_document) == []
