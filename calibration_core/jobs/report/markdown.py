@@ -618,6 +618,8 @@ def render_markdown(document: Mapping[str, Any]) -> str:
     Returns
     -------
     str
+        The report, one line per Markdown line, ending with a newline; untrusted
+        text in it is escaped (`text.escape`, `text.markdown_cell`).
     """
     # Symbols, model names and reasons come from files and APIs: none of them may
     # start a line of its own or carry a control character into the report.
