@@ -1,9 +1,8 @@
-"""The review report of a calibration job: its document, the Markdown view and the files.
+"""The review report of a calibration job: its document, the Markdown view and the files."""
 
-``document`` builds the JSON-ready document (a pure function of the proposal and
-the job's context), ``markdown`` renders it, and ``files`` writes the report's
-files, all of them or none. The names below are the report's public entry points.
-"""
+# document builds the JSON-ready document (a pure function of the proposal and the
+# job's context), markdown renders it, files writes the report's files, all or none.
+# The names below are the report's entry points; importers keep using this package.
 
 from calibration_core.jobs.report.document import (
     ANALYSIS_SCHEMA_VERSION,
