@@ -158,11 +158,11 @@ class TestReportDocument:
         broken = json.loads(render_json(document))
         del broken["risk"]["score"]
         broken["extra"] = 1
-        broken["report_schema_version"] = 2
+        broken["report_schema_version"] = 1
         problems = validate_report_document(broken)
         assert "risk.score is missing" in problems
         assert "unknown top-level key 'extra'" in problems
-        assert any(p.startswith("report_schema_version must be 1") for p in problems)
+        assert any(p.startswith("report_schema_version must be 2") for p in problems)
 
     def test_schema_is_documented_key_by_key(self) -> None:
         """docs/report_schema.md names every section and key of REPORT_SCHEMA."""
@@ -202,7 +202,7 @@ class TestReportDocument:
 
 class TestRenderMarkdown:
     def test_sections_appear_once_in_the_required_order(self, document: dict[str, Any]) -> None:
-        """The eleven sections appear in the issue's order, with 7a-7c after the weights."""
+        """The eleven sections appear in the issue's order, with 7a-7b after the weights."""
         assert _headings(render_markdown(document)) == list(MARKDOWN_SECTIONS)
 
     def test_markdown_renders_the_same_from_the_json_export(self, document: dict[str, Any]) -> None:
@@ -332,7 +332,7 @@ class TestLaterSections:
             "weak",
         ]
         assert section["enabled"] is (section["oos_mse_improvement"] >= 0.05)
-        markdown = render_markdown(rich_document).split("## 7b.")[1].split("## 7c.")[0]
+        markdown = render_markdown(rich_document).split("## 7b.")[1].split("## 8.")[0]
         assert "k = 50" in markdown
         for bucket in section["buckets"]:
             assert f"| {bucket['bucket']} | {bucket['n_trades']} |" in markdown
@@ -341,24 +341,35 @@ class TestLaterSections:
     def test_without_consensus_counts_the_section_says_why(self, document: dict[str, Any]) -> None:
         """Trades without consensus_count get no multipliers, and 7b gives the reason."""
         assert document["consensus"]["available"] is False
-        section = render_markdown(document).split("## 7b.")[1].split("## 7c.")[0]
+        section = render_markdown(document).split("## 7b.")[1].split("## 8.")[0]
         assert "carry no consensus_count" in section
-
-    def test_hold_bias_section_says_why_none_is_proposed(self, document: dict[str, Any]) -> None:
-        """Section 7c says the trades file records only executed BUY/SELL trades."""
-        section = render_markdown(document).split("## 7c.")[1].split("## 8.")[0]
-        assert "DISABLED" in section
-        assert "records only executed BUY/SELL trades" in section
-        assert document["hold_bias"]["n_signals"] == 0
 
     def test_deployment_names_the_state_of_every_section(
         self, rich_document: dict[str, Any]
     ) -> None:
-        """The closing sentence states per-symbol maps, consensus multipliers and HOLD bias."""
+        """The closing sentence states per-symbol maps and consensus multipliers, no HOLD bias."""
         section = render_markdown(rich_document).split("## 11.")[1]
         assert "per-symbol maps " in section
         assert "consensus multipliers " in section
-        assert "HOLD bias disabled" in section
+        assert "HOLD bias" not in section
+
+    def test_no_hold_bias_section_and_an_old_export_still_renders(
+        self, document: dict[str, Any]
+    ) -> None:
+        """Version 2 has no HOLD bias; a version-1 export with one renders without it."""
+        assert "hold_bias" not in document
+        assert "hold_bias_enabled" not in document["summary"]
+        old = json.loads(render_json(document))
+        old["report_schema_version"] = 1
+        old["summary"]["hold_bias_enabled"] = False
+        old["hold_bias"] = {"enabled": False, "bias": 0.0, "reason": "no HOLD bias proposed"}
+        markdown = render_markdown(old)
+        assert _headings(markdown) == list(MARKDOWN_SECTIONS)
+        assert "HOLD bias" not in markdown
+        assert validate_report_document(old) == [
+            "report_schema_version must be 2 (got 1)",
+            "unknown top-level key 'hold_bias'",
+        ]
 
     def test_rich_document_conforms_and_round_trips(self, rich_document: dict[str, Any]) -> None:
         """The document with every later section filled validates and renders from its JSON."""

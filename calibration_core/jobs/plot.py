@@ -27,19 +27,6 @@ FEW_TRADES_PER_BIN = 30
 """Bins with fewer trades than this are drawn faded: their win rate is mostly noise."""
 
 
-def _points(
-    table: ReliabilityTable,
-) -> tuple[list[float], list[float], list[float], list[float], list[int]]:
-    predicted, observed, centres, widths, counts = [], [], [], [], []
-    for b in table.bins:
-        predicted.append(float(b.mean_predicted))
-        observed.append(float(b.observed_rate))
-        centres.append(0.5 * (float(b.lower) + float(b.upper)))
-        widths.append(float(b.upper) - float(b.lower))
-        counts.append(int(b.count))
-    return predicted, observed, centres, widths, counts
-
-
 def _draw_curve(
     axes: Axes, table: ReliabilityTable, *, colour: str, marker: str, label: str
 ) -> None:
@@ -106,8 +93,6 @@ def render_reliability_png(
     bars = figure.add_subplot(grid[1], sharex=curve)
 
     curve.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", label="perfectly honest")
-    _, _, raw_centres, raw_widths, raw_counts = _points(raw)
-    _, _, cal_centres, cal_widths, cal_counts = _points(calibrated)
     _draw_curve(curve, raw, colour="tab:red", marker="o", label=raw_label)
     _draw_curve(curve, calibrated, colour="tab:blue", marker="s", label=calibrated_label)
     curve.plot(
@@ -122,11 +107,13 @@ def render_reliability_png(
     curve.tick_params(labelbottom=False)
 
     # Side by side within each bin: raw on the left half, calibrated on the right.
-    for centres, widths, counts, colour, side in (
-        (raw_centres, raw_widths, raw_counts, "tab:red", -1.0),
-        (cal_centres, cal_widths, cal_counts, "tab:blue", 1.0),
-    ):
-        lefts = [c + side * 0.2 * w for c, w in zip(centres, widths, strict=True)]
+    for table, colour, side in ((raw, "tab:red", -1.0), (calibrated, "tab:blue", 1.0)):
+        widths = [float(b.upper) - float(b.lower) for b in table.bins]
+        counts = [int(b.count) for b in table.bins]
+        lefts = [
+            0.5 * (float(b.lower) + float(b.upper)) + side * 0.2 * w
+            for b, w in zip(table.bins, widths, strict=True)
+        ]
         bars.bar(lefts, counts, width=[0.4 * w for w in widths], color=colour)
         for x, count in zip(lefts, counts, strict=True):
             bars.annotate(str(count), (x, count), ha="center", va="bottom", fontsize=7)
