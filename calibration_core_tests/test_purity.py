@@ -23,6 +23,7 @@ PURE_MODULES = (
     "core.validation",
     "core.analysis",
     "core.monitor_rules",
+    "core.version_scoring",
     "core.gate",
 )
 FORBIDDEN = frozenset(

@@ -26,16 +26,18 @@ from calibration_core.config import CalibrationConfig, is_valid_version
 from calibration_core.core.monitor_rules import (
     VERDICT_OK,
     VERDICT_ROLLBACK,
-    MemberVotes,
     MonitorVerdict,
     SignalCheck,
-    VersionComparison,
-    VersionForecast,
     WindowData,
     WindowSelection,
-    compare_versions,
     evaluate_monitor,
     select_windows,
+)
+from calibration_core.core.version_scoring import (
+    MemberVotes,
+    VersionComparison,
+    VersionForecast,
+    compare_versions,
 )
 from calibration_core.deploy.deployer import (
     plan_rollback,
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from calibration_core.cli.main import JobContext
-    from calibration_core.core.monitor_rules import ForecastScores
+    from calibration_core.core.version_scoring import ForecastScores
     from calibration_core.deploy.deployer import AuditTrail, DeployResult, LiveConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.signals import SignalBatch
