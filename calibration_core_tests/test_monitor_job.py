@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 import pytest
 
+from calibration_core.cli import monitor as cli_monitor
 from calibration_core.cli.main import JobContext
 from calibration_core.cli.monitor import ENV_SIGNALS_PATH
 from calibration_core.config import (
@@ -240,10 +241,11 @@ class TestAutoRollback:
         deploy_at(tree, C, DEPLOY_B + timedelta(days=1), shift=-0.01)
         before = tree.live_bytes()
         outcome = monitoring._auto_rollback(
-            tree.paths, B, _verdict("win rate dropped"), _context(tree), 1.0
+            tree.paths, B, _verdict("win rate dropped"), _context(tree).now, 1.0
         )
         assert outcome.result is None
-        assert outcome.exit_code == 7
+        assert isinstance(outcome.failure, JobRefusedError)
+        assert outcome.failure.exit_code == 7
         assert outcome.error is not None
         assert outcome.error.startswith(f"the live version changed to {C} while {B} was judged")
         assert tree.live_bytes() == before
@@ -259,7 +261,7 @@ class TestRunMonitor:
         write_jsonl(tree.paths.data, trade_records(40, start=DEPLOY_A + timedelta(hours=1)))
         for _ in range(2):
             ctx = _context(tree)
-            assert monitoring.run_monitor(_args(), ctx) == 1  # WATCH: no trade since B
+            assert cli_monitor.run_monitor(_args(), ctx) == 1  # WATCH: no trade since B
         names = sorted(p.name for p in tree.paths.report_dir.glob("monitor_*.md"))
         assert names == [f"monitor_{B}_20260301T120000Z.md", f"monitor_{B}_20260301T120000Z_2.md"]
 
@@ -271,7 +273,7 @@ class TestRunMonitor:
         tree = monitor_tree(tmp_path / "site")
         write_jsonl(tree.paths.data, trade_records(90, start=DEPLOY_A + timedelta(hours=1)))
         ctx = _context(tree)
-        monitoring.run_monitor(_args(baseline_trades=50), ctx)
+        cli_monitor.run_monitor(_args(baseline_trades=50), ctx)
         out = ctx.stdout.getvalue()  # type: ignore[attr-defined]
         assert "50 most recent trades before it went live (90 available, limit 50;" in out
         # 90 trades every 30 min from 01:00: the last 50 start with the 41st, at 21:00.

@@ -79,6 +79,10 @@ def _optional_array_equal(a: object, b: object) -> bool:
     return bool(np.array_equal(a, b))  # type: ignore[arg-type]
 
 
+def _frozen_rows(values: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    return frozen_array(values, np.intp)
+
+
 def _frozen_flags(values: npt.ArrayLike | None) -> npt.NDArray[np.bool_] | None:
     return None if values is None else frozen_array(values, np.bool_)
 
@@ -419,10 +423,6 @@ def evaluate_monitor(
 
 
 # --------------------------------------------------------------------------- the windows
-
-
-def _frozen_rows(values: npt.ArrayLike) -> npt.NDArray[np.intp]:
-    return frozen_array(values, np.intp)
 
 
 @attrs.frozen
