@@ -36,7 +36,8 @@ _DEFAULT_BASELINE_TRADES = 200
 _DEFAULT_MIN_NEW_TRADES = 30
 _DEFAULT_COMPARE_TRADES = 500
 
-_VERDICT_EXIT = {"OK": EXIT_OK, "WATCH": EXIT_NEGATIVE, "ROLLBACK": EXIT_ROLLBACK_ADVISED}
+# monitor's outcomes; ROLLBACK_FAILED exits with the code of the error that stopped the rollback.
+_OUTCOME_EXIT = {"OK": EXIT_OK, "WATCH": EXIT_NEGATIVE, "ROLLBACK": EXIT_ROLLBACK_ADVISED}
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
@@ -176,7 +177,7 @@ def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
         now=ctx.now,
     )
     failure = None if result.rollback is None else result.rollback.failure
-    code = _VERDICT_EXIT[result.verdict.verdict] if failure is None else failure.exit_code
+    code = _OUTCOME_EXIT[result.outcome] if failure is None else failure.exit_code
     markdown = monitor_view.render_monitor_markdown(result, exit_code=code, command=ctx.command)
     report = monitor.write_report(ctx.paths.report_dir, result, markdown)
     ctx.emit(

@@ -353,7 +353,7 @@ def _gather_windows(
         codes: npt.NDArray[np.int32],
         names: Sequence[str],
         *,
-        baseline_size: int | None = None,
+        limit: int | None = None,
         not_before: float = -math.inf,
     ) -> WindowSelection:
         # The rows tagged with the judged version, when the producer tags them.
@@ -366,7 +366,7 @@ def _gather_windows(
             codes >= 0,
             start=period.start,
             end=period.end,
-            baseline_size=baseline_size,
+            baseline_size=limit,
             not_before=not_before,
             own_earlier=timeline.live_earlier(times, version, period.start),
         )
@@ -375,7 +375,7 @@ def _gather_windows(
         batch.timestamps,
         batch.calibration_version_codes,
         batch.calibration_version_names,
-        baseline_size=baseline_size,
+        limit=baseline_size,
     )
     new, base = trades.new, trades.baseline
     recorded = batch.calibrated_confidence[new]
