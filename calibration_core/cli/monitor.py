@@ -176,7 +176,8 @@ def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
         lock_timeout=args.lock_timeout,
         now=ctx.now,
     )
-    failure = None if result.rollback is None else result.rollback.failure
+    rollback = result.rollback
+    failure = None if rollback is None else rollback.failure
     code = _OUTCOME_EXIT[result.outcome] if failure is None else failure.exit_code
     markdown = monitor_view.render_monitor_markdown(result, exit_code=code, command=ctx.command)
     report = monitor.write_report(ctx.paths.report_dir, result, markdown)
@@ -184,8 +185,8 @@ def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
         monitor_view.render_monitor_json(result, exit_code=code, report=report),
         monitor_view.render_monitor_text(result, report=report, command=ctx.command),
     )
-    if failure is not None:
-        ctx.stderr.write(f"error: auto-rollback failed: {str(failure).splitlines()[0]}\n")
+    if rollback is not None and rollback.error is not None:
+        ctx.stderr.write(f"error: auto-rollback failed: {rollback.error}\n")
     return code
 
 
