@@ -76,10 +76,10 @@ def _event_text(event: Mapping[str, Any]) -> str:
 
 
 def _window_lines(result: MonitorResult) -> list[tuple[str, str]]:
-    trades = result.windows.trades
-    times = result.windows.trade_times
+    windows = result.windows
+    trades, times = windows.trades, windows.trade_times
     available = (
-        f"{trades.n_baseline_candidates} available, limit {result.windows.baseline_size}; "
+        f"{trades.n_baseline_candidates} available, limit {windows.baseline_size}; "
         f"{_span(times[trades.baseline])}"
     )
     if trades.tagged:
@@ -95,15 +95,15 @@ def _window_lines(result: MonitorResult) -> list[tuple[str, str]]:
     ]
     if not math.isinf(result.period.end):
         lines.append(("live until", f"{iso_utc(result.period.end)} (not live now)"))
-    rows = result.windows.signals
+    rows = windows.signals
     if rows is None:
         hint = f"none (pass --signals or set {ENV_SIGNALS_PATH} to judge the HOLD rate)"
         lines.append(("signals", hint))
     else:
         how = "by calibration_version" if rows.tagged else "by time"
         counts = f"{rows.new.size} new, {rows.baseline.size} baseline ({how})"
-        lines.append(("signals", f"{result.windows.signals_path}: {counts}"))
-    lines.extend(("note", note) for note in result.windows.notes)
+        lines.append(("signals", f"{windows.signals_path}: {counts}"))
+    lines.extend(("note", note) for note in windows.notes)
     return lines
 
 
@@ -209,9 +209,8 @@ def render_monitor_json(result: MonitorResult, *, exit_code: int, report: Path) 
         Strict-JSON-ready: the verdict, reasons, checks, both windows' statistics,
         the rows chosen, the automatic rollback (or None) and the report path.
     """
-    times = result.windows.trade_times
-    trades = result.windows.trades
-    signals = result.windows.signals
+    windows = result.windows
+    times, trades, signals = windows.trade_times, windows.trades, windows.signals
     verdict = result.verdict.to_dict()
     period = result.period
     outcome = result.rollback
@@ -245,12 +244,12 @@ def render_monitor_json(result: MonitorResult, *, exit_code: int, report: Path) 
             "baseline": {
                 **window(trades.baseline),
                 "candidates": trades.n_baseline_candidates,
-                "limit": result.windows.baseline_size,
+                "limit": windows.baseline_size,
             },
             "signals": None
             if signals is None
             else {
-                "path": str(result.windows.signals_path),
+                "path": str(windows.signals_path),
                 "by": "calibration_version" if signals.tagged else "deploy_time",
                 "new": int(signals.new.size),
                 "baseline": int(signals.baseline.size),
@@ -259,7 +258,7 @@ def render_monitor_json(result: MonitorResult, *, exit_code: int, report: Path) 
         "checks": verdict["checks"],
         "baseline": verdict["baseline"],
         "current": verdict["current"],
-        "notes": list(result.windows.notes),
+        "notes": list(windows.notes),
         "auto_rollback": None
         if outcome is None
         else {
