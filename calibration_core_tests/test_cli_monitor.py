@@ -12,7 +12,7 @@ import pytest
 
 from calibration_core.cli import monitor as cli_monitor
 from calibration_core.cli.main import EXIT_CODES, EXIT_ROLLBACK_ADVISED
-from calibration_core.core import monitor_rules as monitor
+from calibration_core.core import monitor_rules as monitor, version_scoring
 from calibration_core_tests.deploy_helpers import make_config, make_tree, snapshot_tree
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,
@@ -358,7 +358,7 @@ class TestRegistration:
         """The defaults repeated in cli_monitor (kept numpy-free) equal monitor.py's."""
         assert cli_monitor._DEFAULT_BASELINE_TRADES == monitor.DEFAULT_BASELINE_TRADES
         assert cli_monitor._DEFAULT_MIN_NEW_TRADES == monitor.MIN_NEW_TRADES
-        assert cli_monitor._DEFAULT_COMPARE_TRADES == monitor.DEFAULT_COMPARE_TRADES
+        assert cli_monitor._DEFAULT_COMPARE_TRADES == version_scoring.DEFAULT_COMPARE_TRADES
 
 
 class TestFutureOutlier:

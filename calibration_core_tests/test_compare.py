@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from calibration_core.core.metrics import brier_score, expected_calibration_error, log_loss
-from calibration_core.core.monitor_rules import (
+from calibration_core.core.version_scoring import (
     MIN_OUT_OF_SAMPLE_TRADES,
     MemberVotes,
     VersionForecast,

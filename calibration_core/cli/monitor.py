@@ -1,31 +1,43 @@
-"""Register the post-deployment jobs ``monitor`` and ``compare`` with the CLI."""
+"""The post-deployment jobs ``monitor`` and ``compare`` in the CLI: options and handlers."""
 
-# Registration only: the work lives in calibration_core.jobs.monitor, imported when one of
-# these jobs runs, so that `approve` or `rollback` never pays for numpy and the analysis.
+# The handlers import the work (calibration_core.jobs.monitor and its view) only when one
+# of these jobs runs, so that `approve` or `rollback` never pays for numpy and the analysis.
+# They are the one place that turns a monitor outcome into an exit code.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calibration_core.cli.deploy import job_id_argument, reference_argument
+from calibration_core.cli.main import (
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    EXIT_ROLLBACK_ADVISED,
+    lock_timeout_seconds,
+)
 from calibration_core.deploy import DEFAULT_LOCK_TIMEOUT
+from calibration_core.exceptions import InvalidInputError
+from calibration_core.jobs.monitor_settings import ENV_SIGNALS_PATH
+from calibration_core.times import epoch_seconds
 
 if TYPE_CHECKING:
     import argparse
 
+    from calibration_core.cli.main import JobContext
 
-from calibration_core.cli.deploy import job_id_argument, reference_argument
-from calibration_core.cli.main import lazy_handler, lock_timeout_seconds
+__all__ = ["ENV_SIGNALS_PATH", "register", "run_compare", "run_monitor"]
 
-__all__ = ["ENV_SIGNALS_PATH", "register"]
-
-ENV_SIGNALS_PATH = "CALIBRATION_SIGNALS_PATH"
-"""Environment variable naming the optional signals log that ``monitor`` reads."""
-
-# Kept in step with monitor.DEFAULT_BASELINE_TRADES, MIN_NEW_TRADES and DEFAULT_COMPARE_TRADES
-# (a test holds them together); repeated here so that `--help` imports no numpy.
+# Kept in step with monitor_rules.DEFAULT_BASELINE_TRADES and MIN_NEW_TRADES and
+# version_scoring.DEFAULT_COMPARE_TRADES (a test holds them together); repeated here so
+# that `--help` imports no numpy.
 _DEFAULT_BASELINE_TRADES = 200
 _DEFAULT_MIN_NEW_TRADES = 30
 _DEFAULT_COMPARE_TRADES = 500
+
+# monitor's outcomes; ROLLBACK_FAILED exits with the code of the error that stopped the rollback.
+_OUTCOME_EXIT = {"OK": EXIT_OK, "WATCH": EXIT_NEGATIVE, "ROLLBACK": EXIT_ROLLBACK_ADVISED}
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
@@ -92,7 +104,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="with --auto-rollback: wait this long for another approve/rollback "
         "(default: %(default)s)",
     )
-    monitor.set_defaults(handler=lazy_handler("jobs.monitor", "run_monitor"))
+    monitor.set_defaults(handler=run_monitor)
 
     compare = subparsers.add_parser(
         "compare",
@@ -126,4 +138,77 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="score every trade closed at or after this date/time (e.g. 2026-02-10 or "
         "2026-02-10T12:00:00Z; a time without a zone is UTC)",
     )
-    compare.set_defaults(handler=lazy_handler("jobs.monitor", "run_compare"))
+    compare.set_defaults(handler=run_compare)
+
+
+def _at_least_one(value: int, flag: str) -> int:
+    if value < 1:
+        raise InvalidInputError(f"{flag} must be at least 1 (got {value})")
+    return value
+
+
+def _signals_path(flag: str | None) -> Path | None:
+    if flag is not None:
+        if not flag.strip():
+            raise InvalidInputError("--signals must name a file (got an empty path)")
+        return Path(flag).absolute()
+    value = os.environ.get(ENV_SIGNALS_PATH, "").strip()
+    return Path(value).absolute() if value else None
+
+
+def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
+    """Run ``monitor``: judge the version, write its report, print it; return the exit code.
+
+    Exit 0 on OK, 1 on WATCH, 8 on ROLLBACK (also after a successful
+    ``--auto-rollback``); a failed auto-rollback returns its error's exit code.
+    Raises what `calibration_core.jobs.monitor.monitor_version` raises, and
+    InvalidInputError for a numeric option below 1 or an empty ``--signals``.
+    """
+    from calibration_core.jobs import monitor, monitor_view  # noqa: PLC0415 - numpy only when run
+
+    result = monitor.monitor_version(
+        ctx.paths,
+        baseline_trades=_at_least_one(args.baseline_trades, "--baseline-trades"),
+        min_new_trades=_at_least_one(args.min_new_trades, "--min-new-trades"),
+        signals_path=_signals_path(args.signals),
+        since=args.since,
+        auto_rollback=args.auto_rollback,
+        lock_timeout=args.lock_timeout,
+        now=ctx.now,
+    )
+    rollback = result.rollback
+    failure = None if rollback is None else rollback.failure
+    code = _OUTCOME_EXIT[result.outcome] if failure is None else failure.exit_code
+    markdown = monitor_view.render_monitor_markdown(result, exit_code=code, command=ctx.command)
+    report = monitor.write_report(ctx.paths.report_dir, result, markdown)
+    ctx.emit(
+        monitor_view.render_monitor_json(result, exit_code=code, report=report),
+        monitor_view.render_monitor_text(result, report=report, command=ctx.command),
+    )
+    if rollback is not None and rollback.error is not None:
+        ctx.stderr.write(f"error: auto-rollback failed: {rollback.error}\n")
+    return code
+
+
+def run_compare(args: argparse.Namespace, ctx: JobContext) -> int:
+    """Run ``compare``: score two versions on the same recent trades and print it; exit 0.
+
+    Raises what `calibration_core.jobs.monitor.compare_references` raises, and
+    InvalidInputError for ``--last`` below 1 or a ``--since`` that is not ISO-8601.
+    """
+    from calibration_core.jobs import monitor, monitor_view  # noqa: PLC0415 - numpy only when run
+
+    since = None
+    if args.since is not None:
+        since = epoch_seconds(args.since.strip(), zoneless_as_utc=True)
+        if since is None:
+            raise InvalidInputError(
+                f"--since must be an ISO-8601 date or time, e.g. 2026-02-10 or "
+                f"2026-02-10T12:00:00Z (got {args.since!r})"
+            )
+    last = _at_least_one(args.last, "--last")
+    result = monitor.compare_references(
+        ctx.paths, args.a, args.b, since=since, last=last, now=ctx.now
+    )
+    ctx.emit(monitor_view.render_compare_json(result), monitor_view.render_compare_text(result))
+    return EXIT_OK

@@ -1,41 +1,35 @@
-"""The post-deployment jobs ``monitor`` and ``compare``: gather the data, apply rules, report."""
+"""The post-deployment jobs ``monitor`` and ``compare``: gather the data, apply the rules."""
 
-# Shell module: it reads the live config, the archive, the audit trail, the trades
-# and the optional signals log, turns them into the values of the pure rules in
-# monitor.py, prints, writes the Markdown report and, only on a ROLLBACK verdict
-# with --auto-rollback, rolls back through deploy.rollback (the locked, audited path).
+# Shell module: it reads the live config, the archive, the audit trail, the trades and
+# the optional signals log, turns them into the values of the pure rules
+# (core/monitor_rules.py, core/version_scoring.py) and returns frozen results that
+# jobs/monitor_view.py renders. It changes nothing, except on a ROLLBACK verdict with
+# auto_rollback: then it rolls back through deploy.rollback (the locked, audited path).
 
 from __future__ import annotations
 
 import math
-import os
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 import numpy as np
 
-from calibration_core.cli.main import (
-    EXIT_NEGATIVE,
-    EXIT_OK,
-    EXIT_ROLLBACK_ADVISED,
-)
-from calibration_core.cli.monitor import ENV_SIGNALS_PATH
-from calibration_core.config import CalibrationConfig, is_valid_version
+from calibration_core.config import is_valid_version
 from calibration_core.core.monitor_rules import (
-    VERDICT_OK,
+    ARRAY_EQ,
     VERDICT_ROLLBACK,
-    MemberVotes,
     MonitorVerdict,
-    SignalCheck,
-    VersionComparison,
-    VersionForecast,
     WindowData,
     WindowSelection,
-    compare_versions,
     evaluate_monitor,
     select_windows,
+)
+from calibration_core.core.version_scoring import (
+    MemberVotes,
+    VersionComparison,
+    VersionForecast,
+    compare_versions,
 )
 from calibration_core.deploy import (
     plan_rollback,
@@ -49,62 +43,49 @@ from calibration_core.exceptions import (
     CalibrationError,
     ConfigRejectedError,
     DataIntegrityError,
-    InvalidInputError,
     JobRefusedError,
 )
 from calibration_core.fsio import atomic_write_text
 from calibration_core.runtime.loader import Snapshot
 from calibration_core.sources.signals import read_signals
 from calibration_core.sources.trades import ACTION_MISSING, read_trades, refuse_future_closes
-from calibration_core.text import escape_controls, markdown_cell
+from calibration_core.times import compact_stamp, epoch_seconds, iso_utc
 
 if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+    from pathlib import Path
 
     import numpy.typing as npt
 
-    from calibration_core.cli.main import JobContext
-    from calibration_core.core.monitor_rules import ForecastScores
+    from calibration_core.config import CalibrationConfig
     from calibration_core.deploy import AuditTrail, DeployResult, LiveConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.signals import SignalBatch
     from calibration_core.sources.trades import TradeBatch
 
-__all__ = ["MONITOR_ACTOR", "run_compare", "run_monitor"]
+__all__ = [
+    "MONITOR_ACTOR",
+    "CompareResult",
+    "LivePeriod",
+    "MonitorOutcome",
+    "MonitorResult",
+    "MonitorWindows",
+    "RollbackOutcome",
+    "compare_references",
+    "monitor_version",
+    "write_report",
+]
 
 MONITOR_ACTOR = "monitor"
 """The ``by`` of an automatic rollback in the audit trail."""
 
+MonitorOutcome = Literal["OK", "WATCH", "ROLLBACK", "ROLLBACK_FAILED"]
+"""The verdict, or ROLLBACK_FAILED when ``auto_rollback`` acted on ROLLBACK and failed."""
+
 _MAX_REASON_CHARS = 500  # deploy.rollback's limit for the audit reason
 _REASON_PREFIX = "rolled back by monitor: "
 _LIVE_EVENTS = frozenset({"deploy", "rollback", "recovered"})
-_ICONS = {"ok": "✅", "watch": "🟡", "rollback": "🔴"}
-_VERDICT_ICONS = {"OK": "🟢", "WATCH": "🟡", "ROLLBACK": "🔴"}
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
-
-
-def _parse_time(value: object) -> float | None:
-    """Return epoch seconds of an ISO-8601 time with a zone, or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return None if moment.tzinfo is None else moment.timestamp()
-
-
-def _at_least_one(value: int, flag: str) -> int:
-    if value < 1:
-        raise InvalidInputError(f"{flag} must be at least 1 (got {value})")
-    return value
 
 
 @attrs.define
@@ -160,19 +141,15 @@ def _calibrate(
     return out
 
 
-def _tag_masks(
-    codes: npt.NDArray[np.int32], names: Sequence[str], version: str
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    judged = codes == names.index(version) if version in names else np.zeros(codes.shape, np.bool_)
-    return judged, codes >= 0
-
-
 # --------------------------------------------------------------------------- the audit timeline
 
 
 @attrs.frozen
-class _Period:
-    """When a version was live: from the event that last made it live until the next one."""
+class LivePeriod:
+    """When a version was live: from the event that last made it live until the next one.
+
+    ``end`` is ``inf`` while the version is live; ``event`` is that audit record.
+    """
 
     start: float
     end: float
@@ -191,7 +168,7 @@ class _Timeline:
     def of(cls, trail: AuditTrail) -> _Timeline:
         entries: list[tuple[float, str, dict[str, Any]]] = []
         for record in trail.records:
-            at = _parse_time(record.get("at"))
+            at = epoch_seconds(record.get("at"))
             version = record.get("version")
             if record.get("event") in _LIVE_EVENTS and isinstance(version, str) and at is not None:
                 entries.append((at, version, record))
@@ -200,12 +177,12 @@ class _Timeline:
             tuple(e[0] for e in entries), tuple(e[1] for e in entries), tuple(e[2] for e in entries)
         )
 
-    def period_of(self, version: str) -> _Period | None:
+    def period_of(self, version: str) -> LivePeriod | None:
         last = max((i for i, v in enumerate(self.versions) if v == version), default=None)
         if last is None:
             return None
         end = self.times[last + 1] if last + 1 < len(self.times) else math.inf
-        return _Period(self.times[last], end, self.events[last])
+        return LivePeriod(self.times[last], end, self.events[last])
 
     def live_earlier(
         self, times: npt.NDArray[np.float64], version: str, start: float
@@ -224,32 +201,81 @@ class _Timeline:
 
 
 @attrs.frozen
-class _Windows:
-    """What the monitor judged: the two windows, their rows and how they were chosen."""
+class MonitorWindows:
+    """What the monitor judged: the two windows, their rows and how they were chosen.
+
+    ``trade_times`` are the close times of every trade on file (the selections
+    index into them); ``baseline_size`` is the limit on baseline trades.
+    """
 
     trades: WindowSelection
     signals: WindowSelection | None
     baseline: WindowData
     current: WindowData
     notes: tuple[str, ...]
+    trade_times: npt.NDArray[np.float64] = attrs.field(eq=ARRAY_EQ)
+    signals_path: Path | None
+    baseline_size: int
 
 
 @attrs.frozen
-class _RollbackOutcome:
-    """What --auto-rollback did: a result, or the error that stopped it."""
+class RollbackOutcome:
+    """What ``auto_rollback`` did: the rollback's result, or the error that stopped it."""
 
     result: DeployResult | None
-    error: str | None
-    exit_code: int | None
+    failure: CalibrationError | None
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "done": self.result is not None and self.result.changed,
-            "result": None if self.result is None else self.result.to_dict(),
-            "error": self.error,
-            "reason": self.reason,
-        }
+    @property
+    def error(self) -> str | None:
+        """The first line of the failure, or None when the rollback did not fail."""
+        return None if self.failure is None else str(self.failure).splitlines()[0]
+
+
+@attrs.frozen
+class MonitorResult:
+    """What ``monitor`` found: the judged version, its windows, the verdict and any rollback.
+
+    Attributes
+    ----------
+    paths : Paths
+        The files the job read (and, on a rollback, wrote).
+    version : str
+        The judged version.
+    live_version : str or None
+        The version live now (None when no config parses).
+    period : LivePeriod
+        When the judged version last went live, and until when.
+    windows : MonitorWindows
+        The judged rows, the baseline rows and how they were chosen.
+    verdict : MonitorVerdict
+        OK, WATCH or ROLLBACK with every reason.
+    rollback : RollbackOutcome or None
+        What ``auto_rollback`` did; None when it did not run.
+    at : datetime
+        When the monitor ran (UTC).
+    """
+
+    paths: Paths
+    version: str
+    live_version: str | None
+    period: LivePeriod
+    windows: MonitorWindows
+    verdict: MonitorVerdict
+    rollback: RollbackOutcome | None
+    at: datetime
+
+    @property
+    def is_live(self) -> bool:
+        """Whether the judged version is the live one."""
+        return self.live_version == self.version
+
+    @property
+    def outcome(self) -> MonitorOutcome:
+        """The verdict, or ROLLBACK_FAILED when the automatic rollback failed."""
+        if self.rollback is not None and self.rollback.failure is not None:
+            return "ROLLBACK_FAILED"
+        return cast("MonitorOutcome", self.verdict.verdict)
 
 
 def _judged_version(paths: Paths, since: str | None, live: LiveConfig) -> str:
@@ -275,15 +301,6 @@ def _judged_version(paths: Paths, since: str | None, live: LiveConfig) -> str:
             f"no config at {paths.config} {paths.origin_note('config')}: nothing to monitor"
         )
     return live.config.version
-
-
-def _signals_path(args: argparse.Namespace) -> Path | None:
-    if args.signals is not None:
-        if not args.signals.strip():
-            raise InvalidInputError("--signals must name a file (got an empty path)")
-        return Path(args.signals).absolute()
-    value = os.environ.get(ENV_SIGNALS_PATH, "").strip()
-    return Path(value).absolute() if value else None
 
 
 def _calibrated_baseline(
@@ -321,27 +338,46 @@ def _gather_windows(
     batch: TradeBatch,
     signals: SignalBatch | None,
     *,
+    signals_path: Path | None,
     version: str,
     config: CalibrationConfig,
-    period: _Period,
+    period: LivePeriod,
     timeline: _Timeline,
     configs: _Configs,
     baseline_size: int,
-) -> _Windows:
+) -> MonitorWindows:
     notes: list[str] = []
-    judged, tagged = _tag_masks(
-        batch.calibration_version_codes, batch.calibration_version_names, version
-    )
-    trades = select_windows(
+
+    def select(
+        times: npt.NDArray[np.float64],
+        codes: npt.NDArray[np.int32],
+        names: Sequence[str],
+        *,
+        limit: int | None = None,
+        not_before: float = -math.inf,
+    ) -> WindowSelection:
+        # The rows tagged with the judged version, when the producer tags them.
+        judged = (
+            codes == names.index(version) if version in names else np.zeros(codes.shape, np.bool_)
+        )
+        return select_windows(
+            times,
+            judged,
+            codes >= 0,
+            start=period.start,
+            end=period.end,
+            baseline_size=limit,
+            not_before=not_before,
+            own_earlier=timeline.live_earlier(times, version, period.start),
+        )
+
+    trades = select(
         batch.timestamps,
-        judged,
-        tagged,
-        start=period.start,
-        end=period.end,
-        baseline_size=baseline_size,
-        own_earlier=timeline.live_earlier(batch.timestamps, version, period.start),
+        batch.calibration_version_codes,
+        batch.calibration_version_names,
+        limit=baseline_size,
     )
-    new = trades.new
+    new, base = trades.new, trades.baseline
     recorded = batch.calibrated_confidence[new]
     computed = np.isnan(recorded)
     current_cal = np.where(computed, _calibrate(config, batch, new), recorded)
@@ -350,34 +386,25 @@ def _gather_windows(
             f"{int(computed.sum())} of {new.shape[0]} new trades carry no calibrated_confidence: "
             f"computed with {version}'s map"
         )
-    baseline_cal = _calibrated_baseline(batch, trades.baseline, timeline, configs, notes)
+    baseline_cal = _calibrated_baseline(batch, base, timeline, configs, notes)
     signal_rows: WindowSelection | None = None
     new_flags = base_flags = None
     if signals is not None:
-        s_judged, s_tagged = _tag_masks(signals.version_codes, signals.version_names, version)
-        oldest = float(batch.timestamps[trades.baseline[0]]) if trades.baseline.size else -math.inf
-        signal_rows = select_windows(
-            signals.timestamps,
-            s_judged,
-            s_tagged,
-            start=period.start,
-            end=period.end,
-            not_before=oldest,
-            own_earlier=timeline.live_earlier(signals.timestamps, version, period.start),
+        oldest = float(batch.timestamps[base[0]]) if base.size else -math.inf
+        signal_rows = select(
+            signals.timestamps, signals.version_codes, signals.version_names, not_before=oldest
         )
         flags = signals.hold_flags()
         new_flags, base_flags = flags[signal_rows.new], flags[signal_rows.baseline]
-    return _Windows(
-        trades=trades,
-        signals=signal_rows,
-        baseline=WindowData(
-            batch.pnl_pct[trades.baseline],
-            batch.confidence[trades.baseline],
-            baseline_cal,
-            base_flags,
-        ),
-        current=WindowData(batch.pnl_pct[new], batch.confidence[new], current_cal, new_flags),
-        notes=tuple(notes),
+    return MonitorWindows(
+        trades,
+        signal_rows,
+        WindowData(batch.pnl_pct[base], batch.confidence[base], baseline_cal, base_flags),
+        WindowData(batch.pnl_pct[new], batch.confidence[new], current_cal, new_flags),
+        tuple(notes),
+        batch.timestamps,
+        signals_path,
+        baseline_size,
     )
 
 
@@ -390,8 +417,12 @@ def _rollback_reason(verdict: MonitorVerdict) -> str:
 
 
 def _auto_rollback(
-    paths: Paths, version: str, verdict: MonitorVerdict, ctx: JobContext, lock_timeout: float
-) -> _RollbackOutcome:
+    paths: Paths,
+    version: str,
+    verdict: MonitorVerdict,
+    now: Callable[[], datetime],
+    lock_timeout: float,
+) -> RollbackOutcome:
     reason = _rollback_reason(verdict)
     try:
         plan = plan_rollback(paths)
@@ -406,43 +437,68 @@ def _auto_rollback(
             version=plan.target,
             by=MONITOR_ACTOR,
             reason=reason,
-            now=ctx.now,
+            now=now,
             lock_timeout=lock_timeout,
             # Checked again under the deploy lock: a deploy that lands after the
             # check above is never undone by this verdict.
             expected_current=version,
         )
     except CalibrationError as exc:
-        return _RollbackOutcome(None, str(exc).splitlines()[0], exc.exit_code, reason)
-    return _RollbackOutcome(result, None, None, reason)
+        return RollbackOutcome(None, exc, reason)
+    return RollbackOutcome(result, None, reason)
 
 
-def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
-    """Judge a deployed version (OK / WATCH / ROLLBACK), report it and optionally roll back.
+def monitor_version(
+    paths: Paths,
+    *,
+    since: str | None,
+    baseline_trades: int,
+    min_new_trades: int,
+    signals_path: Path | None,
+    auto_rollback: bool,
+    lock_timeout: float,
+    now: Callable[[], datetime],
+) -> MonitorResult:
+    """Judge a deployed version (OK / WATCH / ROLLBACK) and, if asked, roll it back.
 
-    Exit 0 on OK, 1 on WATCH, 8 on ROLLBACK (also after a successful
-    ``--auto-rollback``); a failed auto-rollback returns its own exit code.
+    Parameters
+    ----------
+    paths : Paths
+        Where the trades, the live config, its archive and audit trail are.
+    since : str, optional
+        Judge this version (from when it last went live) instead of the live one.
+    baseline_trades : int
+        Keep at most this many of the most recent baseline trades.
+    min_new_trades : int
+        Fewest new trades before judging; fewer gives WATCH.
+    signals_path : Path, optional
+        The signals log, for the HOLD rate; None leaves it unjudged.
+    auto_rollback : bool
+        On a ROLLBACK verdict only, roll back to the previous version through the
+        locked, audited path (recorded as by ``monitor``, with the reasons).
+    lock_timeout : float
+        Seconds the rollback waits for another approve or rollback.
+    now : callable
+        The clock (aware datetimes).
+
+    Returns
+    -------
+    MonitorResult
+        Its ``outcome`` is the verdict, or ROLLBACK_FAILED when the rollback failed.
 
     Raises
     ------
     JobRefusedError
         No live config, an invalid or unknown version, no audit record for it,
-        no config to apply, or ``--auto-rollback`` for a version that is not live.
+        no config to apply, or ``auto_rollback`` for a version that is not live.
     ConfigRejectedError
         The live config or an archived version does not parse.
     DataIntegrityError
         A bad trades file or signals log (every bad line is listed).
-    InvalidInputError
-        A numeric option below 1.
     """
-    paths = ctx.paths
-    baseline_size = _at_least_one(args.baseline_trades, "--baseline-trades")
-    min_new = _at_least_one(args.min_new_trades, "--min-new-trades")
-    signals_path = _signals_path(args)
     live = read_live(paths)
-    version = _judged_version(paths, args.since, live)
-    is_live = live.version == version
-    if args.auto_rollback and not is_live:
+    version = _judged_version(paths, since, live)
+    if auto_rollback and live.version != version:
         raise JobRefusedError(
             f"refusing --auto-rollback: {version} is not the live version "
             f"(live: {live.version or 'none'}); judge it without --auto-rollback"
@@ -462,344 +518,75 @@ def run_monitor(args: argparse.Namespace, ctx: JobContext) -> int:
             "cannot apply its map"
         )
     batch = read_trades(paths.data)
-    refuse_future_closes(batch, ctx.now().timestamp())  # one far-future stamp moves no window
+    refuse_future_closes(batch, now().timestamp())  # one far-future stamp moves no window
     signals = None if signals_path is None else read_signals(signals_path)
     windows = _gather_windows(
         batch,
         signals,
+        signals_path=signals_path,
         version=version,
         config=config,
         period=period,
         timeline=timeline,
         configs=configs,
-        baseline_size=baseline_size,
+        baseline_size=baseline_trades,
     )
-    verdict = evaluate_monitor(windows.baseline, windows.current, min_new_trades=min_new)
+    verdict = evaluate_monitor(windows.baseline, windows.current, min_new_trades=min_new_trades)
     outcome = None
-    if args.auto_rollback and verdict.verdict == VERDICT_ROLLBACK:
-        outcome = _auto_rollback(paths, version, verdict, ctx, args.lock_timeout)
-    exit_code = _exit_code(verdict, outcome)
-    view = _MonitorView(
-        paths=paths,
-        version=version,
-        is_live=is_live,
-        live_version=live.version,
-        period=period,
-        batch=batch,
-        signals=signals,
-        signals_path=signals_path,
-        windows=windows,
-        verdict=verdict,
-        outcome=outcome,
-        exit_code=exit_code,
-        baseline_size=baseline_size,
-        at=ctx.now().astimezone(UTC),
-        command=ctx.command,
-    )
-    report = _write_report(paths.report_dir, view)
-    ctx.emit(view.to_dict(report), view.render(report))
-    if outcome is not None and outcome.error is not None:
-        ctx.stderr.write(f"error: auto-rollback failed: {outcome.error}\n")
-    return exit_code
+    if auto_rollback and verdict.verdict == VERDICT_ROLLBACK:
+        outcome = _auto_rollback(paths, version, verdict, now, lock_timeout)
+    at = now().astimezone(UTC)
+    return MonitorResult(paths, version, live.version, period, windows, verdict, outcome, at)
 
 
-def _exit_code(verdict: MonitorVerdict, outcome: _RollbackOutcome | None) -> int:
-    if outcome is not None and outcome.exit_code is not None:
-        return outcome.exit_code
-    if verdict.verdict == VERDICT_OK:
-        return EXIT_OK
-    if verdict.verdict == VERDICT_ROLLBACK:
-        return EXIT_ROLLBACK_ADVISED
-    return EXIT_NEGATIVE
+def write_report(directory: Path, result: MonitorResult, markdown: str) -> Path:
+    """Write a monitor report as ``monitor_<version>_<UTC stamp>.md`` and return its path.
 
-
-# --------------------------------------------------------------------------- monitor output
-
-
-def _span(times: npt.NDArray[np.float64]) -> str:
-    if times.size == 0:
-        return "none"
-    return f"{_iso(float(times.min()))} → {_iso(float(times.max()))}"
-
-
-def _event_text(event: Mapping[str, Any]) -> str:
-    kind = event.get("event", "?")
-    if kind == "recovered":
-        kind = f"recovered ({event.get('as', '?')})"
-    by = event.get("approved_by") or event.get("by") or "-"
-    return f"{event.get('at', '?')} ({kind} by {by})"
-
-
-@attrs.frozen
-class _MonitorView:
-    """Everything the monitor prints and reports, in one place."""
-
-    paths: Paths
-    version: str
-    is_live: bool
-    live_version: str | None
-    period: _Period
-    batch: TradeBatch
-    signals: SignalBatch | None
-    signals_path: Path | None
-    windows: _Windows
-    verdict: MonitorVerdict
-    outcome: _RollbackOutcome | None
-    exit_code: int
-    baseline_size: int
-    at: datetime
-    command: Callable[..., str]
-
-    def window_lines(self) -> list[tuple[str, str]]:
-        trades = self.windows.trades
-        times = self.batch.timestamps
-        available = (
-            f"{trades.n_baseline_candidates} available, limit {self.baseline_size}; "
-            f"{_span(times[trades.baseline])}"
-        )
-        if trades.tagged:
-            new = f"{trades.new.size} trades with calibration_version = {self.version}"
-            base = f"{trades.baseline.size} most recent trades under other versions ({available})"
-        else:
-            new = f"{trades.new.size} trades closed since it went live"
-            base = f"{trades.baseline.size} most recent trades before it went live ({available})"
-        lines = [
-            ("went live", _event_text(self.period.event)),
-            ("new window", f"{new} ({_span(times[trades.new])})"),
-            ("baseline", base),
-        ]
-        if not math.isinf(self.period.end):
-            lines.append(("live until", f"{_iso(self.period.end)} (not live now)"))
-        if self.signals is None or self.windows.signals is None:
-            lines.append(
-                (
-                    "signals",
-                    f"none (pass --signals or set {ENV_SIGNALS_PATH} to judge the HOLD rate)",
-                )
-            )
-        else:
-            rows = self.windows.signals
-            how = "by calibration_version" if rows.tagged else "by time"
-            counts = f"{rows.new.size} new, {rows.baseline.size} baseline ({how})"
-            lines.append(("signals", f"{self.signals_path}: {counts}"))
-        lines.extend(("note", note) for note in self.windows.notes)
-        return lines
-
-    def next_step(self) -> list[str]:
-        verdict = self.verdict.verdict
-        if verdict == VERDICT_OK:
-            return ["Keep monitoring until 24-48 h have passed since the deploy."]
-        if verdict != VERDICT_ROLLBACK:
-            return ["Run monitor again later (e.g. hourly from cron)."]
-        if self.outcome is None:
-            if not self.is_live:
-                return [f"{self.version} is no longer live; nothing to roll back."]
-            reason = f"monitor ROLLBACK verdict: {self.verdict.reasons[0]}"
-            return [
-                "Roll back: " + self.command("rollback", "--reason", reason),
-                "(or run monitor with --auto-rollback)",
-            ]
-        return self.rollback_lines(self.outcome)
-
-    def rollback_lines(self, outcome: _RollbackOutcome) -> list[str]:
-        if outcome.error is not None:
-            return [
-                f"❌ Auto-rollback failed: {outcome.error}",
-                f"Roll back by hand: {self.command('rollback')} (see `history`)",
-            ]
-        result = outcome.result
-        if result is None or not result.changed:
-            target = "-" if result is None else result.version
-            return [f"Auto-rollback: {target} was already live; nothing was written."]
-        return [
-            (
-                f"↩️  Auto-rolled back to {result.version} (previous: {result.previous_version}); "
-                f"audit: rollback by {result.by} at {result.at}"
-            ),
-            f"   reload signalled via {self.paths.sentinel}",
-        ]
-
-    def render(self, report: Path) -> str:
-        where = "live" if self.is_live else f"not live; live is {self.live_version or 'none'}"
-        lines = [f"📈 POST-DEPLOY MONITOR — {self.version} ({where})"]
-        lines += [f"   {label + ':':<12}{text}" for label, text in self.window_lines()]
-        if self.verdict.checks:
-            lines.append("")
-            lines += [_check_line(c) for c in self.verdict.checks]
-        lines += ["", f"{_VERDICT_ICONS[self.verdict.verdict]} Verdict: {self.verdict.verdict}"]
-        if self.verdict.verdict == VERDICT_OK:
-            unjudged = [c.name for c in self.verdict.checks if "not judged" in c.message]
-            judged = "every judged signal is within its threshold"
-            lines.append(
-                f"   {judged} (not judged: {', '.join(unjudged)})" if unjudged else f"   {judged}"
-            )
-        else:
-            lines += [f"   - {reason}" for reason in self.verdict.reasons]
-        lines += [f"   {line}" for line in self.next_step()]
-        lines.append(f"   Report: {report}")
-        return "\n".join(lines)
-
-    def to_dict(self, report: Path) -> dict[str, Any]:
-        times = self.batch.timestamps
-        trades = self.windows.trades
-
-        def window(rows: npt.NDArray[np.intp]) -> dict[str, Any]:
-            span = times[rows]
-            return {
-                "n": int(rows.size),
-                "first": _iso(float(span.min())) if span.size else None,
-                "last": _iso(float(span.max())) if span.size else None,
-            }
-
-        signals = self.windows.signals
-        verdict = self.verdict.to_dict()
-        return {
-            "ok": self.outcome is None or self.outcome.error is None,
-            "job": "monitor",
-            "version": self.version,
-            "live": self.is_live,
-            "live_version": self.live_version,
-            "verdict": self.verdict.verdict,
-            "exit_code": self.exit_code,
-            "reasons": list(self.verdict.reasons),
-            "trades_needed": self.verdict.trades_needed,
-            "went_live": {
-                "at": _iso(self.period.start),
-                "event": self.period.event,
-                "until": None if math.isinf(self.period.end) else _iso(self.period.end),
-            },
-            "windows": {
-                "by": "calibration_version" if trades.tagged else "deploy_time",
-                "new": window(trades.new),
-                "baseline": {
-                    **window(trades.baseline),
-                    "candidates": trades.n_baseline_candidates,
-                    "limit": self.baseline_size,
-                },
-                "signals": None
-                if signals is None
-                else {
-                    "path": str(self.signals_path),
-                    "by": "calibration_version" if signals.tagged else "deploy_time",
-                    "new": int(signals.new.size),
-                    "baseline": int(signals.baseline.size),
-                },
-            },
-            "checks": verdict["checks"],
-            "baseline": verdict["baseline"],
-            "current": verdict["current"],
-            "notes": list(self.windows.notes),
-            "auto_rollback": None if self.outcome is None else self.outcome.to_dict(),
-            "report": str(report),
-        }
-
-    def markdown(self) -> str:
-        v = self.verdict
-        lines = [
-            f"# Calibration monitor — {self.version}",
-            "",
-            f"- Generated: {self.at.isoformat(timespec='seconds')}",
-            f"- Version: `{self.version}` ({'live' if self.is_live else 'not live'})",
-            f"- **Verdict: {v.verdict}** (exit code {self.exit_code})",
-            "",
-            "## Reasons",
-            "",
-            *[f"- {reason}" for reason in v.reasons],
-            "",
-            "## Windows",
-            "",
-            *[f"- **{label}**: {text}" for label, text in self.window_lines()],
-            "",
-        ]
-        if v.checks:
-            lines += ["## Checks", "", "| check | status | message |", "|---|---|---|"]
-            lines += [
-                f"| {markdown_cell(c.name)} | {c.status} | {markdown_cell(c.message)} |"
-                for c in v.checks
-            ]
-            lines.append("")
-        b, c = v.baseline, v.current
-        lines += [
-            "## Baseline vs new",
-            "",
-            "| | baseline | new |",
-            "|---|---|---|",
-            f"| trades | {b.n_trades} | {c.n_trades} |",
-            f"| win rate | {_number(b.win_rate, '.1%')} | {_number(c.win_rate, '.1%')} |",
-            f"| mean PnL % | {_number(b.mean_pnl, '+.3f')} | {_number(c.mean_pnl, '+.3f')} |",
-            f"| PnL std % | {_number(b.std_pnl, '.3f')} | {_number(c.std_pnl, '.3f')} |",
-            f"| Brier raw | {_number(b.brier_raw, '.4f')} | {_number(c.brier_raw, '.4f')} |",
-            (
-                f"| Brier calibrated | {_number(b.brier_calibrated, '.4f')} | "
-                f"{_number(c.brier_calibrated, '.4f')} |"
-            ),
-            (
-                f"| calibrated mean | {_number(b.calibrated_mean, '.3f')} | "
-                f"{_number(c.calibrated_mean, '.3f')} |"
-            ),
-            (
-                f"| outside 0.50–0.95 | {_number(b.share_outside_range, '.0%')} | "
-                f"{_number(c.share_outside_range, '.0%')} |"
-            ),
-            f"| signals | {b.n_signals} | {c.n_signals} |",
-            f"| HOLD rate | {_rate(b.hold_rate)} | {_rate(c.hold_rate)} |",
-            "",
-            "## Next step",
-            "",
-            *[f"- {line.strip()}" for line in self.next_step()],
-            "",
-        ]
-        return escape_controls("\n".join(lines))
-
-
-def _check_line(check: SignalCheck) -> str:
-    # A check with no value was not judged (no signals log): neither ✅ nor "ok".
-    if math.isnan(check.value):
-        return f"   ➖ {check.name:<24} {'skipped':<9} {check.message}"
-    return f"   {_ICONS[check.status]} {check.name:<24} {check.status:<9} {check.message}"
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _number(value: float, spec: str) -> str:
-    """Format a window statistic; an empty window has none ("no data")."""
-    return "no data" if math.isnan(value) else format(value, spec)
-
-
-def _write_report(directory: Path, view: _MonitorView) -> Path:
-    stamp = view.at.strftime("%Y%m%dT%H%M%SZ")
+    Two runs in one second keep both reports: the second gets a ``_2`` suffix.
+    """
+    stamp = compact_stamp(result.at)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"monitor_{view.version}_{stamp}.md"
+    path = directory / f"monitor_{result.version}_{stamp}.md"
     number = 2
-    while path.exists():  # two runs in one second keep both reports
-        path = directory / f"monitor_{view.version}_{stamp}_{number}.md"
+    while path.exists():
+        path = directory / f"monitor_{result.version}_{stamp}_{number}.md"
         number += 1
-    atomic_write_text(path, view.markdown())
+    atomic_write_text(path, markdown)
     return path
 
 
 # --------------------------------------------------------------------------- compare
 
 
-def _since_epoch(text: str) -> float:
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"--since must be an ISO-8601 date or time, e.g. 2026-02-10 or "
-            f"2026-02-10T12:00:00Z (got {text!r})"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+@attrs.frozen
+class CompareResult:
+    """What ``compare`` scored: which trades, and the comparison of A and B on them.
+
+    Attributes
+    ----------
+    data : Path
+        The trades file.
+    since : float or None
+        The ``since`` bound (epoch seconds), when the trades were selected by time.
+    last : int
+        How many of the most recent trades were asked for otherwise.
+    times : array of float
+        Close times of the scored trades.
+    comparison : VersionComparison
+        The scores, conclusion and caveats.
+    """
+
+    data: Path
+    since: float | None
+    last: int
+    times: npt.NDArray[np.float64] = attrs.field(eq=ARRAY_EQ)
+    comparison: VersionComparison
 
 
 def _forecast(
     label: str, config: CalibrationConfig, batch: TradeBatch, rows: npt.NDArray[np.intp]
 ) -> VersionForecast:
-    fitted_until = _parse_time(config.created_at)
+    fitted_until = epoch_seconds(config.created_at)
     return VersionForecast(
         label=label,
         version=config.version,
@@ -811,10 +598,31 @@ def _forecast(
     )
 
 
-def run_compare(args: argparse.Namespace, ctx: JobContext) -> int:
-    """Score two versions on the same recent trades and print the comparison.
+def compare_references(
+    paths: Paths,
+    a: str,
+    b: str,
+    *,
+    since: float | None,
+    last: int,
+    now: Callable[[], datetime],
+) -> CompareResult:
+    """Score two versions on the same recent trades.
 
-    Exit 0 when the comparison was made.
+    Parameters
+    ----------
+    paths, now
+        As for `monitor_version`.
+    a, b : str
+        ``live``, an archived version or a job id (its proposed config).
+    since : float, optional
+        Score every trade closed at or after this time (epoch seconds) ...
+    last : int
+        ... else the ``last`` most recent trades.
+
+    Returns
+    -------
+    CompareResult
 
     Raises
     ------
@@ -824,43 +632,25 @@ def run_compare(args: argparse.Namespace, ctx: JobContext) -> int:
         A config that does not parse.
     DataIntegrityError
         A bad trades file, or no trades in the selection.
-    InvalidInputError
-        ``--last`` below 1 or a ``--since`` that is not ISO-8601.
     """
-    paths = ctx.paths
-    since = None if args.since is None else _since_epoch(args.since)
-    last = _at_least_one(args.last, "--last")
-    live = read_live(paths) if "live" in (args.a, args.b) else None
-    label_a, config_a = resolve_reference(paths, args.a, live=live)
-    label_b, config_b = resolve_reference(paths, args.b, live=live)
+    live = read_live(paths) if "live" in (a, b) else None
+    label_a, config_a = resolve_reference(paths, a, live=live)
+    label_b, config_b = resolve_reference(paths, b, live=live)
     batch = read_trades(paths.data)
-    refuse_future_closes(batch, ctx.now().timestamp())  # nor the "most recent" selection
+    refuse_future_closes(batch, now().timestamp())  # nor the "most recent" selection
     order = np.argsort(batch.timestamps, kind="stable")
-    if since is not None:
-        rows = order[batch.timestamps[order] >= since]
-        selection = f"every trade closed since {_iso(since)}"
-    else:
-        rows = order[-last:]
-        selection = (
-            f"the {last} most recent trades"
-            if rows.size == last
-            else f"all {rows.size} trades (fewer than --last {last})"
-        )
+    rows = order[batch.timestamps[order] >= since] if since is not None else order[-last:]
     if rows.size == 0:
-        raise DataIntegrityError(
-            f"no trades to compare on in {paths.data}: "
-            + (
-                "the file has no trades"
-                if batch.n_trades == 0
-                else f"none since {_iso(since or 0)}"
-            )
+        empty = (
+            "the file has no trades" if batch.n_trades == 0 else f"none since {iso_utc(since or 0)}"
         )
+        raise DataIntegrityError(f"no trades to compare on in {paths.data}: {empty}")
     votes = (
         MemberVotes(batch.model_names, batch.model_actions[rows], batch.sides[rows])
         if batch.has_model_breakdown
         else None
     )
-    result = compare_versions(
+    comparison = compare_versions(
         batch.wins[rows],
         batch.confidence[rows],
         batch.timestamps[rows],
@@ -868,73 +658,4 @@ def run_compare(args: argparse.Namespace, ctx: JobContext) -> int:
         _forecast(label_b, config_b, batch, rows),
         votes=votes,
     )
-    span = _span(batch.timestamps[rows])
-    payload = {
-        "ok": True,
-        "job": "compare",
-        "trades": {"selection": selection, "n": int(rows.size), "span": span},
-        **result.to_dict(),
-    }
-    ctx.emit(payload, _render_compare(result, selection, span, paths))
-    return EXIT_OK
-
-
-def _score_line(name: str, scores: ForecastScores) -> str:
-    return f"   {name:<30} {scores.mse:>11.4f} {scores.ece:>8.4f} {scores.log_loss:>9.4f}"
-
-
-def _reliability_lines(result: VersionComparison) -> list[str]:
-    tables = {
-        "raw": result.raw.reliability,
-        "A": result.a.scores.reliability,
-        "B": result.b.scores.reliability,
-    }
-    edges = sorted({(row.lower, row.upper) for rows in tables.values() for row in rows})
-    lines = [
-        "   reliability (n, mean predicted → observed win rate)",
-        f"   {'bin':<11} {'raw':<20} {'A':<20} {'B':<20}",
-    ]
-    for lower, upper in edges:
-        cells = []
-        for rows in tables.values():
-            row = next((r for r in rows if (r.lower, r.upper) == (lower, upper)), None)
-            cells.append(
-                "-"
-                if row is None
-                else f"{row.count:>4} {row.mean_predicted:.2f}→{row.observed_rate:.2f}"
-            )
-        lines.append(f"   {lower:.2f}–{upper:.2f}   {cells[0]:<20} {cells[1]:<20} {cells[2]:<20}")
-    return lines
-
-
-def _fmt_weight(value: float | None) -> str:
-    return "  -  " if value is None else f"{value:.3f}"
-
-
-def _render_compare(result: VersionComparison, selection: str, span: str, paths: Paths) -> str:
-    a, b = result.a, result.b
-    lines = [
-        f"⚖️  COMPARE  A = {a.label}   B = {b.label}",
-        f"   trades: {selection} in {paths.data} ({span})",
-        "",
-        f"   {'scores':<30} {'MSE (Brier)':>11} {'ECE':>8} {'log loss':>9}",
-        _score_line("raw confidence", result.raw),
-        _score_line(f"A {a.version}", a.scores),
-        _score_line(f"B {b.version}", b.scores),
-        "",
-        *_reliability_lines(result),
-        "",
-        f"   {'weights':<12} {'A':<8} {'B':<8} Δ",
-    ]
-    for model, wa, wb in result.weights:
-        delta = "" if wa is None or wb is None else f"{wb - wa:+.3f}"
-        lines.append(f"   {model:<12} {_fmt_weight(wa):<8} {_fmt_weight(wb):<8} {delta}")
-    if not result.weights:
-        lines.append("   (neither version enables ensemble weights)")
-    lines += [
-        "",
-        f"📌 Conclusion: {result.conclusion}",
-        f"   {result.weights_conclusion}",
-    ]
-    lines += [f"   ⚠️  {caveat}" for caveat in result.caveats]
-    return "\n".join(lines)
+    return CompareResult(paths.data, since, last, batch.timestamps[rows], comparison)

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from calibration_core.core.confidence_stats import ConfidenceAnalysis
     from calibration_core.core.holdout import MetricsComparison
-    from calibration_core.core.proposal import Proposal
     from calibration_core.core.metrics import ReliabilityTable
+    from calibration_core.core.proposal import Proposal
     from calibration_core.sources.trades import IntegritySummary
 
 __all__ = [

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from calibration_core.core import monitor_rules as monitor_module
+from calibration_core.core import monitor_rules as monitor_module, version_scoring
 from calibration_core.core.monitor_rules import (
     MIN_NEW_TRADES,
     VERDICT_OK,
@@ -21,6 +22,9 @@ from calibration_core.core.monitor_rules import (
     select_windows,
 )
 from calibration_core.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 def _window(
@@ -369,9 +373,11 @@ class TestSelectWindows:
 
 
 class TestPurity:
-    def test_monitor_imports_no_io(self) -> None:
-        """monitor.py is pure: no I/O, clock or thread module, and only pure package modules."""
-        tree = ast.parse(Path(monitor_module.__file__).read_text(encoding="utf-8"))
+    @pytest.mark.parametrize("module", [monitor_module, version_scoring])
+    def test_rules_import_no_io(self, module: ModuleType) -> None:
+        """The rules are pure: no I/O, clock or thread module, and only pure package modules."""
+        assert module.__file__ is not None
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         names = [
             node.module
             for node in ast.walk(tree)
@@ -381,7 +387,9 @@ class TestPurity:
         assert not [n for n in names if n.split(".")[0] in forbidden]
         own = {n for n in names if n.startswith("calibration_core")}
         assert own <= {
+            "calibration_core._arrays",
             "calibration_core.core.ensemble",
+            "calibration_core.core.monitor_rules",
             "calibration_core.exceptions",
             "calibration_core.core.metrics",
         }

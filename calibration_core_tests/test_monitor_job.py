@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from calibration_core import deploy
+from calibration_core.cli import monitor as cli_monitor
 from calibration_core.cli.main import JobContext
 from calibration_core.cli.monitor import ENV_SIGNALS_PATH
 from calibration_core.config import (
@@ -30,7 +32,7 @@ from calibration_core.exceptions import ConfigRejectedError, JobRefusedError
 from calibration_core.jobs import monitor as monitoring
 from calibration_core.runtime.loader import Snapshot
 from calibration_core.sources.trades import read_trades
-from calibration_core_tests.deploy_helpers import KNOTS, make_config
+from calibration_core_tests.deploy_helpers import KNOTS, make_config, make_tree
 from calibration_core_tests.monitor_helpers import (
     DEPLOY_A,
     DEPLOY_B,
@@ -240,10 +242,11 @@ class TestAutoRollback:
         deploy_at(tree, C, DEPLOY_B + timedelta(days=1), shift=-0.01)
         before = tree.live_bytes()
         outcome = monitoring._auto_rollback(
-            tree.paths, B, _verdict("win rate dropped"), _context(tree), 1.0
+            tree.paths, B, _verdict("win rate dropped"), _context(tree).now, 1.0
         )
         assert outcome.result is None
-        assert outcome.exit_code == 7
+        assert isinstance(outcome.failure, JobRefusedError)
+        assert outcome.failure.exit_code == 7
         assert outcome.error is not None
         assert outcome.error.startswith(f"the live version changed to {C} while {B} was judged")
         assert tree.live_bytes() == before
@@ -259,7 +262,7 @@ class TestRunMonitor:
         write_jsonl(tree.paths.data, trade_records(40, start=DEPLOY_A + timedelta(hours=1)))
         for _ in range(2):
             ctx = _context(tree)
-            assert monitoring.run_monitor(_args(), ctx) == 1  # WATCH: no trade since B
+            assert cli_monitor.run_monitor(_args(), ctx) == 1  # WATCH: no trade since B
         names = sorted(p.name for p in tree.paths.report_dir.glob("monitor_*.md"))
         assert names == [f"monitor_{B}_20260301T120000Z.md", f"monitor_{B}_20260301T120000Z_2.md"]
 
@@ -271,11 +274,43 @@ class TestRunMonitor:
         tree = monitor_tree(tmp_path / "site")
         write_jsonl(tree.paths.data, trade_records(90, start=DEPLOY_A + timedelta(hours=1)))
         ctx = _context(tree)
-        monitoring.run_monitor(_args(baseline_trades=50), ctx)
+        cli_monitor.run_monitor(_args(baseline_trades=50), ctx)
         out = ctx.stdout.getvalue()  # type: ignore[attr-defined]
         assert "50 most recent trades before it went live (90 available, limit 50;" in out
         # 90 trades every 30 min from 01:00: the last 50 start with the 41st, at 21:00.
         assert "2026-02-01T21:00:00+00:00 → 2026-02-02T21:30:00+00:00" in out
+
+    def test_a_failed_auto_rollback_is_its_own_outcome_and_exit_code(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Only A was deployed: ROLLBACK_FAILED, exit 7, "ok": false, the error on stderr."""
+        monkeypatch.delenv(ENV_SIGNALS_PATH, raising=False)
+        tree = make_tree(tmp_path / "single")
+        deploy_at(tree, A, DEPLOY_B, shift=-0.03)
+        before = trade_records(200, start=DEPLOY_A, step=timedelta(minutes=40))
+        after = trade_records(100, start=DEPLOY_B + timedelta(minutes=5), win_rate=0.30)
+        write_jsonl(tree.paths.data, before + after)
+        result = monitoring.monitor_version(
+            tree.paths,
+            since=None,
+            baseline_trades=200,
+            min_new_trades=30,
+            signals_path=None,
+            auto_rollback=True,
+            lock_timeout=1.0,
+            now=lambda: MOMENT,
+        )
+        assert (result.verdict.verdict, result.outcome) == (VERDICT_ROLLBACK, "ROLLBACK_FAILED")
+        ctx = attrs.evolve(_context(tree), as_json=True)
+        assert cli_monitor.run_monitor(_args(auto_rollback=True), ctx) == 7
+        payload = json.loads(ctx.stdout.getvalue())  # type: ignore[attr-defined]
+        assert (payload["ok"], payload["verdict"], payload["exit_code"]) == (False, "ROLLBACK", 7)
+        assert payload["auto_rollback"]["done"] is False
+        assert payload["auto_rollback"]["error"].startswith("no earlier version to roll back to")
+        assert ctx.stderr.getvalue().startswith(  # type: ignore[attr-defined]
+            "error: auto-rollback failed: no earlier version"
+        )
+        assert tree.live_version() == A
 
 
 class TestTimelineLiveEarlier:
