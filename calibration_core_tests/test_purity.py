@@ -97,7 +97,110 @@ class TestPureCore:
         assert "pure" in head
 
 
+PUBLIC_API = frozenset(
+    {
+        "CONFIG_SCHEMA_VERSION",
+        "MAX_CONFIDENCE_CHANGE",
+        "MAX_CONFIG_BYTES",
+        "MAX_WEIGHT",
+        "MAX_WEIGHT_CHANGE",
+        "MIN_CONFIDENCE_IMPROVEMENT",
+        "MIN_OUTCOME_DIVERSITY",
+        "MIN_TOTAL_WEIGHT_CHANGE",
+        "MIN_TRADES_FOR_CALIBRATION",
+        "MIN_WEIGHT",
+        "NEUTRAL_PNL_BAND_PCT",
+        "RISK_CATEGORIES",
+        "WEIGHT_SUM_TOLERANCE",
+        "CalibrationConfig",
+        "CalibrationError",
+        "CalibrationLoader",
+        "CheckResult",
+        "ConfidenceMap",
+        "ConfigRejectedError",
+        "ConsensusCalibrator",
+        "ConsensusMultipliers",
+        "DataIntegrityError",
+        "DeploymentError",
+        "EnsembleWeights",
+        "InfeasibleWeightsError",
+        "IntegritySummary",
+        "InvalidInputError",
+        "IsotonicCalibration",
+        "IsotonicResult",
+        "JobRefusedError",
+        "LoaderStatus",
+        "ModelPerformance",
+        "MonitorVerdict",
+        "NotAuthorizedError",
+        "PerSymbolMaps",
+        "ReliabilityBin",
+        "ReliabilityTable",
+        "RiskScore",
+        "Severity",
+        "Snapshot",
+        "TradeBatch",
+        "ValidationReport",
+        "WeightChange",
+        "WeightProposal",
+        "WindowData",
+        "apply_confidence_calibration",
+        "apply_confidence_calibration_batch",
+        "apply_hold_bias",
+        "bound_confidence_change",
+        "brier_score",
+        "check_confidence_change_bound",
+        "check_confidence_improvement",
+        "check_max_weight_change",
+        "check_min_trades",
+        "check_no_degradation",
+        "check_outcome_diversity",
+        "check_weight_bounds",
+        "check_weight_sum",
+        "consensus_bucket",
+        "equal_weights",
+        "evaluate_monitor",
+        "expected_calibration_error",
+        "fit_isotonic",
+        "get_calibration_loader",
+        "get_calibration_snapshot",
+        "get_calibrator",
+        "get_consensus_multiplier",
+        "get_default_loader",
+        "get_ensemble_weights",
+        "is_valid_version",
+        "isotonic_regression",
+        "log_loss",
+        "maximum_calibration_error",
+        "measure_model_performance",
+        "mse",
+        "pearson_correlation",
+        "propose_weights",
+        "read_trades",
+        "reliability_table",
+        "reload_calibration",
+        "reset_default_loader",
+        "score_risk",
+        "set_default_loader",
+        "spearman_correlation",
+        "summarize",
+        "summarize_integrity",
+        "wilson_interval",
+    }
+)
+"""The public names: a change here is a change to the API and belongs in the changelog."""
+
+
 class TestPackageSurface:
+    def test_public_api_is_pinned(self) -> None:
+        """The public names are exactly the pinned set (HoldBias left with the HOLD-bias estimator)."""
+        assert set(calibration_core.__all__) == PUBLIC_API
+
+    def test_every_public_name_imports_from_the_package(self) -> None:
+        """``from calibration_core import X`` works for every pinned name."""
+        for name in sorted(PUBLIC_API):
+            assert getattr(calibration_core, name) is not None, name
+
     def test_init_all_is_sorted_and_exported(self) -> None:
         """The package re-exports its public names with a sorted ``__all__``.
 
