@@ -193,7 +193,7 @@ PUBLIC_API = frozenset(
 
 class TestPackageSurface:
     def test_public_api_is_pinned(self) -> None:
-        """The public names are exactly the pinned set (HoldBias left with the HOLD-bias estimator)."""
+        """The public names are exactly the pinned set (HoldBias left with its estimator)."""
         assert set(calibration_core.__all__) == PUBLIC_API
 
     def test_every_public_name_imports_from_the_package(self) -> None:
