@@ -52,6 +52,7 @@ __all__ = [
     "PROG",
     "JobContext",
     "Progress",
+    "add_job",
     "build_parser",
     "lazy_handler",
     "lock_timeout_seconds",
@@ -289,6 +290,17 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(self, message)
 
 
+_PATH_FLAGS = (
+    ("--data", "PATH", f"trades file (default: ${ENV_DATA_PATH} or data/clm_trades.jsonl)"),
+    (
+        "--config",
+        "PATH",
+        f"live config file (default: ${ENV_CONFIG_PATH} or config/calibration.json)",
+    ),
+    ("--report-dir", "DIR", f"reports and job records (default: ${ENV_REPORT_DIR} or reports/)"),
+)
+
+
 def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
     # The same options are accepted before and after the job name. On the job's copy the
     # defaults are SUPPRESS: a flag given after the job name overrides the one before it,
@@ -305,27 +317,10 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
         default=default(no),
         help="print one machine-readable JSON document on stdout (errors too)",
     )
-    common.add_argument(
-        "--data",
-        metavar="PATH",
-        type=path_argument,
-        default=default(None),
-        help=f"trades file (default: ${ENV_DATA_PATH} or data/clm_trades.jsonl)",
-    )
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        type=path_argument,
-        default=default(None),
-        help=f"live config file (default: ${ENV_CONFIG_PATH} or config/calibration.json)",
-    )
-    common.add_argument(
-        "--report-dir",
-        metavar="DIR",
-        type=path_argument,
-        default=default(None),
-        help=f"reports and job records (default: ${ENV_REPORT_DIR} or reports/)",
-    )
+    for flag, metavar, text in _PATH_FLAGS:
+        common.add_argument(
+            flag, metavar=metavar, type=path_argument, default=default(None), help=text
+        )
     common.add_argument(
         "--cadence-api",
         metavar="URL",
@@ -390,6 +385,45 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     common = _common_options(top_level=False)
     for register in _registrars():
         register(sub, common)
+    return parser
+
+
+def add_job(
+    subparsers: Any,  # noqa: ANN401 - argparse's private _SubParsersAction
+    common: argparse.ArgumentParser,
+    name: str,
+    handler: Callable[[argparse.Namespace, JobContext], int],
+    *,
+    summary: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add the job ``name`` to the CLI: a subcommand with the common options and its handler.
+
+    Parameters
+    ----------
+    subparsers : argparse subparsers action
+        From ``ArgumentParser.add_subparsers``.
+    common : argparse.ArgumentParser
+        Parent parser with the options every job takes (``--json``, paths, ``-v``).
+    name : str
+        The job's name on the command line.
+    handler : callable
+        ``handler(args, ctx)`` runs the job and returns its exit code (see
+        :func:`lazy_handler` for one whose module is imported only when it runs).
+    summary : str
+        The one line ``--help`` shows for the job.
+    description : str, optional
+        The paragraph ``<job> --help`` shows.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The job's parser, for its own arguments.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, parents=[common], help=summary, description=description
+    )
+    parser.set_defaults(handler=handler)
     return parser
 
 
