@@ -32,6 +32,7 @@ from calibration_core.settings import (
     resolve_paths,
 )
 from calibration_core.text import escape, escape_controls
+from calibration_core.times import iso_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -397,28 +398,11 @@ def add_job(
     summary: str,
     description: str | None = None,
 ) -> argparse.ArgumentParser:
-    """Add the job ``name`` to the CLI: a subcommand with the common options and its handler.
+    """Add the job ``name`` with the common options and its handler; return its parser.
 
-    Parameters
-    ----------
-    subparsers : argparse subparsers action
-        From ``ArgumentParser.add_subparsers``.
-    common : argparse.ArgumentParser
-        Parent parser with the options every job takes (``--json``, paths, ``-v``).
-    name : str
-        The job's name on the command line.
-    handler : callable
-        ``handler(args, ctx)`` runs the job and returns its exit code (see
-        :func:`lazy_handler` for one whose module is imported only when it runs).
-    summary : str
-        The one line ``--help`` shows for the job.
-    description : str, optional
-        The paragraph ``<job> --help`` shows.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The job's parser, for its own arguments.
+    ``summary`` is the line ``--help`` shows, ``description`` the paragraph of
+    ``<job> --help``; ``handler(args, ctx)`` returns the exit code (see
+    :func:`lazy_handler`). The job's own arguments go on the returned parser.
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, parents=[common], help=summary, description=description
@@ -471,7 +455,7 @@ class _JsonLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record`` as one JSON object on one line."""
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": iso_utc(record.created, timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": getattr(record, "event", None) or record.getMessage(),
@@ -491,7 +475,7 @@ class _JsonLogFormatter(logging.Formatter):
 class _TextLogFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
         del datefmt
-        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        return iso_utc(record.created, timespec="milliseconds")
 
 
 def _configure_logging(verbosity: int, stderr: IO[str], log_format: str) -> None:
@@ -522,16 +506,6 @@ _ASCII: dict[str, str] = {
     "🟢": "[GREEN]",
     "🟡": "[YELLOW]",
     "🔴": "[RED]",
-    "📊": "#",
-    "🔐": "#",
-    "📁": "#",
-    "📋": "#",
-    "📈": "#",
-    "📜": "#",
-    "🔍": "#",
-    "⚖️": "#",
-    "📌": "#",
-    "🗄️": "#",
     "↩️": "<-",
     "➖": "-",
     "\ufe0f": "",
@@ -547,6 +521,7 @@ _ASCII: dict[str, str] = {
     "σ": "sigma",
     "Δ": "delta",
     "•": "*",
+    **dict.fromkeys(("📊", "🔐", "📁", "📋", "📈", "📜", "🔍", "⚖️", "📌", "🗄️"), "#"),
 }
 _ASCII_ORDER = sorted(_ASCII, key=len, reverse=True)
 

@@ -37,15 +37,7 @@ _DEMO_ACCEPTED = {"monitor": (EXIT_OK, EXIT_NEGATIVE)}
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private _SubParsersAction
-    """Add ``check``, ``run``, ``analyze`` and ``demo`` to the CLI's subparsers.
-
-    Parameters
-    ----------
-    subparsers : argparse subparsers action
-        From ``ArgumentParser.add_subparsers``.
-    common : argparse.ArgumentParser
-        Parent parser with the options every job takes (``--json``, paths, ``-v``).
-    """
+    """Add ``check``, ``run``, ``analyze`` and ``demo`` to the CLI's subparsers."""
     check = add_job(
         subparsers,
         common,
@@ -161,11 +153,7 @@ def run_check(args: argparse.Namespace, ctx: JobContext) -> int:
         progress=ctx.progress_callback(),
     )
     ctx.emit(check.render_check_json(result), check.render_check_text(result))
-    return {
-        check.CheckOutcome.READY: EXIT_OK,
-        check.CheckOutcome.NOT_READY: EXIT_NEGATIVE,
-        check.CheckOutcome.BAD_DATA: EXIT_DATA,
-    }[result.outcome]
+    return {"READY": EXIT_OK, "NOT_READY": EXIT_NEGATIVE, "BAD_DATA": EXIT_DATA}[result.outcome]
 
 
 def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
@@ -175,7 +163,7 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
     refusal (bad data, not authorized, an unwritable output) raises its
     `CalibrationError`, which carries its own exit code.
     """
-    from calibration_core.jobs.run import RunOptions, RunOutcome, calibrate  # noqa: PLC0415
+    from calibration_core.jobs.run import RunOptions, calibrate  # noqa: PLC0415
     from calibration_core.jobs.run_view import render_run_json, render_run_text  # noqa: PLC0415
 
     options = RunOptions(
@@ -193,7 +181,7 @@ def run_calibration(args: argparse.Namespace, ctx: JobContext) -> int:
         progress=ctx.progress_callback(),
     )
     ctx.emit(render_run_json(result), render_run_text(result))
-    return EXIT_OK if result.outcome is RunOutcome.PENDING else EXIT_NEGATIVE
+    return EXIT_OK if result.outcome == "PENDING" else EXIT_NEGATIVE
 
 
 def run_analyze(args: argparse.Namespace, ctx: JobContext) -> int:
@@ -233,6 +221,6 @@ def run_demo(args: argparse.Namespace, ctx: JobContext) -> int:
 
     result = demo.walk_demo(args.dir, run_step)
     ctx.emit(demo.render_demo_json(result), demo.render_demo_text(result))
-    if result.outcome is demo.DemoOutcome.STOPPED:
+    if result.outcome == "STOPPED":
         return result.steps[-1].output.exit_code
-    return EXIT_OK if result.outcome is demo.DemoOutcome.COMPLETE else EXIT_NEGATIVE
+    return EXIT_OK if result.outcome == "COMPLETE" else EXIT_NEGATIVE

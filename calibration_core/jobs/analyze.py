@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -43,10 +42,8 @@ __all__ = [
 logger = logging.getLogger("calibration_core.offline")
 
 
-class AnalyzeOutcome(enum.StrEnum):
-    """The answer of ``analyze``: the files are written."""
-
-    WRITTEN = "WRITTEN"
+AnalyzeOutcome = Literal["WRITTEN"]
+"""The answer of ``analyze``: both files are written (a failure raises)."""
 
 
 @attrs.frozen
@@ -122,7 +119,7 @@ def analyze(
         csv_path,
         extra={"event": "analysis_written", "path": json_path, "digest": batch.data_hash},
     )
-    return AnalyzeResult(AnalyzeOutcome.WRITTEN, analysis, document, json_path, csv_path)
+    return AnalyzeResult("WRITTEN", analysis, document, json_path, csv_path)
 
 
 def _unique_stem(directory: Path, stem: str) -> str:

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -56,12 +55,8 @@ RULE = "═" * 59
 """The rule under the headline of the offline jobs' printouts."""
 
 
-class CheckOutcome(enum.StrEnum):
-    """The answer of ``check``."""
-
-    READY = "READY"
-    NOT_READY = "NOT_READY"
-    BAD_DATA = "BAD_DATA"
+CheckOutcome = Literal["READY", "NOT_READY", "BAD_DATA"]
+"""The answer of ``check``: authorized, not authorized, or trades that cannot be judged."""
 
 
 @attrs.frozen
@@ -127,7 +122,7 @@ def check_readiness(
     try:
         batch = read_batch(paths, now, progress)
     except DataIntegrityError as exc:
-        return ReadinessCheck(CheckOutcome.BAD_DATA, paths.data, bad_data=_bad_data(paths, exc))
+        return ReadinessCheck("BAD_DATA", paths.data, bad_data=_bad_data(paths, exc))
     summary = summarize_integrity(batch, now=now.timestamp())
     readiness = assess(paths, summary, preflight)
     authorized = calibration_authorized(readiness)
@@ -135,7 +130,7 @@ def check_readiness(
     if summary_hides_lines(summary):
         problems_file = write_problems(problems_path(paths, now), problem_lines(summary))
     return ReadinessCheck(
-        CheckOutcome.READY if authorized else CheckOutcome.NOT_READY,
+        "READY" if authorized else "NOT_READY",
         paths.data,
         readiness=readiness,
         summary=summary,
@@ -169,7 +164,7 @@ def _bad_data(paths: Paths, exc: DataIntegrityError) -> BadData:
 
 def render_check_json(result: ReadinessCheck) -> dict[str, Any]:
     """Return the JSON document of ``check --json``."""
-    authorized = result.outcome is CheckOutcome.READY
+    authorized = result.outcome == "READY"
     head = {
         "ok": authorized,
         "calibration_authorized": authorized,
@@ -231,7 +226,7 @@ def render_check_text(result: ReadinessCheck) -> str:
         *_integrity_lines(summary, result.data_path, result.problems_file),
         "",
     ]
-    if result.outcome is CheckOutcome.READY:
+    if result.outcome == "READY":
         lines += ["✅ CALIBRATION AUTHORIZED", f"   You can run: {result.run_command}"]
     else:
         # The reason is printed once, under Status; here only what to do about it.

@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import enum
 import shlex
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -38,12 +37,8 @@ _PROG = "python -m calibration_core"
 _RULE = "─" * 59
 
 
-class DemoOutcome(enum.StrEnum):
-    """How the demo ended: every step as expected, a step that failed, or no job saved."""
-
-    COMPLETE = "COMPLETE"
-    STOPPED = "STOPPED"
-    NO_JOB = "NO_JOB"
+DemoOutcome = Literal["COMPLETE", "STOPPED", "NO_JOB"]
+"""How the demo ended: every step as expected, a step that failed, or no job saved."""
 
 
 @attrs.frozen
@@ -140,7 +135,7 @@ def walk_demo(
     flags += ["--cadence-api", ""]
     shown_flags = " ".join(shlex.quote(f) for f in flags)
     steps: list[DemoStep] = []
-    outcome = DemoOutcome.COMPLETE
+    outcome: DemoOutcome = "COMPLETE"
     plan: list[tuple[str, list[str]]] = [("check", []), ("run", [])]
     job_id: str | None = None
     while plan:
@@ -150,13 +145,13 @@ def walk_demo(
         command = f"{_PROG} {' '.join([job, *map(shlex.quote, words)])} {shown_flags}"
         steps.append(DemoStep(job, command, output))
         if not output.accepted:
-            outcome = DemoOutcome.STOPPED
+            outcome = "STOPPED"
             break
         if job == "run":
             created = sorted(set((reports / "jobs").glob("cal_*.json")) - before)
             job_id = created[-1].stem if created else None
             if job_id is None:  # pragma: no cover - run exited 0, so it saved a job
-                outcome = DemoOutcome.NO_JOB
+                outcome = "NO_JOB"
                 break
             plan = [
                 ("approve", [job_id, "--yes", "--approved-by", "demo"]),
@@ -170,7 +165,7 @@ def walk_demo(
 def render_demo_json(result: DemoResult) -> dict[str, Any]:
     """Return the JSON document of ``demo --json``: every step's own JSON and exit code."""
     return {
-        "ok": result.outcome is DemoOutcome.COMPLETE,
+        "ok": result.outcome == "COMPLETE",
         "dir": str(result.scratch),
         "data_path": str(result.data),
         "job_id": result.job_id,
@@ -205,7 +200,7 @@ def render_demo_text(result: DemoResult) -> str:
         lines += ["", _RULE, f"$ {step.command}", step.output.text.rstrip("\n"), f"(exit {code})"]
         if not step.output.accepted:
             lines += ["", f"❌ the demo stopped: `{step.job}` exited {code}"]
-    if result.outcome is DemoOutcome.COMPLETE:
+    if result.outcome == "COMPLETE":
         lines += [
             "",
             _RULE,

@@ -86,26 +86,9 @@ def read_batch(
 ) -> TradeBatch:
     """Read the trades file of ``paths``; bad lines become one short grouped refusal.
 
-    Parameters
-    ----------
-    paths : Paths
-        Where the trades are, and the report directory for the problems file.
-    now : datetime
-        The job's clock, which names the problems file.
-    progress : callable or None
-        ``progress(step, done, total)`` for the bytes read.
-
-    Returns
-    -------
-    TradeBatch
-        The trades as read.
-
-    Raises
-    ------
-    DataIntegrityError
-        The file is missing or unreadable (as raised), or has bad lines: then
-        ``shown`` holds the grouped lines, and the full list is written to a
-        problems file when the grouping leaves lines out.
+    Raises `DataIntegrityError`: as raised for a missing or unreadable file; for
+    bad lines with ``shown`` grouped, and the full list in a problems file when
+    the grouping leaves lines out.
     """
     try:
         return _read_trades(paths.data, progress)
@@ -132,25 +115,10 @@ def load_checked(
     *,
     drop_duplicates: bool = False,
 ) -> tuple[TradeBatch, IntegritySummary]:
-    """Read the trades and refuse a dataset that fails phase 0.2 (``run``).
+    """Read the trades (each repeat dropped with ``drop_duplicates``) and summarise them.
 
-    Parameters
-    ----------
-    paths, now, progress
-        As for :func:`read_batch`.
-    drop_duplicates : bool, optional
-        Keep the first record of each repeat and count the others as dropped.
-
-    Returns
-    -------
-    tuple of TradeBatch and IntegritySummary
-        The (deduplicated) trades and their integrity summary.
-
-    Raises
-    ------
-    DataIntegrityError
-        Bad lines, or a dataset with problems (too few trades, one symbol, no
-        win or no loss); every problem is listed.
+    Raises `DataIntegrityError` for bad lines or a dataset that fails phase 0.2
+    (too few trades, one symbol, no win or no loss), listing every problem.
     """
     batch = read_batch(paths, now, progress)
     dropped = 0
@@ -236,22 +204,9 @@ def assess(
 ) -> Readiness:
     """Ask the Learning Cadence gate and the pre-flight probes whether calibration may run.
 
-    Parameters
-    ----------
-    paths : Paths
-        Where the cadence API is (``paths.cadence_api``).
-    summary : IntegritySummary
-        The trades' integrity summary.
-    preflight : str or None
-        ``--preflight FILE``; else ``$CALIBRATION_PREFLIGHT``; else no probes.
-    forced : bool, optional
-        ``--force``: the probes are not run (the job is FORCED).
-
-    Returns
-    -------
-    Readiness
-        The gate's answer; NOT READY when no trade arrived for too long
-        (checklist "absolute stop signals").
+    ``preflight`` is ``--preflight FILE`` (else ``$CALIBRATION_PREFLIGHT``);
+    ``forced`` skips the probes. No trade for too long is NOT READY
+    (checklist "absolute stop signals").
     """
     path = preflight_path(preflight)
     probes = None if path is None else skipped_preflight(path) if forced else run_preflight(path)

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import numpy as np
@@ -84,11 +83,8 @@ _OUTCOME_DEFINITIONS = {
 _LABEL_PNL_FLOOR = 1e-9
 
 
-class RunOutcome(enum.StrEnum):
-    """The answer of ``run``: a job waiting for approval, or a rejected one."""
-
-    PENDING = "PENDING"
-    REJECTED = "REJECTED"
+RunOutcome = Literal["PENDING", "REJECTED"]
+"""The answer of ``run``: a job waiting for approval, or a rejected one."""
 
 
 @attrs.frozen
@@ -152,16 +148,12 @@ def calibrate(
     Parameters
     ----------
     paths : Paths
-        The trades file, the live config (read only), the report directory and
-        the cadence API.
+        The trades, the live config (read only), the report directory, the cadence API.
     options : RunOptions
         The run's flags.
-    now : datetime
-        The job's clock (names the job).
-    command : callable
-        ``command(job, *words)`` returns a runnable command line.
-    progress : callable, optional
-        ``progress(step, done, total)`` for the long steps.
+    now, command, progress
+        The clock (it names the job), ``command(job, *words)`` and the progress
+        callback, as for :func:`calibration_core.jobs.check.check_readiness`.
 
     Returns
     -------
@@ -216,7 +208,7 @@ def calibrate(
         extra={"event": "job_saved", "job_id": job_id, "digest": batch.data_hash},
     )
     return RunResult(
-        RunOutcome.PENDING if record.status == STATUS_PENDING else RunOutcome.REJECTED,
+        "PENDING" if record.status == STATUS_PENDING else "REJECTED",
         record,
         proposal,
         files,

@@ -7,7 +7,6 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from calibration_core.core.validation import Severity
-from calibration_core.jobs.run import RunOutcome
 from calibration_core.text import escape, fmt_pct, plural
 
 if TYPE_CHECKING:
@@ -18,7 +17,7 @@ __all__ = ["render_run_json", "render_run_text"]
 
 
 def _deployable(result: RunResult) -> bool:
-    return result.outcome is RunOutcome.PENDING and not result.record.forced
+    return result.outcome == "PENDING" and not result.record.forced
 
 
 def _improvement(value: float) -> float | None:
@@ -31,7 +30,7 @@ def render_run_json(result: RunResult) -> dict[str, Any]:
     validation = proposal.validation
     deployable = _deployable(result)
     return {
-        "ok": result.outcome is RunOutcome.PENDING,
+        "ok": result.outcome == "PENDING",
         "job_id": record.job_id,
         "status": record.status,
         "forced": record.forced,
@@ -73,7 +72,7 @@ def render_run_json(result: RunResult) -> dict[str, Any]:
 def render_run_text(result: RunResult) -> str:
     """Return the printout of ``run``: the job, its verdicts and the next steps."""
     record, proposal = result.record, result.proposal
-    pending = result.outcome is RunOutcome.PENDING
+    pending = result.outcome == "PENDING"
     validation = proposal.validation
     failures = validation.failures()
     summary = record.summary
