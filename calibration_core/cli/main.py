@@ -413,7 +413,8 @@ def add_job(
 
 def _registrars() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     # Job modules are imported here, when the parser is built, not when cli.py is
-    # imported; they import only lazy_handler and the exit codes from this module.
+    # imported; they import add_job, lazy_handler, the argument types, main and the
+    # exit codes from this module, and their jobs only when one runs.
     registrars: list[Callable[[Any, argparse.ArgumentParser], None]] = []
     for module_name in ("cli.offline", "cli.deploy", "cli.monitor"):
         try:
