@@ -20,9 +20,9 @@ import attrs
 import pytest
 
 from calibration_core.cli.main import JobContext, build_parser
+from calibration_core.cli.offline import run_calibration
 from calibration_core.config import CalibrationConfig, EnsembleWeights
 from calibration_core.deploy.jobstore import JobStore
-from calibration_core.jobs.offline import run_calibration
 from calibration_core.jobs.report import MARKDOWN_SECTIONS, validate_report_document
 from calibration_core.settings import resolve_paths
 from calibration_core.sources.example_data import write_example_trades
@@ -289,8 +289,7 @@ class TestRun:
         assert payload["per_symbol"]["requested"] is False
         consensus = payload["consensus"]
         assert consensus["enabled"] is (consensus["oos_mse_improvement"] >= 0.05)
-        assert payload["hold_bias"]["enabled"] is False
-        assert "only executed BUY/SELL trades" in payload["hold_bias"]["reason"]
+        assert "hold_bias" not in payload  # the HOLD bias was removed (issue 14 item 5)
 
     def test_per_symbol_flag_evaluates_every_symbol_out_of_sample(
         self, workspace: Workspace

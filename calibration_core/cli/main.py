@@ -32,6 +32,7 @@ from calibration_core.settings import (
     resolve_paths,
 )
 from calibration_core.text import escape, escape_controls
+from calibration_core.times import iso_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ __all__ = [
     "PROG",
     "JobContext",
     "Progress",
+    "add_job",
     "build_parser",
     "lazy_handler",
     "lock_timeout_seconds",
@@ -289,6 +291,17 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(self, message)
 
 
+_PATH_FLAGS = (
+    ("--data", "PATH", f"trades file (default: ${ENV_DATA_PATH} or data/clm_trades.jsonl)"),
+    (
+        "--config",
+        "PATH",
+        f"live config file (default: ${ENV_CONFIG_PATH} or config/calibration.json)",
+    ),
+    ("--report-dir", "DIR", f"reports and job records (default: ${ENV_REPORT_DIR} or reports/)"),
+)
+
+
 def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
     # The same options are accepted before and after the job name. On the job's copy the
     # defaults are SUPPRESS: a flag given after the job name overrides the one before it,
@@ -305,27 +318,10 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
         default=default(no),
         help="print one machine-readable JSON document on stdout (errors too)",
     )
-    common.add_argument(
-        "--data",
-        metavar="PATH",
-        type=path_argument,
-        default=default(None),
-        help=f"trades file (default: ${ENV_DATA_PATH} or data/clm_trades.jsonl)",
-    )
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        type=path_argument,
-        default=default(None),
-        help=f"live config file (default: ${ENV_CONFIG_PATH} or config/calibration.json)",
-    )
-    common.add_argument(
-        "--report-dir",
-        metavar="DIR",
-        type=path_argument,
-        default=default(None),
-        help=f"reports and job records (default: ${ENV_REPORT_DIR} or reports/)",
-    )
+    for flag, metavar, text in _PATH_FLAGS:
+        common.add_argument(
+            flag, metavar=metavar, type=path_argument, default=default(None), help=text
+        )
     common.add_argument(
         "--cadence-api",
         metavar="URL",
@@ -393,9 +389,32 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
+def add_job(
+    subparsers: Any,  # noqa: ANN401 - argparse's private _SubParsersAction
+    common: argparse.ArgumentParser,
+    name: str,
+    handler: Callable[[argparse.Namespace, JobContext], int],
+    *,
+    summary: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add the job ``name`` with the common options and its handler; return its parser.
+
+    ``summary`` is the line ``--help`` shows, ``description`` the paragraph of
+    ``<job> --help``; ``handler(args, ctx)`` returns the exit code (see
+    :func:`lazy_handler`). The job's own arguments go on the returned parser.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, parents=[common], help=summary, description=description
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def _registrars() -> list[Callable[[Any, argparse.ArgumentParser], None]]:
     # Job modules are imported here, when the parser is built, not when cli.py is
-    # imported; they import only lazy_handler and the exit codes from this module.
+    # imported; they import add_job, lazy_handler, the argument types, main and the
+    # exit codes from this module, and their jobs only when one runs.
     registrars: list[Callable[[Any, argparse.ArgumentParser], None]] = []
     for module_name in ("cli.offline", "cli.deploy", "cli.monitor"):
         try:
@@ -437,7 +456,7 @@ class _JsonLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record`` as one JSON object on one line."""
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": iso_utc(record.created, timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": getattr(record, "event", None) or record.getMessage(),
@@ -457,7 +476,7 @@ class _JsonLogFormatter(logging.Formatter):
 class _TextLogFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
         del datefmt
-        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        return iso_utc(record.created, timespec="milliseconds")
 
 
 def _configure_logging(verbosity: int, stderr: IO[str], log_format: str) -> None:
@@ -488,16 +507,6 @@ _ASCII: dict[str, str] = {
     "🟢": "[GREEN]",
     "🟡": "[YELLOW]",
     "🔴": "[RED]",
-    "📊": "#",
-    "🔐": "#",
-    "📁": "#",
-    "📋": "#",
-    "📈": "#",
-    "📜": "#",
-    "🔍": "#",
-    "⚖️": "#",
-    "📌": "#",
-    "🗄️": "#",
     "↩️": "<-",
     "➖": "-",
     "\ufe0f": "",
@@ -513,6 +522,7 @@ _ASCII: dict[str, str] = {
     "σ": "sigma",
     "Δ": "delta",
     "•": "*",
+    **dict.fromkeys(("📊", "🔐", "📁", "📋", "📈", "📜", "🔍", "⚖️", "📌", "🗄️"), "#"),
 }
 _ASCII_ORDER = sorted(_ASCII, key=len, reverse=True)
 
