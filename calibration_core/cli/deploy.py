@@ -9,7 +9,7 @@ import logging
 from typing import IO, TYPE_CHECKING, Any
 
 from calibration_core import deploy
-from calibration_core.cli.main import EXIT_OK, lock_timeout_seconds
+from calibration_core.cli.main import EXIT_OK, add_job, lock_timeout_seconds
 from calibration_core.config import is_valid_version
 from calibration_core.deploy import views
 from calibration_core.exceptions import CalibrationError, JobRefusedError
@@ -39,11 +39,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     """
 
     def job(name: str, handler: Handler, help_text: str, description: str | None = None) -> Any:  # noqa: ANN401 - argparse's parser type
-        parser = subparsers.add_parser(
-            name, parents=[common], help=help_text, description=description
+        return add_job(
+            subparsers, common, name, handler, summary=help_text, description=description
         )
-        parser.set_defaults(handler=handler)
-        return parser
 
     approve = job(
         "approve",

@@ -15,6 +15,7 @@ from calibration_core.cli.main import (
     EXIT_NEGATIVE,
     EXIT_OK,
     EXIT_ROLLBACK_ADVISED,
+    add_job,
     lock_timeout_seconds,
 )
 from calibration_core.deploy import DEFAULT_LOCK_TIMEOUT
@@ -50,10 +51,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     common : argparse.ArgumentParser
         Parent parser with the options every job takes (``--json``, paths, ``-v``).
     """
-    monitor = subparsers.add_parser(
+    monitor = add_job(
+        subparsers,
+        common,
         "monitor",
-        parents=[common],
-        help="post-apply watch: OK, WATCH or ROLLBACK for the live version (exit 0/1/8)",
+        run_monitor,
+        summary="post-apply watch: OK, WATCH or ROLLBACK for the live version (exit 0/1/8)",
         description=(
             "Compare the trades since the live version went live with a baseline of the trades "
             "before it: win rate, PnL drift, HOLD rate (with a signals log), the calibrated "
@@ -104,12 +107,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="with --auto-rollback: wait this long for another approve/rollback "
         "(default: %(default)s)",
     )
-    monitor.set_defaults(handler=run_monitor)
 
-    compare = subparsers.add_parser(
+    compare = add_job(
+        subparsers,
+        common,
         "compare",
-        parents=[common],
-        help="score two versions on the same recent trades: is B really better than A?",
+        run_compare,
+        summary="score two versions on the same recent trades: is B really better than A?",
         description=(
             "Apply each version's maps to the same recent trades and print MSE (Brier), ECE, "
             "log loss and the reliability bins for both, the weights and the weighted-vote "
@@ -138,7 +142,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:  # noqa:
         help="score every trade closed at or after this date/time (e.g. 2026-02-10 or "
         "2026-02-10T12:00:00Z; a time without a zone is UTC)",
     )
-    compare.set_defaults(handler=run_compare)
 
 
 def _at_least_one(value: int, flag: str) -> int:
