@@ -17,7 +17,7 @@ from calibration_core.core.analysis import (
     propose_hold_bias,
 )
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime.loader import Snapshot
+from calibration_core.runtime.snapshot import Snapshot
 
 JOB = "cal_20260210_143022"
 CREATED = "2026-02-10T14:30:22+00:00"
@@ -137,10 +137,8 @@ class TestWithEvidence:
         assert proposal.validation.passed
         config = CalibrationConfig.from_json(proposal.config.to_json())
         assert config.hold_bias.enabled
-        snapshot = Snapshot.from_config(config)
-        bias = config.hold_bias.bias
-        assert snapshot.apply_hold_bias(0.5) == pytest.approx(0.5 + bias)
-        assert snapshot.apply_hold_bias(0.99) == 1.0
+        # The runtime no longer applies a HOLD bias: apply_hold_bias is a no-op.
+        assert Snapshot.from_config(config).apply_hold_bias(0.5) == 0.5
 
 
 class TestHoldEvidence:

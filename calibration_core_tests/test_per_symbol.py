@@ -27,7 +27,8 @@ from calibration_core.core.isotonic import bound_confidence_change, fit_isotonic
 from calibration_core.core.metrics import brier_score
 from calibration_core.deploy.deployer import approve
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime.loader import CalibrationLoader, Snapshot
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime.snapshot import Snapshot
 from calibration_core.settings import resolve_paths
 
 if TYPE_CHECKING:
