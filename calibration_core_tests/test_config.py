@@ -21,13 +21,13 @@ from calibration_core.config import (
     ConfidenceMap,
     EnsembleWeights,
     HoldBias,
-    LegacyConfig,
     PerSymbolMaps,
     is_valid_version,
     parse_config,
 )
 from calibration_core.deploy.jobstore import format_job_id
 from calibration_core.exceptions import CalibrationError, ConfigRejectedError
+from calibration_core.legacy_config import LegacyConfig
 from calibration_core_tests.deploy_helpers import (
     REPO_ROOT,
     calibration_configs,

@@ -24,13 +24,9 @@ import attrs
 import numpy as np
 
 from calibration_core._arrays import frozen_array
-from calibration_core.config import (
-    CONSENSUS_BUCKETS,
-    LegacyConfig,
-    consensus_bucket,
-    parse_config,
-)
+from calibration_core.config import CONSENSUS_BUCKETS, consensus_bucket, parse_config
 from calibration_core.exceptions import ConfigRejectedError, InvalidInputError
+from calibration_core.legacy_config import LegacyConfig
 from calibration_core.times import iso_utc
 
 if TYPE_CHECKING:
