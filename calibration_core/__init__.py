@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from calibration_core.config import (
-        MAX_CONFIG_BYTES as MAX_CONFIG_BYTES,
         CalibrationConfig as CalibrationConfig,
         ConfidenceMap as ConfidenceMap,
         ConsensusMultipliers as ConsensusMultipliers,
         EnsembleWeights as EnsembleWeights,
-        HoldBias as HoldBias,
         PerSymbolMaps as PerSymbolMaps,
         consensus_bucket as consensus_bucket,
         is_valid_version as is_valid_version,
     )
+    from calibration_core.config_json import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
     from calibration_core.constants import (
         CONFIG_SCHEMA_VERSION as CONFIG_SCHEMA_VERSION,
         MAX_CONFIDENCE_CHANGE as MAX_CONFIDENCE_CHANGE,
@@ -128,7 +127,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "CONFIG_SCHEMA_VERSION": "constants",
     "MAX_CONFIDENCE_CHANGE": "constants",
-    "MAX_CONFIG_BYTES": "config",
+    "MAX_CONFIG_BYTES": "config_json",
     "MAX_WEIGHT": "constants",
     "MAX_WEIGHT_CHANGE": "constants",
     "MIN_CONFIDENCE_IMPROVEMENT": "constants",
@@ -150,7 +149,6 @@ _EXPORTS: dict[str, str] = {
     "DataIntegrityError": "exceptions",
     "DeploymentError": "exceptions",
     "EnsembleWeights": "config",
-    "HoldBias": "config",
     "InfeasibleWeightsError": "exceptions",
     "IntegritySummary": "sources.trades",
     "InvalidInputError": "exceptions",

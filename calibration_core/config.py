@@ -2,6 +2,7 @@
 
 # Parsing only: imports json, math, re, datetime and the package's pure modules.
 # It reads no file; callers hand it text, so the loader and the deployer share it.
+# config_json decodes the text; legacy_config reads the old deployer's document.
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from calibration_core.config_json import MAX_CONFIG_BYTES, decode_config_json
 from calibration_core.constants import (
     CONFIG_SCHEMA_VERSION,
     MAX_CONFIDENCE_CHANGE,
@@ -30,9 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONSENSUS_BUCKETS",
-    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_BYTES",  # from config_json, where the decoding lives
     "MAX_CONSENSUS_MULTIPLIER",
-    "MAX_HOLD_BIAS",
     "MAX_OVERRIDE_CHARS",
     "METHOD_PATTERN",
     "MIN_CONSENSUS_MULTIPLIER",
@@ -44,7 +45,6 @@ __all__ = [
     "ConfidenceMap",
     "ConsensusMultipliers",
     "EnsembleWeights",
-    "HoldBias",
     "PerSymbolMaps",
     "consensus_bucket",
     "decode_config_json",
@@ -53,9 +53,6 @@ __all__ = [
     "override_reason_problem",
     "parse_config",
 ]
-
-MAX_CONFIG_BYTES = 1_048_576
-"""A config file larger than this (1 MiB) is rejected before parsing."""
 
 VERSION_PATTERN = re.compile(r"cal_[0-9]{8}_[0-9]{6}(?:_[0-9]{2,3})?")
 """Job ids and config versions: ``cal_YYYYMMDD_HHMMSS`` with an optional ``_NN`` suffix."""
@@ -103,8 +100,6 @@ MIN_CONSENSUS_MULTIPLIER = 0.5
 """Smallest consensus multiplier a config may hold."""
 MAX_CONSENSUS_MULTIPLIER = 1.5
 """Largest consensus multiplier a config may hold."""
-MAX_HOLD_BIAS = MAX_CONFIDENCE_CHANGE
-"""A HOLD bias shifts HOLD confidence by at most the confidence-change bound."""
 
 # Knot values may sit on the ±0.15 band up to float rounding of their construction.
 _BOUND_SLACK = 1e-9
@@ -256,6 +251,22 @@ def _section(
     enabled = data["enabled"]
     _expect_type(enabled, bool, f"{where}.enabled")
     return data, enabled
+
+
+def _version(value: object, where: str) -> str:
+    _expect_type(value, str, where)
+    if not is_valid_version(cast("str", value)):
+        raise _fail(where, f"must look like cal_YYYYMMDD_HHMMSS (got {value!r})")
+    return cast("str", value)
+
+
+def _printable(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    _expect_type(value, str, where)
+    if _APPROVER_PATTERN.fullmatch(cast("str", value)) is None:
+        raise _fail(where, "must be 1-128 printable characters")
+    return cast("str", value)
 
 
 def _entries(
@@ -482,27 +493,6 @@ class ConsensusMultipliers:
         return {"enabled": self.enabled, "multipliers": dict(self.multipliers)}
 
 
-@attrs.frozen
-class HoldBias:
-    """An additive shift of HOLD-signal confidence; disabled by default."""
-
-    enabled: bool = False
-    bias: float = 0.0
-
-    @classmethod
-    def from_dict(cls, raw: object, where: str = "hold_bias") -> HoldBias:
-        """Parse and validate the ``hold_bias`` section."""
-        data, enabled = _section(raw, where, ("bias",), ("bias",))
-        bias = _number(data["bias"], f"{where}.bias")
-        if abs(bias) > MAX_HOLD_BIAS:
-            raise _fail(f"{where}.bias", f"must be within ±{MAX_HOLD_BIAS} (got {bias})")
-        return cls(enabled=enabled, bias=bias)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready section."""
-        return {"enabled": self.enabled, "bias": self.bias}
-
-
 _TOP_FIELDS = (
     "schema_version",
     "version",
@@ -517,6 +507,7 @@ _TOP_FIELDS = (
     "ensemble_weights",
     "per_symbol",
     "consensus_multipliers",
+    # The removed HOLD bias: an old document's section is accepted and ignored.
     "hold_bias",
 )
 _REQUIRED_TOP = (
@@ -534,7 +525,9 @@ class CalibrationConfig:
 
     Build it with :meth:`from_json` (files) or directly (proposals); write it
     with :meth:`to_json`. Later sections (per-symbol maps, consensus
-    multipliers, HOLD bias) default to disabled.
+    multipliers) default to disabled. An old document's ``hold_bias`` section
+    is accepted and ignored: the HOLD bias was removed (no producer records a
+    HOLD's outcome, so it could never be estimated).
     """
 
     version: str
@@ -543,7 +536,6 @@ class CalibrationConfig:
     weights: EnsembleWeights = attrs.field(factory=EnsembleWeights)
     per_symbol: PerSymbolMaps = attrs.field(factory=PerSymbolMaps)
     consensus: ConsensusMultipliers = attrs.field(factory=ConsensusMultipliers)
-    hold_bias: HoldBias = attrs.field(factory=HoldBias)
     approved_at: str | None = None
     approved_by: str | None = None
     source_job: str | None = None
@@ -594,28 +586,13 @@ class CalibrationConfig:
                 "schema_version",
                 f"{schema} is unknown; this release reads version {CONFIG_SCHEMA_VERSION}",
             )
-        version = data["version"]
-        _expect_type(version, str, "version")
-        if not is_valid_version(version):
-            raise _fail("version", f"must look like cal_YYYYMMDD_HHMMSS (got {version!r})")
+        version = _version(data["version"], "version")
         source_job = data.get("source_job")
         if source_job is not None:
-            _expect_type(source_job, str, "source_job")
-            if not is_valid_version(source_job):
-                raise _fail(
-                    "source_job", f"must look like cal_YYYYMMDD_HHMMSS (got {source_job!r})"
-                )
-        approved_by = data.get("approved_by")
-        if approved_by is not None:
-            _expect_type(approved_by, str, "approved_by")
-            if _APPROVER_PATTERN.fullmatch(approved_by) is None:
-                raise _fail("approved_by", "must be 1-128 printable characters")
-        data_hash = data.get("data_hash")
-        if data_hash is not None:
-            _expect_type(data_hash, str, "data_hash")
-            # status and history print it: no control characters may reach a terminal.
-            if _APPROVER_PATTERN.fullmatch(data_hash) is None:
-                raise _fail("data_hash", "must be 1-128 printable characters")
+            source_job = _version(source_job, "source_job")
+        approved_by = _printable(data.get("approved_by"), "approved_by")
+        # status and history print it: no control characters may reach a terminal.
+        data_hash = _printable(data.get("data_hash"), "data_hash")
         override_reason = data.get("override_reason")
         if override_reason is not None and (problem := override_reason_problem(override_reason)):
             raise _fail("override_reason", problem)
@@ -636,7 +613,6 @@ class CalibrationConfig:
             consensus=ConsensusMultipliers.from_dict(
                 data.get("consensus_multipliers", ConsensusMultipliers().to_dict())
             ),
-            hold_bias=HoldBias.from_dict(data.get("hold_bias", HoldBias().to_dict())),
             override_reason=override_reason,
         )
 
@@ -662,7 +638,6 @@ class CalibrationConfig:
             "ensemble_weights": self.weights.to_dict(),
             "per_symbol": self.per_symbol.to_dict(),
             "consensus_multipliers": self.consensus.to_dict(),
-            "hold_bias": self.hold_bias.to_dict(),
         }
         if self.override_reason is not None:
             document["override_reason"] = self.override_reason
@@ -699,125 +674,6 @@ class CalibrationConfig:
     def parse_weights(weights: Mapping[str, float]) -> EnsembleWeights:
         """Build a validated, enabled :class:`EnsembleWeights` from a mapping."""
         return EnsembleWeights.from_dict({"enabled": True, "weights": dict(weights)})
-
-
-# --------------------------------------------------------------------------- decoding
-
-_BOMS = (
-    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian, with a byte-order mark)"),
-    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian, with a byte-order mark)"),
-    (b"\xef\xbb\xbf", "UTF-8 with a byte-order mark"),
-    (b"\xfe\xff", "UTF-16 (big-endian, with a byte-order mark)"),
-    (b"\xff\xfe", "UTF-16 (little-endian, with a byte-order mark)"),
-)
-_ENCODING_NAMES = {
-    "utf-16-be": "UTF-16 (big-endian)",
-    "utf-16-le": "UTF-16 (little-endian)",
-    "utf-32-be": "UTF-32 (big-endian)",
-    "utf-32-le": "UTF-32 (little-endian)",
-}
-
-
-def _foreign_encoding(data: bytes) -> str | None:
-    """Name the encoding of ``data`` when it is plainly not BOM-less UTF-8, else None."""
-    for bom, bom_name in _BOMS:
-        if data.startswith(bom):
-            return bom_name
-    # JSON text starts with an ASCII character: NUL bytes among the first four give
-    # UTF-16/32 away (RFC 4627 section 3, as json.detect_encoding does).
-    detected = json.detect_encoding(data[:4]) if len(data) >= 2 else "utf-8"  # noqa: PLR2004
-    name = _ENCODING_NAMES.get(detected)
-    if name is None:
-        return None
-    # Only name it when the text really reads as JSON in that encoding (NUL bytes alone
-    # are just garbage, reported as invalid JSON).
-    try:
-        start = data.decode(detected).lstrip(" \t\r\n")[:1]
-    except UnicodeDecodeError:
-        return None
-    return name if start in {"{", "["} else None
-
-
-def _utf8_text(text: str | bytes) -> str:
-    """Return the config text, refusing UTF-16, UTF-32, a byte-order mark and bad UTF-8."""
-    if isinstance(text, str):
-        if text.startswith("\ufeff"):
-            raise ConfigRejectedError(
-                "config rejected: file starts with a byte-order mark; "
-                "a config must be UTF-8 without a BOM"
-            )
-        return text
-    foreign = _foreign_encoding(text)
-    if foreign is not None:
-        raise ConfigRejectedError(
-            f"config rejected: file is encoded as {foreign}; "
-            "a config must be UTF-8 without a byte-order mark"
-        )
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigRejectedError(
-            f"config rejected: file is not valid UTF-8 (byte 0x{text[exc.start]:02x} "
-            f"at offset {exc.start})"
-        ) from None
-
-
-def decode_config_json(text: str | bytes) -> object:
-    """Decode the JSON of a config file (ours or legacy) with the document-wide rules.
-
-    Parameters
-    ----------
-    text : str or bytes
-        The whole file content.
-
-    Returns
-    -------
-    object
-        The decoded JSON value (not yet validated).
-
-    Raises
-    ------
-    ConfigRejectedError
-        A file over ``MAX_CONFIG_BYTES`` or empty; text that is not UTF-8 without a
-        byte-order mark (UTF-16, UTF-32, a BOM, invalid UTF-8); invalid JSON;
-        NaN/Infinity; a duplicate key; pathological nesting.
-    """
-    # surrogatepass: a lone surrogate is measured here and rejected by the parser below.
-    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigRejectedError(
-            f"config rejected: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"
-        )
-    if size == 0:
-        raise ConfigRejectedError("config rejected: file is empty")
-    text = _utf8_text(text)
-
-    def _no_constants(token: str) -> float:
-        raise ConfigRejectedError(f"config rejected: {token} is not allowed in a config")
-
-    def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        # Last-wins would let a bad first value hide behind a good one (and vice versa).
-        obj: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in obj:
-                raise ConfigRejectedError(
-                    f"config rejected: duplicate key {key!r} in a JSON object "
-                    "(each field may appear only once)"
-                )
-            obj[key] = value
-        return obj
-
-    try:
-        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-    except ConfigRejectedError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigRejectedError(f"config rejected: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ConfigRejectedError("config rejected: JSON nested too deeply") from None
-
-
-# --------------------------------------------------------------------------- legacy configs
 
 
 def is_legacy_document(raw: object) -> bool:

@@ -137,8 +137,6 @@ class LegacyConfig:
         ``ensemble_weights.enabled``.
     weights : tuple of (str, float)
         The weights as written.
-    hold_bias_enabled : bool
-        ``hold_bias.enabled``; never served.
     """
 
     version: str
@@ -150,7 +148,6 @@ class LegacyConfig:
     mapping: tuple[tuple[float, float], ...] = ()
     weights_enabled: bool = False
     weights: tuple[tuple[str, float], ...] = ()
-    hold_bias_enabled: bool = False
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LegacyConfig:
@@ -199,8 +196,6 @@ class LegacyConfig:
             ) from None
         confidence = _legacy_section(data, "confidence_calibration", "mapping")
         weights = _legacy_section(data, "ensemble_weights", "weights")
-        hold = data.get("hold_bias")
-        hold_enabled = isinstance(hold, dict) and hold.get("enabled") is True
         return cls(
             version=version,
             created_at=created_at,
@@ -211,7 +206,6 @@ class LegacyConfig:
             mapping=_legacy_mapping(confidence["mapping"], "legacy confidence_calibration.mapping"),
             weights_enabled=weights["enabled"],
             weights=_legacy_weights(weights["weights"], "legacy ensemble_weights.weights"),
-            hold_bias_enabled=hold_enabled,
         )
 
     @property
@@ -360,5 +354,4 @@ class LegacyConfig:
                 "mapping": {repr(x): y for x, y in self.mapping},
             },
             "ensemble_weights": {"enabled": self.weights_enabled, "weights": dict(self.weights)},
-            "hold_bias": {"enabled": self.hold_bias_enabled},
         }

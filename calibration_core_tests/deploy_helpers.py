@@ -22,7 +22,6 @@ from calibration_core.config import (
     ConfidenceMap,
     ConsensusMultipliers,
     EnsembleWeights,
-    HoldBias,
     PerSymbolMaps,
     parse_config,
 )
@@ -388,10 +387,6 @@ def calibration_configs(draw: st.DrawFn) -> CalibrationConfig:
         consensus=ConsensusMultipliers(
             enabled=draw(st.booleans()),
             multipliers=tuple(zip(CONSENSUS_BUCKETS, draw(multipliers), strict=True)),
-        ),
-        hold_bias=HoldBias(
-            enabled=draw(st.booleans()),
-            bias=draw(st.floats(-MAX_CONFIDENCE_CHANGE, MAX_CONFIDENCE_CHANGE)),
         ),
         approved_at=draw(st.none() | iso),
         approved_by=draw(

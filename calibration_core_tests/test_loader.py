@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from calibration_core.config import MAX_CONFIG_BYTES
+from calibration_core.config_json import MAX_CONFIG_BYTES
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.fsio import atomic_write_text
 from calibration_core.runtime import files, host as runtime, loader as runtime_loader
@@ -785,7 +785,7 @@ from pathlib import Path
 
 from calibration_core.runtime import host as runtime
 from calibration_core.runtime.loader import CalibrationLoader
-from calibration_core.config import MAX_CONFIG_BYTES
+from calibration_core.config_json import MAX_CONFIG_BYTES
 from calibration_core.fsio import atomic_write_text
 from calibration_core_tests.runtime_helpers import config_text, wait_until
 

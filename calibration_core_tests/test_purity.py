@@ -154,6 +154,7 @@ SHARED = frozenset(
         "constants",
         "exceptions",
         "config",
+        "config_json",
         "legacy_config",
         "settings",
         "text",
@@ -162,7 +163,9 @@ SHARED = frozenset(
         "fsio",
     }
 )
-PURE_SHARED = frozenset({"constants", "exceptions", "config", "legacy_config", "text", "_arrays"})
+PURE_SHARED = frozenset(
+    {"constants", "exceptions", "config", "config_json", "legacy_config", "text", "_arrays"}
+)
 ALLOWED: dict[str, frozenset[str]] = {
     "shared": SHARED,
     "core": PURE_SHARED | {"core"},

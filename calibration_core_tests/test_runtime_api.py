@@ -48,12 +48,17 @@ def snapshot_of(**options: Any) -> Snapshot:
     return Snapshot.from_config(build_config(**options), source="test")
 
 
+def with_hold_bias(text: str, bias: float, *, enabled: bool = True) -> str:
+    """Return a config text with the removed ``hold_bias`` section, as old documents have it."""
+    document = json.loads(text)
+    document["hold_bias"] = {"enabled": enabled, "bias": bias}
+    return json.dumps(document, indent=2)
+
+
 @pytest.fixture
 def calibrated() -> Snapshot:
     """Return a snapshot with every section enabled."""
-    return snapshot_of(
-        shift=0.05, per_symbol={"BTCUSDT": -0.1}, consensus=MULTIPLIERS, hold_bias=0.08
-    )
+    return snapshot_of(shift=0.05, per_symbol={"BTCUSDT": -0.1}, consensus=MULTIPLIERS)
 
 
 @pytest.fixture
@@ -378,6 +383,29 @@ class TestHoldBiasIsANoOp:
         assert math.isnan(calibrated.apply_hold_bias(math.nan))
         assert math.isnan(runtime.apply_hold_bias(math.nan))
 
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_an_old_config_with_a_hold_bias_serves_what_it_would_without(
+        self, tmp_path: Path, enabled: bool
+    ) -> None:
+        """The section is ignored: same map, weights and multipliers; no HOLD shift."""
+        text = config_text(shift=0.05, per_symbol={"BTCUSDT": -0.1}, consensus=MULTIPLIERS)
+        old_path, new_path = tmp_path / "old.json", tmp_path / "new.json"
+        old_path.write_text(with_hold_bias(text, 0.08, enabled=enabled))
+        new_path.write_text(text)
+        old = CalibrationLoader(old_path, watch="none")
+        new = CalibrationLoader(new_path, watch="none")
+        assert old.status().last_error is None
+        assert old.version == new.version == "cal_20260220_143022"
+        grid = np.linspace(0.0, 1.0, 101)
+        for symbol in (None, "BTCUSDT"):
+            np.testing.assert_array_equal(
+                old.apply_confidence_calibration_batch(grid, symbol=symbol),
+                new.apply_confidence_calibration_batch(grid, symbol=symbol),
+            )
+        assert dict(old.get_ensemble_weights()) == dict(new.get_ensemble_weights())
+        assert old.get_consensus_multiplier(3, 4) == new.get_consensus_multiplier(3, 4) == 1.2
+        assert old.apply_hold_bias(0.5) == 0.5
+
     def test_it_needs_no_default_loader(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -392,7 +420,7 @@ class TestModuleLevelApi:
     def test_functions_use_the_installed_default_loader(self, tmp_path: Path) -> None:
         """After set_default_loader the module functions serve that loader's version."""
         path = tmp_path / "calibration.json"
-        path.write_text(config_text(shift=0.05, consensus=MULTIPLIERS, hold_bias=0.1))
+        path.write_text(with_hold_bias(config_text(shift=0.05, consensus=MULTIPLIERS), 0.1))
         loader = CalibrationLoader(path, watch="none")
         runtime.set_default_loader(loader)
         assert runtime.apply_confidence_calibration(0.5) == pytest.approx(0.55)
@@ -423,7 +451,7 @@ class TestModuleLevelApi:
     ) -> None:
         """Whichever function is called first, it creates the default loader."""
         path = tmp_path / "calibration.json"
-        path.write_text(config_text(consensus=MULTIPLIERS, hold_bias=0.1))
+        path.write_text(with_hold_bias(config_text(consensus=MULTIPLIERS), 0.1))
         monkeypatch.setenv(ENV_CONFIG_PATH, str(path))
         calls: list[Callable[[], object]] = [
             lambda: runtime.get_ensemble_weights()["xgb"] == 0.25,

@@ -18,7 +18,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from calibration_core.config import MAX_CONFIG_BYTES
+from calibration_core.config_json import MAX_CONFIG_BYTES
 from calibration_core.exceptions import ConfigRejectedError, InvalidInputError
 from calibration_core.runtime import files
 from calibration_core.runtime.snapshot import (
