@@ -510,6 +510,10 @@ _TOP_FIELDS = (
     # The removed HOLD bias: an old document's section is accepted and ignored.
     "hold_bias",
 )
+_LEGACY_NOT_OURS = (
+    "config rejected: this is a legacy config written by the old deployer "
+    "(no schema_version; it has based_on_trades/mapping), not one of ours"
+)
 _REQUIRED_TOP = (
     "schema_version",
     "version",
@@ -569,11 +573,7 @@ class CalibrationConfig:
             document (the old deployer's) is refused here with a reason saying so;
             :func:`parse_config` reads both.
         """
-        refusal = (
-            "config rejected: this is a legacy config written by the old deployer "
-            "(no schema_version; it has based_on_trades/mapping), not one of ours"
-        )
-        return cls.from_dict(_decode_kind(text, legacy=False, refusal=refusal))
+        return cls.from_dict(_decode_kind(text, legacy=False, refusal=_LEGACY_NOT_OURS))
 
     @classmethod
     def from_dict(cls, raw: object) -> CalibrationConfig:

@@ -45,6 +45,10 @@ _LEGACY_TOP_FIELDS = (
     "metadata",
     "validation_checks",
 )
+_NOT_LEGACY = (
+    "config rejected: not a legacy config (it has a schema_version, or neither "
+    "based_on_trades nor confidence_calibration.mapping)"
+)
 _LEGACY_REQUIRED = ("version", "created_at", "confidence_calibration", "ensemble_weights")
 _LEGACY_MIN_MEMBERS = 3
 _LEGACY_MAX_MEMBERS = 6
@@ -170,11 +174,7 @@ class LegacyConfig:
             The same document-wide rules as :meth:`CalibrationConfig.from_json`,
             a document that is not a legacy config, or a malformed field.
         """
-        refusal = (
-            "config rejected: not a legacy config (it has a schema_version, or neither "
-            "based_on_trades nor confidence_calibration.mapping)"
-        )
-        return cls.from_dict(_decode_kind(text, legacy=True, refusal=refusal))
+        return cls.from_dict(_decode_kind(text, legacy=True, refusal=_NOT_LEGACY))
 
     @classmethod
     def from_dict(cls, raw: object) -> LegacyConfig:
