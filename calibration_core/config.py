@@ -45,6 +45,7 @@ __all__ = [
     "ConfidenceMap",
     "ConsensusMultipliers",
     "EnsembleWeights",
+    "LegacyConfig",  # defined in legacy_config; named here lazily (see __getattr__)
     "PerSymbolMaps",
     "consensus_bucket",
     "decode_config_json",
@@ -702,6 +703,16 @@ def _decode_kind(text: str | bytes, *, legacy: bool, refusal: str) -> object:
     if is_legacy_document(raw) is not legacy:
         raise ConfigRejectedError(refusal)
     return raw
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562, as the package's __init__
+    """Name ``LegacyConfig`` here too (lazily: legacy_config builds on this module)."""
+    if name == "LegacyConfig":
+        from calibration_core.legacy_config import LegacyConfig  # noqa: PLC0415
+
+        return LegacyConfig
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def parse_config(text: str | bytes) -> CalibrationConfig | LegacyConfig:

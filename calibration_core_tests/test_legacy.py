@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
+from calibration_core.config import LegacyConfig
 from calibration_core.deploy import deployer as deploy
 from calibration_core.exceptions import ConfigRejectedError
-from calibration_core.legacy_config import LegacyConfig
 from calibration_core.runtime import host as runtime
 from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core.runtime.snapshot import Snapshot

@@ -26,6 +26,7 @@ from calibration_core.config import (
     MAX_CONFIG_BYTES,
     CalibrationConfig,
     ConfidenceMap,
+    LegacyConfig,
     is_valid_version,
     override_reason_problem,
     parse_config,
@@ -51,7 +52,6 @@ from calibration_core.fsio import (
     fsync_directory,
     remove_stale_temp_files,
 )
-from calibration_core.legacy_config import LegacyConfig
 from calibration_core.text import escape
 
 if TYPE_CHECKING:
