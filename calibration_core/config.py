@@ -557,7 +557,7 @@ class CalibrationConfig:
         Parameters
         ----------
         text : str or bytes
-            The whole file content.
+            The whole file content: one of our documents.
 
         Returns
         -------

@@ -80,7 +80,7 @@ def decode_config_json(text: str | bytes) -> object:
     Parameters
     ----------
     text : str or bytes
-        The whole file content.
+        The whole file content, as read (ours or legacy).
 
     Returns
     -------

@@ -160,7 +160,7 @@ class LegacyConfig:
         Parameters
         ----------
         text : str or bytes
-            The whole file content.
+            The whole file content, as the old deployer wrote it.
 
         Returns
         -------

@@ -684,8 +684,8 @@ class CalibrationLoader:
         try:
             snapshot = snapshot_from_bytes(
                 data,
-                source=self._path,
                 digest=digest,
+                source=self._path,
                 loaded_at=time.time(),
                 default_weights=self._default_weights,
                 counters=self._counters,

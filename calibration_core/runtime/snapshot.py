@@ -18,7 +18,7 @@ import numbers
 from bisect import bisect_right
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack, cast
 
 import attrs
 import numpy as np
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOGGER_NAME",
     "LoaderStatus",
+    "Provenance",
     "Snapshot",
     "apply_hold_bias",
     "snapshot_from_bytes",
@@ -687,23 +688,26 @@ def apply_hold_bias(confidence: float) -> float:
     return confidence if number is None else number
 
 
-def snapshot_from_bytes(
-    data: bytes,
-    *,
-    source: str,
-    digest: str,
-    loaded_at: float,
-    default_weights: Mapping[str, float] | None = None,
-    counters: _Counters | None = None,
-) -> Snapshot:
+class Provenance(TypedDict, total=False):
+    """Where a snapshot comes from: the keywords of :meth:`Snapshot.from_config`."""
+
+    source: str
+    digest: str | None
+    loaded_at: float | None
+    default_weights: Mapping[str, float] | None
+    counters: _Counters | None
+
+
+def snapshot_from_bytes(data: bytes, **provenance: Unpack[Provenance]) -> Snapshot:
     """Parse a config file's content (ours or legacy) and precompute its snapshot.
 
     Parameters
     ----------
     data : bytes
         The whole file content.
-    source, digest, loaded_at, default_weights, counters
-        As for :meth:`Snapshot.from_config`.
+    **provenance
+        ``source``, ``digest``, ``loaded_at``, ``default_weights`` and ``counters``,
+        as for :meth:`Snapshot.from_config`.
 
     Returns
     -------
@@ -715,16 +719,9 @@ def snapshot_from_bytes(
         An invalid document, or a legacy one that breaks a hard rule.
     """
     config = parse_config(data)
-    where: dict[str, Any] = {
-        "source": source,
-        "digest": digest,
-        "loaded_at": loaded_at,
-        "default_weights": default_weights,
-        "counters": counters,
-    }
     if isinstance(config, LegacyConfig):
-        return Snapshot.from_legacy(config, **where)
-    return Snapshot.from_config(config, **where)
+        return Snapshot.from_legacy(config, **provenance)
+    return Snapshot.from_config(config, **provenance)
 
 
 @attrs.frozen
