@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 
 from calibration_core.config import CalibrationConfig, ConfidenceMap, EnsembleWeights
-from calibration_core.runtime import loader as runtime
+from calibration_core.runtime import host as runtime
 from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core.settings import SENTINEL_NAME
 

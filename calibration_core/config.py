@@ -2,6 +2,7 @@
 
 # Parsing only: imports json, math, re, datetime and the package's pure modules.
 # It reads no file; callers hand it text, so the loader and the deployer share it.
+# config_json decodes the text; legacy_config reads the old deployer's document.
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from calibration_core.config_json import MAX_CONFIG_BYTES, decode_config_json
 from calibration_core.constants import (
     CONFIG_SCHEMA_VERSION,
     MAX_CONFIDENCE_CHANGE,
@@ -24,13 +26,14 @@ from calibration_core.constants import (
 from calibration_core.exceptions import ConfigRejectedError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from calibration_core.legacy_config import LegacyConfig
 
 __all__ = [
     "CONSENSUS_BUCKETS",
-    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_BYTES",  # from config_json, where the decoding lives
     "MAX_CONSENSUS_MULTIPLIER",
-    "MAX_HOLD_BIAS",
     "MAX_OVERRIDE_CHARS",
     "METHOD_PATTERN",
     "MIN_CONSENSUS_MULTIPLIER",
@@ -42,8 +45,7 @@ __all__ = [
     "ConfidenceMap",
     "ConsensusMultipliers",
     "EnsembleWeights",
-    "HoldBias",
-    "LegacyConfig",
+    "LegacyConfig",  # defined in legacy_config; named here lazily (see __getattr__)
     "PerSymbolMaps",
     "consensus_bucket",
     "decode_config_json",
@@ -52,9 +54,6 @@ __all__ = [
     "override_reason_problem",
     "parse_config",
 ]
-
-MAX_CONFIG_BYTES = 1_048_576
-"""A config file larger than this (1 MiB) is rejected before parsing."""
 
 VERSION_PATTERN = re.compile(r"cal_[0-9]{8}_[0-9]{6}(?:_[0-9]{2,3})?")
 """Job ids and config versions: ``cal_YYYYMMDD_HHMMSS`` with an optional ``_NN`` suffix."""
@@ -102,8 +101,6 @@ MIN_CONSENSUS_MULTIPLIER = 0.5
 """Smallest consensus multiplier a config may hold."""
 MAX_CONSENSUS_MULTIPLIER = 1.5
 """Largest consensus multiplier a config may hold."""
-MAX_HOLD_BIAS = MAX_CONFIDENCE_CHANGE
-"""A HOLD bias shifts HOLD confidence by at most the confidence-change bound."""
 
 # Knot values may sit on the ±0.15 band up to float rounding of their construction.
 _BOUND_SLACK = 1e-9
@@ -257,6 +254,34 @@ def _section(
     return data, enabled
 
 
+def _version(value: object, where: str) -> str:
+    _expect_type(value, str, where)
+    if not is_valid_version(cast("str", value)):
+        raise _fail(where, f"must look like cal_YYYYMMDD_HHMMSS (got {value!r})")
+    return cast("str", value)
+
+
+def _printable(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    _expect_type(value, str, where)
+    if _APPROVER_PATTERN.fullmatch(cast("str", value)) is None:
+        raise _fail(where, "must be 1-128 printable characters")
+    return cast("str", value)
+
+
+def _entries(
+    data: Mapping[str, Any], field: str, where: str, pattern: re.Pattern[str], noun: str
+) -> Iterator[tuple[str, Any]]:
+    """Yield the ``(name, value)`` pairs of a section's table, checking each name in turn."""
+    table = data[field]
+    _expect_type(table, dict, f"{where}.{field}")
+    for name, value in table.items():
+        if pattern.fullmatch(name) is None:
+            raise _fail(f"{where}.{field}", f"has an invalid {noun} {name!r}")
+        yield name, value
+
+
 def _timestamp(value: object, where: str, *, optional: bool) -> str | None:
     if value is None and optional:
         return None
@@ -388,12 +413,8 @@ class EnsembleWeights:
     def from_dict(cls, raw: object, where: str = "ensemble_weights") -> EnsembleWeights:
         """Parse and validate the ``ensemble_weights`` section."""
         data, enabled = _section(raw, where, ("weights",), ("weights",))
-        table = data["weights"]
-        _expect_type(table, dict, f"{where}.weights")
         pairs: list[tuple[str, float]] = []
-        for name, value in table.items():
-            if MODEL_NAME_PATTERN.fullmatch(name) is None:
-                raise _fail(f"{where}.weights", f"has an invalid model name {name!r}")
+        for name, value in _entries(data, "weights", where, MODEL_NAME_PATTERN, "model name"):
             weight = _number(value, f"{where}.weights.{name}")
             if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
                 raise _fail(
@@ -431,13 +452,10 @@ class PerSymbolMaps:
     def from_dict(cls, raw: object, where: str = "per_symbol") -> PerSymbolMaps:
         """Parse and validate the ``per_symbol`` section."""
         data, enabled = _section(raw, where, ("maps",), ("maps",))
-        table = data["maps"]
-        _expect_type(table, dict, f"{where}.maps")
-        maps: list[tuple[str, ConfidenceMap]] = []
-        for symbol, section in table.items():
-            if SYMBOL_PATTERN.fullmatch(symbol) is None:
-                raise _fail(f"{where}.maps", f"has an invalid symbol {symbol!r}")
-            maps.append((symbol, ConfidenceMap.from_dict(section, f"{where}.maps.{symbol}")))
+        maps = [
+            (symbol, ConfidenceMap.from_dict(section, f"{where}.maps.{symbol}"))
+            for symbol, section in _entries(data, "maps", where, SYMBOL_PATTERN, "symbol")
+        ]
         return cls(enabled=enabled, maps=tuple(maps))
 
     def to_dict(self) -> dict[str, Any]:
@@ -476,27 +494,6 @@ class ConsensusMultipliers:
         return {"enabled": self.enabled, "multipliers": dict(self.multipliers)}
 
 
-@attrs.frozen
-class HoldBias:
-    """An additive shift of HOLD-signal confidence; disabled by default."""
-
-    enabled: bool = False
-    bias: float = 0.0
-
-    @classmethod
-    def from_dict(cls, raw: object, where: str = "hold_bias") -> HoldBias:
-        """Parse and validate the ``hold_bias`` section."""
-        data, enabled = _section(raw, where, ("bias",), ("bias",))
-        bias = _number(data["bias"], f"{where}.bias")
-        if abs(bias) > MAX_HOLD_BIAS:
-            raise _fail(f"{where}.bias", f"must be within ±{MAX_HOLD_BIAS} (got {bias})")
-        return cls(enabled=enabled, bias=bias)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready section."""
-        return {"enabled": self.enabled, "bias": self.bias}
-
-
 _TOP_FIELDS = (
     "schema_version",
     "version",
@@ -511,7 +508,12 @@ _TOP_FIELDS = (
     "ensemble_weights",
     "per_symbol",
     "consensus_multipliers",
+    # The removed HOLD bias: an old document's section is accepted and ignored.
     "hold_bias",
+)
+_LEGACY_NOT_OURS = (
+    "config rejected: this is a legacy config written by the old deployer "
+    "(no schema_version; it has based_on_trades/mapping), not one of ours"
 )
 _REQUIRED_TOP = (
     "schema_version",
@@ -528,7 +530,9 @@ class CalibrationConfig:
 
     Build it with :meth:`from_json` (files) or directly (proposals); write it
     with :meth:`to_json`. Later sections (per-symbol maps, consensus
-    multipliers, HOLD bias) default to disabled.
+    multipliers) default to disabled. An old document's ``hold_bias`` section
+    is accepted and ignored: the HOLD bias was removed (no producer records a
+    HOLD's outcome, so it could never be estimated).
     """
 
     version: str
@@ -537,7 +541,6 @@ class CalibrationConfig:
     weights: EnsembleWeights = attrs.field(factory=EnsembleWeights)
     per_symbol: PerSymbolMaps = attrs.field(factory=PerSymbolMaps)
     consensus: ConsensusMultipliers = attrs.field(factory=ConsensusMultipliers)
-    hold_bias: HoldBias = attrs.field(factory=HoldBias)
     approved_at: str | None = None
     approved_by: str | None = None
     source_job: str | None = None
@@ -554,7 +557,7 @@ class CalibrationConfig:
         Parameters
         ----------
         text : str or bytes
-            The whole file content.
+            The whole file content: one of our documents.
 
         Returns
         -------
@@ -571,13 +574,7 @@ class CalibrationConfig:
             document (the old deployer's) is refused here with a reason saying so;
             :func:`parse_config` reads both.
         """
-        raw = decode_config_json(text)
-        if is_legacy_document(raw):
-            raise ConfigRejectedError(
-                "config rejected: this is a legacy config written by the old deployer "
-                "(no schema_version; it has based_on_trades/mapping), not one of ours"
-            )
-        return cls.from_dict(raw)
+        return cls.from_dict(_decode_kind(text, legacy=False, refusal=_LEGACY_NOT_OURS))
 
     @classmethod
     def from_dict(cls, raw: object) -> CalibrationConfig:
@@ -590,28 +587,13 @@ class CalibrationConfig:
                 "schema_version",
                 f"{schema} is unknown; this release reads version {CONFIG_SCHEMA_VERSION}",
             )
-        version = data["version"]
-        _expect_type(version, str, "version")
-        if not is_valid_version(version):
-            raise _fail("version", f"must look like cal_YYYYMMDD_HHMMSS (got {version!r})")
+        version = _version(data["version"], "version")
         source_job = data.get("source_job")
         if source_job is not None:
-            _expect_type(source_job, str, "source_job")
-            if not is_valid_version(source_job):
-                raise _fail(
-                    "source_job", f"must look like cal_YYYYMMDD_HHMMSS (got {source_job!r})"
-                )
-        approved_by = data.get("approved_by")
-        if approved_by is not None:
-            _expect_type(approved_by, str, "approved_by")
-            if _APPROVER_PATTERN.fullmatch(approved_by) is None:
-                raise _fail("approved_by", "must be 1-128 printable characters")
-        data_hash = data.get("data_hash")
-        if data_hash is not None:
-            _expect_type(data_hash, str, "data_hash")
-            # status and history print it: no control characters may reach a terminal.
-            if _APPROVER_PATTERN.fullmatch(data_hash) is None:
-                raise _fail("data_hash", "must be 1-128 printable characters")
+            source_job = _version(source_job, "source_job")
+        approved_by = _printable(data.get("approved_by"), "approved_by")
+        # status and history print it: no control characters may reach a terminal.
+        data_hash = _printable(data.get("data_hash"), "data_hash")
         override_reason = data.get("override_reason")
         if override_reason is not None and (problem := override_reason_problem(override_reason)):
             raise _fail("override_reason", problem)
@@ -632,7 +614,6 @@ class CalibrationConfig:
             consensus=ConsensusMultipliers.from_dict(
                 data.get("consensus_multipliers", ConsensusMultipliers().to_dict())
             ),
-            hold_bias=HoldBias.from_dict(data.get("hold_bias", HoldBias().to_dict())),
             override_reason=override_reason,
         )
 
@@ -658,7 +639,6 @@ class CalibrationConfig:
             "ensemble_weights": self.weights.to_dict(),
             "per_symbol": self.per_symbol.to_dict(),
             "consensus_multipliers": self.consensus.to_dict(),
-            "hold_bias": self.hold_bias.to_dict(),
         }
         if self.override_reason is not None:
             document["override_reason"] = self.override_reason
@@ -697,142 +677,6 @@ class CalibrationConfig:
         return EnsembleWeights.from_dict({"enabled": True, "weights": dict(weights)})
 
 
-# --------------------------------------------------------------------------- decoding
-
-_BOMS = (
-    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian, with a byte-order mark)"),
-    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian, with a byte-order mark)"),
-    (b"\xef\xbb\xbf", "UTF-8 with a byte-order mark"),
-    (b"\xfe\xff", "UTF-16 (big-endian, with a byte-order mark)"),
-    (b"\xff\xfe", "UTF-16 (little-endian, with a byte-order mark)"),
-)
-_ENCODING_NAMES = {
-    "utf-16-be": "UTF-16 (big-endian)",
-    "utf-16-le": "UTF-16 (little-endian)",
-    "utf-32-be": "UTF-32 (big-endian)",
-    "utf-32-le": "UTF-32 (little-endian)",
-}
-
-
-def _foreign_encoding(data: bytes) -> str | None:
-    """Name the encoding of ``data`` when it is plainly not BOM-less UTF-8, else None."""
-    for bom, bom_name in _BOMS:
-        if data.startswith(bom):
-            return bom_name
-    # JSON text starts with an ASCII character: NUL bytes among the first four give
-    # UTF-16/32 away (RFC 4627 section 3, as json.detect_encoding does).
-    detected = json.detect_encoding(data[:4]) if len(data) >= 2 else "utf-8"  # noqa: PLR2004
-    name = _ENCODING_NAMES.get(detected)
-    if name is None:
-        return None
-    # Only name it when the text really reads as JSON in that encoding (NUL bytes alone
-    # are just garbage, reported as invalid JSON).
-    try:
-        start = data.decode(detected).lstrip(" \t\r\n")[:1]
-    except UnicodeDecodeError:
-        return None
-    return name if start in {"{", "["} else None
-
-
-def _utf8_text(text: str | bytes) -> str:
-    """Return the config text, refusing UTF-16, UTF-32, a byte-order mark and bad UTF-8."""
-    if isinstance(text, str):
-        if text.startswith("\ufeff"):
-            raise ConfigRejectedError(
-                "config rejected: file starts with a byte-order mark; "
-                "a config must be UTF-8 without a BOM"
-            )
-        return text
-    foreign = _foreign_encoding(text)
-    if foreign is not None:
-        raise ConfigRejectedError(
-            f"config rejected: file is encoded as {foreign}; "
-            "a config must be UTF-8 without a byte-order mark"
-        )
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigRejectedError(
-            f"config rejected: file is not valid UTF-8 (byte 0x{text[exc.start]:02x} "
-            f"at offset {exc.start})"
-        ) from None
-
-
-def decode_config_json(text: str | bytes) -> object:
-    """Decode the JSON of a config file (ours or legacy) with the document-wide rules.
-
-    Parameters
-    ----------
-    text : str or bytes
-        The whole file content.
-
-    Returns
-    -------
-    object
-        The decoded JSON value (not yet validated).
-
-    Raises
-    ------
-    ConfigRejectedError
-        A file over ``MAX_CONFIG_BYTES`` or empty; text that is not UTF-8 without a
-        byte-order mark (UTF-16, UTF-32, a BOM, invalid UTF-8); invalid JSON;
-        NaN/Infinity; a duplicate key; pathological nesting.
-    """
-    # surrogatepass: a lone surrogate is measured here and rejected by the parser below.
-    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigRejectedError(
-            f"config rejected: file is {size} bytes, over the {MAX_CONFIG_BYTES}-byte limit"
-        )
-    if size == 0:
-        raise ConfigRejectedError("config rejected: file is empty")
-    text = _utf8_text(text)
-
-    def _no_constants(token: str) -> float:
-        raise ConfigRejectedError(f"config rejected: {token} is not allowed in a config")
-
-    def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        # Last-wins would let a bad first value hide behind a good one (and vice versa).
-        obj: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in obj:
-                raise ConfigRejectedError(
-                    f"config rejected: duplicate key {key!r} in a JSON object "
-                    "(each field may appear only once)"
-                )
-            obj[key] = value
-        return obj
-
-    try:
-        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-    except ConfigRejectedError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigRejectedError(f"config rejected: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ConfigRejectedError("config rejected: JSON nested too deeply") from None
-
-
-# --------------------------------------------------------------------------- legacy configs
-
-_LEGACY_TOP_FIELDS = (
-    "version",
-    "created_at",
-    "based_on_trades",
-    "approved_by",
-    "approved_at",
-    "confidence_calibration",
-    "ensemble_weights",
-    "hold_bias",
-    "metadata",
-    "validation_checks",
-)
-_LEGACY_REQUIRED = ("version", "created_at", "confidence_calibration", "ensemble_weights")
-_LEGACY_MIN_MEMBERS = 3
-_LEGACY_MAX_MEMBERS = 6
-_LEGACY_TEXT_PATTERN = re.compile(r"[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]{1,128}")
-
-
 def is_legacy_document(raw: object) -> bool:
     """Whether a decoded document is the old deployer's ``calibration.json``.
 
@@ -853,317 +697,22 @@ def is_legacy_document(raw: object) -> bool:
     return "based_on_trades" in raw or (isinstance(section, dict) and "mapping" in section)
 
 
-def _num(x: float) -> str:
-    """Format a confidence for a message: two decimals unless that would hide a difference."""
-    return f"{x:.2f}" if abs(x - round(x, 2)) < 5e-7 else f"{x:.4f}"  # noqa: PLR2004
+def _decode_kind(text: str | bytes, *, legacy: bool, refusal: str) -> object:
+    """Decode a config file that must be legacy (or must not be); else raise ``refusal``."""
+    raw = decode_config_json(text)
+    if is_legacy_document(raw) is not legacy:
+        raise ConfigRejectedError(refusal)
+    return raw
 
 
-def _legacy_text(value: object, where: str) -> str | None:
-    if value is None:
-        return None
-    _expect_type(value, str, where)
-    text = str(value)
-    if _LEGACY_TEXT_PATTERN.fullmatch(text) is None:
-        raise _fail(where, "must be 1-128 printable characters")
-    return text
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - PEP 562, as the package's __init__
+    """Name ``LegacyConfig`` here too (lazily: legacy_config builds on this module)."""
+    if name == "LegacyConfig":
+        from calibration_core.legacy_config import LegacyConfig  # noqa: PLC0415
 
-
-def _legacy_mapping(raw: object, where: str) -> tuple[tuple[float, float], ...]:
-    _expect_type(raw, dict, where)
-    points: dict[float, float] = {}
-    for key, value in cast("dict[str, object]", raw).items():
-        # The old loader read every key with float(key): "0.6000000000000001" is 0.6.
-        try:
-            x = float(key)
-        except ValueError:
-            raise _fail(where, f"has a key that is not a number: {key!r:.40}") from None
-        if not math.isfinite(x):
-            raise _fail(where, f"has a key that is not finite: {key!r:.40}")
-        if x in points:
-            raise _fail(where, f"has two keys for the same confidence {x!r}")
-        points[x] = _number(value, f"{where}[{key!r:.40}]")
-    return tuple(sorted(points.items()))
-
-
-def _legacy_weights(raw: object, where: str) -> tuple[tuple[str, float], ...]:
-    _expect_type(raw, dict, where)
-    return tuple(
-        (str(name), _number(value, f"{where}[{name!r:.64}]"))
-        for name, value in cast("dict[str, object]", raw).items()
-    )
-
-
-def _shown_name(name: str) -> str:
-    # A name that is not a valid model name may hold control characters: show its repr.
-    return name if MODEL_NAME_PATTERN.fullmatch(name) else f"{name!r:.40}"
-
-
-def _clip(x: float, low: float, high: float) -> float:
-    return low if x < low else min(x, high)
-
-
-@attrs.frozen
-class LegacyConfig:
-    """The live ``calibration.json`` written by the old deployer, as the old loader read it.
-
-    It is served (see :meth:`served_knots`) only while :attr:`refusal` is None, and it
-    is never rewritten: ``approve`` archives its bytes unchanged and ``rollback`` can
-    return to them. Its informational sections (``hold_bias``, ``metadata``,
-    ``validation_checks``, the MSE figures) are read but not served.
-
-    Attributes
-    ----------
-    version, created_at : str
-        As written; ``created_at`` is naive local time.
-    based_on_trades : int or None
-        How many trades the old tool fitted.
-    approved_by, approved_at : str or None
-        As written by the old deployer.
-    calibration_enabled : bool
-        ``confidence_calibration.enabled``.
-    mapping : tuple of (float, float)
-        ``(float(key), value)`` pairs sorted by key.
-    weights_enabled : bool
-        ``ensemble_weights.enabled``.
-    weights : tuple of (str, float)
-        The weights as written.
-    hold_bias_enabled : bool
-        ``hold_bias.enabled``; never served.
-    """
-
-    version: str
-    created_at: str
-    based_on_trades: int | None = None
-    approved_by: str | None = None
-    approved_at: str | None = None
-    calibration_enabled: bool = False
-    mapping: tuple[tuple[float, float], ...] = ()
-    weights_enabled: bool = False
-    weights: tuple[tuple[str, float], ...] = ()
-    hold_bias_enabled: bool = False
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> LegacyConfig:
-        """Parse the old deployer's ``calibration.json``.
-
-        Parameters
-        ----------
-        text : str or bytes
-            The whole file content.
-
-        Returns
-        -------
-        LegacyConfig
-            A well-formed legacy document; whether it may be served is
-            :attr:`refusal`.
-
-        Raises
-        ------
-        ConfigRejectedError
-            The same document-wide rules as :meth:`CalibrationConfig.from_json`,
-            a document that is not a legacy config, or a malformed field.
-        """
-        raw = decode_config_json(text)
-        if not is_legacy_document(raw):
-            raise ConfigRejectedError(
-                "config rejected: not a legacy config (it has a schema_version, or neither "
-                "based_on_trades nor confidence_calibration.mapping)"
-            )
-        return cls.from_dict(raw)
-
-    @classmethod
-    def from_dict(cls, raw: object) -> LegacyConfig:
-        """Validate an already-decoded legacy document (see :meth:`from_json`)."""
-        data = _object(raw, "legacy document", _LEGACY_TOP_FIELDS, _LEGACY_REQUIRED)
-        version = data["version"]
-        _expect_type(version, str, "legacy version")
-        if not is_valid_version(version):
-            raise _fail(
-                "legacy version", f"must look like cal_YYYYMMDD_HHMMSS (got {version!r:.40})"
-            )
-        created_at = data["created_at"]
-        _expect_type(created_at, str, "legacy created_at")
-        try:
-            datetime.fromisoformat(created_at)
-        except ValueError:
-            raise _fail(
-                "legacy created_at", f"is not an ISO-8601 timestamp (got {created_at!r:.40})"
-            ) from None
-        confidence = data["confidence_calibration"]
-        _expect_type(confidence, dict, "legacy confidence_calibration")
-        for field in ("enabled", "mapping"):
-            if field not in confidence:
-                raise _fail("legacy confidence_calibration", f"is missing required field {field!r}")
-        _expect_type(confidence["enabled"], bool, "legacy confidence_calibration.enabled")
-        weights = data["ensemble_weights"]
-        _expect_type(weights, dict, "legacy ensemble_weights")
-        for field in ("enabled", "weights"):
-            if field not in weights:
-                raise _fail("legacy ensemble_weights", f"is missing required field {field!r}")
-        _expect_type(weights["enabled"], bool, "legacy ensemble_weights.enabled")
-        hold = data.get("hold_bias")
-        hold_enabled = isinstance(hold, dict) and hold.get("enabled") is True
-        return cls(
-            version=version,
-            created_at=created_at,
-            based_on_trades=_trade_count(data.get("based_on_trades"), "legacy based_on_trades"),
-            approved_by=_legacy_text(data.get("approved_by"), "legacy approved_by"),
-            approved_at=_legacy_text(data.get("approved_at"), "legacy approved_at"),
-            calibration_enabled=confidence["enabled"],
-            mapping=_legacy_mapping(confidence["mapping"], "legacy confidence_calibration.mapping"),
-            weights_enabled=weights["enabled"],
-            weights=_legacy_weights(weights["weights"], "legacy ensemble_weights.weights"),
-            hold_bias_enabled=hold_enabled,
-        )
-
-    @property
-    def refusal(self) -> str | None:
-        """Why this legacy config may not be served (every broken rule), or None.
-
-        The rules are the hard rules of our own configs: an enabled map lies in
-        [0, 1], is monotone and moves no key by more than ±0.15; enabled weights are
-        3 to 6 valid names, each in [0.15, 0.40], summing to 1. Each broken rule is
-        named with its worst point, e.g. ``legacy config cal_20260206_060303 maps
-        0.50 to 0.00, beyond the ±0.15 bound``.
-        """
-        problems = [*self._map_problems(), *self._weight_problems()]
-        if not problems:
-            return None
-        return f"legacy config {self.version} " + "; ".join(problems)
-
-    def _map_problems(self) -> list[str]:
-        if not self.calibration_enabled:
-            return []
-        if not self.mapping:
-            return ["has confidence calibration enabled but an empty mapping"]
-        problems = []
-        keys_out = [x for x, _ in self.mapping if not 0.0 <= x <= 1.0]
-        if keys_out:
-            worst = max(keys_out, key=lambda x: max(-x, x - 1.0))
-            problems.append(f"has a mapping key {_num(worst)} outside [0, 1]")
-        values_out = [(x, y) for x, y in self.mapping if not 0.0 <= y <= 1.0]
-        if values_out:
-            x, y = max(values_out, key=lambda p: max(-p[1], p[1] - 1.0))
-            problems.append(f"maps {_num(x)} to {_num(y)}, outside [0, 1]")
-        drops = [
-            (self.mapping[i - 1], self.mapping[i])
-            for i in range(1, len(self.mapping))
-            if self.mapping[i][1] < self.mapping[i - 1][1]
-        ]
-        if drops:
-            (x0, y0), (x1, y1) = max(drops, key=lambda d: d[0][1] - d[1][1])
-            problems.append(
-                f"is not monotone: maps {_num(x1)} to {_num(y1)} after {_num(x0)} to {_num(y0)}"
-            )
-        x, y = max(self.mapping, key=lambda p: abs(p[1] - p[0]))
-        if abs(y - x) > MAX_CONFIDENCE_CHANGE + _BOUND_SLACK:
-            problems.append(
-                f"maps {_num(x)} to {_num(y)}, beyond the ±{MAX_CONFIDENCE_CHANGE} bound"
-            )
-        return problems
-
-    def _weight_problems(self) -> list[str]:
-        if not self.weights_enabled:
-            return []
-        names = [name for name, _ in self.weights]
-        bad_names = [n for n in names if MODEL_NAME_PATTERN.fullmatch(n) is None]
-        problems = []
-        if bad_names:
-            problems.append(f"has an invalid model name {bad_names[0]!r:.40}")
-        if not _LEGACY_MIN_MEMBERS <= len(names) <= _LEGACY_MAX_MEMBERS:
-            problems.append(
-                f"has {len(names)} enabled weights; {_LEGACY_MIN_MEMBERS} to "
-                f"{_LEGACY_MAX_MEMBERS} members are allowed"
-            )
-        outside = [(n, w) for n, w in self.weights if not MIN_WEIGHT <= w <= MAX_WEIGHT]
-        if outside:
-            name, weight = max(outside, key=lambda p: max(MIN_WEIGHT - p[1], p[1] - MAX_WEIGHT))
-            problems.append(
-                f"has an enabled weight outside [{MIN_WEIGHT}, {MAX_WEIGHT}]: "
-                f"{_shown_name(name)} {weight:g}"
-            )
-        total = math.fsum(w for _, w in self.weights)
-        if self.weights and abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
-            problems.append(
-                f"has enabled weights summing to {total:.4f}, not 1 ± {WEIGHT_SUM_TOLERANCE}"
-            )
-        return problems
-
-    def served_knots(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Return the knots of the map served for this config, spanning [0, 1].
-
-        Returns
-        -------
-        thresholds, values : tuple of float
-            With the map disabled, the identity ``(0, 1) -> (0, 1)``. Otherwise
-            linear interpolation through these knots equals, for every ``c`` in
-            [0, 1], the old loader's ``clip(np.interp(c, keys, values), 0, 1)``
-            between the keys, and its flat extension clipped to ``c ± 0.15``
-            beyond them. Only meaningful while :attr:`refusal` is None.
-
-        Notes
-        -----
-        Below the first key ``(k0, v0)`` the served value is
-        ``clip(v0, c - 0.15, c + 0.15)``: flat at ``v0`` down to ``c = v0 - 0.15``,
-        then ``c + 0.15``. Above the last key ``(kn, vn)`` it is flat at ``vn`` up to
-        ``c = vn + 0.15``, then ``c - 0.15``. Those breakpoints become extra knots,
-        so the hot path runs the same interpolation as for our own maps.
-        """
-        if not self.calibration_enabled or not self.mapping:
-            return (0.0, 1.0), (0.0, 1.0)
-        bound = MAX_CONFIDENCE_CHANGE
-        xs: list[float] = []
-        ys: list[float] = []
-        (k0, v0), (kn, vn) = self.mapping[0], self.mapping[-1]
-        if k0 > 0.0:
-            xs.append(0.0)
-            ys.append(_clip(v0, 0.0, bound))
-            bend = v0 - bound
-            if 0.0 < bend < k0:
-                xs.append(bend)
-                ys.append(v0)
-        for x, y in self.mapping:
-            xs.append(x)
-            ys.append(_clip(y, 0.0, 1.0))
-        if kn < 1.0:
-            bend = vn + bound
-            if kn < bend < 1.0:
-                xs.append(bend)
-                ys.append(vn)
-            xs.append(1.0)
-            ys.append(_clip(vn, 1.0 - bound, 1.0))
-        return tuple(xs), tuple(ys)
-
-    def confidence_map(self) -> ConfidenceMap:
-        """Return the served map as a :class:`ConfidenceMap` (for display and diff only)."""
-        thresholds, values = self.served_knots()
-        return ConfidenceMap(
-            enabled=self.calibration_enabled,
-            thresholds=thresholds,
-            values=values,
-            method="legacy",
-        )
-
-    def weights_dict(self) -> dict[str, float]:
-        """Return the weights as written, as a new dict."""
-        return dict(self.weights)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields this release reads, JSON-ready (not the file's own layout)."""
-        return {
-            "legacy": True,
-            "version": self.version,
-            "created_at": self.created_at,
-            "based_on_trades": self.based_on_trades,
-            "approved_by": self.approved_by,
-            "approved_at": self.approved_at,
-            "confidence_calibration": {
-                "enabled": self.calibration_enabled,
-                "mapping": {repr(x): y for x, y in self.mapping},
-            },
-            "ensemble_weights": {"enabled": self.weights_enabled, "weights": dict(self.weights)},
-            "hold_bias": {"enabled": self.hold_bias_enabled},
-        }
+        return LegacyConfig
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def parse_config(text: str | bytes) -> CalibrationConfig | LegacyConfig:
@@ -1189,5 +738,8 @@ def parse_config(text: str | bytes) -> CalibrationConfig | LegacyConfig:
     """
     raw = decode_config_json(text)
     if is_legacy_document(raw):
+        # Imported here: legacy_config builds on this module's field rules.
+        from calibration_core.legacy_config import LegacyConfig  # noqa: PLC0415
+
         return LegacyConfig.from_dict(raw)
     return CalibrationConfig.from_dict(raw)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calibration_core.runtime.loader import (
+from calibration_core.runtime.host import (
     apply_confidence_calibration,
     apply_confidence_calibration_batch,
     apply_hold_bias,

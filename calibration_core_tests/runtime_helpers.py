@@ -11,7 +11,6 @@ from calibration_core.config import (
     ConfidenceMap,
     ConsensusMultipliers,
     EnsembleWeights,
-    HoldBias,
     PerSymbolMaps,
 )
 
@@ -48,7 +47,6 @@ def build_config(
     weights_enabled: bool = True,
     per_symbol: Mapping[str, float] | None = None,
     consensus: Mapping[str, float] | None = None,
-    hold_bias: float | None = None,
 ) -> CalibrationConfig:
     """Build a valid config; optional sections are enabled by passing them."""
     table = dict(weights) if weights is not None else dict.fromkeys(MODELS, 0.25)
@@ -65,7 +63,6 @@ def build_config(
             enabled=consensus is not None,
             multipliers=tuple((consensus or {}).items()) or ConsensusMultipliers().multipliers,
         ),
-        hold_bias=HoldBias(enabled=hold_bias is not None, bias=hold_bias or 0.0),
     )
 
 

@@ -19,15 +19,15 @@ from calibration_core.config import (
     MAX_CONFIG_BYTES,
     CalibrationConfig,
     ConfidenceMap,
+    ConsensusMultipliers,
     EnsembleWeights,
-    HoldBias,
-    LegacyConfig,
     PerSymbolMaps,
     is_valid_version,
     parse_config,
 )
 from calibration_core.deploy.jobstore import format_job_id
 from calibration_core.exceptions import CalibrationError, ConfigRejectedError
+from calibration_core.legacy_config import LegacyConfig
 from calibration_core_tests.deploy_helpers import (
     REPO_ROOT,
     calibration_configs,
@@ -135,15 +135,15 @@ BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
         r"encoded as UTF-32 \(big-endian\)",
     ),
     ("top-level array", "[]", ConfigRejectedError, r"document must be an object \(got list\)"),
-    ("NaN", _doc().replace('"bias": 0.0', '"bias": NaN'), ConfigRejectedError, r"NaN is not"),
-    ("Infinity", _doc().replace('"bias": 0.0', '"bias": -Infinity'), ConfigRejectedError, "-Inf"),
-    ("1e400", _doc().replace('"bias": 0.0', '"bias": 1e400'), ConfigRejectedError, r"finite"),
+    ("NaN", _doc().replace('"weak": 1.0', '"weak": NaN'), ConfigRejectedError, r"NaN is not"),
+    ("Infinity", _doc().replace('"weak": 1.0', '"weak": -Infinity'), ConfigRejectedError, "-Inf"),
+    ("1e400", _doc().replace('"weak": 1.0', '"weak": 1e400'), ConfigRejectedError, r"finite"),
     # Bug fixed: a 400-digit integer made float() raise OverflowError past the validation.
     (
         "huge integer",
-        _doc().replace('"bias": 0.0', '"bias": 1' + "0" * 400),
+        _doc().replace('"weak": 1.0', '"weak": 1' + "0" * 400),
         ConfigRejectedError,
-        r"hold_bias.bias must be finite",
+        r"consensus_multipliers.multipliers.weak must be finite",
     ),
     # Bug fixed: deep nesting escaped as RecursionError (the loader would crash on it).
     ("deep nesting", "[" * 100_000 + "]" * 100_000, ConfigRejectedError, r"nested too deeply"),
@@ -386,8 +386,6 @@ BAD_INPUTS: list[tuple[str, str | bytes, type[Exception], str]] = [
         ConfigRejectedError,
         r"multipliers.split must be in \[0.5, 1.5\]",
     ),
-    ("hold bias", _doc(("hold_bias.bias", 0.2)), ConfigRejectedError, r"within ±0.15"),
-    ("hold field", _doc(("hold_bias.scale", 1)), ConfigRejectedError, r"unknown field 'scale'"),
 ]
 
 
@@ -454,22 +452,30 @@ class TestRoundTrip:
             bad.to_json()
 
 
+def _multipliers(weak: float) -> ConsensusMultipliers:
+    # Disabled multipliers whose "weak" value json.dumps refuses (NaN, a numpy scalar).
+    return ConsensusMultipliers(
+        enabled=False,
+        multipliers=(("unanimous", 1.0), ("strong", 1.0), ("split", 1.0), ("weak", weak)),
+    )
+
+
 class TestToJsonRejects:
     @pytest.mark.parametrize(
         ("change", "pattern"),
         [
             pytest.param(
-                {"hold_bias": HoldBias(enabled=False, bias=math.nan)},
+                {"consensus": _multipliers(math.nan)},
                 r"not writable as JSON",
                 id="nan",
             ),
             pytest.param(
-                {"hold_bias": HoldBias(enabled=False, bias=np.float32(0.01))},  # type: ignore[arg-type]
+                {"consensus": _multipliers(np.float32(1.0))},  # type: ignore[arg-type]
                 r"not writable as JSON",
                 id="numpy-float32",
             ),
             pytest.param(
-                {"hold_bias": HoldBias(enabled=np.True_, bias=0.0)},  # type: ignore[arg-type]
+                {"consensus": ConsensusMultipliers(enabled=np.True_)},  # type: ignore[arg-type]
                 r"not writable as JSON",
                 id="numpy-bool",
             ),
@@ -505,6 +511,56 @@ class TestToJsonRejects:
         per_symbol = PerSymbolMaps(enabled=True, maps=(("BTC", conf), ("BTC", conf)))
         with pytest.raises(ConfigRejectedError, match=r"per_symbol.maps has a repeated name"):
             attrs.evolve(make_config(version_id(0)), per_symbol=per_symbol).to_json()
+
+
+# Sections an old document may carry under "hold_bias": ours (enabled or not, even ones the
+# removed validation refused) and the old deployer's.
+OLD_HOLD_BIAS_SECTIONS = [
+    {"enabled": True, "bias": 0.08},
+    {"enabled": False, "bias": 0.0},
+    {"enabled": True, "bias": 0.2},
+    {"enabled": True, "bias": 0.1, "scale": 1},
+    {
+        "enabled": True,
+        "adjustment_factor": 1.1,
+        "hold_accuracy": 0.4,
+        "missed_opportunities": 3,
+        "sample_size": 52,
+    },
+    "not an object",
+    None,
+]
+
+
+class TestOldHoldBiasSection:
+    """The HOLD bias is removed (issue 14): an old document's section is read and ignored."""
+
+    @pytest.mark.parametrize("section", OLD_HOLD_BIAS_SECTIONS)
+    def test_our_document_with_it_parses_to_the_same_config(self, section: object) -> None:
+        """Same value as without the section; writing it back leaves the section out."""
+        plain = CalibrationConfig.from_json(_doc())
+        old = CalibrationConfig.from_json(_doc(("hold_bias", section)))
+        assert old == plain
+        assert parse_config(_doc(("hold_bias", section))) == plain
+        assert "hold_bias" not in json.loads(old.to_json())
+
+    @pytest.mark.parametrize("section", OLD_HOLD_BIAS_SECTIONS)
+    def test_a_legacy_document_with_it_parses_the_same(self, section: object) -> None:
+        """The old deployer's document reads (and may be served) the same, whatever it holds."""
+        document = legacy_document()
+        plain = LegacyConfig.from_dict(document)
+        document["hold_bias"] = section
+        old = LegacyConfig.from_dict(document)
+        assert old == plain
+        assert old.served_knots() == plain.served_knots()
+        assert old.refusal == plain.refusal
+        assert "hold_bias" not in old.to_dict()
+
+    def test_new_documents_do_not_write_it(self) -> None:
+        """Neither to_dict nor to_json has a hold_bias section any more."""
+        config = make_config(version_id(0))
+        assert "hold_bias" not in config.to_dict()
+        assert "hold_bias" not in config.to_json()
 
 
 class TestIsValidVersion:

@@ -36,8 +36,8 @@ from calibration_core.core.isotonic import (
 from calibration_core.core.proposal import Proposal, build_proposal
 from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime import loader
-from calibration_core.runtime.loader import Snapshot
+from calibration_core.runtime import snapshot as runtime_snapshot
+from calibration_core.runtime.snapshot import Snapshot
 
 JOB = "cal_20260210_143022"
 CREATED = "2026-02-10T14:30:22+00:00"
@@ -100,8 +100,8 @@ def propose(**options: Any) -> Proposal:
 
 class TestSharedBucketRule:
     def test_the_runtime_and_the_analysis_share_one_rule(self) -> None:
-        """The loader's consensus_bucket is the config's: one definition, two users."""
-        assert loader.consensus_bucket is consensus_bucket
+        """The runtime's consensus_bucket is the config's: one definition, two users."""
+        assert vars(runtime_snapshot)["consensus_bucket"] is consensus_bucket
 
     @given(count=st.integers(-2, 10), total=st.integers(-1, 10))
     def test_bucket_codes_follow_the_shared_rule(self, count: int, total: int) -> None:

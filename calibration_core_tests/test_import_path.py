@@ -17,8 +17,9 @@ HEAVY = ("scipy", "matplotlib", "sklearn", "pandas", "tqdm", "msgspec")
 RUNTIME_USE = """
 import json, sys
 import calibration_core
-from calibration_core.runtime.loader import (
-    CalibrationLoader, apply_confidence_calibration, apply_confidence_calibration_batch,
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime.host import (
+    apply_confidence_calibration, apply_confidence_calibration_batch,
     get_ensemble_weights, get_consensus_multiplier, get_calibration_snapshot, reset_default_loader,
 )
 after_import = sorted(sys.modules)

@@ -19,8 +19,9 @@ from hypothesis import example, given, settings, strategies as st
 from calibration_core import deploy
 from calibration_core.config import LegacyConfig
 from calibration_core.exceptions import ConfigRejectedError
-from calibration_core.runtime import loader as runtime
+from calibration_core.runtime import host as runtime
 from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime.snapshot import Snapshot
 from calibration_core.sources.example_data import write_example_trades
 from calibration_core_tests.deploy_helpers import (
     DeployTree,
@@ -416,7 +417,7 @@ class TestLegacyHotPath:
             calibration_enabled=True,
             mapping=tuple(zip(keys, values, strict=True)),
         )
-        snap = runtime.Snapshot.from_legacy(config)
+        snap = Snapshot.from_legacy(config)
         points = [*GRID, *keys, -0.5, 1.5]
         expected = [served_reference(min(max(c, 0.0), 1.0), keys, values) for c in points]
         assert [snap.apply(c) for c in points] == pytest.approx(expected, abs=1e-12)
@@ -426,7 +427,7 @@ class TestLegacyHotPath:
         """from_legacy refuses what breaks a rule, with the rule."""
         config = LegacyConfig.from_json(bad_legacy_bytes())
         with pytest.raises(ConfigRejectedError, match=BAD_REASON):
-            runtime.Snapshot.from_legacy(config)
+            Snapshot.from_legacy(config)
 
 
 class TestEncodingsAtTheLivePath:

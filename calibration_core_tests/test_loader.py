@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from calibration_core.config import MAX_CONFIG_BYTES
+from calibration_core.config_json import MAX_CONFIG_BYTES
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.fsio import atomic_write_text
-from calibration_core.runtime import loader as runtime
+from calibration_core.runtime import files, host as runtime, loader as runtime_loader
 from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core.settings import SENTINEL_NAME
 from calibration_core_tests.runtime_helpers import (
@@ -432,7 +432,7 @@ class TestPolling:
         """A config directory that does not exist yet is polled, then watched once it exists."""
         config_path = tmp_path / "later" / "calibration.json"
         with CalibrationLoader(config_path, watch="inotify", poll_interval=0.05) as loader:
-            assert loader.status().watching == runtime.WATCHING_DIRECTORY_GONE
+            assert loader.status().watching == runtime_loader.WATCHING_DIRECTORY_GONE
             config_path.parent.mkdir()
             atomic_write_text(config_path, config_text(V1))
             assert served(loader, V1)
@@ -461,7 +461,9 @@ class TestDirectoryLifecycle:
         ):
             assert loader.status().watching == "watchdog"
             shutil.rmtree(config_path.parent)
-            assert wait_until(lambda: loader.status().watching == runtime.WATCHING_DIRECTORY_GONE)
+            assert wait_until(
+                lambda: loader.status().watching == runtime_loader.WATCHING_DIRECTORY_GONE
+            )
             status = loader.status()
             assert "is gone" in (status.fallback_reason or "")
             assert status.observer is None
@@ -486,7 +488,7 @@ class TestDirectoryLifecycle:
             atomic_write_text(config_path, config_text(V2))
             assert served(loader, V2)
             assert wait_until(
-                lambda: loader._dir_identity == runtime._directory_identity(str(directory))
+                lambda: loader._dir_identity == files.directory_identity(str(directory))
             )
             assert loader.status().watching == "watchdog"
             assert self.deploy_is_seen_by_the_watch(loader, config_path, V3)
@@ -498,7 +500,7 @@ class TestDirectoryLifecycle:
             for k in range(2, 5):
                 shutil.rmtree(config_path.parent)
                 assert wait_until(
-                    lambda: loader.status().watching == runtime.WATCHING_DIRECTORY_GONE
+                    lambda: loader.status().watching == runtime_loader.WATCHING_DIRECTORY_GONE
                 )
                 config_path.parent.mkdir()
                 assert wait_until(lambda: loader.status().watching == "watchdog")
@@ -530,7 +532,7 @@ class TestEventHandler:
         """Whatever watchdog (or anyone) hands the handler, nothing escapes it."""
         atomic_write_text(config_path, config_text(V1))
         loader = CalibrationLoader(config_path, watch="none")
-        handler = runtime._make_handler(loader)
+        handler = files.make_handler(loader._on_event)
         handler.dispatch(event)
 
     def test_handler_survives_an_internal_error_and_the_observer_keeps_running(
@@ -756,7 +758,7 @@ class TestFileIdentity:
         self, config_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A `cp -p` style in-place rewrite keeps inode, size and mtime; only ctime moves."""
-        monkeypatch.setattr(runtime, "_RACY_WINDOW_NS", 0)  # isolate the identity check
+        monkeypatch.setattr(files, "_RACY_WINDOW_NS", 0)  # isolate the identity check
         config_path.write_text(config_text(V1), encoding="utf-8")
         old = 10**18
         os.utime(config_path, ns=(old, old))
@@ -781,15 +783,16 @@ FORK_SCRIPT = r"""
 import os, sys, threading, time
 from pathlib import Path
 
-from calibration_core.runtime import loader as runtime
-from calibration_core.config import MAX_CONFIG_BYTES
+from calibration_core.runtime import host as runtime
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.config_json import MAX_CONFIG_BYTES
 from calibration_core.fsio import atomic_write_text
 from calibration_core_tests.runtime_helpers import config_text, wait_until
 
 cfg, v1, v2 = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 assert runtime.get_calibration_snapshot().version == v1
 assert runtime.get_default_loader().running
-own = runtime.CalibrationLoader(cfg, poll_interval=0.05).start()
+own = CalibrationLoader(cfg, poll_interval=0.05).start()
 
 # Another thread holds every lock the child will need while the main thread forks.
 held, release = threading.Event(), threading.Event()

@@ -30,7 +30,7 @@ from calibration_core.core.monitor_rules import (
 from calibration_core.deploy import AuditTrail
 from calibration_core.exceptions import ConfigRejectedError, JobRefusedError
 from calibration_core.jobs import monitor as monitoring
-from calibration_core.runtime.loader import Snapshot
+from calibration_core.runtime.snapshot import Snapshot
 from calibration_core.sources.trades import read_trades
 from calibration_core_tests.deploy_helpers import KNOTS, make_config, make_tree
 from calibration_core_tests.monitor_helpers import (

@@ -23,7 +23,8 @@ from calibration_core.core.per_symbol import PER_SYMBOL_NOT_REQUESTED, evaluate_
 from calibration_core.core.proposal import Proposal, build_proposal
 from calibration_core.deploy import approve
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime.loader import CalibrationLoader, Snapshot
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime.snapshot import Snapshot
 from calibration_core.settings import resolve_paths
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime import loader as runtime
+from calibration_core.runtime import host as runtime
 from calibration_core.runtime.loader import CalibrationLoader
 from calibration_core.runtime.prometheus import LoaderCollector, register_loader_metrics
 from calibration_core.settings import ENV_CONFIG_PATH

@@ -262,9 +262,22 @@ class TestPackageSurface:
 # and the runtime), settings (where the files are), text, times, _arrays and fsio.
 LAYERS = ("core", "sources", "jobs", "deploy", "runtime", "cli")
 SHARED = frozenset(
-    {"constants", "exceptions", "config", "settings", "text", "times", "_arrays", "fsio"}
+    {
+        "constants",
+        "exceptions",
+        "config",
+        "config_json",
+        "legacy_config",
+        "settings",
+        "text",
+        "times",
+        "_arrays",
+        "fsio",
+    }
 )
-PURE_SHARED = frozenset({"constants", "exceptions", "config", "text", "_arrays"})
+PURE_SHARED = frozenset(
+    {"constants", "exceptions", "config", "config_json", "legacy_config", "text", "_arrays"}
+)
 ALLOWED: dict[str, frozenset[str]] = {
     "shared": SHARED,
     "core": PURE_SHARED | {"core"},

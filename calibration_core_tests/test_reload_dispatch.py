@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from calibration_core.fsio import atomic_write_text
-from calibration_core.runtime import loader as runtime
-from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime import files
+from calibration_core.runtime.loader import LOGGER_NAME, CalibrationLoader
 from calibration_core_tests.runtime_helpers import (
     config_text,
     version_name,
@@ -42,7 +42,7 @@ class TestWhereTheReloadRuns:
         """The leading edge is read, validated and published by the observer thread itself."""
         atomic_write_text(config_path, config_text(version_name(1)))
         with (
-            caplog.at_level(logging.INFO, logger=runtime.LOGGER_NAME),
+            caplog.at_level(logging.INFO, logger=LOGGER_NAME),
             CalibrationLoader(config_path, debounce=0.0, poll_interval=60) as loader,
         ):
             # The worker's start-up check (unchanged content) is done: it is idle now.
@@ -61,7 +61,7 @@ class TestWhereTheReloadRuns:
         # A debounce far longer than the deploy takes: the deploy's events are inside the
         # window of the start-up check, so the dispatch thread hands them to the worker.
         with (
-            caplog.at_level(logging.INFO, logger=runtime.LOGGER_NAME),
+            caplog.at_level(logging.INFO, logger=LOGGER_NAME),
             CalibrationLoader(config_path, debounce=3.0, poll_interval=60) as loader,
         ):
             assert wait_until(lambda: loader._last_event_check > -math.inf)
@@ -139,7 +139,7 @@ class TestReadAndHash:
         """Hashing in pieces (to keep the GIL) gives the same digest as one call."""
         data = bytes(range(256)) * (size // 256) + bytes(size % 256)
         assert len(data) == size
-        assert runtime._digest(data) == hashlib.blake2b(data, digest_size=16).hexdigest()
+        assert files.digest(data) == hashlib.blake2b(data, digest_size=16).hexdigest()
 
     @pytest.mark.parametrize("size", [0, 1, 1000, 65_535, 65_536, 300_000])
     def test_one_read_returns_the_whole_file(self, tmp_path: Path, size: int) -> None:
@@ -147,13 +147,13 @@ class TestReadAndHash:
         path = tmp_path / "calibration.json"
         data = os.urandom(size)
         path.write_bytes(data)
-        fd = runtime._open_config(str(path))
+        fd = files.open_config(str(path))
         try:
-            read, state = runtime._read_open(fd, size + 10)
+            read, state = files.read_open(fd, size + 10)
         finally:
             os.close(fd)
         assert read == data
-        assert state == runtime._FileState.of(path.stat())
+        assert state == files.FileState.of(path.stat())
 
     def test_a_file_at_exactly_the_limit_is_read_and_one_byte_more_is_refused(
         self, tmp_path: Path
@@ -161,11 +161,11 @@ class TestReadAndHash:
         """The size bound is inclusive, as before."""
         path = tmp_path / "calibration.json"
         path.write_bytes(b"x" * 100)
-        fd = runtime._open_config(str(path))
+        fd = files.open_config(str(path))
         try:
-            assert runtime._read_open(fd, 100)[0] == b"x" * 100
-            with pytest.raises(runtime._Rejected, match="over the 99-byte limit"):
-                runtime._read_open(fd, 99)
+            assert files.read_open(fd, 100)[0] == b"x" * 100
+            with pytest.raises(files.Rejected, match="over the 99-byte limit"):
+                files.read_open(fd, 99)
         finally:
             os.close(fd)
 
@@ -175,10 +175,10 @@ class TestEventFilter:
         """The watchdog filter and the handler's list of relevant events agree."""
         from watchdog import events  # noqa: PLC0415 - as the loader imports it
 
-        admitted = {cls.event_type for cls in runtime._event_filter()}
-        assert admitted == set(runtime._RELEVANT_EVENTS)
+        admitted = {cls.event_type for cls in files.event_filter()}
+        assert admitted == set(files.RELEVANT_EVENTS)
         excluded = (events.FileOpenedEvent, events.FileClosedNoWriteEvent, events.DirModifiedEvent)
-        assert not set(excluded) & set(runtime._event_filter())
+        assert not set(excluded) & set(files.event_filter())
 
     def test_the_loaders_own_reads_do_not_reach_the_handler(
         self, config_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
 
-from calibration_core.config import ConfidenceMap
+from calibration_core.config import ConfidenceMap, consensus_bucket
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime import loader as runtime
-from calibration_core.runtime.loader import CalibrationLoader, Snapshot, consensus_bucket
+from calibration_core.runtime import host as runtime
+from calibration_core.runtime.loader import CalibrationLoader
+from calibration_core.runtime.snapshot import LoaderStatus, Snapshot
 from calibration_core.settings import ENV_CONFIG_PATH
 from calibration_core_tests.legacy_helpers import LEGACY_VERSION, bad_legacy_bytes, legacy_bytes
 from calibration_core_tests.runtime_helpers import (
@@ -47,12 +48,17 @@ def snapshot_of(**options: Any) -> Snapshot:
     return Snapshot.from_config(build_config(**options), source="test")
 
 
+def with_hold_bias(text: str, bias: float, *, enabled: bool = True) -> str:
+    """Return a config text with the removed ``hold_bias`` section, as old documents have it."""
+    document = json.loads(text)
+    document["hold_bias"] = {"enabled": enabled, "bias": bias}
+    return json.dumps(document, indent=2)
+
+
 @pytest.fixture
 def calibrated() -> Snapshot:
     """Return a snapshot with every section enabled."""
-    return snapshot_of(
-        shift=0.05, per_symbol={"BTCUSDT": -0.1}, consensus=MULTIPLIERS, hold_bias=0.08
-    )
+    return snapshot_of(shift=0.05, per_symbol={"BTCUSDT": -0.1}, consensus=MULTIPLIERS)
 
 
 @pytest.fixture
@@ -334,31 +340,87 @@ class TestConsensus:
         assert snap.consensus_multiplier(4, 4) == 1.0
 
 
-class TestHoldBias:
-    @pytest.mark.parametrize(("raw", "expected"), [(0.5, 0.58), (0.95, 1.0), (-0.5, 0.08)])
-    def test_enabled_bias_is_added_and_clipped(
-        self, calibrated: Snapshot, raw: float, expected: float
+class TestHoldBiasIsANoOp:
+    """The HOLD bias is removed; apply_hold_bias stays for hosts that call it, as a no-op."""
+
+    @pytest.mark.parametrize("raw", [0.5, 0.95, -0.5, 1.5, 0.0, 1.0, math.inf, -math.inf])
+    def test_a_float_comes_back_unchanged_everywhere(
+        self, calibrated: Snapshot, tmp_path: Path, raw: float
     ) -> None:
-        """The result is confidence + bias, clipped to [0, 1]."""
-        assert calibrated.apply_hold_bias(raw) == pytest.approx(expected)
+        """Snapshot, loader and module function all return the input, not clipped."""
+        loader = CalibrationLoader(tmp_path / "absent.json", watch="none")
+        for apply in (calibrated.apply_hold_bias, loader.apply_hold_bias, runtime.apply_hold_bias):
+            result = apply(raw)
+            assert type(result) is float
+            assert result == raw
 
-    @pytest.mark.parametrize(("raw", "expected"), [(0.5, 0.5), (1.5, 1.0), (-0.1, 0.0)])
-    def test_disabled_bias_is_clipped_identity(self, raw: float, expected: float) -> None:
-        """Without a HOLD bias the confidence passes through, clipped."""
-        assert snapshot_of().apply_hold_bias(raw) == expected
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (Decimal("0.5"), 0.5),
+            (Fraction(1, 4), 0.25),
+            (True, 1.0),
+            (np.float32(0.5), 0.5),
+            (np.int64(1), 1.0),
+            (10**400, math.inf),
+        ],
+    )
+    def test_other_real_numbers_come_back_as_python_floats(
+        self, value: object, expected: float
+    ) -> None:
+        """Whatever real number a host passes, it gets a float that json.dumps accepts."""
+        result = runtime.apply_hold_bias(value)  # type: ignore[arg-type]
+        assert type(result) is float
+        assert result == expected
 
-    def test_nan_and_non_numeric_do_not_raise(self, calibrated: Snapshot) -> None:
-        """NaN comes back as NaN; a string comes back as itself."""
+    @pytest.mark.parametrize("value", ["x", None, b"0.5", 1j, [0.5], Decimal("sNaN")])
+    def test_odd_inputs_come_back_as_they_came(self, value: object) -> None:
+        """No conversion is attempted beyond real numbers, and nothing raises."""
+        assert runtime.apply_hold_bias(value) is value  # type: ignore[arg-type]
+
+    def test_nan_comes_back_as_nan(self, calibrated: Snapshot) -> None:
+        """A NaN is a float: it comes back as one."""
         assert math.isnan(calibrated.apply_hold_bias(math.nan))
-        assert calibrated.apply_hold_bias("x") == "x"  # type: ignore[arg-type, comparison-overlap]
-        assert calibrated.apply_hold_bias(Decimal("0.5")) == pytest.approx(0.58)  # type: ignore[arg-type]
+        assert math.isnan(runtime.apply_hold_bias(math.nan))
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_an_old_config_with_a_hold_bias_serves_what_it_would_without(
+        self, tmp_path: Path, enabled: bool
+    ) -> None:
+        """The section is ignored: same map, weights and multipliers; no HOLD shift."""
+        text = config_text(shift=0.05, per_symbol={"BTCUSDT": -0.1}, consensus=MULTIPLIERS)
+        old_path, new_path = tmp_path / "old.json", tmp_path / "new.json"
+        old_path.write_text(with_hold_bias(text, 0.08, enabled=enabled))
+        new_path.write_text(text)
+        old = CalibrationLoader(old_path, watch="none")
+        new = CalibrationLoader(new_path, watch="none")
+        assert old.status().last_error is None
+        assert old.version == new.version == "cal_20260220_143022"
+        grid = np.linspace(0.0, 1.0, 101)
+        for symbol in (None, "BTCUSDT"):
+            np.testing.assert_array_equal(
+                old.apply_confidence_calibration_batch(grid, symbol=symbol),
+                new.apply_confidence_calibration_batch(grid, symbol=symbol),
+            )
+        assert dict(old.get_ensemble_weights()) == dict(new.get_ensemble_weights())
+        assert old.get_consensus_multiplier(3, 4) == new.get_consensus_multiplier(3, 4) == 1.2
+        assert old.apply_hold_bias(0.5) == 0.5
+
+    def test_it_needs_no_default_loader(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The no-op does not create the process-wide loader."""
+        monkeypatch.setenv(ENV_CONFIG_PATH, str(tmp_path / "absent.json"))
+        runtime.reset_default_loader()
+        assert runtime.apply_hold_bias(0.5) == 0.5
+        assert runtime._default_loader is None
 
 
 class TestModuleLevelApi:
     def test_functions_use_the_installed_default_loader(self, tmp_path: Path) -> None:
         """After set_default_loader the module functions serve that loader's version."""
         path = tmp_path / "calibration.json"
-        path.write_text(config_text(shift=0.05, consensus=MULTIPLIERS, hold_bias=0.1))
+        path.write_text(with_hold_bias(config_text(shift=0.05, consensus=MULTIPLIERS), 0.1))
         loader = CalibrationLoader(path, watch="none")
         runtime.set_default_loader(loader)
         assert runtime.apply_confidence_calibration(0.5) == pytest.approx(0.55)
@@ -366,7 +428,7 @@ class TestModuleLevelApi:
         np.testing.assert_allclose(runtime.apply_confidence_calibration_batch([0.5]), [0.55])
         assert runtime.get_ensemble_weights() is loader.snapshot.weights
         assert runtime.get_consensus_multiplier(3, 4) == 1.2
-        assert runtime.apply_hold_bias(0.5) == pytest.approx(0.6)
+        assert runtime.apply_hold_bias(0.5) == 0.5
         assert runtime.get_calibration_snapshot() is loader.snapshot
         assert runtime.get_default_loader() is loader
 
@@ -389,12 +451,11 @@ class TestModuleLevelApi:
     ) -> None:
         """Whichever function is called first, it creates the default loader."""
         path = tmp_path / "calibration.json"
-        path.write_text(config_text(consensus=MULTIPLIERS, hold_bias=0.1))
+        path.write_text(with_hold_bias(config_text(consensus=MULTIPLIERS), 0.1))
         monkeypatch.setenv(ENV_CONFIG_PATH, str(path))
         calls: list[Callable[[], object]] = [
             lambda: runtime.get_ensemble_weights()["xgb"] == 0.25,
             lambda: runtime.get_consensus_multiplier(4, 4) == 1.3,
-            lambda: runtime.apply_hold_bias(0.5) == pytest.approx(0.6),
             lambda: runtime.apply_confidence_calibration_batch([0.5])[0] == pytest.approx(0.55),
             lambda: runtime.get_calibration_snapshot().version is not None,
         ]
@@ -522,11 +583,10 @@ class TestHostileInputs:
     def test_hold_bias_survives_an_object_whose_sum_is_not_a_number(
         self, calibrated: Snapshot
     ) -> None:
-        """The final clip is guarded too: the object comes back unchanged and is counted."""
+        """The no-op never does arithmetic on it: the object comes back unchanged."""
         hostile = _HostileNumber()
-        before = calibrated._counters.invalid_inputs
         assert calibrated.apply_hold_bias(hostile) is hostile  # type: ignore[arg-type, comparison-overlap]
-        assert calibrated._counters.invalid_inputs == before + 1
+        assert runtime.apply_hold_bias(hostile) is hostile  # type: ignore[arg-type, comparison-overlap]
 
     @pytest.mark.parametrize(
         ("values", "shape"),
@@ -847,7 +907,7 @@ class TestHostApi:
             "config_path": str(path),
             "config_exists": True,
         }
-        assert set(attrs.fields_dict(runtime.LoaderStatus)) <= set(status)
+        assert set(attrs.fields_dict(LoaderStatus)) <= set(status)
         json.dumps(status)
         path.unlink()
         assert loader.get_status()["config_exists"] is False

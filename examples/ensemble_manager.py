@@ -4,7 +4,7 @@ Six toy models (the host's members: xgb, lgbm, nhits, patchtst, tft, dlinear, wi
 its own weights 0.17/0.17/0.17/0.17/0.16/0.16) vote BUY/SELL/HOLD with a confidence;
 each decision takes ONE snapshot, weights the votes with its ensemble weights
 (indexing every member, as the real host does), calibrates the winning confidence,
-applies the consensus multiplier (and the HOLD bias for HOLD) and logs the decision
+applies the consensus multiplier and logs the decision
 with the snapshot's version. The old loader's API (``get_calibration_loader``,
 ``get_calibrator``) is exercised alongside.
 
@@ -78,8 +78,6 @@ def decide(
     agreeing = [conf for act, conf in votes.values() if act == action]
     raw = sum(agreeing) / len(agreeing)
     calibrated = snapshot.apply(raw, symbol)
-    if action == "HOLD":
-        calibrated = snapshot.apply_hold_bias(calibrated)
     multiplier = snapshot.consensus_multiplier(len(agreeing), len(votes))
     return action, min(1.0, calibrated * multiplier), len(agreeing)
 

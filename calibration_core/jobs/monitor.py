@@ -46,7 +46,7 @@ from calibration_core.exceptions import (
     JobRefusedError,
 )
 from calibration_core.fsio import atomic_write_text
-from calibration_core.runtime.loader import Snapshot
+from calibration_core.runtime.snapshot import Snapshot
 from calibration_core.sources.signals import read_signals
 from calibration_core.sources.trades import ACTION_MISSING, read_trades, refuse_future_closes
 from calibration_core.times import compact_stamp, epoch_seconds, iso_utc

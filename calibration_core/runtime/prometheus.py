@@ -14,12 +14,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.runtime.loader import CalibrationLoader, LoaderStatus, get_calibration_loader
+from calibration_core.runtime.host import get_calibration_loader
+from calibration_core.runtime.loader import CalibrationLoader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from prometheus_client.metrics_core import Metric
+
+    from calibration_core.runtime.snapshot import LoaderStatus
 
 __all__ = ["DEFAULT_PREFIX", "LoaderCollector", "register_loader_metrics"]
 
