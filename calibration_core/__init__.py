@@ -112,12 +112,12 @@ if TYPE_CHECKING:
         reset_default_loader as reset_default_loader,
         set_default_loader as set_default_loader,
     )
-    from calibration_core.sources.trades import (
+    from calibration_core.sources.integrity import (
         IntegritySummary as IntegritySummary,
-        TradeBatch as TradeBatch,
-        read_trades as read_trades,
         summarize_integrity as summarize_integrity,
     )
+    from calibration_core.sources.trade_batch import TradeBatch as TradeBatch
+    from calibration_core.sources.trades import read_trades as read_trades
 
 # The one place the version is written: pyproject.toml reads it (setuptools dynamic
 # version, statically) and `python -m calibration_core --version` prints it.
@@ -150,7 +150,7 @@ _EXPORTS: dict[str, str] = {
     "EnsembleWeights": "config",
     "HoldBias": "config",
     "InfeasibleWeightsError": "exceptions",
-    "IntegritySummary": "sources.trades",
+    "IntegritySummary": "sources.integrity",
     "InvalidInputError": "exceptions",
     "IsotonicCalibration": "core.isotonic",
     "IsotonicResult": "core.isotonic",
@@ -165,7 +165,7 @@ _EXPORTS: dict[str, str] = {
     "RiskScore": "core.validation",
     "Severity": "core.validation",
     "Snapshot": "runtime.loader",
-    "TradeBatch": "sources.trades",
+    "TradeBatch": "sources.trade_batch",
     "ValidationReport": "core.validation",
     "WeightChange": "core.weights",
     "WeightProposal": "core.weights",
@@ -210,7 +210,7 @@ _EXPORTS: dict[str, str] = {
     "set_default_loader": "runtime.loader",
     "spearman_correlation": "core.metrics",
     "summarize": "core.validation",
-    "summarize_integrity": "sources.trades",
+    "summarize_integrity": "sources.integrity",
     "wilson_interval": "core.metrics",
 }
 """Public name -> the submodule that defines it."""

@@ -37,6 +37,7 @@ from calibration_core.core.monitor_rules import (
     evaluate_monitor,
     select_windows,
 )
+from calibration_core.core.weights import ACTION_MISSING
 from calibration_core.deploy.deployer import (
     plan_rollback,
     read_archived,
@@ -54,8 +55,9 @@ from calibration_core.exceptions import (
 )
 from calibration_core.fsio import atomic_write_text
 from calibration_core.runtime.loader import Snapshot
+from calibration_core.sources.integrity import refuse_future_closes
 from calibration_core.sources.signals import read_signals
-from calibration_core.sources.trades import ACTION_MISSING, read_trades, refuse_future_closes
+from calibration_core.sources.trades import read_trades
 from calibration_core.text import escape_controls, markdown_cell
 
 if TYPE_CHECKING:
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
     from calibration_core.deploy.deployer import AuditTrail, DeployResult, LiveConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.signals import SignalBatch
-    from calibration_core.sources.trades import TradeBatch
+    from calibration_core.sources.trade_batch import TradeBatch
 
 __all__ = ["MONITOR_ACTOR", "run_compare", "run_monitor"]
 

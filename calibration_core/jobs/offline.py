@@ -52,20 +52,18 @@ from calibration_core.jobs.report import (
 )
 from calibration_core.settings import PATH_SETTINGS
 from calibration_core.sources.cadence import assess_readiness
-from calibration_core.sources.preflight import preflight_path, run_preflight, skipped_preflight
-from calibration_core.sources.trades import (
+from calibration_core.sources.integrity import (
     FIRST_LINES_SHOWN,
-    OUTCOME_LOSS,
-    OUTCOME_NONE,
-    OUTCOME_WIN,
     find_duplicates,
     findings_hide_lines,
     format_findings,
     group_line_messages,
-    read_trades,
     robust_time_range,
     summarize_integrity,
 )
+from calibration_core.sources.preflight import preflight_path, run_preflight, skipped_preflight
+from calibration_core.sources.trade_batch import OUTCOME_LOSS, OUTCOME_NONE, OUTCOME_WIN
+from calibration_core.sources.trades import read_trades
 from calibration_core.text import escape
 
 if TYPE_CHECKING:
@@ -79,8 +77,9 @@ if TYPE_CHECKING:
     from calibration_core.config import CalibrationConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.cadence import Readiness
+    from calibration_core.sources.integrity import IntegritySummary
     from calibration_core.sources.preflight import Preflight
-    from calibration_core.sources.trades import IntegritySummary, TradeBatch
+    from calibration_core.sources.trade_batch import TradeBatch
 
 __all__ = ["run_analyze", "run_calibration", "run_check"]
 

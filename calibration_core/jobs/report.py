@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from calibration_core.core.analysis import ConfidenceAnalysis, ScoreSet
     from calibration_core.core.metrics import ReliabilityTable
-    from calibration_core.sources.trades import IntegritySummary
+    from calibration_core.sources.integrity import IntegritySummary
 
 __all__ = [
     "MARKDOWN_SECTIONS",
