@@ -1463,6 +1463,24 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
         line, '"a:b:": {"action": "BUY", "confidence": 0.5}'
     ),
     "non-ASCII symbol, escaped": lambda line: line.replace('"symbol": "', '"symbol": "\\u00e9', 1),
+    # The block's other lines have another shape: the any-shape decoder, and
+    # the quote count that finds a repeated key, must hold there too.
+    "unread field of another type": lambda line: re.sub(
+        r'"trade_id": "[^"]+"', '"trade_id": 7', line
+    ),
+    "a field left out": lambda line: re.sub(r', "consensus_count": \d+', "", line),
+    "both vote fields": lambda line: (
+        line[:-1] + ', "model_predictions": {"xgb": {"action": "BUY", "confidence": 0.5}}}'
+    ),
+    "duplicate nullable string": lambda line: (
+        line[:-1] + ', "calibration_version": null, "calibration_version": "v2"}'
+    ),
+    "duplicate key, another shape": lambda line: re.sub(
+        r'"trade_id": "[^"]+"', '"trade_id": 7', line[:-1] + ', "symbol": "ETHUSDT"}'
+    ),
+    "duplicate key that drops a string": lambda line: re.sub(
+        r'"model_id": "[^"]+"', '"model_id": "a", "model_id": 1', line
+    ),
 }
 
 

@@ -4,6 +4,16 @@
 # off its path). It takes a block whole or not at all; any line it cannot prove
 # sound sends the block to the per-line reader in trades.py, which words the
 # problems, so the two paths differ only in speed.
+#
+# A block is decoded as one JSON array of its lines, into records whose types
+# state the part of the contract msgspec can check in C; the rest (timestamps,
+# aliases, known names, duplicate keys, large numbers) is checked on the
+# columns. Most blocks hold one record shape (one dialect), so the records are
+# first decoded with a Struct made for the first line's fields, all required,
+# and only then with one in which every field is optional. Unknown fields are
+# forbidden in both (the contract ignores them, the per-line path takes them),
+# so every key of a decoded line is a field or a vote, which the duplicate-key
+# check relies on.
 
 from __future__ import annotations
 
@@ -39,18 +49,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FAST_DECODER", "feed_block_typed"]
 
-# The typed fast path decodes a whole block of lines with msgspec into these
-# records. Their types state the part of the contract msgspec can check in C;
-# the rest (timestamps, aliases, known names, duplicate keys, large numbers) is
-# checked on the columns. Anything it cannot prove sends the whole block to the
-# per-line path above, which writes today's messages. Unknown fields are
-# forbidden here (the contract ignores them, the per-line path takes them), so
-# every member of a decoded line is re-encoded, which the duplicate-key check
-# relies on.
 _Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 _Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 _Pnl = Annotated[float, msgspec.Meta(ge=-MAX_ABS_PNL_PCT, le=MAX_ABS_PNL_PCT)]
-_Unread = str | int | float | bool | None | msgspec.UnsetType
+_SideWord = Literal["BUY", "SELL", "LONG", "SHORT"]
+_Scalar = int | float | bool | None
 _UNSET: Final = msgspec.UNSET
 # Above 2**53 a float no longer holds every integer, so an integer literal's
 # conversion could round past a bound the contract compares exactly.
@@ -64,68 +67,141 @@ class _FastVote(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     confidence: _Unit
 
 
-class _FastRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
-    """One trade line of any dialect, as the fast path accepts it (``UNSET``: absent)."""
-
-    timestamp: str
-    symbol: Annotated[str, msgspec.Meta(min_length=1)]
-    confidence: _Unit
-    entry_price: _Positive
-    exit_price: _Positive
-    side: Literal["BUY", "SELL", "LONG", "SHORT"] | msgspec.UnsetType = _UNSET
-    action: Literal["BUY", "SELL", "LONG", "SHORT"] | msgspec.UnsetType = _UNSET
-    actual_pnl_pct: _Pnl | msgspec.UnsetType = _UNSET
-    pnl_percent: _Pnl | msgspec.UnsetType = _UNSET
-    consensus_count: Annotated[int, msgspec.Meta(ge=0, le=INT16_MAX)] | msgspec.UnsetType = _UNSET
-    calibrated_confidence: _Unit | msgspec.UnsetType = _UNSET
-    calibration_version: str | msgspec.UnsetType | None = _UNSET
-    outcome_label: Literal["WIN", "LOSS", "NEUTRAL"] | msgspec.UnsetType | None = _UNSET
-    # An empty object is the default, so omit_defaults leaves a present "{}"
-    # out of the re-encoding and the colon count sends its block to the slow path.
-    model_breakdown: dict[str, _FastVote] = {}
-    model_predictions: dict[str, _FastVote] = {}
-    # The dialects' fields that nothing reads (real_system.md §1).
-    trade_id: _Unread = _UNSET
-    model_id: _Unread = _UNSET
-    entry_timestamp: _Unread = _UNSET
-    duration_seconds: _Unread = _UNSET
-    duration_minutes: _Unread = _UNSET
-    strategy_id: _Unread = _UNSET
-    position_size: _Unread = _UNSET
-    exit_reason: _Unread = _UNSET
-    meta_agent_used: _Unread = _UNSET
-    arbiter_used: _Unread = _UNSET
-    market_regime: _Unread = _UNSET
-
-
-FAST_DECODER: Final = msgspec.json.Decoder(_FastRecord)
-_FAST_ENCODER: Final = msgspec.json.Encoder()
-_FAST_FIELDS: Final = tuple(
-    # (the quoted name, or None for a required field; the getter)
-    (None if i < 5 else f'"{name}"'.encode(), operator.attrgetter(name))  # noqa: PLR2004 - five required
-    for i, name in enumerate(
-        (
-            "timestamp",
-            "symbol",
-            "confidence",
-            "entry_price",
-            "exit_price",
-            "side",
-            "action",
-            "actual_pnl_pct",
-            "pnl_percent",
-            "consensus_count",
-            "calibrated_confidence",
-            "calibration_version",
-            "outcome_label",
-            "model_breakdown",
-            "model_predictions",
-        )
-    )
+_Votes = dict[str, _FastVote]
+# The fields that are read, with the types the fast path accepts.
+_READ_TYPES: Final[dict[str, Any]] = {
+    "timestamp": str,
+    "symbol": Annotated[str, msgspec.Meta(min_length=1)],
+    "confidence": _Unit,
+    "entry_price": _Positive,
+    "exit_price": _Positive,
+    "side": _SideWord,
+    "action": _SideWord,
+    "actual_pnl_pct": _Pnl,
+    "pnl_percent": _Pnl,
+    "consensus_count": Annotated[int, msgspec.Meta(ge=0, le=INT16_MAX)],
+    "calibrated_confidence": _Unit,
+    "calibration_version": str | None,
+    "outcome_label": Literal["WIN", "LOSS", "NEUTRAL"] | None,
+    "model_breakdown": _Votes,
+    "model_predictions": _Votes,
+}
+_REQUIRED_FIELDS: Final = ("timestamp", "symbol", "confidence", "entry_price", "exit_price")
+# The dialects' fields that nothing reads (real_system.md §1): scalars only.
+_UNREAD_FIELDS: Final = (
+    "trade_id",
+    "model_id",
+    "entry_timestamp",
+    "duration_seconds",
+    "duration_minutes",
+    "strategy_id",
+    "position_size",
+    "exit_reason",
+    "meta_agent_used",
+    "arbiter_used",
+    "market_regime",
 )
+# Fields whose value is always a string, or a string or null (for the quote count).
+_STRING_FIELDS: Final = frozenset({"timestamp", "symbol", "side", "action"})
+_NULLABLE_STRING_FIELDS: Final = ("calibration_version", "outcome_label")
+
+_FastRecord = msgspec.defstruct(
+    "_FastRecord",
+    [
+        *((name, kind) for name, kind in _READ_TYPES.items() if name in _REQUIRED_FIELDS),
+        *(
+            (name, kind | msgspec.UnsetType, _UNSET)
+            for name, kind in _READ_TYPES.items()
+            if name not in _REQUIRED_FIELDS
+        ),
+        *((name, str | _Scalar | msgspec.UnsetType, _UNSET) for name in _UNREAD_FIELDS),
+    ],
+    forbid_unknown_fields=True,
+    gc=False,
+)
+FAST_DECODER: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(_FastRecord)
+_ANY_SHAPE: Final = msgspec.json.Decoder(list[_FastRecord])  # type: ignore[valid-type]
+_GETTERS: Final = {name: operator.attrgetter(name) for name in _FastRecord.__struct_fields__}
 _VOTE_ACTION: Final = operator.attrgetter("action")
 _VOTE_CONFIDENCE: Final = operator.attrgetter("confidence")
 _TZINFO: Final = operator.attrgetter("tzinfo")
+
+
+class _Shape:
+    """The records of one key set: every field required, an unread one typed by its value."""
+
+    __slots__ = ("decoder", "fields", "strings")
+
+    def __init__(self, fields: dict[str, bool]) -> None:
+        # fields: name -> whether an unread field holds a string
+        self.fields = tuple(fields)
+        self.strings = sum(1 for name, text in fields.items() if name in _STRING_FIELDS or text)
+        struct = msgspec.defstruct(
+            "_ShapeRecord",
+            [
+                (name, _READ_TYPES.get(name) or (str if text else _Scalar))
+                for name, text in fields.items()
+            ],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        self.decoder = msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]
+
+
+_SHAPES: dict[tuple[tuple[str, bool], ...], _Shape] = {}
+
+
+def _shape_of(line: bytes) -> _Shape | None:
+    """Return the shape of the record on ``line``, or None if the fast path cannot take it."""
+    try:
+        record = FAST_DECODER.decode(line)
+    except msgspec.MsgspecError:
+        return None
+    fields = {
+        name: name in _UNREAD_FIELDS and type(value) is str
+        for name in _FastRecord.__struct_fields__
+        if (value := getattr(record, name)) is not _UNSET
+    }
+    key = tuple(fields.items())
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = _Shape(fields)
+    return shape
+
+
+def _count_keys_and_strings(
+    records: list[Any], columns: dict[str, list[Any]], shape: _Shape | None, n_votes: int
+) -> int:
+    """Return the number of double quotes the records take when no key repeats.
+
+    Without escapes every string, key or value, is two quotes. msgspec keeps
+    the last of a repeated key, so a block with a repeated key has more quotes
+    than its decoded records account for; strings not counted here can only
+    make the count lower, never hide a repeat.
+    """
+    n = len(records)
+    # Each vote is three keys (its model, action, confidence) and one string.
+    quotes = 4 * n_votes
+    if shape is not None:
+        quotes += n * (len(shape.fields) + shape.strings)
+        for name in _NULLABLE_STRING_FIELDS:
+            if name in columns:
+                quotes += n - columns[name].count(None)
+        return 2 * quotes
+    unset = _UNSET
+    for name, getter in _GETTERS.items():
+        column = columns.get(name)
+        if column is None:
+            column = list(map(getter, records))
+        present = n - column.count(unset)
+        quotes += present
+        if name in _STRING_FIELDS:
+            quotes += present
+        elif name in _NULLABLE_STRING_FIELDS:
+            quotes += present - column.count(None)
+        elif name in _UNREAD_FIELDS and present:
+            quotes += sum(type(value) is str for value in column)
+    return 2 * quotes
 
 
 def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa: C901, PLR0911, PLR0912, PLR0915
@@ -137,53 +213,67 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     """
     # Without a backslash there is no escape: no lone surrogate, no key
     # spelled differently, and every string's bytes are its characters.
-    if b"\\" in block:
+    if b"\\" in block or (not block.isascii() and not _valid_utf8(block)):
         return False
-    raw_lines = block.split(b"\n")
-    raw_lines.pop()  # the empty piece after the final newline
+    shape = _shape_of(block[: block.index(b"\n")])
+    if shape is None:
+        return False
+    # One JSON array of the lines: it decodes to one value a line exactly when
+    # every line holds one JSON value (a blank line makes it invalid, and two
+    # values on one line, "{...},{...}", give one value too many).
+    array = b"[" + block[:-1].replace(b"\n", b",") + b"]"
     try:
-        block.decode("utf-8")  # msgspec must see valid UTF-8 only
-        records = list(map(FAST_DECODER.decode, raw_lines))
-    except (UnicodeDecodeError, msgspec.MsgspecError):
-        return False
-    # Duplicate keys: msgspec keeps the last value silently. Every member of
-    # a decoded line is re-encoded (unknown fields are refused, an absent
-    # one stays absent) and strings come back byte for byte, so the input
-    # has more colons than the re-encoding exactly when a key repeated.
-    if _FAST_ENCODER.encode(records).count(b":") != block.count(b":"):
-        return False
+        records = shape.decoder.decode(array)
+    except msgspec.MsgspecError:
+        shape = None
+        try:
+            records = _ANY_SHAPE.decode(array)
+        except msgspec.MsgspecError:
+            return False
+    del array
     n = len(records)
-    if not n:
-        return True
+    if n != block.count(b"\n"):
+        return False
     unset = _UNSET
-    # Without escapes a key present in a record is in the block's bytes as
-    # '"key"', so an optional field whose quoted name is not there is absent
-    # from every record: its column is not read.
     absent: list[Any] = [unset] * n
-    (
-        stamps,
-        symbol_col,
-        conf_col,
-        entry_col,
-        exit_col,
-        side_col,
-        action_col,
-        actual_col,
-        percent_col,
-        consensus_col,
-        calibrated_col,
-        version_col,
-        outcome_col,
-        breakdown_col,
-        predictions_col,
-    ) = [
-        list(map(getter, records)) if key is None or key in block else absent
-        for key, getter in _FAST_FIELDS
-    ]
-    if breakdown_col is absent:
-        breakdown_col = [{}] * n  # read-only: the same empty dict n times
-    if predictions_col is absent:
-        predictions_col = [{}] * n
+    names = _READ_TYPES if shape is None else [f for f in shape.fields if f in _READ_TYPES]
+    columns = {name: list(map(_GETTERS[name], records)) for name in names}
+    # The member votes: model_breakdown, else dialect B's model_predictions.
+    breakdown_col = columns.get("model_breakdown", absent)
+    predictions_col = columns.get("model_predictions", absent)
+    if breakdown_col.count(unset) == n:
+        votes_col = predictions_col
+    elif predictions_col.count(unset) == n:
+        votes_col = breakdown_col
+    else:
+        votes_col = [
+            p if b is unset else b for b, p in zip(breakdown_col, predictions_col, strict=True)
+        ]
+    if votes_col is absent:
+        votes_col = [{}] * n  # read-only: the same empty dict n times
+    elif unset in votes_col:
+        votes_col = [{} if v is unset else v for v in votes_col]
+    vote_counts = list(map(len, votes_col))
+    total_votes = sum(vote_counts)
+    if block.count(b'"') != _count_keys_and_strings(records, columns, shape, total_votes):
+        return False  # a key repeats: the per-line path names it
+    stamps, symbol_col = columns["timestamp"], columns["symbol"]
+    conf_col, entry_col, exit_col = (
+        columns["confidence"],
+        columns["entry_price"],
+        columns["exit_price"],
+    )
+    side_col, action_col = columns.get("side", absent), columns.get("action", absent)
+    actual_col, percent_col = (
+        columns.get("actual_pnl_pct", absent),
+        columns.get("pnl_percent", absent),
+    )
+    consensus_col = columns.get("consensus_count", absent)
+    calibrated_col = columns.get("calibrated_confidence", absent)
+    version_col, outcome_col = (
+        columns.get("calibration_version", absent),
+        columns.get("outcome_label", absent),
+    )
     # The side: "side", else dialect B's "action".
     if unset in side_col:
         side_col = [a if s is unset else s for s, a in zip(side_col, action_col, strict=True)]
@@ -243,15 +333,8 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         return False
     # Member votes, in row order; a model seen for the first time is named
     # (and warned about) at its first line, as the per-line path does.
-    if not any(predictions_col):
-        votes_col = breakdown_col
-    elif not any(breakdown_col):
-        votes_col = predictions_col
-    else:
-        votes_col = [b or p for b, p in zip(breakdown_col, predictions_col, strict=True)]
-    vote_counts = list(map(len, votes_col))
     chain = itertools.chain.from_iterable
-    model_names = list(chain(votes_col)) if any(vote_counts) else []
+    model_names = list(chain(votes_col)) if total_votes else []
     new_models = [m for m in dict.fromkeys(model_names) if m not in reader.model_bases]
     if "" in new_models:
         return False  # an empty model name is a problem
@@ -315,4 +398,12 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     # In line order; on one line a model's name comes before its PnL (a stable sort).
     block_warnings.sort(key=operator.itemgetter(0))
     reader.warnings.extend(text for _, text in block_warnings)
+    return True
+
+
+def _valid_utf8(block: bytes) -> bool:
+    try:
+        block.decode("utf-8")  # the per-line path names the bad byte
+    except UnicodeDecodeError:
+        return False
     return True
