@@ -304,10 +304,13 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     floats[:, 4] = pnl_col
     if np.any(np.abs(floats[:, 2:4]) >= _EXACT_INT_FLOAT):
         return False  # a price an integer literal may have rounded into range
+    # An optional column absent from the block is one constant, not n look-ups.
     floats[:, 5] = (
-        tuple(math.nan if c is unset else c for c in calibrated_col)
-        if calibrated_col.count(unset) != n
-        else math.nan
+        math.nan
+        if calibrated_col is absent
+        else calibrated_col
+        if unset not in calibrated_col
+        else tuple(math.nan if c is unset else c for c in calibrated_col)
     )
     # Close times, by the same conversions as the contract's.
     try:
@@ -343,9 +346,10 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     for symbol in dict.fromkeys(symbol_col):
         symbols.setdefault(symbol, len(symbols))
     versions = reader.versions
-    for version in dict.fromkeys(version_col):
-        if version is not None and version is not unset:
-            versions.setdefault(version, len(versions) - 1)
+    if version_col is not absent:
+        for version in dict.fromkeys(version_col):
+            if version is not None and version is not unset:
+                versions.setdefault(version, len(versions) - 1)
     line_numbers = np.arange(lineno + 1, lineno + n + 1, dtype=np.int64)
     ints = np.empty((n, INT_COLUMNS), dtype=np.int64)
     ints[:, 0] = line_numbers
@@ -353,16 +357,20 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     ints[:, 2] = list(map(SIDE_CODES.__getitem__, side_col))
     version_codes: dict[object, int] = {key: code for key, code in versions.items()}  # noqa: C416 - widens the key type
     version_codes[unset] = -1
-    ints[:, 3] = list(map(version_codes.__getitem__, version_col))
+    ints[:, 3] = -1 if version_col is absent else list(map(version_codes.__getitem__, version_col))
     ints[:, 4] = (
-        tuple(-1 if c is unset else c for c in consensus_col)
-        if consensus_col.count(unset) != n
-        else -1
+        -1
+        if consensus_col is absent
+        else consensus_col
+        if unset not in consensus_col
+        else tuple(-1 if c is unset else c for c in consensus_col)
     )
     ints[:, 5] = vote_counts
     outcome_codes: dict[object, int] = {key: code for key, code in OUTCOME_CODES.items()}  # noqa: C416 - widens the key type
     outcome_codes[unset] = OUTCOME_NONE
-    ints[:, 6] = list(map(outcome_codes.__getitem__, outcome_col))
+    ints[:, 6] = (
+        OUTCOME_NONE if outcome_col is absent else list(map(outcome_codes.__getitem__, outcome_col))
+    )
     reader.ints.frombytes(ints.tobytes())
     reader.floats.frombytes(floats.tobytes())
     block_warnings: list[tuple[int, str]] = []
@@ -376,13 +384,17 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
                     first = lineno + 1 + int(vote_rows[model_names.index(model)])
                     block_warnings.append((first, model_name_warning(reader.name, first, model)))
         cast = list(chain(map(dict.values, votes_col)))
-        packed = np.add(
-            list(map(model_bases.__getitem__, model_names)),
-            list(map(VOTE_OFFSETS.__getitem__, map(_VOTE_ACTION, cast))),
-            dtype=np.int32,
+        packed = np.fromiter(
+            map(
+                operator.add,
+                map(model_bases.__getitem__, model_names),
+                map(VOTE_OFFSETS.__getitem__, map(_VOTE_ACTION, cast)),
+            ),
+            np.int32,
+            count=total_votes,
         )
         reader.votes.frombytes(packed.tobytes())
-        vote_confidence = np.array(list(map(_VOTE_CONFIDENCE, cast)), dtype=np.float64)
+        vote_confidence = np.fromiter(map(_VOTE_CONFIDENCE, cast), np.float64, count=total_votes)
         reader.vote_confidence.frombytes(vote_confidence.tobytes())
     if None in zones:
         reader.zoneless.extend(lineno + 1 + i for i, zone in enumerate(zones) if zone is None)

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -399,17 +400,18 @@ def _no_progress(done: int) -> None:
     del done  # nobody is watching
 
 
-def _ingest(
-    fd: int, size: int, reader: Reader, progress: Callable[[int], None] = _no_progress
-) -> tuple[str, bool]:
-    """Feed the first ``size`` bytes of ``fd`` to ``reader``; return the data hash and partial flag.
+def _feed_blocks(
+    fd: int,
+    size: int,
+    reader: Reader,
+    progress: Callable[[int], None],
+    hash_block: Callable[[bytes], object],
+) -> tuple[int, list[bytes], bool]:
+    """Feed the complete lines of ``fd`` to ``reader``, block by block; see `_ingest`.
 
-    ``size`` is the file's size when it was opened: bytes appended while the
-    file is read are left for the next run. A line longer than
-    ``MAX_LINE_BYTES`` is a numbered problem and is skipped without being held
-    in memory.
+    Returns the last line number, the unterminated tail and whether a line
+    over the limit is still open at the end.
     """
-    hasher = hashlib.sha256()
     # The start of a line that continues in the next block. Pieces are joined
     # once the line's newline arrives, so a very long line costs linear time.
     pending: list[bytes] = []
@@ -439,8 +441,30 @@ def _ingest(
         complete = b"".join([*pending, piece]) if pending else piece
         pending = [block[cut:]] if cut < len(block) else []
         pending_bytes = len(block) - cut
-        hasher.update(complete)
+        hash_block(complete)
         lineno = reader.feed_block(complete, lineno)
+    return lineno, pending, too_long
+
+
+def _ingest(
+    fd: int, size: int, reader: Reader, progress: Callable[[int], None] = _no_progress
+) -> tuple[str, bool]:
+    """Feed the first ``size`` bytes of ``fd`` to ``reader``; return the data hash and partial flag.
+
+    ``size`` is the file's size when it was opened: bytes appended while the
+    file is read are left for the next run. A line longer than
+    ``MAX_LINE_BYTES`` is a numbered problem and is skipped without being held
+    in memory.
+    """
+    hasher = hashlib.sha256()
+    # hashlib lets go of the GIL on large buffers: the blocks are hashed on a
+    # second thread, in order, while this one decodes them.
+    with ThreadPoolExecutor(1, thread_name_prefix="trades-sha256") as hashing:
+
+        def hash_block(data: bytes) -> None:
+            hashing.submit(hasher.update, data)
+
+        lineno, pending, too_long = _feed_blocks(fd, size, reader, progress, hash_block)
     partial = False
     if too_long:
         reader.report(lineno + 1, [_LINE_TOO_LONG])
