@@ -1237,6 +1237,59 @@ class TestIntegrityFindings:
         kept = batch.select(~repeats)
         assert not integrity.find_duplicates(kept)[0].any()
 
+    @given(
+        st.lists(
+            st.tuples(
+                st.integers(0, 1),
+                st.sampled_from([1, -1]),
+                st.sampled_from([1.0, 2.0]),
+                st.sampled_from([0.0, -0.0, 1.5]),
+                st.integers(0, 6),
+            ),
+            max_size=40,
+        ),
+        st.randoms(use_true_random=False),
+    )
+    def test_duplicates_match_the_full_sort(self, rows: list[Any], rng: Any) -> None:
+        """The hash pre-filter finds exactly the repeats that sorting every row finds."""
+        rng.shuffle(rows)
+        n = len(rows)
+        symbol, side, price, pnl, minute = (
+            (list(c) for c in zip(*rows, strict=True)) if n else ([[]] * 5)
+        )
+        batch = TradeBatch(
+            source=NAME,
+            line_numbers=np.arange(1, n + 1),
+            timestamps=np.array(minute, dtype=np.float64) * 40.0,
+            symbol_codes=symbol,
+            symbol_names=("A", "B"),
+            sides=side,
+            confidence=np.full(n, 0.5),
+            entry_price=np.full(n, 1.0),
+            exit_price=price,
+            pnl_pct=pnl,
+            calibrated_confidence=np.full(n, np.nan),
+            calibration_version_codes=np.full(n, -1),
+            calibration_version_names=(),
+            consensus_count=np.full(n, -1),
+            model_names=(),
+            model_actions=np.zeros((n, 0)),
+            model_confidence=np.zeros((n, 0)),
+        )
+        keys = (batch.symbol_codes, batch.sides, batch.entry_price, batch.exit_price, batch.pnl_pct)
+        order = np.lexsort((batch.line_numbers, batch.timestamps, *reversed(keys)))
+        same = np.diff(batch.timestamps[order]) <= integrity.DUPLICATE_WINDOW_S
+        for column in keys:
+            same &= column[order][1:] == column[order][:-1]
+        expected = np.zeros(n, dtype=np.bool_)
+        expected[order[1:][same]] = True
+        pairs = np.column_stack(
+            (batch.line_numbers[order[1:][same]], batch.line_numbers[order[:-1][same]])
+        )
+        repeats, found = integrity.find_duplicates(batch)
+        assert repeats.tolist() == expected.tolist()
+        assert found.tolist() == pairs[np.argsort(pairs[:, 0], kind="stable")].tolist()
+
     def test_duplicate_finding_is_a_stop_with_line_pairs(self, tmp_path: Path) -> None:
         """The summary stops on repeats and shows the first pairs."""
         lines = [

@@ -201,23 +201,66 @@ def find_duplicates(batch: TradeBatch) -> tuple[NDArray[np.bool_], NDArray[np.in
     repeats = np.zeros(n, dtype=np.bool_)
     if n < 2:  # noqa: PLR2004 - a repeat needs two records
         return repeats, np.empty((0, 2), dtype=np.int64)
+    # Only rows whose keys hash alike can repeat one another: the exact sort
+    # below runs on those few, not on every row (rows with a unique key have no
+    # neighbour with equal keys, so leaving them out changes no pair).
+    rows = _rows_with_shared_keys(batch)
+    if rows.size == 0:
+        return repeats, np.empty((0, 2), dtype=np.int64)
     keys = (
-        batch.symbol_codes,
-        batch.sides,
-        batch.entry_price,
-        batch.exit_price,
-        batch.pnl_pct,
+        batch.symbol_codes[rows],
+        batch.sides[rows],
+        batch.entry_price[rows],
+        batch.exit_price[rows],
+        batch.pnl_pct[rows],
     )
-    order = np.lexsort((batch.line_numbers, batch.timestamps, *reversed(keys)))
-    same = np.diff(batch.timestamps[order]) <= DUPLICATE_WINDOW_S
+    times = batch.timestamps[rows]
+    order = np.lexsort((batch.line_numbers[rows], times, *reversed(keys)))
+    same = np.diff(times[order]) <= DUPLICATE_WINDOW_S
     for column in keys:
         ordered = column[order]
         same &= ordered[1:] == ordered[:-1]
-    later, earlier = order[1:][same], order[:-1][same]
+    later, earlier = rows[order[1:][same]], rows[order[:-1][same]]
     repeats[later] = True
     pairs = np.column_stack((batch.line_numbers[later], batch.line_numbers[earlier]))
     pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
     return repeats, pairs
+
+
+# Odd 64-bit multipliers that spread each key column over the whole hash.
+_KEY_MIX: Final = tuple(
+    np.uint64(k)
+    for k in (
+        0x9E3779B97F4A7C15,
+        0xBF58476D1CE4E5B9,
+        0x94D049BB133111EB,
+        0xD6E8FEB86659FD93,
+        0xA0761D6478BD642F,
+    )
+)
+
+
+def _rows_with_shared_keys(batch: TradeBatch) -> NDArray[np.intp]:
+    """Return, in ascending order, the rows whose (symbol, side, prices, PnL) hash is not unique."""
+    columns = (
+        batch.symbol_codes.astype(np.uint64),
+        batch.sides.astype(np.uint64),
+        # + 0.0 makes -0.0 into 0.0: equal values, so the same bits.
+        (batch.entry_price + 0.0).view(np.uint64),
+        (batch.exit_price + 0.0).view(np.uint64),
+        (batch.pnl_pct + 0.0).view(np.uint64),
+    )
+    mixed = np.zeros(batch.n_trades, dtype=np.uint64)
+    for column, factor in zip(columns, _KEY_MIX, strict=True):
+        mixed ^= column * factor
+        mixed ^= mixed >> np.uint64(29)
+    order = np.argsort(mixed)
+    ordered = mixed[order]
+    shared = np.zeros(batch.n_trades, dtype=np.bool_)
+    equal = ordered[1:] == ordered[:-1]
+    shared[1:] |= equal
+    shared[:-1] |= equal
+    return np.sort(order[shared])
 
 
 def _duplicate_finding(batch: TradeBatch) -> Finding | None:
