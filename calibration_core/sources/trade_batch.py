@@ -176,7 +176,14 @@ class TradeBatch:
 
     def symbols(self) -> tuple[str, ...]:
         """Return the symbols that occur in the rows, sorted."""
-        return tuple(sorted(self.symbol_names[c] for c in np.unique(self.symbol_codes)))
+        codes = self.symbol_codes
+        # Counting the codes is one pass where np.unique sorts them.
+        present = (
+            np.flatnonzero(np.bincount(codes, minlength=len(self.symbol_names)))
+            if codes.size and codes.min() >= 0
+            else np.unique(codes)
+        )
+        return tuple(sorted(self.symbol_names[c] for c in present))
 
     def sorted_by_time(self) -> TradeBatch:
         """Return a new batch with the rows in close-time order; ties keep file order."""
