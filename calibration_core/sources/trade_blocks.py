@@ -103,24 +103,49 @@ _UNREAD_FIELDS: Final = (
 )
 # Fields whose value is always a string, or a string or null (for the quote count).
 _STRING_FIELDS: Final = frozenset({"timestamp", "symbol", "side", "action"})
-_NULLABLE_STRING_FIELDS: Final = ("calibration_version", "outcome_label")
-
-_FastRecord = msgspec.defstruct(
-    "_FastRecord",
-    [
-        *((name, kind) for name, kind in _READ_TYPES.items() if name in _REQUIRED_FIELDS),
-        *(
-            (name, kind | msgspec.UnsetType, _UNSET)
-            for name, kind in _READ_TYPES.items()
-            if name not in _REQUIRED_FIELDS
-        ),
-        *((name, str | _Scalar | msgspec.UnsetType, _UNSET) for name in _UNREAD_FIELDS),
-    ],
-    forbid_unknown_fields=True,
-    gc=False,
+_NULLABLE_STRING_FIELDS: Final = (
+    "calibration_version",
+    "outcome_label",
+    # In the any-shape record, the unread fields the dialects write as strings.
+    "trade_id",
+    "model_id",
+    "entry_timestamp",
+    "strategy_id",
+    "exit_reason",
+    "market_regime",
 )
+
+
+def _record_struct(name: str, unread: dict[str, Any]) -> type[msgspec.Struct]:
+    """Return a record Struct in which every field but the five required ones may be absent."""
+    return msgspec.defstruct(
+        name,
+        [
+            *((field, kind) for field, kind in _READ_TYPES.items() if field in _REQUIRED_FIELDS),
+            *(
+                (field, kind | msgspec.UnsetType, _UNSET)
+                for field, kind in (*_READ_TYPES.items(), *unread.items())
+                if field not in _REQUIRED_FIELDS
+            ),
+        ],
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+
+
+# Any scalar in an unread field: what the first line of a block may hold.
+_FastRecord = _record_struct("_FastRecord", dict.fromkeys(_UNREAD_FIELDS, str | _Scalar))
 FAST_DECODER: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(_FastRecord)
-_ANY_SHAPE: Final = msgspec.json.Decoder(list[_FastRecord])  # type: ignore[valid-type]
+# A block of mixed shapes: each unread field typed as the dialects write it, so
+# that counting its nulls counts its strings.
+_AnyShapeRecord = _record_struct(
+    "_AnyShapeRecord",
+    {
+        field: str | None if field in _NULLABLE_STRING_FIELDS else _Scalar
+        for field in _UNREAD_FIELDS
+    },
+)
+_ANY_SHAPE: Final = msgspec.json.Decoder(list[_AnyShapeRecord])  # type: ignore[valid-type]
 _GETTERS: Final = {name: operator.attrgetter(name) for name in _FastRecord.__struct_fields__}
 _VOTE_ACTION: Final = operator.attrgetter("action")
 _VOTE_CONFIDENCE: Final = operator.attrgetter("confidence")
@@ -197,10 +222,8 @@ def _count_keys_and_strings(
         quotes += present
         if name in _STRING_FIELDS:
             quotes += present
-        elif name in _NULLABLE_STRING_FIELDS:
+        elif name in _NULLABLE_STRING_FIELDS and present:
             quotes += present - column.count(None)
-        elif name in _UNREAD_FIELDS and present:
-            quotes += sum(type(value) is str for value in column)
     return 2 * quotes
 
 

@@ -319,8 +319,10 @@ class Reader:
 
     def feed_block(self, block: bytes, lineno: int) -> int:
         """Feed the lines of ``block``, which ends with a newline; return the last line number."""
+        rows = len(self.ints)
         if feed_block_typed(self, block, lineno):
-            return lineno + block.count(b"\n")
+            # It took every line: one row each (no second count of the newlines).
+            return lineno + (len(self.ints) - rows) // INT_COLUMNS
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
