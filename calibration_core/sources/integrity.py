@@ -298,16 +298,11 @@ def _contradiction_finding(batch: TradeBatch) -> Finding | None:
         if stop
         else f"below the {CONTRADICTION_STOP_SHARE:.0%} stop"
     )
-    return Finding(
-        kind="side_contradicts_pnl",
-        stop=stop,
-        message=(
-            f"{plural(count, 'trade')} ({share:.1%} of the {nonzero} with a nonzero PnL) "
-            f"carry a side that contradicts their prices and PnL ({verdict})"
-        ),
-        count=count,
-        lines=tuple(batch.line_numbers[contradicts].tolist()),
+    message = (
+        f"{plural(count, 'trade')} ({share:.1%} of the {nonzero} with a nonzero PnL) "
+        f"carry a side that contradicts their prices and PnL ({verdict})"
     )
+    return _rows_finding("side_contradicts_pnl", batch, contradicts, stop=stop, message=message)
 
 
 def _future_finding(batch: TradeBatch, now: float) -> Finding | None:
@@ -316,15 +311,23 @@ def _future_finding(batch: TradeBatch, now: float) -> Finding | None:
     if not count:
         return None
     latest = iso_utc(float(batch.timestamps[future].max()), timespec="auto")
+    message = (
+        f"{plural(count, 'trade')} closed more than {FUTURE_TOLERANCE_S / 60:.0f} min "
+        f"in the future (latest {latest}): a clock or producer error"
+    )
+    return _rows_finding("future_close", batch, future, stop=True, message=message)
+
+
+def _rows_finding(
+    kind: str, batch: TradeBatch, rows: NDArray[np.bool_], *, stop: bool, message: str
+) -> Finding:
+    """Return the finding about the rows of a mask, naming every line."""
     return Finding(
-        kind="future_close",
-        stop=True,
-        message=(
-            f"{plural(count, 'trade')} closed more than {FUTURE_TOLERANCE_S / 60:.0f} min "
-            f"in the future (latest {latest}): a clock or producer error"
-        ),
-        count=count,
-        lines=tuple(batch.line_numbers[future].tolist()),
+        kind=kind,
+        stop=stop,
+        message=message,
+        count=int(rows.sum()),
+        lines=tuple(batch.line_numbers[rows].tolist()),
     )
 
 

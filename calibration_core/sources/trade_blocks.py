@@ -27,22 +27,8 @@ import msgspec
 import numpy as np
 
 from calibration_core.config import MODEL_NAME_PATTERN
+from calibration_core.sources import trade_contract as contract
 from calibration_core.sources.trade_batch import OUTCOME_NONE
-from calibration_core.sources.trade_contract import (
-    EPOCH_MAX,
-    EPOCH_MIN,
-    FLOAT_COLUMNS,
-    INT16_MAX,
-    INT_COLUMNS,
-    MAX_ABS_PNL_PCT,
-    MIN_TIMESTAMP_CHARS,
-    NAIVE_EPOCH,
-    OUTCOME_CODES,
-    SIDE_CODES,
-    VOTE_OFFSETS,
-    model_name_warning,
-    zero_pnl_warning,
-)
 
 if TYPE_CHECKING:
     from calibration_core.sources.trades import Reader
@@ -51,7 +37,7 @@ __all__ = ["FAST_DECODER", "feed_block_typed"]
 
 _Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 _Positive = Annotated[float, msgspec.Meta(gt=0.0)]
-_Pnl = Annotated[float, msgspec.Meta(ge=-MAX_ABS_PNL_PCT, le=MAX_ABS_PNL_PCT)]
+_Pnl = Annotated[float, msgspec.Meta(ge=-contract.MAX_ABS_PNL_PCT, le=contract.MAX_ABS_PNL_PCT)]
 _SideWord = Literal["BUY", "SELL", "LONG", "SHORT"]
 _Scalar = int | float | bool | None
 _UNSET: Final = msgspec.UNSET
@@ -79,7 +65,7 @@ _READ_TYPES: Final[dict[str, Any]] = {
     "action": _SideWord,
     "actual_pnl_pct": _Pnl,
     "pnl_percent": _Pnl,
-    "consensus_count": Annotated[int, msgspec.Meta(ge=0, le=INT16_MAX)],
+    "consensus_count": Annotated[int, msgspec.Meta(ge=0, le=contract.INT16_MAX)],
     "calibrated_confidence": _Unit,
     "calibration_version": str | None,
     "outcome_label": Literal["WIN", "LOSS", "NEUTRAL"] | None,
@@ -320,7 +306,7 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         pnl_fields = ["pnl_percent" if a is unset else "actual_pnl_pct" for a in actual_col]
         if unset in pnl_col:
             return False
-    floats = np.empty((n, FLOAT_COLUMNS), dtype=np.float64)
+    floats = np.empty((n, contract.FLOAT_COLUMNS), dtype=np.float64)
     floats[:, 1] = conf_col
     floats[:, 2] = entry_col
     floats[:, 3] = exit_col
@@ -341,11 +327,11 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         zones = list(map(_TZINFO, parsed))
         if None in zones:
             if any(
-                zone is None and len(text) < MIN_TIMESTAMP_CHARS
+                zone is None and len(text) < contract.MIN_TIMESTAMP_CHARS
                 for zone, text in zip(zones, stamps, strict=True)
             ):
                 return False
-            naive = NAIVE_EPOCH
+            naive = contract.NAIVE_EPOCH
             epochs = [
                 (stamp - naive).total_seconds() if zone is None else stamp.timestamp()
                 for stamp, zone in zip(parsed, zones, strict=True)
@@ -355,7 +341,7 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     except (ValueError, OverflowError):
         return False
     floats[:, 0] = epochs
-    if not np.all((floats[:, 0] >= EPOCH_MIN) & (floats[:, 0] <= EPOCH_MAX)):
+    if not np.all((floats[:, 0] >= contract.EPOCH_MIN) & (floats[:, 0] <= contract.EPOCH_MAX)):
         return False
     # Member votes, in row order; a model seen for the first time is named
     # (and warned about) at its first line, as the per-line path does.
@@ -374,10 +360,10 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
             if version is not None and version is not unset:
                 versions.setdefault(version, len(versions) - 1)
     line_numbers = np.arange(lineno + 1, lineno + n + 1, dtype=np.int64)
-    ints = np.empty((n, INT_COLUMNS), dtype=np.int64)
+    ints = np.empty((n, contract.INT_COLUMNS), dtype=np.int64)
     ints[:, 0] = line_numbers
     ints[:, 1] = list(map(symbols.__getitem__, symbol_col))
-    ints[:, 2] = list(map(SIDE_CODES.__getitem__, side_col))
+    ints[:, 2] = list(map(contract.SIDE_CODES.__getitem__, side_col))
     version_codes: dict[object, int] = {key: code for key, code in versions.items()}  # noqa: C416 - widens the key type
     version_codes[unset] = -1
     ints[:, 3] = -1 if version_col is absent else list(map(version_codes.__getitem__, version_col))
@@ -389,7 +375,7 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         else tuple(-1 if c is unset else c for c in consensus_col)
     )
     ints[:, 5] = vote_counts
-    outcome_codes: dict[object, int] = {key: code for key, code in OUTCOME_CODES.items()}  # noqa: C416 - widens the key type
+    outcome_codes: dict[object, int] = {key: code for key, code in contract.OUTCOME_CODES.items()}  # noqa: C416 - widens the key type
     outcome_codes[unset] = OUTCOME_NONE
     ints[:, 6] = (
         OUTCOME_NONE if outcome_col is absent else list(map(outcome_codes.__getitem__, outcome_col))
@@ -405,13 +391,15 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
                 model_bases[model] = 4 * len(model_bases)
                 if not MODEL_NAME_PATTERN.fullmatch(model):
                     first = lineno + 1 + int(vote_rows[model_names.index(model)])
-                    block_warnings.append((first, model_name_warning(reader.name, first, model)))
+                    block_warnings.append(
+                        (first, contract.model_name_warning(reader.name, first, model))
+                    )
         cast = list(chain(map(dict.values, votes_col)))
         packed = np.fromiter(
             map(
                 operator.add,
                 map(model_bases.__getitem__, model_names),
-                map(VOTE_OFFSETS.__getitem__, map(_VOTE_ACTION, cast)),
+                map(contract.VOTE_OFFSETS.__getitem__, map(_VOTE_ACTION, cast)),
             ),
             np.int32,
             count=total_votes,
@@ -428,7 +416,7 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
             else ("actual_pnl_pct" if pnl_col is actual_col else "pnl_percent")
         )
         block_warnings.append(
-            (lineno + 1 + i, zero_pnl_warning(reader.name, lineno + 1 + i, field))
+            (lineno + 1 + i, contract.zero_pnl_warning(reader.name, lineno + 1 + i, field))
         )
     # In line order; on one line a model's name comes before its PnL (a stable sort).
     block_warnings.sort(key=operator.itemgetter(0))
