@@ -90,13 +90,11 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready finding with the full list of lines."""
+        # Every field, in field order; the tuples as JSON lists.
         return {
-            "kind": self.kind,
-            "stop": self.stop,
-            "message": self.message,
-            "count": self.count,
+            **attrs.asdict(self),
             "lines": list(self.lines),
-            "pairs": [list(p) for p in self.pairs],
+            "pairs": list(map(list, self.pairs)),
         }
 
 
