@@ -160,6 +160,7 @@ class _Shape:
 
 
 _SHAPES: dict[tuple[tuple[str, bool], ...], _Shape] = {}
+_MAX_SHAPES: Final = 64
 
 
 def _shape_of(line: bytes) -> _Shape | None:
@@ -176,6 +177,8 @@ def _shape_of(line: bytes) -> _Shape | None:
     key = tuple(fields.items())
     shape = _SHAPES.get(key)
     if shape is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()  # a file of ever new key sets: keep the cache small
         shape = _SHAPES[key] = _Shape(fields)
     return shape
 
