@@ -115,12 +115,12 @@ if TYPE_CHECKING:
         Snapshot as Snapshot,
         apply_hold_bias as apply_hold_bias,
     )
-    from calibration_core.sources.trades import (
+    from calibration_core.sources.integrity import (
         IntegritySummary as IntegritySummary,
-        TradeBatch as TradeBatch,
-        read_trades as read_trades,
         summarize_integrity as summarize_integrity,
     )
+    from calibration_core.sources.trade_batch import TradeBatch as TradeBatch
+    from calibration_core.sources.trades import read_trades as read_trades
 
 # The one place the version is written: pyproject.toml reads it (setuptools dynamic
 # version, statically) and `python -m calibration_core --version` prints it.
@@ -152,7 +152,7 @@ _EXPORTS: dict[str, str] = {
     "DeploymentError": "exceptions",
     "EnsembleWeights": "config",
     "InfeasibleWeightsError": "exceptions",
-    "IntegritySummary": "sources.trades",
+    "IntegritySummary": "sources.integrity",
     "InvalidInputError": "exceptions",
     "IsotonicCalibration": "core.isotonic",
     "IsotonicResult": "core.pav",
@@ -167,7 +167,7 @@ _EXPORTS: dict[str, str] = {
     "RiskScore": "core.validation",
     "Severity": "core.validation",
     "Snapshot": "runtime.snapshot",
-    "TradeBatch": "sources.trades",
+    "TradeBatch": "sources.trade_batch",
     "ValidationReport": "core.validation",
     "WeightChange": "core.weights",
     "WeightProposal": "core.weights",
@@ -212,7 +212,7 @@ _EXPORTS: dict[str, str] = {
     "set_default_loader": "runtime.host",
     "spearman_correlation": "core.metrics",
     "summarize": "core.validation",
-    "summarize_integrity": "sources.trades",
+    "summarize_integrity": "sources.integrity",
     "wilson_interval": "core.metrics",
 }
 """Public name -> the submodule that defines it."""

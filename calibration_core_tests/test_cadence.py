@@ -35,7 +35,7 @@ from calibration_core.sources.cadence import (
     notify_deployment,
     query_readiness_api,
 )
-from calibration_core.sources.trades import IntegritySummary
+from calibration_core.sources.integrity import IntegritySummary
 from calibration_core_tests.deploy_helpers import make_tree, ticking_clock, version_id
 from calibration_core_tests.site_helpers import fresh_trades, site_cli
 

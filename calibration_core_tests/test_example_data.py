@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from calibration_core.sources.example_data import write_example_trades
-from calibration_core.sources.trades import find_duplicates, read_trades, summarize_integrity
+from calibration_core.sources.integrity import find_duplicates, summarize_integrity
+from calibration_core.sources.trades import read_trades
 
 REPO = Path(__file__).resolve().parents[1]
 END = datetime(2026, 3, 1, tzinfo=UTC)

@@ -27,7 +27,7 @@ from hypothesis import example, given, strategies as st
 
 from calibration_core.exceptions import DataIntegrityError
 from calibration_core.fsio import MAX_LINE_BYTES
-from calibration_core.sources import trades
+from calibration_core.sources import trade_contract
 from calibration_core.sources.signals import read_signals
 from calibration_core.sources.trades import read_trades
 from calibration_core.text import escape, escape_controls, markdown_cell
@@ -825,5 +825,5 @@ class TestAcceptance:
             assert all(1 <= n <= len(lines) for n in batch.line_numbers.tolist())
             for name in (*batch.symbol_names, *batch.model_names):
                 name.encode("utf-8")  # nothing undisplayable gets into a report
-            assert all(abs(p) <= trades.MAX_ABS_PNL_PCT for p in batch.pnl_pct.tolist())
+            assert all(abs(p) <= trade_contract.MAX_ABS_PNL_PCT for p in batch.pnl_pct.tolist())
         assert sorted(p.name for p in directory.iterdir()) == [NAME]  # nothing written

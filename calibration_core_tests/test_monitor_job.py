@@ -48,7 +48,7 @@ from calibration_core_tests.monitor_helpers import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from calibration_core.sources.trades import TradeBatch
+    from calibration_core.sources.trade_batch import TradeBatch
     from calibration_core_tests.deploy_helpers import DeployTree
 
 MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

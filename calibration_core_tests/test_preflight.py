@@ -21,6 +21,7 @@ import pytest
 
 from calibration_core.exceptions import InvalidInputError
 from calibration_core.sources.cadence import assess_readiness
+from calibration_core.sources.integrity import IntegritySummary
 from calibration_core.sources.preflight import (
     DEFAULT_TIMEOUT,
     ENV_PREFLIGHT,
@@ -32,7 +33,6 @@ from calibration_core.sources.preflight import (
     run_probe,
     skipped_preflight,
 )
-from calibration_core.sources.trades import IntegritySummary
 from calibration_core_tests.site_helpers import fresh_trades, site_cli, site_environment
 
 if TYPE_CHECKING:

@@ -22,19 +22,14 @@ import pytest
 from hypothesis import example, given, strategies as st
 
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
+from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
 from calibration_core.settings import resolve_paths
-from calibration_core.sources import trades
+from calibration_core.sources import integrity, trade_batch, trade_blocks, trade_contract, trades
 from calibration_core.sources.example_data import write_example_trades
-from calibration_core.sources.trades import (
-    ACTION_BUY,
-    ACTION_HOLD,
-    ACTION_MISSING,
-    ACTION_SELL,
-    TradeBatch,
-    read_trades,
-    summarize_integrity,
-)
+from calibration_core.sources.integrity import summarize_integrity
+from calibration_core.sources.trade_batch import TradeBatch
+from calibration_core.sources.trades import read_trades
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -144,13 +139,13 @@ BAD_LINES = [
             line(**{field: DROP}),
             rf"{field} is missing"
             + (
-                rf" \(and so is its other name {trades._ALIASES[field]}\)"
-                if field in trades._ALIASES
+                rf" \(and so is its other name {trade_contract.ALIASES[field]}\)"
+                if field in trade_contract.ALIASES
                 else ""
             ),
             id=f"missing-{field}",
         )
-        for field in trades._REQUIRED
+        for field in trade_contract.REQUIRED
     ),
     pytest.param(line(exit_price=None), r"exit_price is null", id="null-price"),
     pytest.param(line(actual_pnl_pct=None), r"actual_pnl_pct is null", id="null-pnl"),
@@ -924,7 +919,9 @@ _valid_records = st.fixed_dictionaries(
         "confidence": st.floats(0.0, 1.0),
         "entry_price": st.floats(min_value=0.0, exclude_min=True, allow_infinity=False),
         "exit_price": st.floats(min_value=0.0, exclude_min=True, allow_infinity=False),
-        "actual_pnl_pct": st.floats(-trades.MAX_ABS_PNL_PCT, trades.MAX_ABS_PNL_PCT),
+        "actual_pnl_pct": st.floats(
+            -trade_contract.MAX_ABS_PNL_PCT, trade_contract.MAX_ABS_PNL_PCT
+        ),
     },
     optional={
         "consensus_count": st.integers(0, 32767),
@@ -1019,7 +1016,7 @@ _mixed_votes = st.dictionaries(
 def _mixed_records(draw: st.DrawFn) -> dict[str, Any]:
     """Draw a valid record with up to three fields replaced by almost anything, or dropped."""
     rec = _as_json(draw(_valid_records))
-    fields = [*trades._REQUIRED, *trades._OPTIONAL_READ, "note"]
+    fields = [*trade_contract.REQUIRED, *trade_contract.OPTIONAL_READ, "note"]
     for field in draw(st.lists(st.sampled_from(fields), max_size=3, unique=True)):
         if field == "model_breakdown":
             rec[field] = draw(st.one_of(_mixed_votes, _anything))
@@ -1042,8 +1039,8 @@ class TestFastPathAgreesWithContract:
         lines = [json.dumps(r) for r in records]
         path = tmp_path_factory.mktemp("mix") / NAME
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        decoder = trades._Reader("x").decoder
-        verdicts = [trades._check_record(decoder.decode(text)) for text in lines]
+        decoder = trades.Reader("x").decoder
+        verdicts = [trade_contract.check_record(decoder.decode(text)) for text in lines]
         expected = tuple(
             f"{NAME}:{i}: {'; '.join(problems)}"
             for i, (problems, _) in enumerate(verdicts, start=1)
@@ -1107,8 +1104,8 @@ class TestDialects:
         assert not batch.has_model_breakdown
         expected = np.where(
             batch.pnl_pct > 0.5,
-            trades.OUTCOME_WIN,
-            np.where(batch.pnl_pct < -0.5, trades.OUTCOME_LOSS, trades.OUTCOME_NEUTRAL),
+            trade_batch.OUTCOME_WIN,
+            np.where(batch.pnl_pct < -0.5, trade_batch.OUTCOME_LOSS, trade_batch.OUTCOME_NEUTRAL),
         )
         assert batch.outcome_labels.tolist() == expected.tolist()
         assert batch.zoneless_count == 0
@@ -1122,7 +1119,10 @@ class TestDialects:
         assert batch.zoneless_count == 300
         assert batch.zoneless_first_lines == (1, 2, 3, 4, 5)
         assert batch.warnings == ()
-        assert set(batch.outcome_labels.tolist()) == {trades.OUTCOME_WIN, trades.OUTCOME_LOSS}
+        assert set(batch.outcome_labels.tolist()) == {
+            trade_batch.OUTCOME_WIN,
+            trade_batch.OUTCOME_LOSS,
+        }
 
     def test_mixed_file_counts_only_the_zoneless_lines(self, tmp_path: Path) -> None:
         """In a mixed file the zone-less count is exactly the dialect-B lines."""
@@ -1208,7 +1208,7 @@ class TestDialects:
             )
         )
         batch = read_trades(write(tmp_path, [line(**nulls)]))
-        assert batch.outcome_labels.tolist() == [trades.OUTCOME_NONE]
+        assert batch.outcome_labels.tolist() == [trade_batch.OUTCOME_NONE]
 
     def test_zero_pnl_warning_names_the_field_the_line_used(self, tmp_path: Path) -> None:
         """A dialect-A line with PnL 0.0 is flagged under its own field name."""
@@ -1231,11 +1231,64 @@ class TestIntegrityFindings:
             trade_line(1, pnl=1.0, timestamp="2026-02-09T10:00:00Z", symbol="BTCUSDT"),
         ]
         batch = read_trades(write(tmp_path, lines))
-        repeats, pairs = trades.find_duplicates(batch)
+        repeats, pairs = integrity.find_duplicates(batch)
         assert repeats.tolist() == [False, True, True, False, False, False]
         assert pairs.tolist() == [[2, 1], [3, 2]]
         kept = batch.select(~repeats)
-        assert not trades.find_duplicates(kept)[0].any()
+        assert not integrity.find_duplicates(kept)[0].any()
+
+    @given(
+        st.lists(
+            st.tuples(
+                st.integers(0, 1),
+                st.sampled_from([1, -1]),
+                st.sampled_from([1.0, 2.0]),
+                st.sampled_from([0.0, -0.0, 1.5]),
+                st.integers(0, 6),
+            ),
+            max_size=40,
+        ),
+        st.randoms(use_true_random=False),
+    )
+    def test_duplicates_match_the_full_sort(self, rows: list[Any], rng: Any) -> None:
+        """The hash pre-filter finds exactly the repeats that sorting every row finds."""
+        rng.shuffle(rows)
+        n = len(rows)
+        symbol, side, price, pnl, minute = (
+            (list(c) for c in zip(*rows, strict=True)) if n else ([[]] * 5)
+        )
+        batch = TradeBatch(
+            source=NAME,
+            line_numbers=np.arange(1, n + 1),
+            timestamps=np.array(minute, dtype=np.float64) * 40.0,
+            symbol_codes=symbol,
+            symbol_names=("A", "B"),
+            sides=side,
+            confidence=np.full(n, 0.5),
+            entry_price=np.full(n, 1.0),
+            exit_price=price,
+            pnl_pct=pnl,
+            calibrated_confidence=np.full(n, np.nan),
+            calibration_version_codes=np.full(n, -1),
+            calibration_version_names=(),
+            consensus_count=np.full(n, -1),
+            model_names=(),
+            model_actions=np.zeros((n, 0)),
+            model_confidence=np.zeros((n, 0)),
+        )
+        keys = (batch.symbol_codes, batch.sides, batch.entry_price, batch.exit_price, batch.pnl_pct)
+        order = np.lexsort((batch.line_numbers, batch.timestamps, *reversed(keys)))
+        same = np.diff(batch.timestamps[order]) <= integrity.DUPLICATE_WINDOW_S
+        for column in keys:
+            same &= column[order][1:] == column[order][:-1]
+        expected = np.zeros(n, dtype=np.bool_)
+        expected[order[1:][same]] = True
+        pairs = np.column_stack(
+            (batch.line_numbers[order[1:][same]], batch.line_numbers[order[:-1][same]])
+        )
+        repeats, found = integrity.find_duplicates(batch)
+        assert repeats.tolist() == expected.tolist()
+        assert found.tolist() == pairs[np.argsort(pairs[:, 0], kind="stable")].tolist()
 
     def test_duplicate_finding_is_a_stop_with_line_pairs(self, tmp_path: Path) -> None:
         """The summary stops on repeats and shows the first pairs."""
@@ -1307,7 +1360,7 @@ class TestIntegrityFindings:
         self, stamps: list[float], expected: tuple[float, float] | None
     ) -> None:
         """One stray stamp at either end cannot stretch the range."""
-        assert trades.robust_time_range(stamps) == expected
+        assert integrity.robust_time_range(stamps) == expected
 
     @given(st.lists(st.floats(0, 1e9), min_size=3, max_size=30), st.floats(-1e12, 1e12))
     def test_one_outlier_moves_the_range_at_most_to_a_neighbour(
@@ -1315,7 +1368,7 @@ class TestIntegrityFindings:
     ) -> None:
         """Adding any one timestamp keeps the robust range within the data's own range."""
         low, high = min(stamps), max(stamps)
-        result = trades.robust_time_range([*stamps, outlier])
+        result = integrity.robust_time_range([*stamps, outlier])
         assert result is not None
         assert low <= result[0] <= result[1] <= high
 
@@ -1325,16 +1378,16 @@ class TestIntegrityFindings:
             f"t.jsonl:{n}: " + ("blank line", "exit_price is null", "side must be X (got 1)")[n % 3]
             for n in range(1, 10_001)
         ]
-        groups = trades.group_line_messages(messages, stop=True)
+        groups = integrity.group_line_messages(messages, stop=True)
         assert [g.count for g in groups] == [3334, 3333, 3333]
-        shown = trades.format_findings(groups)
+        shown = integrity.format_findings(groups)
         assert len(shown) == 3
         assert shown[0] == "❌ exit_price is null — 3334 records; lines 1, 4, 7, 10, 13, …"
         assert (
             shown[1] == "❌ side must be X, e.g. (got 1) — 3333 records; lines 2, 5, 8, 11, 14, …"
         )
         many = [f"t.jsonl:{n}: field_{n} is missing" for n in range(40)]
-        shown = trades.format_findings(trades.group_line_messages(many, stop=True))
+        shown = integrity.format_findings(integrity.group_line_messages(many, stop=True))
         assert len(shown) == 13
         assert shown[-1].startswith("… and 28 more kinds")
 
@@ -1368,17 +1421,17 @@ def _read_both_ways(path: Path) -> tuple[tuple[str, object], tuple[str, object],
 
     Returns both outcomes and, for the fast run, whether each block took the fast path.
     """
-    original = trades._Reader.feed_fast
+    original = trade_blocks.feed_block_typed
     taken: list[bool] = []
 
-    def spy(self: trades._Reader, block: bytes, lineno: int) -> bool:
-        took = original(self, block, lineno)
+    def spy(reader: trades.Reader, block: bytes, lineno: int) -> bool:
+        took = original(reader, block, lineno)
         taken.append(took)
         return took
 
-    with patch.object(trades._Reader, "feed_fast", spy):
+    with patch.object(trades, "feed_block_typed", spy):
         fast = _outcome(path)
-    with patch.object(trades._Reader, "feed_fast", lambda *_: False):
+    with patch.object(trades, "feed_block_typed", lambda *_: False):
         slow = _outcome(path)
     return fast, slow, taken
 
@@ -1463,6 +1516,24 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
         line, '"a:b:": {"action": "BUY", "confidence": 0.5}'
     ),
     "non-ASCII symbol, escaped": lambda line: line.replace('"symbol": "', '"symbol": "\\u00e9', 1),
+    # The block's other lines have another shape: the any-shape decoder, and
+    # the quote count that finds a repeated key, must hold there too.
+    "unread field of another type": lambda line: re.sub(
+        r'"trade_id": "[^"]+"', '"trade_id": 7', line
+    ),
+    "a field left out": lambda line: re.sub(r', "consensus_count": \d+', "", line),
+    "both vote fields": lambda line: (
+        line[:-1] + ', "model_predictions": {"xgb": {"action": "BUY", "confidence": 0.5}}}'
+    ),
+    "duplicate nullable string": lambda line: (
+        line[:-1] + ', "calibration_version": null, "calibration_version": "v2"}'
+    ),
+    "duplicate key, another shape": lambda line: re.sub(
+        r'"trade_id": "[^"]+"', '"trade_id": 7', line[:-1] + ', "symbol": "ETHUSDT"}'
+    ),
+    "duplicate key that drops a string": lambda line: re.sub(
+        r'"model_id": "[^"]+"', '"model_id": "a", "model_id": 1', line
+    ),
 }
 
 
@@ -1473,15 +1544,15 @@ class TestTypedFastPath:
         """A repeated key decodes in msgspec (the last wins), so the reader must catch it itself."""
         assert msgspec.json.decode(b'{"a": 1, "a": 2}') == {"a": 2}
         line = json.dumps(record())[:-1] + ', "side": "SELL"}'
-        decoded = trades._FAST_DECODER.decode(line.encode())
+        decoded = trade_blocks.FAST_DECODER.decode(line.encode())
         assert decoded.side == "SELL"
-        assert trades._Reader(NAME).feed_fast(line.encode() + b"\n", 0) is False
+        assert trade_blocks.feed_block_typed(trades.Reader(NAME), line.encode() + b"\n", 0) is False
 
     def test_a_clean_block_is_taken_whole(self) -> None:
         """A block of clean records is taken by the fast path, with the same columns."""
         text = "".join(json.dumps(record(symbol=s)) + "\n" for s in ("A", "B", "A"))
-        fast, slow = trades._Reader(NAME), trades._Reader(NAME)
-        assert fast.feed_fast(text.encode(), 0) is True
+        fast, slow = trades.Reader(NAME), trades.Reader(NAME)
+        assert trade_blocks.feed_block_typed(fast, text.encode(), 0) is True
         slow.feed(text.splitlines(), 0)
         assert fast.batch(
             source=NAME, data_hash="", partial=False, neutral_band_pct=0.5

@@ -25,7 +25,7 @@ from calibration_core.jobs.intake import (
 )
 from calibration_core.jobs.report import integrity_to_dict
 from calibration_core.settings import PATH_SETTINGS
-from calibration_core.sources.trades import (
+from calibration_core.sources.integrity import (
     format_findings,
     group_line_messages,
     summarize_integrity,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from calibration_core.settings import Paths
     from calibration_core.sources.cadence import Readiness
-    from calibration_core.sources.trades import IntegritySummary
+    from calibration_core.sources.integrity import IntegritySummary
 
 __all__ = [
     "RULE",

@@ -15,15 +15,15 @@ import attrs
 from calibration_core.exceptions import DataIntegrityError
 from calibration_core.fsio import atomic_write_text
 from calibration_core.sources.cadence import assess_readiness
-from calibration_core.sources.preflight import preflight_path, run_preflight, skipped_preflight
-from calibration_core.sources.trades import (
+from calibration_core.sources.integrity import (
     find_duplicates,
     findings_hide_lines,
     format_findings,
     group_line_messages,
-    read_trades,
     summarize_integrity,
 )
+from calibration_core.sources.preflight import preflight_path, run_preflight, skipped_preflight
+from calibration_core.sources.trades import read_trades
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from calibration_core.settings import Paths
     from calibration_core.sources.cadence import Readiness
-    from calibration_core.sources.trades import IntegritySummary, TradeBatch
+    from calibration_core.sources.integrity import IntegritySummary
+    from calibration_core.sources.trade_batch import TradeBatch
 
 __all__ = [
     "assess",

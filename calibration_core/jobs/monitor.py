@@ -31,6 +31,7 @@ from calibration_core.core.version_scoring import (
     VersionForecast,
     compare_versions,
 )
+from calibration_core.core.weights import ACTION_MISSING
 from calibration_core.deploy import (
     plan_rollback,
     read_archived,
@@ -47,8 +48,9 @@ from calibration_core.exceptions import (
 )
 from calibration_core.fsio import atomic_write_text
 from calibration_core.runtime.snapshot import Snapshot
+from calibration_core.sources.integrity import refuse_future_closes
 from calibration_core.sources.signals import read_signals
-from calibration_core.sources.trades import ACTION_MISSING, read_trades, refuse_future_closes
+from calibration_core.sources.trades import read_trades
 from calibration_core.times import compact_stamp, epoch_seconds, iso_utc
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
     from calibration_core.deploy import AuditTrail, DeployResult, LiveConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.signals import SignalBatch
-    from calibration_core.sources.trades import TradeBatch
+    from calibration_core.sources.trade_batch import TradeBatch
 
 __all__ = [
     "MONITOR_ACTOR",

@@ -42,13 +42,8 @@ from calibration_core.jobs.report import (
     report_paths,
     write_report,
 )
-from calibration_core.sources.trades import (
-    FIRST_LINES_SHOWN,
-    OUTCOME_LOSS,
-    OUTCOME_NONE,
-    OUTCOME_WIN,
-    robust_time_range,
-)
+from calibration_core.sources.integrity import FIRST_LINES_SHOWN, robust_time_range
+from calibration_core.sources.trade_batch import OUTCOME_LOSS, OUTCOME_NONE, OUTCOME_WIN
 from calibration_core.text import plural
 
 if TYPE_CHECKING:
@@ -60,7 +55,8 @@ if TYPE_CHECKING:
     from calibration_core.config import CalibrationConfig
     from calibration_core.settings import Paths
     from calibration_core.sources.cadence import Readiness
-    from calibration_core.sources.trades import IntegritySummary, TradeBatch
+    from calibration_core.sources.integrity import IntegritySummary
+    from calibration_core.sources.trade_batch import TradeBatch
 
 __all__ = [
     "OUTCOME_LABEL",

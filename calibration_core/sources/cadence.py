@@ -26,8 +26,8 @@ from calibration_core.exceptions import InvalidInputError
 from calibration_core.text import escape
 
 if TYPE_CHECKING:
+    from calibration_core.sources.integrity import IntegritySummary
     from calibration_core.sources.preflight import Preflight
-    from calibration_core.sources.trades import IntegritySummary
 
 __all__ = [
     "FALLBACK_READINESS_PATH",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
@@ -14,6 +13,10 @@ import numpy.typing as npt
 
 from calibration_core.exceptions import DataIntegrityError
 from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, read_regular_file
+
+# The trades reader's range: a time that stays a datetime in UTC.
+from calibration_core.sources.trade_contract import EPOCH_MAX, EPOCH_MIN
+from calibration_core.times import epoch_seconds
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,9 +27,6 @@ SIGNAL_ACTIONS = {"BUY": 1, "SELL": -1, "HOLD": 0}
 """Action codes of the signals log."""
 
 _ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
-# The trades reader's range: a time that stays a datetime in UTC (see trades.py).
-_EPOCH_MIN = datetime(1, 1, 2, tzinfo=UTC).timestamp()
-_EPOCH_MAX = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 
 def _frozen(values: npt.ArrayLike, dtype: type) -> npt.NDArray[np.generic]:
@@ -65,19 +65,8 @@ class SignalBatch:
 
 
 def _timestamp(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    try:
-        epoch = parsed.timestamp()
-    except (ValueError, OverflowError):  # a zone that pushes the time past year 1 or 9999
-        return None
-    return epoch if _EPOCH_MIN <= epoch <= _EPOCH_MAX else None
+    epoch = epoch_seconds(value)
+    return epoch if epoch is not None and EPOCH_MIN <= epoch <= EPOCH_MAX else None
 
 
 def _decode(line: bytes) -> tuple[object, str | None]:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from calibration_core.core.holdout import MetricsComparison
     from calibration_core.core.metrics import ReliabilityTable
     from calibration_core.core.proposal import Proposal
-    from calibration_core.sources.trades import IntegritySummary
+    from calibration_core.sources.integrity import IntegritySummary
 
 __all__ = [
     "ANALYSIS_SCHEMA_VERSION",
