@@ -16,6 +16,7 @@ __all__ = [
     "ENV_DATA_PATH",
     "ENV_RECORDER_STORAGE",
     "ENV_REPORT_DIR",
+    "ENV_SIGNALS_PATH",
     "ORIGIN_DEFAULT",
     "ORIGIN_ENV",
     "ORIGIN_FLAG",
@@ -30,6 +31,8 @@ ENV_DATA_PATH = "CLM_DATA_PATH"
 ENV_RECORDER_STORAGE = "SIMPLE_CLM_STORAGE"
 ENV_REPORT_DIR = "CALIBRATION_REPORT_DIR"
 ENV_CADENCE_API = "LEARNING_CADENCE_API"
+# The optional signals log that `monitor` reads (no default: without it the HOLD rate is skipped).
+ENV_SIGNALS_PATH = "CALIBRATION_SIGNALS_PATH"
 
 DEFAULT_DATA_PATH = Path("data/clm_trades.jsonl")
 DEFAULT_CONFIG_PATH = Path("config/calibration.json")

@@ -20,7 +20,7 @@ from calibration_core.cli.main import (
 )
 from calibration_core.deploy import DEFAULT_LOCK_TIMEOUT
 from calibration_core.exceptions import InvalidInputError
-from calibration_core.jobs.monitor_settings import ENV_SIGNALS_PATH
+from calibration_core.settings import ENV_SIGNALS_PATH
 from calibration_core.times import epoch_seconds
 
 if TYPE_CHECKING:

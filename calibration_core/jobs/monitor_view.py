@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from calibration_core.core.monitor_rules import VERDICT_OK, VERDICT_ROLLBACK
-from calibration_core.jobs.monitor_settings import ENV_SIGNALS_PATH
+from calibration_core.settings import ENV_SIGNALS_PATH
 from calibration_core.text import escape_controls, fmt_number, markdown_table
 from calibration_core.times import iso_utc
 
