@@ -1237,6 +1237,19 @@ class TestIntegrityFindings:
         kept = batch.select(~repeats)
         assert not integrity.find_duplicates(kept)[0].any()
 
+    @pytest.mark.parametrize(
+        ("copies", "words"), [(1, "1 record repeats"), (2, "2 records repeat")]
+    )
+    def test_duplicates_finding_agrees_in_number(
+        self, tmp_path: Path, copies: int, words: str
+    ) -> None:
+        """One repeat "repeats", two "repeat": the finding reads as an operator would write it."""
+        stamps = ["2026-02-09T10:00:00Z", "2026-02-09T10:00:10Z", "2026-02-09T10:00:20Z"]
+        lines = [trade_line(1, pnl=1.0, timestamp=t) for t in stamps[: copies + 1]]
+        summary = summarize_integrity(read_trades(write(tmp_path, lines)))
+        (finding,) = [f for f in summary.findings if f.kind == "duplicates"]
+        assert finding.message.startswith(f"{words} an earlier one")
+
     @given(
         st.lists(
             st.tuples(

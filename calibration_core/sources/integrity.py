@@ -271,7 +271,8 @@ def _duplicate_finding(batch: TradeBatch) -> Finding | None:
         kind="duplicates",
         stop=True,
         message=(
-            f"{plural(count, 'record')} repeat an earlier one (same symbol, side, prices and "
+            f"{plural(count, 'record')} {'repeats' if count == 1 else 'repeat'} an earlier one "
+            "(same symbol, side, prices and "
             f"PnL, closed within {DUPLICATE_WINDOW_S:.0f} s); "
             "`run --drop-duplicates` keeps the first of each"
         ),
