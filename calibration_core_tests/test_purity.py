@@ -287,13 +287,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     "jobs": SHARED | {"core", "sources", "deploy", "runtime", "jobs"},
     "runtime": (SHARED - {"fsio", "text"}) | {"runtime"},
     "cli": SHARED | {"sources", "jobs", "deploy", "cli", "calibration_core"},
+    # The 0.1 guide's import paths, kept as deprecated re-exports of the runtime.
+    "compat": frozenset({"config", "runtime"}),
 }
+COMPAT = frozenset({"loader", "prometheus"})
 RUNTIME_THIRD_PARTY = frozenset({"numpy", "attrs", "watchdog"})
 MAX_MODULE_LINES = 850
 
 
 def _layer_of(path: Path) -> str:
     parts = path.relative_to(PACKAGE).parts
+    if len(parts) == 1 and path.stem in COMPAT:
+        return "compat"
     return parts[0] if len(parts) > 1 else "shared"
 
 
@@ -313,10 +318,10 @@ class TestLayers:
             layer = _layer_of(path)
             if layer == "shared":
                 assert path.stem in SHARED, f"{path.name} belongs in a layer subpackage"
-            else:
+            elif layer != "compat":
                 assert layer in LAYERS, f"{path} is in an unknown folder"
 
-    @pytest.mark.parametrize("layer", ["shared", *LAYERS])
+    @pytest.mark.parametrize("layer", ["shared", "compat", *LAYERS])
     def test_layer_imports_only_what_it_may(self, layer: str) -> None:
         """Arrows run one way: cli -> jobs/deploy -> sources/core -> the contract."""
         bad: list[str] = []
@@ -360,3 +365,29 @@ class TestLayers:
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
         }
         assert long == {}
+
+    @pytest.mark.parametrize(
+        ("module", "names"),
+        [
+            ("loader", "CalibrationLoader, apply_confidence_calibration, get_ensemble_weights"),
+            ("prometheus", "register_loader_metrics"),
+        ],
+    )
+    def test_old_import_paths_still_work_and_say_they_are_deprecated(
+        self, module: str, names: str
+    ) -> None:
+        """0.1's guide told hosts `from calibration_core.loader import ...`: it still works."""
+        code = (
+            f"import warnings; warnings.simplefilter('always')\n"
+            f"from calibration_core.{module} import {names}\n"
+            "import calibration_core.runtime.host as host\n"
+            "from calibration_core.loader import apply_confidence_calibration as a\n"
+            "assert a is host.apply_confidence_calibration\n"
+            "print(a(0.7))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "0.7"
+        assert f"DeprecationWarning: calibration_core.{module} is deprecated" in done.stderr
