@@ -28,7 +28,7 @@ from calibration_core.settings import resolve_paths
 from calibration_core.sources import integrity, trade_batch, trade_blocks, trade_contract, trades
 from calibration_core.sources.example_data import write_example_trades
 from calibration_core.sources.integrity import summarize_integrity
-from calibration_core.sources.trade_batch import TradeBatch
+from calibration_core.sources.trade_batch import TradeBatch, frozen_column
 from calibration_core.sources.trades import read_trades
 
 if TYPE_CHECKING:
@@ -787,6 +787,31 @@ class TestTradeBatch:
         assert again == batch
         assert hash(again) == hash(batch)
         assert batch.select([0, 1]) != batch
+
+    def test_every_column_is_read_only(self, batch: TradeBatch) -> None:
+        """The reader's and select's columns cannot be written, however they were made."""
+        for made in (batch, batch.select(batch.wins), batch.select([3, 0])):
+            for name in ("timestamps", "confidence", "sides", "model_actions", "model_confidence"):
+                column = getattr(made, name)
+                assert not column.flags.writeable, name
+                with pytest.raises(ValueError, match="read-only"):
+                    column[...] = 0
+
+    def test_a_callers_writeable_array_is_copied_never_frozen(self, batch: TradeBatch) -> None:
+        """A writeable array passed in is copied: the caller's array stays theirs."""
+        mine = np.array([0.1, 0.2, 0.3, 0.4])
+        changed = attrs.evolve(batch, confidence=mine)
+        assert mine.flags.writeable
+        mine[0] = 0.9
+        assert changed.confidence.tolist() == [0.1, 0.2, 0.3, 0.4]
+
+    def test_a_read_only_owned_array_is_adopted_without_a_copy(self, batch: TradeBatch) -> None:
+        """A frozen array that owns its memory is kept as it is (no second copy at 1M rows)."""
+        frozen = frozen_column(np.array([0.1, 0.2, 0.3, 0.4]))
+        assert attrs.evolve(batch, confidence=frozen).confidence is frozen
+        view = np.array([0.1, 0.2, 0.3, 0.4, 0.5])[:4]
+        view.flags.writeable = False
+        assert attrs.evolve(batch, confidence=view).confidence is not view
 
     def test_columns_must_agree_in_length(self, batch: TradeBatch) -> None:
         """Building a batch whose columns differ in length is refused."""
