@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import numpy as np
 
+from calibration_core.core.holdout import nan_to_none
 from calibration_core.core.proposal import Proposal, build_proposal, trade_age_hours
 from calibration_core.deploy import read_live
 from calibration_core.deploy.jobstore import STATUS_PENDING, STATUS_REJECTED, JobRecord, JobStore
@@ -273,10 +273,6 @@ def _label_outcomes(batch: TradeBatch, paths: Paths) -> tuple[TradeBatch, NDArra
     return kept, sign * np.maximum(np.abs(kept.pnl_pct), _LABEL_PNL_FLOOR)
 
 
-def _num(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
 def _job_summary(proposal: Proposal) -> dict[str, Any]:
     oos = proposal.out_of_sample
     weights = proposal.weights
@@ -286,10 +282,10 @@ def _job_summary(proposal: Proposal) -> dict[str, Any]:
         "losses": proposal.n_losses,
         "neutral": proposal.n_neutral,
         "oos_folds": len(oos.folds),
-        "oos_mse_raw": _num(oos.brier_raw),
-        "oos_mse_calibrated": _num(oos.brier_calibrated),
-        "oos_mse_improvement": _num(oos.improvement),
-        "in_sample_mse_improvement": _num(proposal.in_sample.mse_improvement),
+        "oos_mse_raw": nan_to_none(oos.brier_raw),
+        "oos_mse_calibrated": nan_to_none(oos.brier_calibrated),
+        "oos_mse_improvement": nan_to_none(oos.improvement),
+        "in_sample_mse_improvement": nan_to_none(proposal.in_sample.mse_improvement),
         "confidence_map_enabled": proposal.confidence_enabled,
         "max_confidence_change": float(proposal.calibration.max_abs_change()),
         "weights_status": weights.status,
@@ -300,7 +296,7 @@ def _job_summary(proposal: Proposal) -> dict[str, Any]:
         "per_symbol_enabled": proposal.config.per_symbol.enabled,
         "per_symbol_kept": [s.symbol for s in proposal.per_symbol.kept],
         "consensus_enabled": proposal.config.consensus.enabled,
-        "consensus_oos_mse_improvement": _num(proposal.consensus.improvement),
+        "consensus_oos_mse_improvement": nan_to_none(proposal.consensus.improvement),
         "consensus_reason": proposal.consensus.reason,
         "recommendation": proposal.recommendation,
         "reasons": list(proposal.do_not_apply_reasons()),
