@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from calibration_core.exceptions import InvalidInputError
 
-__all__ = ["FloatArray", "as_vector", "frozen_array", "require_finite"]
+__all__ = ["FloatArray", "as_vector", "freeze", "frozen_array", "require_finite"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -55,24 +55,43 @@ def as_vector(name: str, value: npt.ArrayLike, *, allow_empty: bool = False) -> 
 
 
 def frozen_array(values: npt.ArrayLike, dtype: npt.DTypeLike = np.float64) -> npt.NDArray[Any]:
-    """Return a read-only copy of ``values`` as ``dtype``: the one way to freeze an array.
+    """Return ``values`` as a read-only array of ``dtype``: the one way to freeze an array.
 
     Frozen values (attrs classes) hold these, so that nothing shared between threads
-    or kept in a result can be changed in place.
+    or kept in a result can be changed in place. A writeable array is copied, so a
+    caller's array is never frozen or shared; an array that is already read-only,
+    owns its memory and has the dtype (one made by `freeze`) is taken as it is,
+    which saves a second copy of large columns.
 
     Parameters
     ----------
     values : array_like
-        The data; never modified, always copied.
+        The data; never modified.
     dtype : data-type, optional
         The array's dtype (default float64).
 
     Returns
     -------
     numpy.ndarray
-        A new array with ``writeable`` False.
+        An array with ``writeable`` False.
     """
+    if (
+        isinstance(values, np.ndarray)
+        and values.dtype == np.dtype(dtype)
+        and values.base is None
+        and not values.flags.writeable
+    ):
+        return values
     array = np.array(values, dtype=dtype)
+    array.setflags(write=False)
+    return array
+
+
+def freeze(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Mark a fresh array the caller owns as read-only and return it (no copy).
+
+    `frozen_array` then takes it without copying it again.
+    """
     array.setflags(write=False)
     return array
 

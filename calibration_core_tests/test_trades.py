@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
 
+from calibration_core._arrays import freeze
 from calibration_core.constants import MIN_TRADES_FOR_CALIBRATION
 from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import CalibrationError, DataIntegrityError, InvalidInputError
@@ -28,7 +29,7 @@ from calibration_core.settings import resolve_paths
 from calibration_core.sources import integrity, trade_batch, trade_blocks, trade_contract, trades
 from calibration_core.sources.example_data import write_example_trades
 from calibration_core.sources.integrity import summarize_integrity
-from calibration_core.sources.trade_batch import TradeBatch, frozen_column
+from calibration_core.sources.trade_batch import TradeBatch
 from calibration_core.sources.trades import read_trades
 
 if TYPE_CHECKING:
@@ -807,7 +808,7 @@ class TestTradeBatch:
 
     def test_a_read_only_owned_array_is_adopted_without_a_copy(self, batch: TradeBatch) -> None:
         """A frozen array that owns its memory is kept as it is (no second copy at 1M rows)."""
-        frozen = frozen_column(np.array([0.1, 0.2, 0.3, 0.4]))
+        frozen = freeze(np.array([0.1, 0.2, 0.3, 0.4]))
         assert attrs.evolve(batch, confidence=frozen).confidence is frozen
         view = np.array([0.1, 0.2, 0.3, 0.4, 0.5])[:4]
         view.flags.writeable = False

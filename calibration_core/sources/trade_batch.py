@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import numpy as np
 
-from calibration_core._arrays import frozen_array
+from calibration_core._arrays import freeze, frozen_array
 from calibration_core.constants import NEUTRAL_PNL_BAND_PCT
 from calibration_core.core.weights import ACTION_MISSING
 from calibration_core.exceptions import InvalidInputError
@@ -23,7 +23,6 @@ __all__ = [
     "OUTCOME_NONE",
     "OUTCOME_WIN",
     "TradeBatch",
-    "frozen_column",
 ]
 
 # The producer's own outcome_label (dialects A and B), kept for `run --outcome label`.
@@ -34,45 +33,26 @@ OUTCOME_NEUTRAL: Final = 2
 SECONDS_PER_DAY: Final = 86_400.0
 
 
-# The converters copy, so a batch never freezes or shares a caller's writeable array.
-# An array that is already read-only and owns its memory (the reader's columns and
-# `select`'s rows, frozen by `frozen_column` as they are made) is adopted as it is:
-# nothing can write to it, and at 1M trades a second copy costs about 0.7 s.
-def _column(value: ArrayLike, dtype: type[np.generic]) -> NDArray[Any]:
-    if (
-        isinstance(value, np.ndarray)
-        and value.dtype == dtype
-        and value.base is None
-        and not value.flags.writeable
-    ):
-        return value
-    return frozen_array(value, dtype)
-
-
-def frozen_column(array: NDArray[Any]) -> NDArray[Any]:
-    """Mark a fresh array the caller owns as read-only, so a batch adopts it without a copy."""
-    array.flags.writeable = False
-    return array
-
-
+# The converters copy a caller's writeable array, so a batch never freezes or shares it;
+# the reader's and `select`'s columns are frozen as they are made and taken without a copy.
 def _float64_array(value: ArrayLike) -> NDArray[np.float64]:
-    return _column(value, np.float64)
+    return frozen_array(value, np.float64)
 
 
 def _int64_array(value: ArrayLike) -> NDArray[np.int64]:
-    return _column(value, np.int64)
+    return frozen_array(value, np.int64)
 
 
 def _int32_array(value: ArrayLike) -> NDArray[np.int32]:
-    return _column(value, np.int32)
+    return frozen_array(value, np.int32)
 
 
 def _int16_array(value: ArrayLike) -> NDArray[np.int16]:
-    return _column(value, np.int16)
+    return frozen_array(value, np.int16)
 
 
 def _int8_array(value: ArrayLike) -> NDArray[np.int8]:
-    return _column(value, np.int8)
+    return frozen_array(value, np.int8)
 
 
 def _arrays_equal(a: NDArray[Any], b: NDArray[Any]) -> bool:
@@ -249,18 +229,18 @@ class TradeBatch:
             )
         return attrs.evolve(
             self,
-            line_numbers=frozen_column(self.line_numbers[index]),
-            timestamps=frozen_column(self.timestamps[index]),
-            symbol_codes=frozen_column(self.symbol_codes[index]),
-            sides=frozen_column(self.sides[index]),
-            confidence=frozen_column(self.confidence[index]),
-            entry_price=frozen_column(self.entry_price[index]),
-            exit_price=frozen_column(self.exit_price[index]),
-            pnl_pct=frozen_column(self.pnl_pct[index]),
-            calibrated_confidence=frozen_column(self.calibrated_confidence[index]),
-            calibration_version_codes=frozen_column(self.calibration_version_codes[index]),
-            consensus_count=frozen_column(self.consensus_count[index]),
-            model_actions=frozen_column(self.model_actions[index]),
-            model_confidence=frozen_column(self.model_confidence[index]),
-            outcome_labels=frozen_column(self.outcome_labels[index]),
+            line_numbers=freeze(self.line_numbers[index]),
+            timestamps=freeze(self.timestamps[index]),
+            symbol_codes=freeze(self.symbol_codes[index]),
+            sides=freeze(self.sides[index]),
+            confidence=freeze(self.confidence[index]),
+            entry_price=freeze(self.entry_price[index]),
+            exit_price=freeze(self.exit_price[index]),
+            pnl_pct=freeze(self.pnl_pct[index]),
+            calibrated_confidence=freeze(self.calibrated_confidence[index]),
+            calibration_version_codes=freeze(self.calibration_version_codes[index]),
+            consensus_count=freeze(self.consensus_count[index]),
+            model_actions=freeze(self.model_actions[index]),
+            model_confidence=freeze(self.model_confidence[index]),
+            outcome_labels=freeze(self.outcome_labels[index]),
         )

@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from calibration_core._arrays import freeze
 from calibration_core.config import MODEL_NAME_PATTERN
 from calibration_core.constants import NEUTRAL_PNL_BAND_PCT
 from calibration_core.core.weights import ACTION_BUY, ACTION_HOLD, ACTION_MISSING, ACTION_SELL
 from calibration_core.exceptions import DataIntegrityError, InvalidInputError
 from calibration_core.fsio import MAX_LINE_BYTES, NotRegularFileError, open_regular_file
-from calibration_core.sources.trade_batch import TradeBatch, frozen_column
+from calibration_core.sources.trade_batch import TradeBatch
 from calibration_core.sources.trade_blocks import feed_block_typed
 from calibration_core.sources.trade_contract import (
     ABSENT,
@@ -351,13 +352,11 @@ class Reader:
         """
         ints = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, INT_COLUMNS)
         n, m = ints.shape[0], len(self.model_bases)
-        int_columns = [
-            frozen_column(ints[:, j].astype(dtype)) for j, dtype in enumerate(_INT_DTYPES)
-        ]
+        int_columns = [freeze(ints[:, j].astype(dtype)) for j, dtype in enumerate(_INT_DTYPES)]
         del ints
         self.ints = array.array("q")
         floats = np.frombuffer(self.floats, dtype=np.float64).reshape(-1, FLOAT_COLUMNS)
-        float_columns = [frozen_column(floats[:, j].copy()) for j in range(FLOAT_COLUMNS)]
+        float_columns = [freeze(floats[:, j].copy()) for j in range(FLOAT_COLUMNS)]
         del floats
         self.floats = array.array("d")
         packed = np.frombuffer(self.votes, dtype=np.int32)
@@ -388,8 +387,8 @@ class Reader:
             calibration_version_names=tuple(versions),
             consensus_count=int_columns[4],
             model_names=tuple(self.model_bases),
-            model_actions=frozen_column(model_actions),
-            model_confidence=frozen_column(model_confidence),
+            model_actions=freeze(model_actions),
+            model_confidence=freeze(model_confidence),
             warnings=tuple(self.warnings),
             data_hash=data_hash,
             partial_last_line_ignored=partial,
