@@ -1666,3 +1666,74 @@ class TestTypedFastPath:
         path.write_text(text, encoding="utf-8")
         fast, slow, _ = _read_both_ways(path)
         assert fast == slow
+
+
+def _vote(action: str, confidence: float) -> dict[str, Any]:
+    return {"action": action, "confidence": confidence}
+
+
+# Member votes of every line of a file, cycled: the typed path decodes them as a
+# Struct of the first line's models when every line names the same models.
+_VOTE_SETS: dict[str, list[dict[str, Any]]] = {
+    "one model": [{"xgb": _vote("BUY", 0.6)}, {"xgb": _vote("HOLD", 0.3)}],
+    "models in another order on other lines": [
+        {"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.7), "tft": _vote("HOLD", 0.1)},
+        {"tft": _vote("SELL", 0.2), "xgb": _vote("HOLD", 0.4), "lgbm": _vote("BUY", 0.9)},
+    ],
+    "unusable model names on every line": [
+        {"bad name!": _vote("BUY", 0.6), "xgb": _vote("SELL", 0.5), "a:b:": _vote("HOLD", 0.5)}
+    ],
+    "models named like the Struct's slots": [
+        {"m1": _vote("BUY", 0.6), "m0": _vote("SELL", 0.5)},
+        {"m0": _vote("HOLD", 0.25), "m1": _vote("SELL", 0.75)},
+    ],
+    "one line with a model fewer": [
+        *[{"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5)}] * 2999,
+        {"xgb": _vote("BUY", 0.6)},
+    ],
+    "one line with a model more": [
+        *[{"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5)}] * 2999,
+        {"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5), "new": _vote("HOLD", 0.5)},
+    ],
+    "one line with another model": [
+        *[{"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5)}] * 2999,
+        {"xgb": _vote("BUY", 0.6), "new": _vote("HOLD", 0.5)},
+    ],
+    "an empty breakdown first": [{}, {"xgb": _vote("BUY", 0.6)}],
+    "an empty model name on every line": [{"": _vote("BUY", 0.6), "xgb": _vote("SELL", 0.5)}],
+}
+
+
+class TestStructVotes:
+    """The votes read as a Struct of known models give exactly the per-line path's batch."""
+
+    @pytest.mark.parametrize("case", list(_VOTE_SETS))
+    @pytest.mark.parametrize("field", ["model_breakdown", "model_predictions"])
+    def test_vote_sets_read_the_same_both_ways(self, tmp_path: Path, case: str, field: str) -> None:
+        """Every line's votes land in the same matrix, with the same warnings, either way."""
+        votes = _VOTE_SETS[case]
+        lines = []
+        for i in range(_BIG_LINES):
+            rec = json.loads(trade_line(i, pnl=0.0 if i % 997 == 0 else 1.0 + i % 7))
+            del rec["model_breakdown"]
+            rec[field] = votes[i % len(votes)]
+            lines.append(json.dumps(rec))
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        assert fast == slow
+        if "empty model name" in case:
+            assert fast[0] == "problems"
+        else:
+            assert fast[0] == "batch"
+            assert all(taken)
+
+    def test_a_struct_shape_knows_its_models(self) -> None:
+        """The first line's models, in its order, make the shape's vote Struct."""
+        votes = {"b": _vote("BUY", 0.5), "a": _vote("SELL", 0.5)}
+        shape = trade_blocks._shape_of(line(model_breakdown=votes).encode())
+        assert shape is not None
+        assert shape.vote_field == "model_breakdown"
+        assert shape.models == ("b", "a")
+        both = json.dumps({**record(), "model_predictions": votes}).encode()
+        shape = trade_blocks._shape_of(both)
+        assert shape is not None
+        assert shape.vote_field is None
