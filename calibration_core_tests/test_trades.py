@@ -1737,3 +1737,71 @@ class TestStructVotes:
         shape = trade_blocks._shape_of(both)
         assert shape is not None
         assert shape.vote_field is None
+
+
+# Close times at every edge the block path's numpy conversion decides on: each
+# replaces line _BAD_LINE's, and the file reads the same both ways.
+_EDGE_STAMPS = [
+    "2024-02-29T12:00:00Z",
+    "2023-02-29T12:00:00Z",
+    "1900-02-29T12:00:00+00:00",
+    "2000-02-29T12:00:00.500000",
+    "2026-04-31T00:00:00Z",
+    "2026-12-31T24:00:00Z",
+    "2026-12-31T23:59:60Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T23:59:59.999999Z",
+    "0001-01-02T00:00:00Z",
+    "9999-12-30T00:00:00+00:00",
+    "9999-12-30T00:00:00.000001Z",
+    "9999-12-31T23:59:59",
+    "2255-06-05T23:47:34.740992Z",
+    "2255-06-05T23:47:34.740993Z",
+    "2026-02-09T21:40:12.123",
+    "2026-02-09 21:40:12Z",
+    "2026-02-09T21:40:12-00:00",
+    "2026-02-09T21:40:12+05:30",
+    "2026-02-09",
+    "2026-02-09T21:40:12+00:00 ",
+    "2026-02-09T21:40:12é",
+]
+
+
+class TestCloseTimesAtTheEdges:
+    """Close times converted with numpy or by fromisoformat read exactly as the per-line path."""
+
+    @pytest.mark.parametrize("stamp", _EDGE_STAMPS)
+    def test_edge_stamps_read_the_same_both_ways(self, tmp_path: Path, stamp: str) -> None:
+        """The batch, or the exact messages, are the per-line path's."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
+        )
+        lines = path.read_text(encoding="utf-8").split("\n")
+        changed = re.sub(r'"timestamp": "[^"]+"', f'"timestamp": "{stamp}"', lines[_BAD_LINE - 1])
+        assert changed != lines[_BAD_LINE - 1]
+        lines[_BAD_LINE - 1] = changed
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        assert taken[0] is True
+
+    def test_every_spelling_in_one_block(self, tmp_path: Path) -> None:
+        """A block mixing all six spellings (and one other) is taken whole, with equal columns."""
+        spellings = [
+            "2026-02-09T21:40:12",
+            "2026-02-09T21:40:12Z",
+            "2026-02-09T21:40:12+00:00",
+            "2026-02-09T21:40:12.334338",
+            "2026-02-09T21:40:12.334338Z",
+            "2026-02-09T21:40:12.334338+00:00",
+            "2026-02-09T21:40:12.5+01:00",
+        ]
+        lines = [
+            trade_line(i, pnl=1.0, timestamp=spellings[i % len(spellings)]) for i in range(700)
+        ]
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        assert fast == slow
+        assert taken == [True]
+        batch = fast[1]
+        assert isinstance(batch, TradeBatch)
+        assert batch.zoneless_count == 200

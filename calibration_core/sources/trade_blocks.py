@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from calibration_core.config import MODEL_NAME_PATTERN
 from calibration_core.sources import trade_contract as contract
+from calibration_core.sources.close_times import parse_canonical
 from calibration_core.sources.trade_batch import OUTCOME_NONE
 
 if TYPE_CHECKING:
@@ -388,24 +389,10 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         else tuple(math.nan if c is unset else c for c in calibrated_col)
     )
     # Close times, by the same conversions as the contract's.
-    try:
-        parsed = list(map(datetime.fromisoformat, stamps))
-        zones = list(map(_TZINFO, parsed))
-        if None in zones:
-            if any(
-                zone is None and len(text) < contract.MIN_TIMESTAMP_CHARS
-                for zone, text in zip(zones, stamps, strict=True)
-            ):
-                return False
-            naive = contract.NAIVE_EPOCH
-            epochs = [
-                (stamp - naive).total_seconds() if zone is None else stamp.timestamp()
-                for stamp, zone in zip(parsed, zones, strict=True)
-            ]
-        else:
-            epochs = list(map(datetime.timestamp, parsed))
-    except (ValueError, OverflowError):
+    times = _close_times(stamps)
+    if times is None:
         return False
+    epochs, zoneless = times
     floats[:, 0] = epochs
     if not np.all((floats[:, 0] >= contract.EPOCH_MIN) & (floats[:, 0] <= contract.EPOCH_MAX)):
         return False
@@ -485,8 +472,8 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         reader.votes.frombytes(_raw(packed))
         vote_confidence = np.fromiter(map(_VOTE_CONFIDENCE, cast), np.float64, count=total_votes)
         reader.vote_confidence.frombytes(_raw(vote_confidence))
-    if None in zones:
-        reader.zoneless.extend(lineno + 1 + i for i, zone in enumerate(zones) if zone is None)
+    if zoneless.any():
+        reader.zoneless.extend((np.flatnonzero(zoneless) + (lineno + 1)).tolist())
     for i in np.flatnonzero(floats[:, 4] == 0.0).tolist():
         field = (
             pnl_fields[i]
@@ -500,6 +487,38 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     block_warnings.sort(key=operator.itemgetter(0))
     reader.warnings.extend(text for _, text in block_warnings)
     return True
+
+
+def _close_times(
+    stamps: list[str],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]] | None:
+    """Return the close times in epoch seconds and which had no zone, or None if one is bad.
+
+    The canonical spellings are converted with numpy; any other string goes
+    through the contract's own conversions, which also refuse what is no time.
+    """
+    epochs, zoneless, converted = parse_canonical(stamps)
+    if converted.all():
+        return epochs, zoneless
+    rest = np.flatnonzero(~converted).tolist()
+    texts = [stamps[i] for i in rest]
+    try:
+        parsed = list(map(datetime.fromisoformat, texts))
+        zones = list(map(_TZINFO, parsed))
+        if any(
+            zone is None and len(text) < contract.MIN_TIMESTAMP_CHARS
+            for zone, text in zip(zones, texts, strict=True)
+        ):
+            return None
+        naive = contract.NAIVE_EPOCH
+        epochs[rest] = [
+            (stamp - naive).total_seconds() if zone is None else stamp.timestamp()
+            for stamp, zone in zip(parsed, zones, strict=True)
+        ]
+    except (ValueError, OverflowError):
+        return None
+    zoneless[rest] = [zone is None for zone in zones]
+    return epochs, zoneless
 
 
 def _raw(values: npt.NDArray[Any]) -> memoryview:
