@@ -1805,3 +1805,24 @@ class TestCloseTimesAtTheEdges:
         batch = fast[1]
         assert isinstance(batch, TradeBatch)
         assert batch.zoneless_count == 200
+
+
+class TestBlocksOfBothPaths:
+    """Blocks read by the typed path and by the per-line path keep the file's order."""
+
+    @pytest.mark.parametrize("valid_but_slow", [(1,), (3000,), (1, 3000), (6500,), (1, 6500)])
+    def test_rows_stay_in_file_order(self, tmp_path: Path, valid_but_slow: tuple[int, ...]) -> None:
+        """A block the typed path refuses (a valid unknown field) sits between typed blocks."""
+        path = write_example_trades(tmp_path / NAME, n_trades=7000, end="2026-03-01T00:00:00Z")
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for number in valid_but_slow:
+            lines[number - 1] = lines[number - 1][:-1] + ', "note": 1}'
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        assert fast[0] == "batch"
+        assert len(taken) >= 3  # at least three blocks
+        assert taken.count(False) == len(valid_but_slow)
+        batch = fast[1]
+        assert isinstance(batch, TradeBatch)
+        assert batch.line_numbers.tolist() == list(range(1, 7001))

@@ -441,8 +441,6 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     ints[:, 6] = (
         OUTCOME_NONE if outcome_col is absent else list(map(outcome_codes.__getitem__, outcome_col))
     )
-    reader.ints.frombytes(_raw(ints))
-    reader.floats.frombytes(_raw(floats))
     block_warnings: list[tuple[int, str]] = []
     if model_names:
         model_bases = reader.model_bases
@@ -469,9 +467,10 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
                 np.int32,
                 count=total_votes,
             )
-        reader.votes.frombytes(_raw(packed))
         vote_confidence = np.fromiter(map(_VOTE_CONFIDENCE, cast), np.float64, count=total_votes)
-        reader.vote_confidence.frombytes(_raw(vote_confidence))
+        reader.add_block(ints, floats, packed.ravel(), vote_confidence)
+    else:
+        reader.add_block(ints, floats)
     if zoneless.any():
         reader.zoneless.extend((np.flatnonzero(zoneless) + (lineno + 1)).tolist())
     for i in np.flatnonzero(floats[:, 4] == 0.0).tolist():
@@ -519,11 +518,6 @@ def _close_times(
         return None
     zoneless[rest] = [zone is None for zone in zones]
     return epochs, zoneless
-
-
-def _raw(values: npt.NDArray[Any]) -> memoryview:
-    """Return the bytes of a C-contiguous array without copying them (for array.frombytes)."""
-    return values.data.cast("B")
 
 
 def _valid_utf8(block: bytes) -> bool:
