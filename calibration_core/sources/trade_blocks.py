@@ -79,6 +79,8 @@ _READ_TYPES: Final[dict[str, Any]] = {
     "model_predictions": _Votes,
 }
 _REQUIRED_FIELDS: Final = ("timestamp", "symbol", "confidence", "entry_price", "exit_price")
+# Required numbers, read straight into the float columns 1, 2 and 3.
+_NUMPY_FIELDS: Final = ("confidence", "entry_price", "exit_price")
 # The dialects' fields that nothing reads (real_system.md §1): scalars only.
 _UNREAD_FIELDS: Final = (
     "trade_id",
@@ -248,6 +250,9 @@ def _count_keys_and_strings(
         return 2 * quotes
     unset = _UNSET
     for name, getter in _GETTERS.items():
+        if name in _REQUIRED_FIELDS:  # in every record, by the Struct
+            quotes += 2 * n if name in _STRING_FIELDS else n
+            continue
         column = columns.get(name)
         if column is None:
             column = list(map(getter, records))
@@ -296,11 +301,15 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     absent: list[Any] = [unset] * n
     # A shape whose votes are a Struct of its models, or None.
     voted = shape if shape is not None and shape.vote_field is not None else None
-    names = (
-        _READ_TYPES
-        if shape is None
-        else [f for f in shape.fields if f in _READ_TYPES and f != shape.vote_field]
-    )
+    # The columns read as Python lists: not the three numbers every record
+    # holds (they go straight into numpy), nor a vote Struct.
+    names = [
+        name
+        for name in (_READ_TYPES if shape is None else shape.fields)
+        if name in _READ_TYPES
+        and name not in _NUMPY_FIELDS
+        and (shape is None or name != shape.vote_field)
+    ]
     columns = {name: list(map(_GETTERS[name], records)) for name in names}
     votes_col: list[Any] = absent
     vote_counts: list[int] | int
@@ -334,11 +343,6 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     if quotes != _count_keys_and_strings(records, columns, shape, total_votes):
         return False  # a key repeats: the per-line path names it
     stamps, symbol_col = columns["timestamp"], columns["symbol"]
-    conf_col, entry_col, exit_col = (
-        columns["confidence"],
-        columns["entry_price"],
-        columns["exit_price"],
-    )
     side_col, action_col = columns.get("side", absent), columns.get("action", absent)
     actual_col, percent_col = (
         columns.get("actual_pnl_pct", absent),
@@ -374,9 +378,8 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         if unset in pnl_col:
             return False
     floats = np.empty((n, contract.FLOAT_COLUMNS), dtype=np.float64)
-    floats[:, 1] = conf_col
-    floats[:, 2] = entry_col
-    floats[:, 3] = exit_col
+    for column, name in enumerate(_NUMPY_FIELDS, start=1):
+        floats[:, column] = np.fromiter(map(_GETTERS[name], records), np.float64, count=n)
     floats[:, 4] = pnl_col
     if np.any(np.abs(floats[:, 2:4]) >= _EXACT_INT_FLOAT):
         return False  # a price an integer literal may have rounded into range
