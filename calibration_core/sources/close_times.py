@@ -68,18 +68,26 @@ def _templates() -> tuple[npt.NDArray[np.uint64], ...]:
 
 _MASK, _EXPECTED, _SIX, _HIGH, _THREES = _templates()
 _ALL_FOUR: Final = np.frombuffer(b"\1\1\1\1", dtype=np.uint32)[0]
-# The place value of each of the first 26 characters in the number it belongs
-# to: year, month, day, hour, minute, second, microsecond. float32 holds every
-# sum exactly on a row of digits (the largest is 57 * 111111 < 2**24).
-_FIELDS: Final = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19), (20, 26))
-_PLACES: Final = np.zeros((len(_FIELDS), 26), dtype=np.float32)
-for _field, (_start, _stop) in enumerate(_FIELDS):
-    _PLACES[_field, _start:_stop] = 10.0 ** np.arange(_stop - _start - 1, -1, -1)
-_ZEROS: Final = (ord("0") * _PLACES.sum(axis=1)).astype(np.int64)[:, None]
+# Where year, month, day, hour, minute and second are written, and the fraction.
+_FIELDS: Final = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+_MICROSECONDS: Final = (20, 26)
 _DAYS_IN_MONTH: Final = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 # Above 2**53 microseconds a float64 no longer holds every count, and Python's
 # exact integer division could round differently from numpy's.
 _EXACT_MICROSECONDS: Final = 2**53
+
+
+def _number(digits: npt.NDArray[np.uint8], start: int, stop: int) -> npt.NDArray[np.int64]:
+    """Return the decimal numbers written in character rows ``start:stop`` (integer arithmetic).
+
+    Integers, not a matrix product: numpy hands a product to its BLAS, whose
+    threads then spin on the core the hashing thread runs on.
+    """
+    value: npt.NDArray[np.int64] = digits[start].astype(np.int64)
+    for row in range(start + 1, stop):
+        value *= 10
+        value += digits[row]
+    return value
 
 
 def parse_canonical(
@@ -126,9 +134,10 @@ def parse_canonical(
         )
         ok |= (spelling == index) & matches[0] & matches[1] & matches[2] & matches[3]
     fraction = _FRACTION[spelling]
-    chars = np.ascontiguousarray(encoded.view(np.uint8).reshape(n, _WIDTH)[:, :26].T)
-    numbers = (_PLACES @ chars.astype(np.float32)).astype(np.int64) - _ZEROS
-    year, month, day, hour, minute, second, micro = numbers
+    # One row per character; a digit's value (garbage where ok is False).
+    digits = np.ascontiguousarray(encoded.view(np.uint8).reshape(n, _WIDTH)[:, :26].T)
+    digits -= np.uint8(ord("0"))
+    year, month, day, hour, minute, second = (_number(digits, *field) for field in _FIELDS)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = _DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)  # noqa: PLR2004 - February
     ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)  # noqa: PLR2004
@@ -146,7 +155,7 @@ def parse_canonical(
     # 10**6, correctly rounded; so does numpy while that count is exact.
     epochs = seconds.astype(np.float64)
     if fraction.any():
-        micros = seconds * 1_000_000 + micro
+        micros = seconds * 1_000_000 + _number(digits, *_MICROSECONDS)
         ok &= ~fraction | (np.abs(micros) <= _EXACT_MICROSECONDS)
         epochs = np.where(fraction, micros.astype(np.float64) / 1e6, epochs)
     epochs[~ok] = 0.0
