@@ -1826,3 +1826,39 @@ class TestBlocksOfBothPaths:
         batch = fast[1]
         assert isinstance(batch, TradeBatch)
         assert batch.line_numbers.tolist() == list(range(1, 7001))
+
+
+class TestMixedShapesInOneBlock:
+    """A block of several record shapes (the any-shape Struct) reads as the per-line path does."""
+
+    @pytest.mark.parametrize(
+        "odd_one",
+        [
+            None,
+            {"actual_pnl_pct": 0.5, "pnl_percent": 0.5},  # both names, equal: the per-line path
+            {"actual_pnl_pct": 0.5, "pnl_percent": 0.25},  # both names, different: a problem
+            {"actual_pnl_pct": DROP},  # neither name: a problem
+        ],
+    )
+    def test_pnl_under_either_name(self, tmp_path: Path, odd_one: dict[str, Any] | None) -> None:
+        """Each line's PnL name, zero-PnL warnings, absent optional numbers: equal both ways."""
+        lines = []
+        for i in range(600):
+            changes: dict[str, Any] = {}
+            if i % 3 == 1:
+                changes = {"actual_pnl_pct": DROP, "pnl_percent": 0.0 if i % 9 == 1 else 1.5}
+            elif i % 3 == 2:
+                changes = {"consensus_count": DROP, "calibrated_confidence": 0.25}
+            elif i % 7 == 0:
+                changes = {"actual_pnl_pct": 0.0}
+            if odd_one is not None and i == 400:
+                changes = odd_one
+            lines.append(json.dumps(record(**changes)))
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        assert fast == slow
+        assert taken == [odd_one is None]
+        if odd_one is None:
+            batch = fast[1]
+            assert isinstance(batch, TradeBatch)
+            assert any("pnl_percent is exactly 0.0" in w for w in batch.warnings)
+            assert any("actual_pnl_pct is exactly 0.0" in w for w in batch.warnings)
