@@ -472,9 +472,9 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
                 count=total_votes,
             )
         vote_confidence = np.fromiter(map(_VOTE_CONFIDENCE, cast), np.float64, count=total_votes)
-        reader.add_block(ints, floats, packed.ravel(), vote_confidence)
+        reader.add_block(ints, floats, packed.ravel(), vote_confidence, block_bytes=len(block))
     else:
-        reader.add_block(ints, floats)
+        reader.add_block(ints, floats, block_bytes=len(block))
     if zoneless.any():
         reader.zoneless.extend((np.flatnonzero(zoneless) + (lineno + 1)).tolist())
     for i in np.flatnonzero(floats[:, 4] == 0.0).tolist():
