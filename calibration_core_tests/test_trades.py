@@ -1862,3 +1862,23 @@ class TestMixedShapesInOneBlock:
             assert isinstance(batch, TradeBatch)
             assert any("pnl_percent is exactly 0.0" in w for w in batch.warnings)
             assert any("actual_pnl_pct is exactly 0.0" in w for w in batch.warnings)
+
+
+class TestTheFirstLineMakesTheShape:
+    """A block's first line makes its Struct; a fault on that very line reads as per line."""
+
+    @pytest.mark.parametrize("case", list(_CORRUPTIONS))
+    def test_corrupted_first_line_gives_the_same_messages_both_ways(
+        self, tmp_path: Path, case: str
+    ) -> None:
+        """Every corruption, on line 1 (the second block keeps the fast path busy)."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
+        )
+        lines = path.read_text(encoding="utf-8").split("\n")
+        changed = _CORRUPTIONS[case](lines[0])
+        assert changed != lines[0]
+        lines[0] = changed
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, _ = _read_both_ways(path)
+        assert fast == slow
