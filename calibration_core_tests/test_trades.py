@@ -1666,3 +1666,219 @@ class TestTypedFastPath:
         path.write_text(text, encoding="utf-8")
         fast, slow, _ = _read_both_ways(path)
         assert fast == slow
+
+
+def _vote(action: str, confidence: float) -> dict[str, Any]:
+    return {"action": action, "confidence": confidence}
+
+
+# Member votes of every line of a file, cycled: the typed path decodes them as a
+# Struct of the first line's models when every line names the same models.
+_VOTE_SETS: dict[str, list[dict[str, Any]]] = {
+    "one model": [{"xgb": _vote("BUY", 0.6)}, {"xgb": _vote("HOLD", 0.3)}],
+    "models in another order on other lines": [
+        {"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.7), "tft": _vote("HOLD", 0.1)},
+        {"tft": _vote("SELL", 0.2), "xgb": _vote("HOLD", 0.4), "lgbm": _vote("BUY", 0.9)},
+    ],
+    "unusable model names on every line": [
+        {"bad name!": _vote("BUY", 0.6), "xgb": _vote("SELL", 0.5), "a:b:": _vote("HOLD", 0.5)}
+    ],
+    "models named like the Struct's slots": [
+        {"m1": _vote("BUY", 0.6), "m0": _vote("SELL", 0.5)},
+        {"m0": _vote("HOLD", 0.25), "m1": _vote("SELL", 0.75)},
+    ],
+    "one line with a model fewer": [
+        *[{"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5)}] * 2999,
+        {"xgb": _vote("BUY", 0.6)},
+    ],
+    "one line with a model more": [
+        *[{"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5)}] * 2999,
+        {"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5), "new": _vote("HOLD", 0.5)},
+    ],
+    "one line with another model": [
+        *[{"xgb": _vote("BUY", 0.6), "lgbm": _vote("SELL", 0.5)}] * 2999,
+        {"xgb": _vote("BUY", 0.6), "new": _vote("HOLD", 0.5)},
+    ],
+    "an empty breakdown first": [{}, {"xgb": _vote("BUY", 0.6)}],
+    "an empty model name on every line": [{"": _vote("BUY", 0.6), "xgb": _vote("SELL", 0.5)}],
+}
+
+
+class TestStructVotes:
+    """The votes read as a Struct of known models give exactly the per-line path's batch."""
+
+    @pytest.mark.parametrize("case", list(_VOTE_SETS))
+    @pytest.mark.parametrize("field", ["model_breakdown", "model_predictions"])
+    def test_vote_sets_read_the_same_both_ways(self, tmp_path: Path, case: str, field: str) -> None:
+        """Every line's votes land in the same matrix, with the same warnings, either way."""
+        votes = _VOTE_SETS[case]
+        lines = []
+        for i in range(_BIG_LINES):
+            rec = json.loads(trade_line(i, pnl=0.0 if i % 997 == 0 else 1.0 + i % 7))
+            del rec["model_breakdown"]
+            rec[field] = votes[i % len(votes)]
+            lines.append(json.dumps(rec))
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        assert fast == slow
+        if "empty model name" in case:
+            assert fast[0] == "problems"
+        else:
+            assert fast[0] == "batch"
+            assert all(taken)
+
+    def test_a_struct_shape_knows_its_models(self) -> None:
+        """The first line's models, in its order, make the shape's vote Struct."""
+        votes = {"b": _vote("BUY", 0.5), "a": _vote("SELL", 0.5)}
+        shape = trade_blocks._shape_of(line(model_breakdown=votes).encode())
+        assert shape is not None
+        assert shape.vote_field == "model_breakdown"
+        assert shape.models == ("b", "a")
+        both = json.dumps({**record(), "model_predictions": votes}).encode()
+        shape = trade_blocks._shape_of(both)
+        assert shape is not None
+        assert shape.vote_field is None
+
+
+# Close times at every edge the block path's numpy conversion decides on: each
+# replaces line _BAD_LINE's, and the file reads the same both ways.
+_EDGE_STAMPS = [
+    "2024-02-29T12:00:00Z",
+    "2023-02-29T12:00:00Z",
+    "1900-02-29T12:00:00+00:00",
+    "2000-02-29T12:00:00.500000",
+    "2026-04-31T00:00:00Z",
+    "2026-12-31T24:00:00Z",
+    "2026-12-31T23:59:60Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T23:59:59.999999Z",
+    "0001-01-02T00:00:00Z",
+    "9999-12-30T00:00:00+00:00",
+    "9999-12-30T00:00:00.000001Z",
+    "9999-12-31T23:59:59",
+    "2255-06-05T23:47:34.740992Z",
+    "2255-06-05T23:47:34.740993Z",
+    "2026-02-09T21:40:12.123",
+    "2026-02-09 21:40:12Z",
+    "2026-02-09T21:40:12-00:00",
+    "2026-02-09T21:40:12+05:30",
+    "2026-02-09",
+    "2026-02-09T21:40:12+00:00 ",
+    "2026-02-09T21:40:12é",
+]
+
+
+class TestCloseTimesAtTheEdges:
+    """Close times converted with numpy or by fromisoformat read exactly as the per-line path."""
+
+    @pytest.mark.parametrize("stamp", _EDGE_STAMPS)
+    def test_edge_stamps_read_the_same_both_ways(self, tmp_path: Path, stamp: str) -> None:
+        """The batch, or the exact messages, are the per-line path's."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
+        )
+        lines = path.read_text(encoding="utf-8").split("\n")
+        changed = re.sub(r'"timestamp": "[^"]+"', f'"timestamp": "{stamp}"', lines[_BAD_LINE - 1])
+        assert changed != lines[_BAD_LINE - 1]
+        lines[_BAD_LINE - 1] = changed
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        assert taken[0] is True
+
+    def test_every_spelling_in_one_block(self, tmp_path: Path) -> None:
+        """A block mixing all six spellings (and one other) is taken whole, with equal columns."""
+        spellings = [
+            "2026-02-09T21:40:12",
+            "2026-02-09T21:40:12Z",
+            "2026-02-09T21:40:12+00:00",
+            "2026-02-09T21:40:12.334338",
+            "2026-02-09T21:40:12.334338Z",
+            "2026-02-09T21:40:12.334338+00:00",
+            "2026-02-09T21:40:12.5+01:00",
+        ]
+        lines = [
+            trade_line(i, pnl=1.0, timestamp=spellings[i % len(spellings)]) for i in range(700)
+        ]
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        assert fast == slow
+        assert taken == [True]
+        batch = fast[1]
+        assert isinstance(batch, TradeBatch)
+        assert batch.zoneless_count == 200
+
+
+class TestBlocksOfBothPaths:
+    """Blocks read by the typed path and by the per-line path keep the file's order."""
+
+    @pytest.mark.parametrize("valid_but_slow", [(1,), (3000,), (1, 3000), (6500,), (1, 6500)])
+    def test_rows_stay_in_file_order(self, tmp_path: Path, valid_but_slow: tuple[int, ...]) -> None:
+        """A block the typed path refuses (a valid unknown field) sits between typed blocks."""
+        path = write_example_trades(tmp_path / NAME, n_trades=7000, end="2026-03-01T00:00:00Z")
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for number in valid_but_slow:
+            lines[number - 1] = lines[number - 1][:-1] + ', "note": 1}'
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, taken = _read_both_ways(path)
+        assert fast == slow
+        assert fast[0] == "batch"
+        assert len(taken) >= 3  # at least three blocks
+        assert taken.count(False) == len(valid_but_slow)
+        batch = fast[1]
+        assert isinstance(batch, TradeBatch)
+        assert batch.line_numbers.tolist() == list(range(1, 7001))
+
+
+class TestMixedShapesInOneBlock:
+    """A block of several record shapes (the any-shape Struct) reads as the per-line path does."""
+
+    @pytest.mark.parametrize(
+        "odd_one",
+        [
+            None,
+            {"actual_pnl_pct": 0.5, "pnl_percent": 0.5},  # both names, equal: the per-line path
+            {"actual_pnl_pct": 0.5, "pnl_percent": 0.25},  # both names, different: a problem
+            {"actual_pnl_pct": DROP},  # neither name: a problem
+        ],
+    )
+    def test_pnl_under_either_name(self, tmp_path: Path, odd_one: dict[str, Any] | None) -> None:
+        """Each line's PnL name, zero-PnL warnings, absent optional numbers: equal both ways."""
+        lines = []
+        for i in range(600):
+            changes: dict[str, Any] = {}
+            if i % 3 == 1:
+                changes = {"actual_pnl_pct": DROP, "pnl_percent": 0.0 if i % 9 == 1 else 1.5}
+            elif i % 3 == 2:
+                changes = {"consensus_count": DROP, "calibrated_confidence": 0.25}
+            elif i % 7 == 0:
+                changes = {"actual_pnl_pct": 0.0}
+            if odd_one is not None and i == 400:
+                changes = odd_one
+            lines.append(json.dumps(record(**changes)))
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        assert fast == slow
+        assert taken == [odd_one is None]
+        if odd_one is None:
+            batch = fast[1]
+            assert isinstance(batch, TradeBatch)
+            assert any("pnl_percent is exactly 0.0" in w for w in batch.warnings)
+            assert any("actual_pnl_pct is exactly 0.0" in w for w in batch.warnings)
+
+
+class TestTheFirstLineMakesTheShape:
+    """A block's first line makes its Struct; a fault on that very line reads as per line."""
+
+    @pytest.mark.parametrize("case", list(_CORRUPTIONS))
+    def test_corrupted_first_line_gives_the_same_messages_both_ways(
+        self, tmp_path: Path, case: str
+    ) -> None:
+        """Every corruption, on line 1 (the second block keeps the fast path busy)."""
+        path = write_example_trades(
+            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
+        )
+        lines = path.read_text(encoding="utf-8").split("\n")
+        changed = _CORRUPTIONS[case](lines[0])
+        assert changed != lines[0]
+        lines[0] = changed
+        path.write_text("\n".join(lines), encoding="utf-8")
+        fast, slow, _ = _read_both_ways(path)
+        assert fast == slow

@@ -25,12 +25,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from calibration_core.config import MODEL_NAME_PATTERN
 from calibration_core.sources import trade_contract as contract
+from calibration_core.sources.close_times import parse_canonical
 from calibration_core.sources.trade_batch import OUTCOME_NONE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from calibration_core.sources.trades import Reader
 
 __all__ = ["FAST_DECODER", "feed_block_typed"]
@@ -44,6 +48,8 @@ _UNSET: Final = msgspec.UNSET
 # Above 2**53 a float no longer holds every integer, so an integer literal's
 # conversion could round past a bound the contract compares exactly.
 _EXACT_INT_FLOAT: Final = float(2**53)
+_NEWLINE: Final = np.uint8(ord("\n"))
+_QUOTE: Final = np.uint8(ord('"'))
 
 
 class _FastVote(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -73,6 +79,8 @@ _READ_TYPES: Final[dict[str, Any]] = {
     "model_predictions": _Votes,
 }
 _REQUIRED_FIELDS: Final = ("timestamp", "symbol", "confidence", "entry_price", "exit_price")
+# Required numbers, read straight into the float columns 1, 2 and 3.
+_NUMPY_FIELDS: Final = ("confidence", "entry_price", "exit_price")
 # The dialects' fields that nothing reads (real_system.md §1): scalars only.
 _UNREAD_FIELDS: Final = (
     "trade_id",
@@ -139,28 +147,55 @@ _TZINFO: Final = operator.attrgetter("tzinfo")
 
 
 class _Shape:
-    """The records of one key set: every field required, an unread one typed by its value."""
+    """The records of one key set: every field required, an unread one typed by its value.
 
-    __slots__ = ("decoder", "fields", "strings")
+    When the first line holds its member votes under one of the two vote
+    fields, the votes are a Struct of exactly its models too (``models``, in
+    the line's order), so a block in which every line has the same models is
+    decoded without a dict per line and read without a name per vote.
+    """
 
-    def __init__(self, fields: dict[str, bool]) -> None:
+    __slots__ = ("decoder", "fields", "models", "strings", "vote_column", "vote_field", "votes_of")
+
+    def __init__(
+        self, fields: dict[str, bool], vote_field: str | None, models: tuple[str, ...]
+    ) -> None:
         # fields: name -> whether an unread field holds a string
         self.fields = tuple(fields)
         self.strings = sum(1 for name, text in fields.items() if name in _STRING_FIELDS or text)
+        self.vote_field = vote_field
+        self.models = models
+        # For a shape with votes: the vote field of a record, and the votes in it.
+        self.vote_column = operator.attrgetter(vote_field or "symbol")
+        self.votes_of: Callable[[Any], tuple[Any, ...]] = _one_vote
+        kinds = {
+            name: _READ_TYPES.get(name) or (str if text else _Scalar)
+            for name, text in fields.items()
+        }
+        if vote_field is not None:
+            slots = [f"m{i}" for i in range(len(models))]
+            kinds[vote_field] = msgspec.defstruct(
+                "_ShapeVotes",
+                [(slot, _FastVote) for slot in slots],
+                rename=dict(zip(slots, models, strict=True)),
+                forbid_unknown_fields=True,
+                gc=False,
+            )
+            if len(slots) > 1:
+                self.votes_of = operator.attrgetter(*slots)
         struct = msgspec.defstruct(
-            "_ShapeRecord",
-            [
-                (name, _READ_TYPES.get(name) or (str if text else _Scalar))
-                for name, text in fields.items()
-            ],
-            forbid_unknown_fields=True,
-            gc=False,
+            "_ShapeRecord", list(kinds.items()), forbid_unknown_fields=True, gc=False
         )
         self.decoder = msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]
 
 
-_SHAPES: dict[tuple[tuple[str, bool], ...], _Shape] = {}
+def _one_vote(votes: msgspec.Struct) -> tuple[object]:
+    return (votes.m0,)  # type: ignore[attr-defined]  # the Struct's one model
+
+
+_SHAPES: dict[tuple[tuple[tuple[str, bool], ...], str | None, tuple[str, ...]], _Shape] = {}
 _MAX_SHAPES: Final = 64
+_VOTE_FIELDS: Final = ("model_breakdown", "model_predictions")
 
 
 def _shape_of(line: bytes) -> _Shape | None:
@@ -174,12 +209,23 @@ def _shape_of(line: bytes) -> _Shape | None:
         for name in _FastRecord.__struct_fields__
         if (value := getattr(record, name)) is not _UNSET
     }
-    key = tuple(fields.items())
+    # The votes as a Struct of the line's models: under one vote field only,
+    # at least one model, and no empty name (a problem the dict path finds).
+    vote_fields = [name for name in _VOTE_FIELDS if name in fields]
+    vote_field: str | None = None
+    models: tuple[str, ...] = ()
+    if len(vote_fields) == 1:
+        models = tuple(getattr(record, vote_fields[0]))
+        if models and "" not in models:
+            vote_field = vote_fields[0]
+        else:
+            models = ()
+    key = (tuple(fields.items()), vote_field, models)
     shape = _SHAPES.get(key)
     if shape is None:
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()  # a file of ever new key sets: keep the cache small
-        shape = _SHAPES[key] = _Shape(fields)
+        shape = _SHAPES[key] = _Shape(fields, vote_field, models)
     return shape
 
 
@@ -204,6 +250,9 @@ def _count_keys_and_strings(
         return 2 * quotes
     unset = _UNSET
     for name, getter in _GETTERS.items():
+        if name in _REQUIRED_FIELDS:  # in every record, by the Struct
+            quotes += 2 * n if name in _STRING_FIELDS else n
+            continue
         column = columns.get(name)
         if column is None:
             column = list(map(getter, records))
@@ -233,7 +282,8 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     # One JSON array of the lines: it decodes to one value a line exactly when
     # every line holds one JSON value (a blank line makes it invalid, and two
     # values on one line, "{...},{...}", give one value too many).
-    array = b"[" + block[:-1].replace(b"\n", b",") + b"]"
+    # (Two copies of the block, not four: the slice is a view.)
+    array = b"".join((b"[", memoryview(block)[:-1], b"]")).replace(b"\n", b",")
     try:
         records = shape.decoder.decode(array)
     except msgspec.MsgspecError:
@@ -244,37 +294,56 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
             return False
     del array
     n = len(records)
-    if n != block.count(b"\n"):
+    # numpy counts a byte several times faster than bytes.count.
+    octets = np.frombuffer(block, dtype=np.uint8)
+    if n != np.count_nonzero(octets == _NEWLINE):
         return False
     unset = _UNSET
     absent: list[Any] = [unset] * n
-    names = _READ_TYPES if shape is None else [f for f in shape.fields if f in _READ_TYPES]
+    # A shape whose votes are a Struct of its models, or None.
+    voted = shape if shape is not None and shape.vote_field is not None else None
+    # The columns read as Python lists: not the three numbers every record
+    # holds (they go straight into numpy), nor a vote Struct.
+    names = [
+        name
+        for name in (_READ_TYPES if shape is None else shape.fields)
+        if name in _READ_TYPES
+        and name not in _NUMPY_FIELDS
+        and (shape is None or name != shape.vote_field)
+    ]
     columns = {name: list(map(_GETTERS[name], records)) for name in names}
-    # The member votes: model_breakdown, else dialect B's model_predictions.
-    breakdown_col = columns.get("model_breakdown", absent)
-    predictions_col = columns.get("model_predictions", absent)
-    if breakdown_col.count(unset) == n:
-        votes_col = predictions_col
-    elif predictions_col.count(unset) == n:
-        votes_col = breakdown_col
+    votes_col: list[Any] = absent
+    vote_counts: list[int] | int
+    if voted is not None:
+        # Every line holds exactly the shape's models, in its Struct's order.
+        cast = list(
+            itertools.chain.from_iterable(map(voted.votes_of, map(voted.vote_column, records)))
+        )
+        vote_counts = len(voted.models)
+        total_votes = len(cast)
     else:
-        votes_col = [
-            p if b is unset else b for b, p in zip(breakdown_col, predictions_col, strict=True)
-        ]
-    if votes_col is absent:
-        votes_col = [{}] * n  # read-only: the same empty dict n times
-    elif unset in votes_col:
-        votes_col = [{} if v is unset else v for v in votes_col]
-    vote_counts = list(map(len, votes_col))
-    total_votes = sum(vote_counts)
-    if block.count(b'"') != _count_keys_and_strings(records, columns, shape, total_votes):
+        # The member votes: model_breakdown, else dialect B's model_predictions.
+        breakdown_col = columns.get("model_breakdown", absent)
+        predictions_col = columns.get("model_predictions", absent)
+        if breakdown_col.count(unset) == n:
+            votes_col = predictions_col
+        elif predictions_col.count(unset) == n:
+            votes_col = breakdown_col
+        else:
+            votes_col = [
+                p if b is unset else b for b, p in zip(breakdown_col, predictions_col, strict=True)
+            ]
+        if votes_col is absent:
+            votes_col = [{}] * n  # read-only: the same empty dict n times
+        elif unset in votes_col:
+            votes_col = [{} if v is unset else v for v in votes_col]
+        vote_counts = list(map(len, votes_col))
+        total_votes = sum(vote_counts)
+    quotes = np.count_nonzero(octets == _QUOTE)
+    del octets
+    if quotes != _count_keys_and_strings(records, columns, shape, total_votes):
         return False  # a key repeats: the per-line path names it
     stamps, symbol_col = columns["timestamp"], columns["symbol"]
-    conf_col, entry_col, exit_col = (
-        columns["confidence"],
-        columns["entry_price"],
-        columns["exit_price"],
-    )
     side_col, action_col = columns.get("side", absent), columns.get("action", absent)
     actual_col, percent_col = (
         columns.get("actual_pnl_pct", absent),
@@ -310,9 +379,8 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         if unset in pnl_col:
             return False
     floats = np.empty((n, contract.FLOAT_COLUMNS), dtype=np.float64)
-    floats[:, 1] = conf_col
-    floats[:, 2] = entry_col
-    floats[:, 3] = exit_col
+    for column, name in enumerate(_NUMPY_FIELDS, start=1):
+        floats[:, column] = np.fromiter(map(_GETTERS[name], records), np.float64, count=n)
     floats[:, 4] = pnl_col
     if np.any(np.abs(floats[:, 2:4]) >= _EXACT_INT_FLOAT):
         return False  # a price an integer literal may have rounded into range
@@ -325,48 +393,42 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
         else tuple(math.nan if c is unset else c for c in calibrated_col)
     )
     # Close times, by the same conversions as the contract's.
-    try:
-        parsed = list(map(datetime.fromisoformat, stamps))
-        zones = list(map(_TZINFO, parsed))
-        if None in zones:
-            if any(
-                zone is None and len(text) < contract.MIN_TIMESTAMP_CHARS
-                for zone, text in zip(zones, stamps, strict=True)
-            ):
-                return False
-            naive = contract.NAIVE_EPOCH
-            epochs = [
-                (stamp - naive).total_seconds() if zone is None else stamp.timestamp()
-                for stamp, zone in zip(parsed, zones, strict=True)
-            ]
-        else:
-            epochs = list(map(datetime.timestamp, parsed))
-    except (ValueError, OverflowError):
+    times = _close_times(stamps)
+    if times is None:
         return False
+    epochs, zoneless = times
     floats[:, 0] = epochs
     if not np.all((floats[:, 0] >= contract.EPOCH_MIN) & (floats[:, 0] <= contract.EPOCH_MAX)):
         return False
     # Member votes, in row order; a model seen for the first time is named
     # (and warned about) at its first line, as the per-line path does.
-    chain = itertools.chain.from_iterable
-    model_names = list(chain(votes_col)) if total_votes else []
-    new_models = [m for m in dict.fromkeys(model_names) if m not in reader.model_bases]
-    if "" in new_models:
-        return False  # an empty model name is a problem
+    if voted is not None:
+        # Each line names every model, so each is first seen on the first line.
+        model_names = list(voted.models)
+        new_models = [m for m in model_names if m not in reader.model_bases]
+    else:
+        model_names = list(itertools.chain.from_iterable(votes_col)) if total_votes else []
+        new_models = [m for m in dict.fromkeys(model_names) if m not in reader.model_bases]
+        if "" in new_models:
+            return False  # an empty model name is a problem
+        cast = list(itertools.chain.from_iterable(map(dict.values, votes_col)))
     # Nothing can fail from here on: record the block.
     symbols = reader.symbols
-    for symbol in dict.fromkeys(symbol_col):
-        symbols.setdefault(symbol, len(symbols))
+    try:
+        symbol_codes = np.fromiter(map(symbols.__getitem__, symbol_col), np.int64, count=n)
+    except KeyError:  # new symbols, numbered in the order they first appear
+        for symbol in dict.fromkeys(symbol_col):
+            symbols.setdefault(symbol, len(symbols))
+        symbol_codes = np.fromiter(map(symbols.__getitem__, symbol_col), np.int64, count=n)
     versions = reader.versions
     if version_col is not absent:
         for version in dict.fromkeys(version_col):
             if version is not None and version is not unset:
                 versions.setdefault(version, len(versions) - 1)
-    line_numbers = np.arange(lineno + 1, lineno + n + 1, dtype=np.int64)
     ints = np.empty((n, contract.INT_COLUMNS), dtype=np.int64)
-    ints[:, 0] = line_numbers
-    ints[:, 1] = list(map(symbols.__getitem__, symbol_col))
-    ints[:, 2] = list(map(contract.SIDE_CODES.__getitem__, side_col))
+    ints[:, 0] = np.arange(lineno + 1, lineno + n + 1, dtype=np.int64)
+    ints[:, 1] = symbol_codes
+    ints[:, 2] = np.fromiter(map(contract.SIDE_CODES.__getitem__, side_col), np.int64, count=n)
     version_codes: dict[object, int] = {key: code for key, code in versions.items()}  # noqa: C416 - widens the key type
     version_codes[unset] = -1
     ints[:, 3] = -1 if version_col is absent else list(map(version_codes.__getitem__, version_col))
@@ -383,35 +445,38 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     ints[:, 6] = (
         OUTCOME_NONE if outcome_col is absent else list(map(outcome_codes.__getitem__, outcome_col))
     )
-    reader.ints.frombytes(ints.tobytes())
-    reader.floats.frombytes(floats.tobytes())
     block_warnings: list[tuple[int, str]] = []
     if model_names:
         model_bases = reader.model_bases
         if new_models:
-            vote_rows = np.repeat(np.arange(n), vote_counts)
+            first_rows = None if voted is not None else np.repeat(np.arange(n), vote_counts)
             for model in new_models:
                 model_bases[model] = 4 * len(model_bases)
                 if not MODEL_NAME_PATTERN.fullmatch(model):
-                    first = lineno + 1 + int(vote_rows[model_names.index(model)])
+                    first = lineno + 1
+                    if first_rows is not None:
+                        first += int(first_rows[model_names.index(model)])
                     block_warnings.append(
                         (first, contract.model_name_warning(reader.name, first, model))
                     )
-        cast = list(chain(map(dict.values, votes_col)))
-        packed = np.fromiter(
-            map(
-                operator.add,
-                map(model_bases.__getitem__, model_names),
-                map(contract.VOTE_OFFSETS.__getitem__, map(_VOTE_ACTION, cast)),
-            ),
-            np.int32,
-            count=total_votes,
-        )
-        reader.votes.frombytes(packed.tobytes())
+        offsets = map(contract.VOTE_OFFSETS.__getitem__, map(_VOTE_ACTION, cast))
+        if voted is not None:
+            # One row of codes per line, in the Struct's model order: the batch
+            # places each vote by its model, so the order within a line is free.
+            packed = np.fromiter(offsets, np.int32, count=total_votes).reshape(n, -1)
+            packed += np.array([model_bases[m] for m in model_names], dtype=np.int32)
+        else:
+            packed = np.fromiter(
+                map(operator.add, map(model_bases.__getitem__, model_names), offsets),
+                np.int32,
+                count=total_votes,
+            )
         vote_confidence = np.fromiter(map(_VOTE_CONFIDENCE, cast), np.float64, count=total_votes)
-        reader.vote_confidence.frombytes(vote_confidence.tobytes())
-    if None in zones:
-        reader.zoneless.extend(lineno + 1 + i for i, zone in enumerate(zones) if zone is None)
+        reader.add_block(ints, floats, packed.ravel(), vote_confidence, block_bytes=len(block))
+    else:
+        reader.add_block(ints, floats, block_bytes=len(block))
+    if zoneless.any():
+        reader.zoneless.extend((np.flatnonzero(zoneless) + (lineno + 1)).tolist())
     for i in np.flatnonzero(floats[:, 4] == 0.0).tolist():
         field = (
             pnl_fields[i]
@@ -425,6 +490,38 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     block_warnings.sort(key=operator.itemgetter(0))
     reader.warnings.extend(text for _, text in block_warnings)
     return True
+
+
+def _close_times(
+    stamps: list[str],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]] | None:
+    """Return the close times in epoch seconds and which had no zone, or None if one is bad.
+
+    The canonical spellings are converted with numpy; any other string goes
+    through the contract's own conversions, which also refuse what is no time.
+    """
+    epochs, zoneless, converted = parse_canonical(stamps)
+    if converted.all():
+        return epochs, zoneless
+    rest = np.flatnonzero(~converted).tolist()
+    texts = [stamps[i] for i in rest]
+    try:
+        parsed = list(map(datetime.fromisoformat, texts))
+        zones = list(map(_TZINFO, parsed))
+        if any(
+            zone is None and len(text) < contract.MIN_TIMESTAMP_CHARS
+            for zone, text in zip(zones, texts, strict=True)
+        ):
+            return None
+        naive = contract.NAIVE_EPOCH
+        epochs[rest] = [
+            (stamp - naive).total_seconds() if zone is None else stamp.timestamp()
+            for stamp, zone in zip(parsed, zones, strict=True)
+        ]
+    except (ValueError, OverflowError):
+        return None
+    zoneless[rest] = [zone is None for zone in zones]
+    return epochs, zoneless
 
 
 def _valid_utf8(block: bytes) -> bool:

@@ -23,9 +23,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from calibration_core._arrays import freeze
 from calibration_core.config import MODEL_NAME_PATTERN
@@ -86,6 +87,41 @@ _FAST_PATH_MISSES = (
 )
 
 
+class _Rows:
+    """Rows of one dtype, appended block by block into one numpy buffer that doubles when full.
+
+    numpy asks the kernel for huge pages on large buffers, so filling this costs
+    a few page faults where an ``array.array`` growing by ``frombytes`` takes
+    one per 4 KiB (about 6 % of the typed path's time). The reader sizes it
+    for the whole file at the first block, so it is one large allocation that
+    goes back to the system when freed, not a trail of doublings that leaves
+    the heap fragmented (about 40 MB more resident after a 10^6-trade file).
+    """
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, dtype: type[np.generic], width: int = 0) -> None:
+        self.data: npt.NDArray[Any] = np.empty((0, width) if width else (0,), dtype=dtype)
+        self.size = 0
+
+    def extend(self, rows: npt.NDArray[Any], expected: int = 0) -> None:
+        """Append ``rows`` (of this buffer's width); if it must grow, make room for ``expected``."""
+        end = self.size + len(rows)
+        if end > len(self.data):
+            grown = np.empty(
+                (max(end, 2 * len(self.data), 4096, expected), *self.data.shape[1:]),
+                self.data.dtype,
+            )
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = rows
+        self.size = end
+
+    def rows(self) -> npt.NDArray[Any]:
+        """Return the rows appended so far (a view)."""
+        return self.data[: self.size]
+
+
 class Reader:
     """Accumulates columns while lines are fed to it; ``batch()`` turns them into a TradeBatch."""
 
@@ -102,6 +138,14 @@ class Reader:
         # costs nothing until the dense (n, M) arrays are built at the end.
         self.votes = array.array("i")
         self.vote_confidence = array.array("d")
+        # The typed block path appends whole blocks of the same rows here; the
+        # rows of the per-line path above are moved after them before the next
+        # block (``add_block``), so the file order holds.
+        self.block_ints = _Rows(np.int64, INT_COLUMNS)
+        self.block_floats = _Rows(np.float64, FLOAT_COLUMNS)
+        self.block_votes = _Rows(np.int32)
+        self.block_vote_confidence = _Rows(np.float64)
+        self.expected_bytes = 0  # the file's size, once known: how large the buffers grow
         self.symbols: dict[str, int] = {}
         self.versions: dict[str | None, int] = {None: -1}
         self.model_bases: dict[str, int] = {}
@@ -318,12 +362,51 @@ class Reader:
             self.warnings.append(zero_pnl_warning(self.name, lineno, row.pnl_field))
         return len(row.votes)
 
+    def _row_count(self) -> int:
+        return self.block_ints.size + len(self.ints) // INT_COLUMNS
+
+    def _move_lines(self) -> None:
+        """Move the per-line path's rows to the end of the block buffers."""
+        if self.ints:
+            self.block_ints.extend(np.frombuffer(self.ints, np.int64).reshape(-1, INT_COLUMNS))
+            self.block_floats.extend(
+                np.frombuffer(self.floats, np.float64).reshape(-1, FLOAT_COLUMNS)
+            )
+            self.ints, self.floats = array.array("q"), array.array("d")
+        if self.votes:
+            self.block_votes.extend(np.frombuffer(self.votes, np.int32))
+            self.block_vote_confidence.extend(np.frombuffer(self.vote_confidence, np.float64))
+            self.votes, self.vote_confidence = array.array("i"), array.array("d")
+
+    def add_block(
+        self,
+        ints: npt.NDArray[np.int64],
+        floats: npt.NDArray[np.float64],
+        votes: npt.NDArray[np.int32] | None = None,
+        vote_confidence: npt.NDArray[np.float64] | None = None,
+        *,
+        block_bytes: int = 0,
+    ) -> None:
+        """Append the rows of a block taken whole by the typed path, after every earlier row.
+
+        ``block_bytes``, the block's size, scales its rows to the whole file
+        (``expected_bytes``) when a buffer must grow.
+        """
+        self._move_lines()
+        # Rows (and votes) expected in the whole file at this block's density, and 5 % more.
+        scale = 1.05 * self.expected_bytes / block_bytes if block_bytes else 0.0
+        self.block_ints.extend(ints, int(scale * len(ints)))
+        self.block_floats.extend(floats, int(scale * len(floats)))
+        if votes is not None and vote_confidence is not None:
+            self.block_votes.extend(votes, int(scale * len(votes)))
+            self.block_vote_confidence.extend(vote_confidence, int(scale * len(votes)))
+
     def feed_block(self, block: bytes, lineno: int) -> int:
         """Feed the lines of ``block``, which ends with a newline; return the last line number."""
-        rows = len(self.ints)
+        rows = self._row_count()
         if feed_block_typed(self, block, lineno):
             # It took every line: one row each (no second count of the newlines).
-            return lineno + (len(self.ints) - rows) // INT_COLUMNS
+            return lineno + self._row_count() - rows
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
@@ -350,26 +433,27 @@ class Reader:
         Each row-packed buffer is released as soon as its columns are copied
         out, so the peak holds the columns about twice, not three times.
         """
-        ints = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, INT_COLUMNS)
+        self._move_lines()
+        ints = self.block_ints.rows()
         n, m = ints.shape[0], len(self.model_bases)
         int_columns = [freeze(ints[:, j].astype(dtype)) for j, dtype in enumerate(_INT_DTYPES)]
         del ints
-        self.ints = array.array("q")
-        floats = np.frombuffer(self.floats, dtype=np.float64).reshape(-1, FLOAT_COLUMNS)
+        self.block_ints = _Rows(np.int64, INT_COLUMNS)
+        floats = self.block_floats.rows()
         float_columns = [freeze(floats[:, j].copy()) for j in range(FLOAT_COLUMNS)]
         del floats
-        self.floats = array.array("d")
-        packed = np.frombuffer(self.votes, dtype=np.int32)
+        self.block_floats = _Rows(np.float64, FLOAT_COLUMNS)
+        packed = self.block_votes.rows()
         rows = np.repeat(np.arange(n, dtype=np.intp), int_columns[5])
         models = packed // 4
         model_actions = np.full((n, m), ACTION_MISSING, dtype=np.int8)
         model_actions[rows, models] = _VOTE_ACTIONS[packed % 4]
         del packed
-        self.votes = array.array("i")
+        self.block_votes = _Rows(np.int32)
         model_confidence = np.full((n, m), np.nan)
-        model_confidence[rows, models] = np.frombuffer(self.vote_confidence, dtype=np.float64)
+        model_confidence[rows, models] = self.block_vote_confidence.rows()
         del rows, models
-        self.vote_confidence = array.array("d")
+        self.block_vote_confidence = _Rows(np.float64)
         versions = [v for v in self.versions if v is not None]
         return TradeBatch(
             source=source,
@@ -459,6 +543,7 @@ def _ingest(
     ``MAX_LINE_BYTES`` is a numbered problem and is skipped without being held
     in memory.
     """
+    reader.expected_bytes = size
     hasher = hashlib.sha256()
     # hashlib lets go of the GIL on large buffers: the blocks are hashed on a
     # second thread, in order, while this one decodes them.
