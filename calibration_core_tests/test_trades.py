@@ -759,6 +759,15 @@ class TestTradeBatch:
         """Sorting by time keeps file order among equal timestamps."""
         assert batch.sorted_by_time().line_numbers.tolist() == [2, 4, 1, 3]
 
+    def test_sorted_by_time_returns_a_sorted_batch_itself(self, batch: TradeBatch) -> None:
+        """A batch already in close-time order is not copied; sorting again changes nothing."""
+        ordered = batch.sorted_by_time()
+        assert ordered is not batch
+        assert ordered.sorted_by_time() is ordered
+        one = batch.select([0])
+        assert one.sorted_by_time() is one
+        assert batch.select([]).sorted_by_time().n_trades == 0
+
     def test_select_by_mask_and_by_indices(self, batch: TradeBatch) -> None:
         """Select takes a bool mask or integer indices and keeps every column aligned."""
         by_mask = batch.select(batch.wins)

@@ -193,8 +193,16 @@ class TradeBatch:
         return tuple(sorted(self.symbol_names[c] for c in present))
 
     def sorted_by_time(self) -> TradeBatch:
-        """Return a new batch with the rows in close-time order; ties keep file order."""
-        return self.select(np.argsort(self.timestamps, kind="stable"))
+        """Return the batch with the rows in close-time order; ties keep file order.
+
+        A batch already in that order (a log appended as trades close) is
+        returned as it is: the batch is immutable, and a copy of every column
+        would only add to the peak memory of a large job.
+        """
+        times = self.timestamps
+        if bool(np.all(times[1:] >= times[:-1])):
+            return self
+        return self.select(np.argsort(times, kind="stable"))
 
     def select(self, rows: ArrayLike) -> TradeBatch:
         """Return a new batch holding only some rows.
