@@ -1584,6 +1584,14 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
     "duplicate key that drops a string": lambda line: re.sub(
         r'"model_id": "[^"]+"', '"model_id": "a", "model_id": 1', line
     ),
+    # The block's JSON array joins lines with commas: a record cut over two
+    # lines is one record there, and two records on one line make up the count.
+    "a record over two lines, two records on the next": lambda line: (
+        line.replace(', "', '\n"', 1) + "\n" + line + ", " + line
+    ),
+    "two records on a line, then a record over two lines": lambda line: (
+        line + "," + line + "\n" + line.replace('}, "', '}\n"', 1)
+    ),
 }
 
 
