@@ -1592,6 +1592,11 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
     "two records on a line, then a record over two lines": lambda line: (
         line + "," + line + "\n" + line.replace('}, "', '}\n"', 1)
     ),
+    # A newline inside a string: the line after it starts with "{", and the
+    # comma that stood for the newline would be a character of the string.
+    "a string over two lines, two records on the next": lambda line: (
+        line.replace('"symbol": "', '"symbol": "A}\n{', 1) + "\n" + line + ", " + line
+    ),
 }
 
 

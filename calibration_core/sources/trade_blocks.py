@@ -284,11 +284,12 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     # every line holds one JSON value and every line but the first starts with
     # "{". A blank line makes it invalid; two values on one line, "{...},{...}",
     # give one value too many, but a record cut over two lines gives one too
-    # few, and the two together balance the count. Inside a record a comma is
-    # followed by a key, never by "{" (a decoded record holds no array), so
-    # when every line starts with "{" each newline's comma parts two records.
-    # (Two copies of the block, not four: the slice is a view.)
-    array = b"".join((b"[", memoryview(block)[:-1], b"]")).replace(b"\n", b",")
+    # few, and the two together balance the count. So each newline stays, after
+    # its comma: a string cannot hold it, so the comma is not inside a string;
+    # and inside a record a comma is followed by a key, never by "{" (a decoded
+    # record holds no array), so when every line starts with "{" each newline's
+    # comma parts two records. (Two copies of the block: the slice is a view.)
+    array = b"".join((b"[", memoryview(block)[:-1], b"]")).replace(b"\n", b",\n")
     try:
         records = shape.decoder.decode(array)
     except msgspec.MsgspecError:
