@@ -1906,3 +1906,56 @@ class TestTheFirstLineMakesTheShape:
         path.write_text("\n".join(lines), encoding="utf-8")
         fast, slow, _ = _read_both_ways(path)
         assert fast == slow
+
+
+# Records whose strings hold the JSON punctuation a cut or a join can meet.
+_PUNCTUATED = [
+    record(),
+    record(symbol="A}{B"),
+    record(symbol="A,B", model_breakdown={"x{y": _vote("BUY", 0.5)}),
+    record(model_breakdown={"a": _vote("SELL", 0.25)}, exit_reason="}, {"),
+]
+
+
+@st.composite
+def _cut_and_joined(draw: st.DrawFn) -> str:
+    """Draw a block of valid lines, some cut in two (at a comma, or before a brace), some joined.
+
+    The first line is left whole: the typed path takes the block's shape from it.
+    """
+    lines = [
+        json.dumps(r) for r in draw(st.lists(st.sampled_from(_PUNCTUATED), min_size=3, max_size=6))
+    ]
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(1, len(lines) - 1))
+        text = lines[i]
+        op = draw(st.sampled_from(["comma", "brace", "join"]))
+        if op == "join" and i + 1 < len(lines):
+            joint = draw(st.sampled_from([",", ", ", "", " "]))
+            lines[i : i + 2] = [text + joint + lines[i + 1]]
+        elif op != "join":
+            # A newline in place of a comma, or just before an opening brace.
+            marks = [m.start() for m in re.finditer("," if op == "comma" else r"\{", text)]
+            at = draw(st.sampled_from([m for m in marks if m > 0] or [1]))
+            lines[i : i + 1] = [text[:at], text[at + (op == "comma") :]]
+    return "\n".join(lines) + "\n"
+
+
+class TestLinesCutAndJoined:
+    """The typed path decodes a block as one JSON array: line breaks must stay line breaks."""
+
+    @given(_cut_and_joined())
+    @example(  # a record over two lines and two records on the next balance the count
+        "\n".join([line(), line().replace(', "', '\n"', 1), line() + ", " + line(), ""])
+    )
+    @example(  # a string over two lines: the comma that stood for the newline was in it
+        "\n".join([line(), line(symbol="A}{B").replace("}{", "}\n{"), line() + "," + line(), ""])
+    )
+    def test_cut_and_joined_lines_read_the_same_both_ways(
+        self, tmp_path_factory: pytest.TempPathFactory, text: str
+    ) -> None:
+        """Whatever the cuts and joins, both paths give the same batch or the same messages."""
+        path = tmp_path_factory.mktemp("cut") / NAME
+        path.write_text(text, encoding="utf-8")
+        fast, slow, _ = _read_both_ways(path)
+        assert fast == slow
