@@ -1959,3 +1959,81 @@ class TestLinesCutAndJoined:
         path.write_text(text, encoding="utf-8")
         fast, slow, _ = _read_both_ways(path)
         assert fast == slow
+
+
+def _same_bits(fast: tuple[str, object], slow: tuple[str, object]) -> None:
+    """Assert the outcomes are equal, and a batch's float columns to the bit (0.0 is not -0.0)."""
+    assert fast == slow
+    if fast[0] == "batch":
+        for field in attrs.fields(TradeBatch):
+            column = getattr(fast[1], field.name)
+            if isinstance(column, np.ndarray):
+                assert column.tobytes() == getattr(slow[1], field.name).tobytes(), field.name
+
+
+# Number literals at the edges of each numeric field's rule and of a float.
+_LITERALS = [
+    "-0",
+    "-0.0",
+    "0e0",
+    "1",
+    "1E0",
+    "1e-320",
+    "1.00000000000000000001",
+    "9007199254740991",
+    "9007199254740993",
+    "1e6",
+    "1000000.0000000001",
+    "true",
+    "null",
+    '"0.5"',
+]
+
+
+class TestSmallBlocksBitForBit:
+    """One small block read both ways: the same batch to the bit, or the same messages."""
+
+    @pytest.mark.parametrize("literal", _LITERALS)
+    @pytest.mark.parametrize(
+        "field",
+        [
+            "confidence",
+            "entry_price",
+            "actual_pnl_pct",
+            "calibrated_confidence",
+            "consensus_count",
+            "model_breakdown.xgb.confidence",
+        ],
+    )
+    @pytest.mark.parametrize("first", [True, False], ids=["first line", "second line"])
+    def test_number_literals(self, tmp_path: Path, field: str, literal: str, first: bool) -> None:
+        """An integer, a signed zero, a subnormal, 2**53 + 1 or a non-number, in every field."""
+        key = field.rsplit(".", 1)[-1]
+        rec = record(model_breakdown={"xgb": _vote("BUY", 0.6)})
+        target = rec["model_breakdown"]["xgb"] if "." in field else rec
+        target[key] = "@"
+        odd = json.dumps(rec).replace('"@"', literal)
+        lines = [odd, line(), line()] if first else [line(), odd, line()]
+        _same_bits(*_read_both_ways(write(tmp_path, lines))[:2])
+
+    @pytest.mark.parametrize(
+        "name",
+        ["m0", "class", "action", "confidence", "timestamp", "model_breakdown", "é", "x" * 300],
+    )
+    def test_model_names(self, tmp_path: Path, name: str) -> None:
+        """A keyword, another field's name or a long name: in every line, then new on one."""
+        votes = {"xgb": _vote("SELL", 0.5), name: _vote("HOLD", 0.25)}
+        lines = [
+            json.dumps(record(model_breakdown=breakdown, actual_pnl_pct=pnl), ensure_ascii=False)
+            for breakdown, pnl in [
+                *((votes, float(i % 2)) for i in range(3)),
+                ({name: _vote("BUY", 1.0)}, 1.0),
+                ({**votes, name + "2": _vote("BUY", 0.0)}, 1.0),
+            ]
+        ]
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        _same_bits(fast, slow)
+        assert taken == [True]
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines[:3]))
+        _same_bits(fast, slow)
+        assert taken == [True]
