@@ -2037,3 +2037,48 @@ class TestSmallBlocksBitForBit:
         fast, slow, taken = _read_both_ways(write(tmp_path, lines[:3]))
         _same_bits(fast, slow)
         assert taken == [True]
+
+
+# Lines of every kind the two paths must agree on: clean ones of several shapes
+# (the typed path), valid ones only the per-line path takes, and bad ones.
+_INGREDIENTS = [
+    line(),
+    line(
+        actual_pnl_pct=0.0, model_breakdown={"m0": _vote("SELL", 1), "bad name!": _vote("HOLD", 0)}
+    ),
+    line(symbol="BTCUSDT", side="SHORT", timestamp="2026-02-09T21:40:12.5", consensus_count=0),
+    json.dumps(
+        {
+            **record(side=DROP, actual_pnl_pct=DROP, model_breakdown=DROP),
+            "action": "LONG",
+            "pnl_percent": -0.0,
+            "model_predictions": {"lgbm": _vote("BUY", 0.5)},
+            "calibration_version": "v2",
+            "outcome_label": "WIN",
+        }
+    ),
+    line(model_breakdown={}, calibrated_confidence=1, trade_id=None),
+    line(note=[1]),  # valid, but only the per-line path takes an unknown nested field
+    line()[:-1] + ', "side": "SELL"}',
+    line(timestamp="2026-02-30T00:00:00Z"),
+    "",
+]
+
+
+class TestBlocksOfEveryKind:
+    """Files of mixed lines, cut into small blocks: both paths, and their buffers, agree."""
+
+    @given(
+        st.lists(st.sampled_from(_INGREDIENTS), min_size=1, max_size=40),
+        st.sampled_from([300, 1000, 4000]),
+        st.sampled_from(["\n", "\r\n"]),
+    )
+    def test_mixed_blocks_read_the_same_both_ways(
+        self, tmp_path_factory: pytest.TempPathFactory, lines: list[str], block: int, end: str
+    ) -> None:
+        """Rows, votes and warnings keep the file order across typed and per-line blocks."""
+        path = tmp_path_factory.mktemp("blocks") / NAME
+        path.write_text("".join(text + end for text in lines), encoding="utf-8")
+        with patch.object(trades, "_BLOCK_BYTES", block):
+            fast, slow, _ = _read_both_ways(path)
+        _same_bits(fast, slow)
