@@ -1584,6 +1584,19 @@ _CORRUPTIONS: dict[str, Callable[[str], str]] = {
     "duplicate key that drops a string": lambda line: re.sub(
         r'"model_id": "[^"]+"', '"model_id": "a", "model_id": 1', line
     ),
+    # The block's JSON array joins lines with commas: a record cut over two
+    # lines is one record there, and two records on one line make up the count.
+    "a record over two lines, two records on the next": lambda line: (
+        line.replace(', "', '\n"', 1) + "\n" + line + ", " + line
+    ),
+    "two records on a line, then a record over two lines": lambda line: (
+        line + "," + line + "\n" + line.replace('}, "', '}\n"', 1)
+    ),
+    # A newline inside a string: the line after it starts with "{", and the
+    # comma that stood for the newline would be a character of the string.
+    "a string over two lines, two records on the next": lambda line: (
+        line.replace('"symbol": "', '"symbol": "A}\n{', 1) + "\n" + line + ", " + line
+    ),
 }
 
 
@@ -1893,3 +1906,179 @@ class TestTheFirstLineMakesTheShape:
         path.write_text("\n".join(lines), encoding="utf-8")
         fast, slow, _ = _read_both_ways(path)
         assert fast == slow
+
+
+# Records whose strings hold the JSON punctuation a cut or a join can meet.
+_PUNCTUATED = [
+    record(),
+    record(symbol="A}{B"),
+    record(symbol="A,B", model_breakdown={"x{y": _vote("BUY", 0.5)}),
+    record(model_breakdown={"a": _vote("SELL", 0.25)}, exit_reason="}, {"),
+]
+
+
+@st.composite
+def _cut_and_joined(draw: st.DrawFn) -> str:
+    """Draw a block of valid lines, some cut in two (at a comma, or before a brace), some joined.
+
+    The first line is left whole: the typed path takes the block's shape from it.
+    """
+    lines = [
+        json.dumps(r) for r in draw(st.lists(st.sampled_from(_PUNCTUATED), min_size=3, max_size=6))
+    ]
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(1, len(lines) - 1))
+        text = lines[i]
+        op = draw(st.sampled_from(["comma", "brace", "join"]))
+        if op == "join" and i + 1 < len(lines):
+            joint = draw(st.sampled_from([",", ", ", "", " "]))
+            lines[i : i + 2] = [text + joint + lines[i + 1]]
+        elif op != "join":
+            # A newline in place of a comma, or just before an opening brace.
+            marks = [m.start() for m in re.finditer("," if op == "comma" else r"\{", text)]
+            at = draw(st.sampled_from([m for m in marks if m > 0] or [1]))
+            lines[i : i + 1] = [text[:at], text[at + (op == "comma") :]]
+    return "\n".join(lines) + "\n"
+
+
+class TestLinesCutAndJoined:
+    """The typed path decodes a block as one JSON array: line breaks must stay line breaks."""
+
+    @given(_cut_and_joined())
+    @example(  # a record over two lines and two records on the next balance the count
+        "\n".join([line(), line().replace(', "', '\n"', 1), line() + ", " + line(), ""])
+    )
+    @example(  # a string over two lines: the comma that stood for the newline was in it
+        "\n".join([line(), line(symbol="A}{B").replace("}{", "}\n{"), line() + "," + line(), ""])
+    )
+    def test_cut_and_joined_lines_read_the_same_both_ways(
+        self, tmp_path_factory: pytest.TempPathFactory, text: str
+    ) -> None:
+        """Whatever the cuts and joins, both paths give the same batch or the same messages."""
+        path = tmp_path_factory.mktemp("cut") / NAME
+        path.write_text(text, encoding="utf-8")
+        fast, slow, _ = _read_both_ways(path)
+        assert fast == slow
+
+
+def _same_bits(fast: tuple[str, object], slow: tuple[str, object]) -> None:
+    """Assert the outcomes are equal, and a batch's float columns to the bit (0.0 is not -0.0)."""
+    assert fast == slow
+    if fast[0] == "batch":
+        for field in attrs.fields(TradeBatch):
+            column = getattr(fast[1], field.name)
+            if isinstance(column, np.ndarray):
+                assert column.tobytes() == getattr(slow[1], field.name).tobytes(), field.name
+
+
+# Number literals at the edges of each numeric field's rule and of a float.
+_LITERALS = [
+    "-0",
+    "-0.0",
+    "0e0",
+    "1",
+    "1E0",
+    "1e-320",
+    "1.00000000000000000001",
+    "9007199254740991",
+    "9007199254740993",
+    "1e6",
+    "1000000.0000000001",
+    "true",
+    "null",
+    '"0.5"',
+]
+
+
+class TestSmallBlocksBitForBit:
+    """One small block read both ways: the same batch to the bit, or the same messages."""
+
+    @pytest.mark.parametrize("literal", _LITERALS)
+    @pytest.mark.parametrize(
+        "field",
+        [
+            "confidence",
+            "entry_price",
+            "actual_pnl_pct",
+            "calibrated_confidence",
+            "consensus_count",
+            "model_breakdown.xgb.confidence",
+        ],
+    )
+    @pytest.mark.parametrize("first", [True, False], ids=["first line", "second line"])
+    def test_number_literals(self, tmp_path: Path, field: str, literal: str, first: bool) -> None:
+        """An integer, a signed zero, a subnormal, 2**53 + 1 or a non-number, in every field."""
+        key = field.rsplit(".", 1)[-1]
+        rec = record(model_breakdown={"xgb": _vote("BUY", 0.6)})
+        target = rec["model_breakdown"]["xgb"] if "." in field else rec
+        target[key] = "@"
+        odd = json.dumps(rec).replace('"@"', literal)
+        lines = [odd, line(), line()] if first else [line(), odd, line()]
+        _same_bits(*_read_both_ways(write(tmp_path, lines))[:2])
+
+    @pytest.mark.parametrize(
+        "name",
+        ["m0", "class", "action", "confidence", "timestamp", "model_breakdown", "é", "x" * 300],
+    )
+    def test_model_names(self, tmp_path: Path, name: str) -> None:
+        """A keyword, another field's name or a long name: in every line, then new on one."""
+        votes = {"xgb": _vote("SELL", 0.5), name: _vote("HOLD", 0.25)}
+        lines = [
+            json.dumps(record(model_breakdown=breakdown, actual_pnl_pct=pnl), ensure_ascii=False)
+            for breakdown, pnl in [
+                *((votes, float(i % 2)) for i in range(3)),
+                ({name: _vote("BUY", 1.0)}, 1.0),
+                ({**votes, name + "2": _vote("BUY", 0.0)}, 1.0),
+            ]
+        ]
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines))
+        _same_bits(fast, slow)
+        assert taken == [True]
+        fast, slow, taken = _read_both_ways(write(tmp_path, lines[:3]))
+        _same_bits(fast, slow)
+        assert taken == [True]
+
+
+# Lines of every kind the two paths must agree on: clean ones of several shapes
+# (the typed path), valid ones only the per-line path takes, and bad ones.
+_INGREDIENTS = [
+    line(),
+    line(
+        actual_pnl_pct=0.0, model_breakdown={"m0": _vote("SELL", 1), "bad name!": _vote("HOLD", 0)}
+    ),
+    line(symbol="BTCUSDT", side="SHORT", timestamp="2026-02-09T21:40:12.5", consensus_count=0),
+    json.dumps(
+        {
+            **record(side=DROP, actual_pnl_pct=DROP, model_breakdown=DROP),
+            "action": "LONG",
+            "pnl_percent": -0.0,
+            "model_predictions": {"lgbm": _vote("BUY", 0.5)},
+            "calibration_version": "v2",
+            "outcome_label": "WIN",
+        }
+    ),
+    line(model_breakdown={}, calibrated_confidence=1, trade_id=None),
+    line(note=[1]),  # valid, but only the per-line path takes an unknown nested field
+    line()[:-1] + ', "side": "SELL"}',
+    line(timestamp="2026-02-30T00:00:00Z"),
+    "",
+]
+
+
+class TestBlocksOfEveryKind:
+    """Files of mixed lines, cut into small blocks: both paths, and their buffers, agree."""
+
+    @given(
+        st.lists(st.sampled_from(_INGREDIENTS), min_size=1, max_size=40),
+        st.sampled_from([300, 1000, 4000]),
+        st.sampled_from(["\n", "\r\n"]),
+    )
+    def test_mixed_blocks_read_the_same_both_ways(
+        self, tmp_path_factory: pytest.TempPathFactory, lines: list[str], block: int, end: str
+    ) -> None:
+        """Rows, votes and warnings keep the file order across typed and per-line blocks."""
+        path = tmp_path_factory.mktemp("blocks") / NAME
+        path.write_text("".join(text + end for text in lines), encoding="utf-8")
+        with patch.object(trades, "_BLOCK_BYTES", block):
+            fast, slow, _ = _read_both_ways(path)
+        _same_bits(fast, slow)

@@ -50,6 +50,7 @@ _UNSET: Final = msgspec.UNSET
 _EXACT_INT_FLOAT: Final = float(2**53)
 _NEWLINE: Final = np.uint8(ord("\n"))
 _QUOTE: Final = np.uint8(ord('"'))
+_BRACE: Final = np.uint8(ord("{"))
 
 
 class _FastVote(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -280,10 +281,15 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     if shape is None:
         return False
     # One JSON array of the lines: it decodes to one value a line exactly when
-    # every line holds one JSON value (a blank line makes it invalid, and two
-    # values on one line, "{...},{...}", give one value too many).
-    # (Two copies of the block, not four: the slice is a view.)
-    array = b"".join((b"[", memoryview(block)[:-1], b"]")).replace(b"\n", b",")
+    # every line holds one JSON value and every line but the first starts with
+    # "{". A blank line makes it invalid; two values on one line, "{...},{...}",
+    # give one value too many, but a record cut over two lines gives one too
+    # few, and the two together balance the count. So each newline stays, after
+    # its comma: a string cannot hold it, so the comma is not inside a string;
+    # and inside a record a comma is followed by a key, never by "{" (a decoded
+    # record holds no array), so when every line starts with "{" each newline's
+    # comma parts two records. (Two copies of the block: the slice is a view.)
+    array = b"".join((b"[", memoryview(block)[:-1], b"]")).replace(b"\n", b",\n")
     try:
         records = shape.decoder.decode(array)
     except msgspec.MsgspecError:
@@ -296,8 +302,10 @@ def feed_block_typed(reader: Reader, block: bytes, lineno: int) -> bool:  # noqa
     n = len(records)
     # numpy counts a byte several times faster than bytes.count.
     octets = np.frombuffer(block, dtype=np.uint8)
-    if n != np.count_nonzero(octets == _NEWLINE):
+    newlines = np.flatnonzero(octets == _NEWLINE)
+    if n != len(newlines) or not np.all(octets[newlines[:-1] + 1] == _BRACE):
         return False
+    del newlines
     unset = _UNSET
     absent: list[Any] = [unset] * n
     # A shape whose votes are a Struct of its models, or None.
