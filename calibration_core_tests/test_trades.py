@@ -1490,6 +1490,19 @@ _BIG_LINES = 4000
 _BAD_LINE = 3000
 
 
+def _read_corrupted_both_ways(
+    tmp_path: Path, case: str, index: int
+) -> tuple[tuple[str, object], tuple[str, object], list[bool]]:
+    """Write a clean two-block file, corrupt line ``index + 1`` by ``case``, read it both ways."""
+    path = write_example_trades(tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    changed = _CORRUPTIONS[case](lines[index])
+    assert changed != lines[index]
+    lines[index] = changed
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return _read_both_ways(path)
+
+
 def _with_vote(line: str, vote: str) -> str:
     return line.replace('"model_breakdown": {', '"model_breakdown": {' + vote + ", ", 1)
 
@@ -1638,15 +1651,7 @@ class TestTypedFastPath:
         self, tmp_path: Path, case: str
     ) -> None:
         """A corrupted line gives the per-line path's exact messages (or batch) either way."""
-        path = write_example_trades(
-            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
-        )
-        lines = path.read_text(encoding="utf-8").split("\n")
-        changed = _CORRUPTIONS[case](lines[_BAD_LINE - 1])
-        assert changed != lines[_BAD_LINE - 1]
-        lines[_BAD_LINE - 1] = changed
-        path.write_text("\n".join(lines), encoding="utf-8")
-        fast, slow, taken = _read_both_ways(path)
+        fast, slow, taken = _read_corrupted_both_ways(tmp_path, case, _BAD_LINE - 1)
         assert fast == slow
         # The clean first block went the fast way.
         assert taken[0] is True
@@ -1896,15 +1901,7 @@ class TestTheFirstLineMakesTheShape:
         self, tmp_path: Path, case: str
     ) -> None:
         """Every corruption, on line 1 (the second block keeps the fast path busy)."""
-        path = write_example_trades(
-            tmp_path / NAME, n_trades=_BIG_LINES, end="2026-03-01T00:00:00Z"
-        )
-        lines = path.read_text(encoding="utf-8").split("\n")
-        changed = _CORRUPTIONS[case](lines[0])
-        assert changed != lines[0]
-        lines[0] = changed
-        path.write_text("\n".join(lines), encoding="utf-8")
-        fast, slow, _ = _read_both_ways(path)
+        fast, slow, _ = _read_corrupted_both_ways(tmp_path, case, 0)
         assert fast == slow
 
 
