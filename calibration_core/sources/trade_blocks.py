@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
@@ -144,7 +143,6 @@ _ANY_SHAPE: Final = msgspec.json.Decoder(list[_AnyShapeRecord])  # type: ignore[
 _GETTERS: Final = {name: operator.attrgetter(name) for name in _FastRecord.__struct_fields__}
 _VOTE_ACTION: Final = operator.attrgetter("action")
 _VOTE_CONFIDENCE: Final = operator.attrgetter("confidence")
-_TZINFO: Final = operator.attrgetter("tzinfo")
 
 
 class _Shape:
@@ -506,29 +504,13 @@ def _close_times(
     """Return the close times in epoch seconds and which had no zone, or None if one is bad.
 
     The canonical spellings are converted with numpy; any other string goes
-    through the contract's own conversions, which also refuse what is no time.
+    through the contract's own conversion, which also refuses what is no time.
     """
     epochs, zoneless, converted = parse_canonical(stamps)
-    if converted.all():
-        return epochs, zoneless
-    rest = np.flatnonzero(~converted).tolist()
-    texts = [stamps[i] for i in rest]
-    try:
-        parsed = list(map(datetime.fromisoformat, texts))
-        zones = list(map(_TZINFO, parsed))
-        if any(
-            zone is None and len(text) < contract.MIN_TIMESTAMP_CHARS
-            for zone, text in zip(zones, texts, strict=True)
-        ):
+    for i in np.flatnonzero(~converted).tolist():
+        problem, epochs[i], zoneless[i] = contract.timestamp_problem(stamps[i], "timestamp")
+        if problem is not None:
             return None
-        naive = contract.NAIVE_EPOCH
-        epochs[rest] = [
-            (stamp - naive).total_seconds() if zone is None else stamp.timestamp()
-            for stamp, zone in zip(parsed, zones, strict=True)
-        ]
-    except (ValueError, OverflowError):
-        return None
-    zoneless[rest] = [zone is None for zone in zones]
     return epochs, zoneless
 
 

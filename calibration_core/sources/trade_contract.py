@@ -46,6 +46,7 @@ __all__ = [
     "check_record",
     "model_name_warning",
     "object_hook",
+    "timestamp_problem",
     "zero_pnl_warning",
 ]
 
@@ -178,7 +179,7 @@ def _unit_problem(value: object, name: str) -> str | None:
     return problem
 
 
-def _timestamp_problem(value: object, name: str) -> tuple[str | None, float, bool]:
+def timestamp_problem(value: object, name: str) -> tuple[str | None, float, bool]:
     """Parse an ISO-8601 time into epoch seconds, or say why not; also say if it had no zone.
 
     A time without a zone (dialect B) is read as UTC.
@@ -311,7 +312,7 @@ def _check_required(record: dict[str, Any], problems: list[str]) -> tuple[float,
             problems.append(f"{name} is missing{also}")
     epoch, side_code, zoneless = math.nan, 0, False
     if "timestamp" in record:
-        problem, epoch, zoneless = _timestamp_problem(record["timestamp"], "timestamp")
+        problem, epoch, zoneless = timestamp_problem(record["timestamp"], "timestamp")
         if problem:
             problems.append(problem)
     symbol = record.get("symbol", "-")
