@@ -31,8 +31,9 @@ _SPELLINGS: Final = (
     "dddd-dd-ddTdd:dd:dd.ddddddZ",
     "dddd-dd-ddTdd:dd:dd.dddddd+00:00",
 )
-_ZONELESS: Final = np.array([False, True, False, False, True, False, False])
-_FRACTION: Final = np.array([False, False, False, False, True, True, True])
+# Per spelling index (0: none): whether it has no zone, and whether it has a fraction.
+_ZONELESS: Final = np.array([False, *(not s.endswith(("Z", "+00:00")) for s in _SPELLINGS)])
+_FRACTION: Final = np.array([False, *("." in s for s in _SPELLINGS)])
 # Spelling 0 matches nothing: the index of each length's spelling, else 0.
 _SPELLING_OF_LENGTH: Final = np.zeros(_WIDTH + 2, dtype=np.intp)
 for _index, _spelling in enumerate(_SPELLINGS, start=1):
